@@ -1,0 +1,5 @@
+"""Allow ``python -m tui_trainer``."""
+
+from tui_trainer.cli import main
+
+raise SystemExit(main())

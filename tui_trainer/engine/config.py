@@ -1,0 +1,99 @@
+"""Plain-data description of a training run, independent of any file format.
+
+The scenario loader (``tui_trainer.scenario``) turns a TOML file into a
+``TrainConfig`` plus a ``Dataset``; notebook users build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
+Init = Literal["he", "xavier", "normal", "zeros", "uniform"]
+LossName = Literal["mse", "cross_entropy", "binary_cross_entropy"]
+OptimizerName = Literal["sgd", "momentum", "adam"]
+Task = Literal["classification", "regression"]
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
+INITS: tuple[str, ...] = ("he", "xavier", "normal", "zeros", "uniform")
+LOSSES: tuple[str, ...] = ("mse", "cross_entropy", "binary_cross_entropy")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One dense layer: ``units`` outputs followed by ``activation``."""
+
+    units: int
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything except the data that determines a run, bit for bit.
+
+    ``layers`` lists the hidden layers and the output layer; the input width
+    comes from the data. ``init`` applies to weights; biases start at
+    ``bias_init`` (0 by default). ``init_std`` is used by ``normal``;
+    ``init_scale`` by ``uniform`` (U(-scale, scale), TensorFlow Playground's
+    U(-0.5, 0.5) is scale 0.5).
+    """
+
+    layers: tuple[LayerSpec, ...]
+    loss: str = "mse"
+    optimizer: str = "sgd"
+    lr: float = 0.03
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    l2: float = 0.0
+    batch_size: int = 10
+    epochs: int = 100
+    seed: int = 0
+    init: str = "xavier"
+    init_std: float = 0.1
+    init_scale: float = 0.5
+    bias_init: float = 0.0
+    leaky_slope: float = 0.01
+    dtype: str = "float64"
+    history_steps: int = 1000
+    history_bytes: int = 64 * 1024 * 1024
+
+    def with_changes(self, **changes: object) -> TrainConfig:
+        """A copy with some fields replaced (hyperparameter edits, forks)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass
+class Dataset:
+    """Train and validation arrays plus what they mean.
+
+    For classification ``y`` holds class indices (int64, shape ``(n,)``);
+    for regression ``y`` is float with shape ``(n, targets)``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    task: str = "classification"
+    n_classes: int = 0
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    name: str = ""
+    image_shape: tuple[int, int] | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Output width the network needs for this data and a loss."""
+        if self.task == "classification":
+            return self.n_classes
+        return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
