@@ -1,0 +1,109 @@
+"""A sequence of dense layers built from a ``TrainConfig`` and one seed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tui_trainer.engine.config import TrainConfig
+from tui_trainer.engine.layers import Dense
+
+
+def init_weights(
+    rng: np.random.Generator,
+    n_in: int,
+    n_out: int,
+    init: str,
+    std: float,
+    scale: float,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """Initial weights of shape ``(n_in, n_out)``.
+
+    ``he``: N(0, 2/n_in) (Kaiming normal, fan-in); ``xavier``: U(-a, a) with
+    ``a = sqrt(6/(n_in+n_out))`` (Glorot uniform, as ``nn.init.xavier_uniform_``);
+    ``normal``: N(0, std^2); ``uniform``: U(-scale, scale); ``zeros``.
+    """
+    if init == "he":
+        w = rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / n_in)
+    elif init == "xavier":
+        a = math.sqrt(6.0 / (n_in + n_out))
+        w = rng.uniform(-a, a, (n_in, n_out))
+    elif init == "normal":
+        w = rng.standard_normal((n_in, n_out)) * std
+    elif init == "uniform":
+        w = rng.uniform(-scale, scale, (n_in, n_out))
+    elif init == "zeros":
+        w = np.zeros((n_in, n_out))
+    else:
+        raise ValueError(f"unknown init {init!r}")
+    return w.astype(dtype)
+
+
+class Network:
+    """Dense layers in order; parameters are listed as W0, b0, W1, b1, ..."""
+
+    def __init__(self, layers: list[Dense]) -> None:
+        self.layers = layers
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, n_in: int) -> Network:
+        dtype = np.dtype(cfg.dtype)
+        rng = np.random.default_rng([cfg.seed, 1])  # stream 1: weights
+        layers = []
+        width = n_in
+        for spec in cfg.layers:
+            W = init_weights(rng, width, spec.units, cfg.init, cfg.init_std, cfg.init_scale, dtype)
+            b = np.full(spec.units, cfg.bias_init, dtype=dtype)
+            layers.append(Dense(W, b, spec.activation, cfg.leaky_slope))
+            width = spec.units
+        return cls(layers)
+
+    def params(self) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for layer in self.layers:
+            out.append(layer.W)
+            out.append(layer.b)
+        return out
+
+    def param_names(self) -> list[str]:
+        out: list[str] = []
+        for i in range(len(self.layers)):
+            out += [f"W{i}", f"b{i}"]
+        return out
+
+    def grads(self) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for layer in self.layers:
+            out.append(layer.dW)
+            out.append(layer.db)
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for p in self.params())
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def predict(self, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """Outputs without touching the caches the debugger shows."""
+        if x.shape[0] > chunk:
+            return np.concatenate([self.predict(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        for layer in self.layers:
+            x = layer.predict(x)
+        return x
+
+    def get_params(self) -> list[np.ndarray]:
+        return [p.copy() for p in self.params()]
+
+    def set_params(self, values: list[np.ndarray]) -> None:
+        for p, v in zip(self.params(), values, strict=True):
+            p[...] = v
+
+    def clear_caches(self) -> None:
+        for layer in self.layers:
+            layer.clear_cache()

@@ -1,0 +1,629 @@
+"""The session drives the stepper: step at any granularity, run, rewind.
+
+Position is one integer, the number of events done since the start:
+``G = step * E + pos`` with ``E = 2 * layers + 2`` events per step. After the
+UPDATE of step ``k`` the position is ``(k + 1) * E`` (a step boundary).
+
+Step-back restores a *keyframe* (parameters, optimizer state, hyperparameters,
+data cursor and epoch accumulators, taken at a step boundary) and replays the
+same code forward to the requested event. Replay is deterministic (the
+shuffle of epoch ``e`` is drawn from ``(seed, e)``, nothing else is random), so
+it is bit-identical. Keyframes are taken every ``keyframe_interval`` steps,
+chosen so the ring of keyframes covering ``history_steps`` steps fits in
+``history_bytes``: memory is bounded by bytes, and a rewind replays at most
+``keyframe_interval`` steps.
+
+Hyperparameter changes are recorded against the step they take effect at, so
+stepping back and forward again replays them too; changing a hyperparameter
+while rewound rewrites the future from that step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from tui_trainer.engine.config import Dataset, LayerSpec, TrainConfig
+from tui_trainer.engine.history import History
+from tui_trainer.engine.losses import Loss, make_loss
+from tui_trainer.engine.network import Network
+from tui_trainer.engine.optim import Hyper, Optimizer, make_optimizer
+from tui_trainer.engine.stepper import Event, NonFinite, Phase, StepRecord, events_for, run_step
+
+GRANULARITIES = ("layer", "phase", "step", "epoch")
+HYPER_FIELDS = (
+    "lr",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "l2",
+    "batch_size",
+    "optimizer",
+    "epochs",
+)
+
+
+class SessionError(Exception):
+    """A request the session cannot honour (e.g. rewinding past history)."""
+
+
+@dataclass
+class Keyframe:
+    step: int
+    epoch: int
+    cursor: int
+    params: list[np.ndarray]
+    optimizer: str
+    opt_state: dict[str, np.ndarray]
+    hyper: dict[str, Any]
+    acc: dict[str, Any]
+    n_step_rows: int
+    n_epoch_rows: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.params) + sum(a.nbytes for a in self.opt_state.values())
+
+
+@dataclass
+class StopReason:
+    """Why ``run`` returned."""
+
+    kind: str  # "predicate", "finished", "diverged", "cancelled", "limit"
+    message: str = ""
+
+
+class Session:
+    """One training run that can be stepped, run, rewound and checkpointed."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.dtype = np.dtype(cfg.dtype)
+        self.loss: Loss = make_loss(cfg.loss)
+        self.classification = data.task == "classification"
+        n_out = cfg.layers[-1].units
+        self.x_train = np.ascontiguousarray(data.x_train, dtype=self.dtype)
+        self.x_val = np.ascontiguousarray(data.x_val, dtype=self.dtype)
+        self.y_train = self.loss.prepare_targets(data.y_train, n_out, self.dtype)
+        self.y_val = self.loss.prepare_targets(data.y_val, n_out, self.dtype)
+        self.labels_train = data.y_train if self.classification else None
+        self.labels_val = data.y_val if self.classification else None
+        self.n_train = int(self.x_train.shape[0])
+        if self.n_train == 0:
+            raise SessionError("the training set is empty")
+        self.n_layers = len(cfg.layers)
+        self.events = events_for(self.n_layers)
+        self.E = len(self.events)
+        self.hook: Callable[[Session, Event], None] | None = None
+        self._reset()
+
+    # ------------------------------------------------------------------ setup
+    def _reset(self) -> None:
+        cfg = self.cfg
+        self.net = Network.build(cfg, self.x_train.shape[1])
+        self.hyper = Hyper(cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps)
+        self.l2 = cfg.l2
+        self.batch_size = cfg.batch_size
+        self.epochs = cfg.epochs
+        self.optimizer_name = cfg.optimizer
+        self.opt: Optimizer = self._make_opt(cfg.optimizer)
+        self.step = 0
+        self.pos = 0
+        self.epoch = 0
+        self.cursor = 0
+        self._gen: Any = None
+        self.last_event: Event | None = None
+        self.rec = StepRecord()
+        self.nonfinite: NonFinite | None = None
+        self.history = History(self.n_layers)
+        self._acc = self._new_acc()
+        self._perm_cache: tuple[int, np.ndarray] | None = None
+        self._hp_log: dict[int, dict[str, Any]] = {}
+        self.keyframes: dict[int, Keyframe] = {}
+        # Parameters plus up to two optimizer buffers (Adam), whichever is in use.
+        kf_bytes = sum(p.nbytes for p in self.net.params()) * 3
+        self.keyframe_bytes = kf_bytes
+        self.keyframe_interval = max(
+            1, math.ceil(cfg.history_steps * kf_bytes / max(1, cfg.history_bytes))
+        )
+        self._replaying = False
+
+    def _make_opt(self, name: str) -> Optimizer:
+        shapes = [p.shape for p in self.net.params()]
+        return make_optimizer(name, shapes, self.dtype)
+
+    def _new_acc(self) -> dict[str, Any]:
+        return {
+            "loss_sum": 0.0,
+            "count": 0,
+            "correct": 0,
+            "active": [np.zeros(ly.n_out, dtype=bool) for ly in self.net.layers],
+        }
+
+    def restart(self) -> None:
+        """Back to the initial weights (the same seed gives the same start)."""
+        self._reset()
+
+    # -------------------------------------------------------------- position
+    @property
+    def position(self) -> int:
+        return self.step * self.E + self.pos
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs and self.pos == 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.nonfinite is not None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return max(1, math.ceil(self.n_train / self._effective_batch()))
+
+    @property
+    def batch_in_epoch(self) -> int:
+        """1-based number of the batch being (or about to be) processed."""
+        return min(self.batches_per_epoch, self.cursor // self._effective_batch() + 1)
+
+    @property
+    def phase(self) -> Phase | None:
+        return self.last_event.phase if self.last_event else None
+
+    def _effective_batch(self) -> int:
+        return self.n_train if self.batch_size <= 0 else min(self.batch_size, self.n_train)
+
+    @property
+    def current_lr(self) -> float:
+        return self.hyper.lr
+
+    # ------------------------------------------------------------ stepping
+    def _perm(self, epoch: int) -> np.ndarray:
+        if self._perm_cache is None or self._perm_cache[0] != epoch:
+            rng = np.random.default_rng([self.cfg.seed, 2, epoch])  # stream 2: shuffles
+            self._perm_cache = (epoch, rng.permutation(self.n_train))
+        return self._perm_cache[1]
+
+    def _begin_step(self) -> None:
+        changes = self._hp_log.get(self.step)
+        if changes:
+            self._apply_hyper(changes)
+        if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
+            self._store_keyframe()
+        bs = self._effective_batch()
+        rec = self.rec
+        rec.step, rec.epoch = self.step, self.epoch
+        rec.nonfinite = None
+        rec.out = rec.per_sample = rec.dout = None
+        rec.loss = rec.objective = math.nan
+        if bs >= self.n_train and self.cursor == 0:
+            # Full batch: the order only changes rounding, so skip the shuffle/copy.
+            rec.batch_index = None
+            rec.x, rec.y, rec.labels = self.x_train, self.y_train, self.labels_train
+        else:
+            idx = self._perm(self.epoch)[self.cursor : self.cursor + bs]
+            rec.batch_index = idx
+            rec.x = self.x_train[idx]
+            rec.y = self.y_train[idx]
+            rec.labels = self.labels_train[idx] if self.labels_train is not None else None
+        self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
+
+    def _end_step(self) -> None:
+        rec = self.rec
+        h = self.history
+        n = len(rec.x)  # type: ignore[arg-type]
+        acc = self._acc
+        acc["loss_sum"] += rec.loss * n
+        acc["count"] += n
+        acc["correct"] += rec.correct
+        row = h.steps.new_row()
+        row[0] = rec.loss
+        row[1] = rec.correct / n if self.classification else math.nan
+        row[2] = rec.lr
+        row[3] = self.epoch
+        L = self.n_layers
+        base = 4
+        for i, ly in enumerate(self.net.layers):
+            dw = ly.dW.ravel()
+            w = ly.W.ravel()
+            d = ly.delta_W.ravel()
+            wn = math.sqrt(float(w @ w))
+            row[base + i] = math.sqrt(float(dw @ dw))
+            row[base + L + i] = wn
+            row[base + 2 * L + i] = math.sqrt(float(d @ d)) / wn if wn > 0 else math.inf
+            if ly.activation in ("relu", "leaky_relu"):
+                active = (ly.z > 0).any(axis=0)  # type: ignore[operator,union-attr]
+                acc["active"][i] |= active
+                row[base + 3 * L + i] = 1.0 - np.count_nonzero(active) / active.size
+            a = ly.a.ravel()  # type: ignore[union-attr]
+            mean = float(a.sum()) / a.size
+            row[base + 4 * L + i] = mean
+            row[base + 5 * L + i] = math.sqrt(max(0.0, float(a @ a) / a.size - mean * mean))
+        self.step += 1
+        self.pos = 0
+        self._gen = None
+        self.cursor += n
+        if self.cursor >= self.n_train:
+            self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        acc = self._acc
+        row = self.history.epochs.new_row()
+        row[0] = acc["loss_sum"] / max(1, acc["count"])
+        row[2] = acc["correct"] / max(1, acc["count"]) if self.classification else math.nan
+        row[4] = self.step
+        if len(self.x_val):
+            val_loss, val_acc = self.evaluate(self.x_val, self.y_val, self.labels_val)
+            row[1] = val_loss
+            row[3] = val_acc
+        for i, ly in enumerate(self.net.layers):
+            if ly.activation in ("relu", "leaky_relu"):
+                act = acc["active"][i]
+                row[5 + i] = 1.0 - np.count_nonzero(act) / act.size
+        self.epoch += 1
+        self.cursor = 0
+        self._acc = self._new_acc()
+
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None
+    ) -> tuple[float, float]:
+        """Mean loss and accuracy on a data set, without touching the caches."""
+        with np.errstate(all="ignore"):
+            out = self.net.predict(x)
+            loss = float(self.loss.per_sample(out, y).mean())
+            acc = (
+                float(np.mean(self.loss.classes(out) == labels)) if labels is not None else math.nan
+            )
+        return loss, acc
+
+    def _next(self) -> Event | None:
+        """Advance by one event; None when finished or diverged."""
+        if self.nonfinite is not None:
+            return None
+        if self._gen is None:
+            if self.epoch >= self.epochs:
+                return None
+            self._begin_step()
+        with np.errstate(all="ignore"):
+            ev = next(self._gen)
+            self.last_event = ev
+            if ev.nonfinite:
+                self.nonfinite = self.rec.nonfinite
+                self.pos = ev.index
+                self._gen = None
+                return ev
+            if ev.phase is Phase.UPDATE:
+                self._end_step()
+            else:
+                self.pos = ev.index
+        if self.hook is not None and not self._replaying:
+            self.hook(self, ev)
+        return ev
+
+    def _phase_end_indices(self) -> tuple[int, ...]:
+        L = self.n_layers
+        return (L, L + 1, 2 * L + 1, 0)
+
+    def advance(self, granularity: str = "phase", count: int = 1) -> Event | None:
+        """Move forward by ``count`` layers, phases, steps or epochs."""
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        ev = None
+        for _ in range(count):
+            if granularity == "layer":
+                ev = self._next()
+            elif granularity == "phase":
+                ends = self._phase_end_indices()
+                while True:
+                    ev = self._next()
+                    if ev is None or ev.nonfinite or self.pos in ends:
+                        break
+            elif granularity == "step":
+                while True:
+                    ev = self._next()
+                    if ev is None or ev.nonfinite or self.pos == 0:
+                        break
+            else:
+                start = self.epoch
+                while True:
+                    ev = self._next()
+                    if ev is None or ev.nonfinite or (self.epoch > start and self.pos == 0):
+                        break
+            if ev is None or ev.nonfinite:
+                break
+        return ev
+
+    def run(
+        self,
+        until: Callable[[Session], bool] | None = None,
+        *,
+        max_steps: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        event_check: Callable[[Session, Event], bool] | None = None,
+    ) -> StopReason:
+        """Train until a predicate holds at a step boundary, or the end.
+
+        ``until`` is checked after every completed step; ``event_check`` (if
+        given) after every event, for breakpoints bound to a phase.
+        ``should_stop`` is polled every step so a UI can pause a running
+        session from another thread within one step.
+        """
+        done = 0
+        while True:
+            if self.nonfinite is not None:
+                return StopReason("diverged", self.nonfinite.describe())
+            if self.finished:
+                return StopReason("finished", f"finished {self.epochs} epochs")
+            while True:
+                ev = self._next()
+                if ev is None:
+                    break
+                if event_check is not None and event_check(self, ev):
+                    return StopReason("predicate")
+                if ev.nonfinite or self.pos == 0:
+                    break
+            if self.nonfinite is not None:
+                return StopReason("diverged", self.nonfinite.describe())
+            done += 1
+            if until is not None and until(self):
+                return StopReason("predicate")
+            if max_steps is not None and done >= max_steps:
+                return StopReason("limit")
+            if should_stop is not None and should_stop():
+                return StopReason("cancelled")
+
+    def run_to_epoch(self, epoch: int) -> StopReason:
+        return self.run(lambda s: s.epoch >= epoch and s.pos == 0)
+
+    def run_to_step(self, step: int) -> StopReason:
+        if step <= self.step and self.pos == 0:
+            return StopReason("predicate")
+        return self.run(lambda s: s.step >= step)
+
+    # ------------------------------------------------------------ rewind
+    def _store_keyframe(self) -> None:
+        acc = self._acc
+        self.keyframes[self.step] = Keyframe(
+            step=self.step,
+            epoch=self.epoch,
+            cursor=self.cursor,
+            params=self.net.get_params(),
+            optimizer=self.optimizer_name,
+            opt_state=self.opt.get_state(),
+            hyper=self._hyper_dict(),
+            acc={
+                "loss_sum": acc["loss_sum"],
+                "count": acc["count"],
+                "correct": acc["correct"],
+                "active": [a.copy() for a in acc["active"]],
+            },
+            n_step_rows=self.history.steps.n,
+            n_epoch_rows=self.history.epochs.n,
+        )
+        self._prune_keyframes()
+
+    def _prune_keyframes(self) -> None:
+        horizon = self.step - self.cfg.history_steps
+        old = sorted(k for k in self.keyframes if k <= horizon)
+        for k in old[:-1]:  # keep the newest one at or before the horizon
+            del self.keyframes[k]
+
+    @property
+    def oldest_position(self) -> int:
+        """The earliest position ``goto`` can reach."""
+        if not self.keyframes:
+            return self.position
+        return min(self.keyframes) * self.E
+
+    def memory_report(self) -> dict[str, int]:
+        """Bytes held by the step-back history and the metric history."""
+        return {
+            "keyframes": len(self.keyframes),
+            "keyframe_interval": self.keyframe_interval,
+            "history_bytes": sum(k.nbytes for k in self.keyframes.values()),
+            "metrics_bytes": self.history.nbytes,
+        }
+
+    def _restore(self, kf: Keyframe) -> None:
+        self.net.set_params(kf.params)
+        self.net.clear_caches()
+        if kf.optimizer != self.optimizer_name:
+            self.optimizer_name = kf.optimizer
+            self.opt = self._make_opt(kf.optimizer)
+        self.opt.set_state(kf.opt_state)
+        self._set_hyper_dict(kf.hyper)
+        self.step = kf.step
+        self.epoch = kf.epoch
+        self.cursor = kf.cursor
+        self.pos = 0
+        self._gen = None
+        self.nonfinite = None
+        self.last_event = None
+        self._acc = {
+            "loss_sum": kf.acc["loss_sum"],
+            "count": kf.acc["count"],
+            "correct": kf.acc["correct"],
+            "active": [a.copy() for a in kf.acc["active"]],
+        }
+        self.history.steps.truncate(kf.n_step_rows)
+        self.history.epochs.truncate(kf.n_epoch_rows)
+        self.rec = StepRecord()
+
+    def goto(self, position: int) -> None:
+        """Go to any reachable position, forward by running, back by replay."""
+        position = max(0, position)
+        if position >= self.position and self.nonfinite is None:
+            self._forward_to(position)
+            return
+        target_step, target_pos = divmod(position, self.E)
+        # To land on a boundary with the caches of the step that ended there,
+        # replay that previous step as well.
+        want = target_step - 1 if (target_pos == 0 and target_step > 0) else target_step
+        candidates = [k for k in self.keyframes if k <= want]
+        if not candidates:
+            candidates = [k for k in self.keyframes if k <= target_step]
+        if not candidates:
+            raise SessionError(
+                f"step {target_step} is beyond the step-back history "
+                f"(oldest reachable step: {min(self.keyframes) if self.keyframes else self.step})"
+            )
+        self._restore(self.keyframes[max(candidates)])
+        for k in [k for k in self.keyframes if k > self.step]:
+            del self.keyframes[k]
+        self._forward_to(position)
+
+    def _forward_to(self, position: int) -> None:
+        self._replaying = True
+        try:
+            while self.position < position:
+                if self._next() is None or self.nonfinite is not None:
+                    break
+        finally:
+            self._replaying = False
+
+    def back(self, granularity: str = "phase") -> None:
+        """Step back one layer, phase or step (gdb's reverse-step family)."""
+        G = self.position
+        if G == 0:
+            raise SessionError("already at the start of training")
+        if granularity == "layer":
+            target = G - 1
+        elif granularity == "phase":
+            ends = set(self._phase_end_indices())
+            target = G - 1
+            while target > 0 and (target % self.E) not in ends:
+                target -= 1
+        elif granularity == "step":
+            target = G - (G % self.E) if G % self.E else G - self.E
+        else:
+            raise ValueError("granularity must be layer, phase or step")
+        if target < self.oldest_position:
+            raise SessionError("that is beyond the step-back history")
+        self.goto(target)
+
+    # ---------------------------------------------------- hyperparameters
+    def _hyper_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self.hyper),
+            "l2": self.l2,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer_name,
+            "epochs": self.epochs,
+        }
+
+    def _set_hyper_dict(self, d: dict[str, Any]) -> None:
+        self.hyper = Hyper(d["lr"], d["momentum"], d["beta1"], d["beta2"], d["eps"])
+        self.l2 = d["l2"]
+        self.batch_size = d["batch_size"]
+        self.epochs = d["epochs"]
+        self.optimizer_name = d["optimizer"]
+
+    def _apply_hyper(self, changes: dict[str, Any]) -> None:
+        for k, v in changes.items():
+            if k in ("lr", "momentum", "beta1", "beta2", "eps"):
+                setattr(self.hyper, k, float(v))
+            elif k == "l2":
+                self.l2 = float(v)
+            elif k == "batch_size":
+                self.batch_size = int(v)
+            elif k == "epochs":
+                self.epochs = int(v)
+            elif k == "optimizer" and v != self.optimizer_name:
+                self.optimizer_name = str(v)
+                self.opt = self._make_opt(str(v))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self._hyper_dict()
+
+    def set_hyper(self, **changes: Any) -> int:
+        """Change hyperparameters from the next step; returns that step.
+
+        Allowed keys: lr, momentum, beta1, beta2, eps, l2, batch_size,
+        optimizer, epochs. ``epochs`` applies at once.
+        """
+        bad = set(changes) - set(HYPER_FIELDS)
+        if bad:
+            raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(bad))}")
+        if "epochs" in changes:
+            self.epochs = int(changes.pop("epochs"))
+        if not changes:
+            return self.step
+        at = self.step if self.pos == 0 else self.step + 1
+        for k in [k for k in self._hp_log if k > at]:
+            del self._hp_log[k]
+        for k in [k for k in self.keyframes if k > at]:
+            del self.keyframes[k]
+        self._hp_log.setdefault(at, {}).update(changes)
+        if self.pos == 0:
+            self._apply_hyper(changes)
+            # The keyframe at this step (if any) predates the change: retake it.
+            if at in self.keyframes:
+                del self.keyframes[at]
+        if self.nonfinite is not None and self.pos == 0:
+            self.nonfinite = None
+        return at
+
+    # ------------------------------------------------------ checkpoints
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The complete state at the current step boundary, as arrays."""
+        if self.pos != 0 or self.nonfinite is not None:
+            raise SessionError("state is taken at a step boundary")
+        out: dict[str, np.ndarray] = {}
+        for name, p in zip(self.net.param_names(), self.net.params(), strict=True):
+            out[f"param/{name}"] = p.copy()
+        for k, v in self.opt.get_state().items():
+            out[f"opt/{k}"] = v
+        for i, a in enumerate(self._acc["active"]):
+            out[f"acc/active{i}"] = a.copy()
+        out["history/steps"] = self.history.steps.rows()
+        out["history/epochs"] = self.history.epochs.rows()
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+            "hyper": self._hyper_dict(),
+            "hp_log": {str(k): v for k, v in self._hp_log.items()},
+            "acc": {k: self._acc[k] for k in ("loss_sum", "count", "correct")},
+            "config": config_to_dict(self.cfg),
+        }
+        out["state"] = np.array(json.dumps(meta))
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_arrays`` produced (same config and data)."""
+        meta = json.loads(str(arrays["state"]))
+        self._reset()
+        names = self.net.param_names()
+        self.net.set_params([arrays[f"param/{n}"] for n in names])
+        self._set_hyper_dict(meta["hyper"])
+        self.opt = self._make_opt(self.optimizer_name)
+        self.opt.set_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        self.step, self.epoch, self.cursor = meta["step"], meta["epoch"], meta["cursor"]
+        self._hp_log = {int(k): v for k, v in meta["hp_log"].items()}
+        self._acc = {
+            **meta["acc"],
+            "active": [arrays[f"acc/active{i}"].copy() for i in range(self.n_layers)],
+        }
+        self.history.steps.load(arrays["history/steps"])
+        self.history.epochs.load(arrays["history/epochs"])
+        self.keyframes.clear()
+        self._store_keyframe()
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["layers"] = [asdict(spec) for spec in cfg.layers]
+    return d
+
+
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    d = dict(d)
+    d["layers"] = tuple(LayerSpec(**spec) for spec in d["layers"])
+    return TrainConfig(**d)

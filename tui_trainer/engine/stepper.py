@@ -1,0 +1,177 @@
+"""One training step as a generator of phase events: the heart of the engine.
+
+::
+
+    FORWARD(0) .. FORWARD(L-1) -> LOSS -> BACKWARD(L-1) .. BACKWARD(0) -> UPDATE
+
+After every ``yield`` the layers' caches and the ``StepRecord`` hold exactly
+what that phase produced, so a debugger can stop there. The session runs
+this same generator whether it single-steps or fast-forwards (one code path:
+what you debug is what runs). A yield costs well under a microsecond, far
+below the NumPy work of a phase.
+
+Non-finite values are caught where they first appear: the generator yields
+an event with ``nonfinite`` set and stops, so no update is ever made from a
+NaN or Inf.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from tui_trainer.engine.losses import Loss
+from tui_trainer.engine.network import Network
+from tui_trainer.engine.optim import Hyper, Optimizer
+
+
+class Phase(IntEnum):
+    FORWARD = 0
+    LOSS = 1
+    BACKWARD = 2
+    UPDATE = 3
+
+    @property
+    def label(self) -> str:
+        return ("FORWARD", "LOSS", "BACKPROP", "UPDATE")[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A pause point: ``index`` counts events inside the step from 1."""
+
+    phase: Phase
+    layer: int | None
+    index: int
+    nonfinite: bool = False
+
+    def describe(self) -> str:
+        if self.layer is None:
+            return self.phase.label
+        return f"{self.phase.label} layer {self.layer + 1}"
+
+
+def events_for(n_layers: int) -> list[Event]:
+    """All events of one step in order (index i at position i-1)."""
+    evs: list[Event] = []
+    for i in range(n_layers):
+        evs.append(Event(Phase.FORWARD, i, len(evs) + 1))
+    evs.append(Event(Phase.LOSS, None, len(evs) + 1))
+    for i in reversed(range(n_layers)):
+        evs.append(Event(Phase.BACKWARD, i, len(evs) + 1))
+    evs.append(Event(Phase.UPDATE, None, len(evs) + 1))
+    return evs
+
+
+@dataclass
+class NonFinite:
+    """Where the first NaN/Inf appeared."""
+
+    step: int
+    phase: Phase
+    layer: int | None
+    what: str
+
+    def describe(self) -> str:
+        where = (
+            self.phase.label if self.layer is None else f"{self.phase.label} layer {self.layer + 1}"
+        )
+        return f"non-finite {self.what} at step {self.step}, {where}"
+
+
+@dataclass
+class StepRecord:
+    """What the current step produced outside the layers' own caches."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_index: np.ndarray | None = None  # indices into the training set (None: all, in order)
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    labels: np.ndarray | None = None  # class indices (classification), for accuracy
+    out: np.ndarray | None = None
+    per_sample: np.ndarray | None = None
+    loss: float = math.nan
+    objective: float = math.nan
+    dout: np.ndarray | None = None
+    lr: float = math.nan
+    correct: int = 0
+    nonfinite: NonFinite | None = field(default=None)
+
+
+def _finite(a: np.ndarray) -> bool:
+    # One reduction on the fast path; a full check only if the sum overflowed.
+    s = float(a.sum())
+    if math.isfinite(s):
+        return True
+    return bool(np.isfinite(a).all())
+
+
+def run_step(
+    net: Network,
+    loss: Loss,
+    opt: Optimizer,
+    hyper: Hyper,
+    l2: float,
+    rec: StepRecord,
+    events: list[Event],
+) -> Iterator[Event]:
+    """Train on ``rec.x``/``rec.y``, yielding after every layer and phase."""
+    layers = net.layers
+    n = len(layers)
+    a = rec.x
+    assert a is not None and rec.y is not None
+    for i, layer in enumerate(layers):
+        a = layer.forward(a)
+        if not _finite(layer.z):  # type: ignore[arg-type]
+            rec.nonfinite = NonFinite(rec.step, Phase.FORWARD, i, "pre-activation z")
+            yield Event(Phase.FORWARD, i, i + 1, nonfinite=True)
+            return
+        yield events[i]
+
+    ps, mean, dout = loss.forward(a, rec.y)
+    rec.out = a
+    rec.per_sample = ps
+    rec.loss = mean
+    rec.dout = dout
+    if l2:
+        rec.objective = mean + 0.5 * l2 * sum(float(np.vdot(ly.W, ly.W)) for ly in layers)
+    else:
+        rec.objective = mean
+    if rec.labels is not None:
+        rec.correct = int(np.count_nonzero(loss.classes(a) == rec.labels))
+    if not math.isfinite(mean) or not _finite(dout):
+        rec.nonfinite = NonFinite(rec.step, Phase.LOSS, None, "loss")
+        yield Event(Phase.LOSS, None, n + 1, nonfinite=True)
+        return
+    yield events[n]
+
+    g = dout
+    for k, i in enumerate(reversed(range(n))):
+        layer = layers[i]
+        g = layer.backward(g, l2)
+        if not _finite(layer.dW):
+            rec.nonfinite = NonFinite(rec.step, Phase.BACKWARD, i, "gradient dW")
+            yield Event(Phase.BACKWARD, i, n + 2 + k, nonfinite=True)
+            return
+        yield events[n + 1 + k]
+
+    rec.lr = hyper.lr
+    deltas = opt.deltas(net.grads(), hyper)
+    for j, layer in enumerate(layers):
+        dW, db = deltas[2 * j], deltas[2 * j + 1]
+        layer.W += dW
+        layer.b += db
+        layer.delta_W = dW
+        layer.delta_b = db
+        layer.delta_valid = True
+    for j, layer in enumerate(layers):
+        if not _finite(layer.W):
+            rec.nonfinite = NonFinite(rec.step, Phase.UPDATE, j, "weights after the update")
+            yield Event(Phase.UPDATE, None, 2 * n + 2, nonfinite=True)
+            return
+    yield events[2 * n + 1]
