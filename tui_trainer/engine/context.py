@@ -1,0 +1,92 @@
+"""The quantities breakpoints and watches can read, taken from a live session.
+
+``loss`` is the loss of the batch just computed (from the LOSS phase on) or
+else the last completed step's; ``accuracy`` likewise; ``val_*`` come from the
+last completed epoch; per-layer values from the last completed step, except
+at a pause inside a step where gradients of this step are already known.
+``epoch`` counts completed epochs and ``step`` completed steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from tui_trainer.engine.conditions import DEFAULT_NAMES
+from tui_trainer.engine.session import Session
+
+_EPOCH_COLUMNS = {
+    "loss": "loss",
+    "val_loss": "val_loss",
+    "accuracy": "accuracy",
+    "val_accuracy": "val_accuracy",
+}
+
+
+class SessionContext:
+    """``EvalContext`` over a ``Session`` (read only)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def _layer(self, layer: int) -> int:
+        n = self.s.n_layers
+        if not -n <= layer < n:
+            raise IndexError(f"layer {layer} out of range: the network has {n} layers (0..{n - 1})")
+        return layer % n
+
+    def scalar(self, name: str) -> float:
+        s = self.s
+        h = s.history
+        if name == "loss":
+            if s.pos > s.n_layers and math.isfinite(s.rec.loss) or s.nonfinite is not None:
+                return s.rec.loss
+            return h.steps.last("loss")
+        if name == "accuracy":
+            return h.steps.last("accuracy")
+        if name in ("val_loss", "val_accuracy"):
+            return h.epochs.last(name)
+        if name == "epoch":
+            return float(s.epoch)
+        if name == "step":
+            return float(s.step)
+        if name == "lr":
+            return float(s.hyper.lr)
+        if name == "batch":
+            return float(s.batch_in_epoch)
+        if name == "nonfinite":
+            return 1.0 if s.nonfinite is not None else 0.0
+        raise KeyError(name)
+
+    def layer_value(self, name: str, layer: int) -> float:
+        i = self._layer(layer)
+        return self.s.history.steps.last(f"{name}[{i}]")
+
+    def weight(self, name: str, layer: int, index: tuple[int, ...]) -> float:
+        ly = self.s.net.layers[self._layer(layer)]
+        arr = {"W": ly.W, "dW": ly.dW, "b": ly.b, "db": ly.db}[name]
+        if len(index) != arr.ndim:
+            raise IndexError(f"{name} of layer {layer} needs {arr.ndim} indices")
+        for k, (i, n) in enumerate(zip(index, arr.shape, strict=True)):
+            if not -n <= i < n:
+                raise IndexError(f"index {i} out of range for axis {k} of {name} (size {n})")
+        return float(arr[index])
+
+    def series(self, name: str, layer: int | None, per: str) -> Sequence[float]:
+        h = self.s.history
+        if per == "epochs":
+            col = name if layer is None else f"{name}[{self._layer(layer)}]"
+            if col not in h.epochs.index:
+                if name in ("step", "epoch", "lr"):
+                    raise KeyError(name)
+                raise KeyError(f"{name} has no per-epoch history")
+            return np.asarray(h.epochs.column(col))
+        col = name if layer is None else f"{name}[{self._layer(layer)}]"
+        if col not in h.steps.index:
+            raise KeyError(f"{name} has no per-step history")
+        return np.asarray(h.steps.column(col))
+
+    def known_names(self) -> Iterable[str]:
+        return DEFAULT_NAMES

@@ -1,0 +1,205 @@
+"""Plain-words explanations of the phase that just ran, with real numbers.
+
+Written for a learner: the terms are the ones an introduction to training
+uses (forward pass, loss function, backpropagation, gradient descent,
+learning rate), and every formula is shown with the values of one sample
+plugged in. Pure functions of the session state, so the same text is
+available in a notebook and testable without a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tui_trainer.engine.session import Session
+from tui_trainer.engine.stepper import Phase
+
+
+def f(x: float, digits: int = 4) -> str:
+    """Short number formatting for explanations."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+        return f"{x:.{max(1, digits - 2)}e}"
+    return f"{x:.{digits}g}"
+
+
+def explain(session: Session, layer: int = 0, unit: tuple[int, int] = (0, 0)) -> str:
+    """What the last phase did; ``layer``/``unit`` pick the weight under the cursor."""
+    s = session
+    if s.nonfinite is not None:
+        return explain_divergence(s)
+    ev = s.last_event
+    if ev is None:
+        return (
+            "Ready. Nothing has run yet. Press n to run the forward pass of the first "
+            "batch, s to go one layer at a time, c to train until a breakpoint or the end, "
+            "? for help."
+        )
+    if ev.phase is Phase.FORWARD:
+        return explain_forward(s, ev.layer or 0)
+    if ev.phase is Phase.LOSS:
+        return explain_loss(s)
+    if ev.phase is Phase.BACKWARD:
+        return explain_backward(s, ev.layer or 0, unit if layer == ev.layer else None)
+    return explain_update(s, layer, unit)
+
+
+def explain_forward(s: Session, i: int) -> str:
+    ly = s.net.layers[i]
+    if ly.x is None or ly.z is None or ly.a is None:
+        return f"Forward pass, layer {i + 1}: nothing cached."
+    x0, z0, a0 = ly.x[0], ly.z[0], ly.a[0]
+    j = int(np.argmax(np.abs(z0)))
+    terms = " + ".join(f"{f(x0[k], 3)}*{f(ly.W[k, j], 3)}" for k in range(min(3, ly.n_in)))
+    if ly.n_in > 3:
+        terms += f" + ... ({ly.n_in} inputs)"
+    src = "the input x" if i == 0 else f"the activations of layer {i}"
+    return (
+        f"FORWARD PASS, layer {i + 1} ({ly.n_in} -> {ly.n_out}, {ly.activation}). "
+        f"Each unit sums {src} times its weights plus a bias: z = x W + b, "
+        f"then applies the activation: {ly.act.formula()}.\n"
+        f"Sample 1, unit {j + 1}: z = {terms} + {f(ly.b[j], 3)} = {f(z0[j])}; "
+        f"a = {f(a0[j])}.\n"
+        f"Batch of {ly.z.shape[0]}: z mean {f(float(ly.z.mean()))}, "
+        f"std {f(float(ly.z.std()))}; a mean {f(float(ly.a.mean()))}."
+        + _saturation_note(ly.activation, ly.z, ly.a)
+    )
+
+
+def _saturation_note(act: str, z: np.ndarray, a: np.ndarray) -> str:
+    if act in ("relu", "leaky_relu"):
+        dead = float(np.mean(~(z > 0).any(axis=0)))
+        if dead > 0:
+            return f" {dead:.0%} of units are inactive for every sample (dead ReLUs: no gradient flows)."
+    if act in ("sigmoid", "tanh"):
+        lim = 0.99 if act == "tanh" else 0.99
+        sat = float(np.mean(np.abs(a if act == "tanh" else 2 * a - 1) > lim))
+        if sat > 0.2:
+            return f" {sat:.0%} of activations are saturated (near the flat ends: tiny gradients)."
+    return ""
+
+
+def explain_loss(s: Session) -> str:
+    r = s.rec
+    if r.per_sample is None or r.out is None:
+        return "Loss: nothing computed."
+    worst = int(np.argmax(r.per_sample))
+    name = s.loss.name
+    pred = s.loss.predict(r.out[worst : worst + 1])[0]
+    if s.classification and r.labels is not None:
+        target = int(r.labels[worst])
+        if name == "binary_cross_entropy":
+            p = float(pred[0])
+            why = (
+                f"it is class {target}, but the model gives P(class 1) = {f(p, 3)}; "
+                f"its loss is -log({f(p if target == 1 else 1 - p, 3)})"
+            )
+        elif name == "cross_entropy":
+            p = float(pred[target])
+            why = (
+                f"it is class {target}, but the model gives that class only "
+                f"P = {f(p, 3)} (softmax); its loss is -log({f(p, 3)}) = {f(-math.log(max(p, 1e-300)))}"
+            )
+        else:
+            why = f"it is class {target}, the outputs were {np.array2string(r.out[worst], precision=3)}"
+    else:
+        y = np.asarray(r.y)[worst]
+        why = f"the target is {np.array2string(y, precision=3)} and the prediction {np.array2string(r.out[worst], precision=3)}"
+    base = ""
+    if name == "cross_entropy" and s.step == 0:
+        c = s.cfg.layers[-1].units
+        base = (
+            f"\nAt initialisation a cross-entropy loss near ln({c}) = {f(math.log(c))} is expected."
+        )
+    obj = ""
+    if s.l2:
+        obj = f" With L2 ({f(s.l2)}), the objective is {f(r.objective)}."
+    return (
+        f"LOSS FUNCTION ({name}): {s.loss.formula}. "
+        f"Mean over the batch of {len(r.per_sample)}: {f(r.loss)}.{obj}\n"
+        f"Sample {worst + 1} contributes most ({f(float(r.per_sample[worst]))}): {why}."
+        f"{base}\nNext, backpropagation sends dL/d(output) back through the layers."
+    )
+
+
+def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
+    ly = s.net.layers[i]
+    if ly.dz is None or ly.x is None:
+        return f"Backpropagation, layer {i + 1}: nothing cached."
+    r, c = np.unravel_index(int(np.argmax(np.abs(ly.dW))), ly.dW.shape)
+    if unit is not None and unit[0] < ly.n_in and unit[1] < ly.n_out:
+        r, c = unit
+    delta = ly.dz[:, c]
+    ain = ly.x[:, r]
+    contrib = float(delta @ ain)
+    l2_part = s.l2 * float(ly.W[r, c])
+    chain = (
+        f"dL/dW[{r + 1},{c + 1}] = sum over the batch of delta_{c + 1} * a_{r + 1}"
+        f" = {f(delta[0], 3)} * {f(ain[0], 3)}"
+        + (f" + ... ({len(delta)} samples)" if len(delta) > 1 else "")
+        + f" = {f(contrib)}"
+    )
+    if s.l2:
+        chain += f", plus L2 term {f(s.l2)} * W = {f(l2_part)}"
+    gnorm = float(np.linalg.norm(ly.dW))
+    return (
+        f"BACKPROPAGATION, layer {i + 1}: the chain rule turns dL/da into "
+        f"delta = dL/dz = dL/da * act'(z), then dW = x^T delta, db = sum(delta), and "
+        f"passes dL/dx = delta W^T down to layer {i if i else 'the input'}.\n"
+        f"Who is responsible: the largest gradient is on W[{r + 1},{c + 1}] = "
+        f"{f(float(ly.W[r, c]))} (|dW| = {f(abs(float(ly.dW[r, c])))}).\n"
+        f"{chain}. Gradient norm of this layer: {f(gnorm)}."
+    )
+
+
+def explain_update(s: Session, layer: int, unit: tuple[int, int]) -> str:
+    ly = s.net.layers[min(layer, len(s.net.layers) - 1)]
+    if not ly.delta_valid:
+        return "Gradient descent update: nothing applied yet."
+    r, c = unit
+    if r >= ly.n_in or c >= ly.n_out:
+        r, c = 0, 0
+    new = float(ly.W[r, c])
+    step = float(ly.delta_W[r, c])
+    old = new - step
+    g = float(ly.dW[r, c])
+    lr = s.rec.lr
+    ratio = s.history.steps.last(f"update_ratio[{layer}]")
+    hint = ""
+    if math.isfinite(ratio):
+        if ratio > 1e-2:
+            hint = " That is large (rule of thumb: about 1e-3); the learning rate may be too high."
+        elif ratio < 1e-5:
+            hint = " That is tiny (rule of thumb: about 1e-3); the learning rate may be too low."
+    opt = s.optimizer_name
+    rule = s.opt.formula
+    extra = "" if opt == "sgd" else f" ({opt} uses its running averages, so step != -lr*g)"
+    return (
+        f"GRADIENT DESCENT UPDATE ({opt}): {rule}, learning rate lr = {f(lr)}{extra}.\n"
+        f"Layer {layer + 1}, W[{r + 1},{c + 1}]: old {f(old)}  gradient {f(g)}  "
+        f"step {f(step)}  new {f(new)}.\n"
+        f"Update-to-weight ratio |dW|/|W| for this layer: {f(ratio)}.{hint}"
+    )
+
+
+def explain_divergence(s: Session) -> str:
+    nf = s.nonfinite
+    assert nf is not None
+    where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
+    losses = s.history.step_series("loss")
+    trend = ""
+    if len(losses) >= 3:
+        last = ", ".join(f(x, 3) for x in losses[-4:])
+        trend = f" The last losses were {last}."
+    return (
+        f"DIVERGED: a NaN or Inf appeared in the {nf.what} during {where} of step {nf.step}. "
+        f"Training stopped before any update was made from it.{trend}\n"
+        f"Most often the learning rate ({f(s.hyper.lr)}) is too large: each update overshoots, "
+        f"the weights grow until the numbers overflow. Step back (N / F), lower the learning "
+        f"rate (h) and continue, or restart (R)."
+    )

@@ -1,0 +1,605 @@
+"""The Textual app: a view and controller over one engine ``Session``.
+
+Single steps (a layer, a phase, a step, stepping back) run inline: they take
+microseconds to milliseconds. Anything open-ended (finish the epoch,
+continue, run to) runs in a thread worker that trains in short chunks under
+``self.lock``; the UI samples the session on a timer (10 Hz for counters,
+about 3 Hz for charts and heatmaps), so redraw cost does not grow with the
+step rate, and a pause takes effect within one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.message import Message
+from textual.reactive import var
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from tui_trainer.engine.breakpoints import BreakpointSet, Hit
+from tui_trainer.engine.checkpoint import CheckpointError, save_checkpoint
+from tui_trainer.engine.session import Session, SessionError
+from tui_trainer.explain import explain
+from tui_trainer.ui.keymap import load_keymap
+from tui_trainer.ui.screens.confirm import ConfirmScreen
+from tui_trainer.ui.screens.help import HelpScreen
+from tui_trainer.ui.screens.hyper import HyperScreen
+from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
+from tui_trainer.ui.screens.prompt import PromptScreen
+from tui_trainer.ui.widgets.data_view import DataView
+from tui_trainer.ui.widgets.explain_panel import ExplainPanel
+from tui_trainer.ui.widgets.loss_chart import LossChart
+from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
+from tui_trainer.ui.widgets.network_view import NetworkView
+from tui_trainer.ui.widgets.phase_bar import PhaseBar
+from tui_trainer.ui.widgets.status_line import StatusLine, status_text
+
+MIN_W, MIN_H = 60, 18
+PANELS = ("matrix", "chart", "data")
+
+
+class RunFinished(Message):
+    """The training worker stopped (breakpoint, end, divergence, pause)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.message = message
+        super().__init__()
+
+
+class TrainerApp(App[None]):
+    """tui-trainer: step through forward, loss, backprop and update."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-trainer"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("n,right", "next_phase", "next", id="next_phase"),
+        Binding("s", "step_layer", "layer", id="step_layer"),
+        Binding("f", "finish_step", "step", id="finish_step"),
+        Binding("e", "finish_epoch", "epoch", id="finish_epoch"),
+        Binding("c", "continue_run", "run", id="continue"),
+        Binding("p,space", "pause", "pause", show=False, id="pause"),
+        Binding("t", "run_to", "to", show=False, id="run_to"),
+        Binding("N,left", "back_phase", "back", id="back_phase"),
+        Binding("S", "back_layer", "back layer", show=False, id="back_layer"),
+        Binding("F", "back_step", "back step", show=False, id="back_step"),
+        Binding("R", "restart", "restart", show=False, id="restart"),
+        Binding("tab", "next_panel", "panel", show=False, id="next_panel", priority=True),
+        Binding("shift+tab", "prev_panel", "panel", show=False, id="prev_panel", priority=True),
+        Binding("1", "show_panel('matrix')", "matrix", show=False, id="panel_matrix"),
+        Binding("2", "show_panel('chart')", "chart", show=False, id="panel_chart"),
+        Binding("3", "show_panel('data')", "data", show=False, id="panel_data"),
+        Binding("v", "cycle_view", "view", id="cycle_view"),
+        Binding("i", "toggle_images", "images", show=False, id="toggle_images"),
+        Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
+        Binding("b", "add_breakpoint", "break", show=False, id="add_breakpoint"),
+        Binding("o", "open_scenario", "open", show=False, id="open"),
+        Binding("h", "edit_hyper", "hyper", show=False, id="edit_hyper"),
+        Binding("ctrl+s", "save_checkpoint", "save", show=False, id="save"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("q", "quit_app", "quit", id="quit"),
+    ]
+
+    HELP = [
+        ("n  →", "next phase: FORWARD, LOSS, BACKPROP, UPDATE"),
+        ("s", "step into: the next layer inside forward or backprop"),
+        ("f", "finish the current step (batch)"),
+        ("e", "finish the epoch"),
+        ("c", "continue: run until a breakpoint, divergence or the end"),
+        ("p  space", "pause a run"),
+        ("t", "run to an epoch (50) or a step (s200)"),
+        ("N  ←", "back one phase"),
+        ("S", "back one layer"),
+        ("F", "back to the start of the step (again: one more step)"),
+        ("R", "restart from the initial weights"),
+        ("tab  1 2 3", "switch the main panel: matrix, loss chart, data"),
+        ("↑ ↓  j k", "choose the layer"),
+        ("v", "matrix view: weights, gradients, update, activations, pre-activations"),
+        ("i", "first-layer weights as images (image data such as digits)"),
+        ("l", "log scale for the loss chart"),
+        ("b", "add a breakpoint, e.g. 'val_loss rising for 5 epochs'"),
+        ("h", "edit hyperparameters (applied from the next step)"),
+        ("o", "open another scenario"),
+        ("ctrl+s", "save a checkpoint"),
+        ("ctrl+p", "command palette"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]
+
+    state = var("paused")
+    panel = var("matrix")
+    selected_layer = var(0)
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        name: str = "",
+        watch_text: str = "",
+        breakpoints: BreakpointSet | None = None,
+        scenario_text: str = "",
+        builtins: list[tuple[str, str]] | None = None,
+        loader: Any = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.scenario_name = name or "scenario"
+        self.watch_text = watch_text
+        self.breakpoints = breakpoints or BreakpointSet()
+        self.scenario_text = scenario_text
+        self.builtins = builtins or []
+        self.loader = loader  # callable(name_or_path) -> (session, kwargs) or raises
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self.running = False
+        self.saved_position = 0
+        self.message_text = ""
+        self._tick_count = 0
+        self._dirty_heavy = True
+        self.cell = (0, 0)
+        self._last_hit: Hit | None = None
+
+    # ----------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield PhaseBar(id="phase-bar")
+        yield StatusLine(id="status")
+        with Horizontal(id="body"):
+            yield NetworkView(id="network")
+            with Container(id="main"):
+                yield MatrixView(id="matrix")
+                yield LossChart(id="chart")
+                yield DataView(id="data")
+        yield ExplainPanel(id="explain")
+        yield Static("", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#chart").border_title = "Loss (l: log scale)"
+        self.query_one("#data").border_title = "Data and predictions"
+        self.query_one("#explain").border_title = "Explain"
+        keymap = load_keymap()
+        if keymap:
+            self.set_keymap(keymap)
+        self.query_one(NetworkView).focus()
+        self._apply_panel()
+        self.set_interval(0.1, self._tick)
+        self.refresh_status()
+        self.call_after_refresh(self.refresh_heavy)
+
+    def on_resize(self) -> None:
+        w, h = self.size
+        small = w < MIN_W or h < MIN_H
+        box = self.query_one("#too-small", Static)
+        box.display = small
+        box.update(
+            f"Terminal too small: {w}x{h}. tui-trainer needs at least {MIN_W}x{MIN_H} "
+            f"(80x24 recommended). Enlarge the window or press q to quit."
+        )
+        self.screen.set_class(w >= 150 and h >= 40, "wide")
+        self._dirty_heavy = True
+        self.call_after_refresh(self.refresh_all)
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        return self.HELP
+
+    # ------------------------------------------------------------ views
+    def _state_label(self) -> str:
+        s = self.session
+        if self.running:
+            return "running"
+        if s.nonfinite is not None:
+            return "DIVERGED"
+        if s.finished:
+            return "finished"
+        if self._last_hit is not None:
+            return "at breakpoint"
+        return "paused"
+
+    def refresh_status(self) -> None:
+        with self.lock:
+            s = self.session
+            ev = s.last_event
+            self.query_one(PhaseBar).show(
+                ev.phase if ev else None,
+                ev.layer if ev else None,
+                s.n_layers,
+                s.nonfinite is not None,
+                s.pos,
+                self._state_label(),
+            )
+            self.query_one(StatusLine).update(
+                Text(
+                    status_text(s, self.scenario_name, self._state_label()),
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
+            )
+            active = ev.layer if ev is not None else None
+            self.query_one(NetworkView).show(s, active)
+
+    def refresh_heavy(self) -> None:
+        with self.lock:
+            s = self.session
+            wide = self.screen.has_class("wide")
+            if wide or self.panel == "matrix":
+                self.query_one(MatrixView).show(s, self.selected_layer)
+            if wide or self.panel == "chart":
+                h = s.history
+                self.query_one(LossChart).show(
+                    h.step_series("loss").copy(),
+                    h.epoch_series("step").copy(),
+                    h.epoch_series("loss").copy(),
+                    h.epoch_series("val_loss").copy(),
+                )
+            if wide or self.panel == "data":
+                self.query_one(DataView).show(s)
+            self.query_one(ExplainPanel).update(Text(self._explain_text()))
+            mv = self.query_one(MatrixView)
+            mv.border_title = f"L{self.selected_layer + 1} {mv.mode} (v: next view)"
+            acc = s.history.epochs.last("val_accuracy")
+            net = self.query_one(NetworkView)
+            net.border_title = "Network" + (f"  val acc {acc:.0%}" if acc == acc else "")
+
+    def _explain_text(self) -> str:
+        s = self.session
+        if self.running:
+            return f"Training... step {s.step}. Press p or space to pause."
+        text = explain(s, self.selected_layer, self.cell)
+        if self._last_hit is not None:
+            bp = self._last_hit
+            text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
+        if self.message_text:
+            text = self.message_text + "\n" + text
+        if s.last_event is None and self.watch_text:
+            text += "\nWhat to watch: " + self.watch_text
+        return text
+
+    def refresh_all(self) -> None:
+        self.refresh_status()
+        self.refresh_heavy()
+
+    def _tick(self) -> None:
+        if not self.running:
+            return
+        self._tick_count += 1
+        self.refresh_status()
+        if self._tick_count % 3 == 0:
+            self.refresh_heavy()
+
+    # ------------------------------------------------------------ panels
+    def _apply_panel(self) -> None:
+        for p in PANELS:
+            self.query_one(f"#{p}").set_class(p == self.panel, "shown")
+
+    def watch_panel(self) -> None:
+        if self.is_mounted:
+            self._apply_panel()
+            self.call_after_refresh(self.refresh_heavy)
+
+    def action_show_panel(self, panel: str) -> None:
+        self.panel = panel
+
+    def action_next_panel(self) -> None:
+        self.panel = PANELS[(PANELS.index(self.panel) + 1) % len(PANELS)]
+
+    def action_prev_panel(self) -> None:
+        self.panel = PANELS[(PANELS.index(self.panel) - 1) % len(PANELS)]
+
+    def on_network_view_selected(self, msg: NetworkView.Selected) -> None:
+        self.selected_layer = msg.layer
+        self.cell = (0, 0)
+        self.refresh_all()
+
+    def action_cycle_view(self) -> None:
+        mv = self.query_one(MatrixView)
+        mv.mode = MODES[(MODES.index(mv.mode) + 1) % len(MODES)]
+        if self.panel != "matrix" and not self.screen.has_class("wide"):
+            self.panel = "matrix"
+        self.notify(f"matrix view: {mv.mode}", timeout=1.5)
+        self.refresh_heavy()
+
+    def action_toggle_images(self) -> None:
+        mv = self.query_one(MatrixView)
+        mv.images = not mv.images
+        self.refresh_heavy()
+
+    def action_toggle_log(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.log_scale = not chart.log_scale
+        if self.panel != "chart" and not self.screen.has_class("wide"):
+            self.panel = "chart"
+        self.refresh_heavy()
+
+    # ------------------------------------------------------------ stepping
+    def _inline(self, fn: Any, *args: Any) -> None:
+        """Run a short engine action on the UI thread (pausing a run first)."""
+        if self.running:
+            self.action_pause()
+            return
+        self._last_hit = None
+        self.message_text = ""
+        s = self.session
+        with self.lock:
+            try:
+                if s.finished and fn in (s.advance,):
+                    self.message_text = (
+                        f"Training finished ({s.epochs} epochs). R restarts; h raises the epochs."
+                    )
+                else:
+                    fn(*args)
+            except SessionError as e:
+                self.message_text = str(e)
+                self.bell()
+        self.refresh_all()
+
+    def action_next_phase(self) -> None:
+        self._inline(self.session.advance, "phase")
+
+    def action_step_layer(self) -> None:
+        self._inline(self.session.advance, "layer")
+
+    def action_finish_step(self) -> None:
+        self._inline(self.session.advance, "step")
+
+    def action_back_phase(self) -> None:
+        self._inline(self.session.back, "phase")
+
+    def action_back_layer(self) -> None:
+        self._inline(self.session.back, "layer")
+
+    def action_back_step(self) -> None:
+        self._inline(self.session.back, "step")
+
+    def action_restart(self) -> None:
+        self._inline(self.session.restart)
+
+    def action_finish_epoch(self) -> None:
+        self._start_run("epoch", self.session.epoch + 1)
+
+    def action_continue_run(self) -> None:
+        self._start_run("continue", None)
+
+    def action_run_to(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+
+        def validate(text: str) -> str | None:
+            return (
+                None
+                if _parse_target(text) is not None
+                else "type an epoch like 50 or a step like s200"
+            )
+
+        def done(text: str | None) -> None:
+            if text:
+                kind, n = _parse_target(text)  # type: ignore[misc]
+                self._start_run(kind, n)
+
+        self.push_screen(
+            PromptScreen("Run to: an epoch (50) or a step (s200)", "50", validate=validate), done
+        )
+
+    def action_pause(self) -> None:
+        if self.running:
+            self._stop.set()
+
+    def _start_run(self, kind: str, target: int | None) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        s = self.session
+        if s.finished or s.nonfinite is not None:
+            self.message_text = (
+                "Training has diverged: step back (N/F) or restart (R)."
+                if s.nonfinite is not None
+                else f"Training finished ({s.epochs} epochs). R restarts; h raises the epochs."
+            )
+            self.refresh_all()
+            return
+        self._last_hit = None
+        self.message_text = ""
+        self._stop.clear()
+        self.running = True
+        self.refresh_all()
+        self._train(kind, target)
+
+    @work(thread=True, exclusive=True, group="train")
+    def _train(self, kind: str, target: int | None) -> None:
+        worker = get_current_worker()
+        s = self.session
+        bps = self.breakpoints
+        hit: list[Hit | None] = [None]
+
+        def until(sess: Session) -> bool:
+            if kind == "epoch" and sess.epoch >= (target or 0):
+                return True
+            if kind == "step" and sess.step >= (target or 0):
+                return True
+            h = bps.check(sess, None) if bps.items else None
+            if h is not None:
+                hit[0] = h
+                return True
+            return False
+
+        event_check = None
+        if bps.needs_events:
+
+            def event_check(sess: Session, ev: Any) -> bool:
+                h = bps.check(sess, ev)
+                if h is not None and h.breakpoint.phase not in ("step", "epoch"):
+                    hit[0] = h
+                    return True
+                return False
+
+        def stop() -> bool:
+            return worker.is_cancelled or self._stop.is_set()
+
+        chunk = 1
+        reason_kind, message = "cancelled", ""
+        if kind == "epoch" and s.epoch >= (target or 0):
+            target = s.epoch + 1
+        while True:
+            t0 = time.perf_counter()
+            with self.lock:
+                r = s.run(until, max_steps=chunk, should_stop=stop, event_check=event_check)
+            dt = time.perf_counter() - t0
+            if r.kind != "limit":
+                reason_kind, message = r.kind, r.message
+                break
+            if stop():
+                break
+            # chunks of ~10 ms: the UI waits at most that long for the lock
+            chunk = max(1, min(chunk * 2, int(chunk * 0.01 / dt) if dt > 0 else chunk * 2))
+            time.sleep(0)
+        self._last_hit = hit[0]
+        self.post_message(RunFinished(reason_kind, message))
+
+    def on_run_finished(self, msg: RunFinished) -> None:
+        self.running = False
+        if msg.kind == "diverged":
+            self.message_text = "Training diverged: " + msg.message
+        elif msg.kind == "cancelled":
+            self.message_text = "Paused."
+        self.refresh_all()
+
+    # ------------------------------------------------------------ dialogs
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_edit_hyper(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+
+        def done(changes: dict[str, Any] | None) -> None:
+            if changes:
+                with self.lock:
+                    at = self.session.set_hyper(**changes)
+                desc = ", ".join(
+                    f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items()
+                )
+                self.message_text = f"Changed {desc}; applies from step {at}."
+                self.refresh_all()
+
+        self.push_screen(HyperScreen(self.session.hyperparameters()), done)
+
+    def action_add_breakpoint(self) -> None:
+        from tui_trainer.engine.conditions import ConditionError, parse
+
+        def validate(text: str) -> str | None:
+            try:
+                parse(text)
+            except ConditionError as e:
+                return e.pretty(text)
+            return None
+
+        def done(text: str | None) -> None:
+            if text:
+                self.breakpoints.add(text)
+                self.notify(f"breakpoint added: {text}")
+
+        self.push_screen(
+            PromptScreen(
+                "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)",
+                validate=validate,
+            ),
+            done,
+        )
+
+    def action_save_checkpoint(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        default = f"{self.scenario_name}-step{self.session.step}.npz"
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                with self.lock:
+                    save_checkpoint(self.session, Path(path).expanduser(), self.scenario_text)
+            except (OSError, CheckpointError, SessionError) as e:
+                self.notify(f"could not save {path}: {e}", severity="error", timeout=8)
+                return
+            self.saved_position = self.session.position
+            self.notify(f"saved checkpoint {path}")
+
+        self.push_screen(PromptScreen("Save checkpoint to", value=default), done)
+
+    def action_open_scenario(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        if self.loader is None:
+            self.notify("opening scenarios is not available here", severity="warning")
+            return
+
+        def done(choice: str | None) -> None:
+            if not choice:
+                return
+            try:
+                session, kw = self.loader(choice)
+            except Exception as e:  # noqa: BLE001 - any load failure is shown, never raised
+                self.notify(str(e), severity="error", timeout=10)
+                return
+            with self.lock:
+                self.session = session
+                self.scenario_name = kw.get("name", choice)
+                self.watch_text = kw.get("watch_text", "")
+                self.breakpoints = kw.get("breakpoints") or BreakpointSet()
+                self.scenario_text = kw.get("scenario_text", "")
+                self.selected_layer = 0
+                self.query_one(NetworkView).selected = 0
+                self.saved_position = 0
+            self.message_text = f"Opened {self.scenario_name}."
+            self.refresh_all()
+
+        self.push_screen(OpenScenarioScreen(self.builtins), done)
+
+    def action_quit_app(self) -> None:
+        if self.running:
+            self._stop.set()
+        if self.session.position > self.saved_position and self.session.step > 0:
+
+            def done(yes: bool | None) -> None:
+                if yes:
+                    self.exit()
+
+            self.push_screen(
+                ConfirmScreen(
+                    f"Quit? Training progress (step {self.session.step}) has not been saved "
+                    "(ctrl+s saves a checkpoint)."
+                ),
+                done,
+            )
+        else:
+            self.exit()
+
+
+def _parse_target(text: str) -> tuple[str, int] | None:
+    t = text.strip().lower()
+    kind = "epoch"
+    if t.startswith("s"):
+        kind, t = "step", t[1:].strip()
+    elif t.startswith("e"):
+        t = t[1:].strip()
+    try:
+        n = int(t)
+    except ValueError:
+        return None
+    if n < 0 or not math.isfinite(n):
+        return None
+    return kind, n

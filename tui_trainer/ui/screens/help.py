@@ -1,0 +1,44 @@
+"""The help screen: every key, what the phases are, and the words used."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+GLOSSARY = """\
+[b]One training step[/b] = FORWARD PASS (each layer computes z = x W + b, a = act(z))
+ > LOSS (how wrong the outputs are, averaged over the batch)
+ > BACKPROPAGATION (the chain rule gives dL/dW for every weight, last layer first)
+ > UPDATE (gradient descent: w <- w - learning_rate * gradient).
+An epoch is one pass over all training batches. Validation loss is measured on
+held-out points after every epoch: when it rises while training loss falls, the
+model is memorising (overfitting).
+
+Conventions (as PyTorch): W has shape (in, out); mse = mean over all elements;
+cross_entropy = mean over the batch of -log softmax(z)[target]; L2 adds l2*W to dW."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys grouped like a debugger's, plus a short glossary."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "app.pop_screen", "close", id="help_close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="tui-trainer keys", box=None, padding=(0, 2))
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        keymap = getattr(self.app, "help_rows", lambda: [])()
+        for keys, desc in keymap:
+            table.add_row(keys, desc)
+        with VerticalScroll(id="help-body"):
+            yield Static(table)
+            yield Static(GLOSSARY, id="glossary")
+            yield Static(
+                "[dim]Esc or ? closes. Remap keys in ~/.config/tui-trainer/keys.toml[/dim]"
+            )

@@ -1,0 +1,118 @@
+"""Edit hyperparameters live: validated, applied from the next step."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+def parse_hyper(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Turn the form's strings into values; return (changes, errors)."""
+    out: dict[str, Any] = {}
+    errors: list[str] = []
+
+    def num(key: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> None:
+        raw = values.get(key, "").strip()
+        try:
+            v = float(raw)
+        except ValueError:
+            errors.append(f"{key}: '{raw}' is not a number")
+            return
+        if (
+            not math.isfinite(v)
+            or (v <= lo if lo_open else v < lo)
+            or (v >= hi if hi_open else v > hi)
+        ):
+            lb = "(" if lo_open else "["
+            rb = ")" if hi_open else "]"
+            errors.append(f"{key}: {raw} is outside {lb}{lo:g}, {hi:g}{rb}")
+            return
+        out[key] = v
+
+    num("lr", 0, 100, lo_open=True)
+    num("l2", 0, 100)
+    num("momentum", 0, 1, hi_open=True)
+    raw = values.get("batch_size", "").strip()
+    if raw == "full":
+        out["batch_size"] = 0
+    else:
+        try:
+            bs = int(raw)
+            if bs < 1:
+                raise ValueError
+            out["batch_size"] = bs
+        except ValueError:
+            errors.append(f"batch_size: '{raw}' must be a whole number >= 1 or 'full'")
+    raw = values.get("epochs", "").strip()
+    try:
+        ep = int(raw)
+        if ep < 1:
+            raise ValueError
+        out["epochs"] = ep
+    except ValueError:
+        errors.append(f"epochs: '{raw}' must be a whole number >= 1")
+    opt = values.get("optimizer", "")
+    if opt not in OPTIMIZERS:
+        errors.append(f"optimizer: must be one of {', '.join(OPTIMIZERS)}")
+    else:
+        out["optimizer"] = opt
+    return out, errors
+
+
+class HyperScreen(ModalScreen[dict[str, Any] | None]):
+    """A small form; Enter applies, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="hyper_cancel")]
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        c = self.current
+        bs = "full" if c["batch_size"] <= 0 else str(c["batch_size"])
+        with Vertical(id="hyper-box"):
+            yield Label("Hyperparameters (applied from the next step; Enter applies, Esc cancels)")
+            with Grid(id="hyper-grid"):
+                yield Label("learning rate")
+                yield Input(f"{c['lr']:g}", id="lr")
+                yield Label("batch size")
+                yield Input(bs, id="batch_size")
+                yield Label("optimizer")
+                yield Select(
+                    [(o, o) for o in OPTIMIZERS],
+                    value=c["optimizer"],
+                    allow_blank=False,
+                    id="optimizer",
+                )
+                yield Label("momentum")
+                yield Input(f"{c['momentum']:g}", id="momentum")
+                yield Label("L2")
+                yield Input(f"{c['l2']:g}", id="l2")
+                yield Label("epochs")
+                yield Input(str(c["epochs"]), id="epochs")
+            yield Label("", id="hyper-error")
+
+    def values(self) -> dict[str, str]:
+        vals = {i.id: i.value for i in self.query(Input) if i.id}
+        vals["optimizer"] = str(self.query_one("#optimizer", Select).value)
+        return vals
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        changes, errors = parse_hyper(self.values())
+        if errors:
+            self.query_one("#hyper-error", Label).update("[red]" + "\n".join(errors) + "[/red]")
+            return
+        diff = {k: v for k, v in changes.items() if self.current.get(k) != v}
+        self.dismiss(diff)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

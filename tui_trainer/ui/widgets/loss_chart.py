@@ -1,0 +1,72 @@
+"""Loss chart: per-step train loss and per-epoch train and validation loss.
+
+Series are downsampled to about twice the plot width before plotting, so a
+redraw costs the same after ten steps or a million (plotext's cost grows
+with the number of points).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+
+def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` points: bucket means, keeping the last point exact."""
+    if len(y) <= n or n < 2:
+        return x, y
+    edges = np.linspace(0, len(y), n + 1).astype(int)
+    counts = np.diff(edges)
+    keep = counts > 0
+    sums_y = np.add.reduceat(y, edges[:-1][keep])
+    sums_x = np.add.reduceat(x.astype(float), edges[:-1][keep])
+    xs, ys = sums_x / counts[keep], sums_y / counts[keep]
+    xs[-1], ys[-1] = x[-1], y[-1]
+    return xs, ys
+
+
+class LossChart(PlotextPlot):
+    """Train loss per step (faint) and per epoch, validation loss per epoch."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.log_scale = False
+        self._key: tuple | None = None
+
+    def show(
+        self,
+        step_loss: np.ndarray,
+        epoch_steps: np.ndarray,
+        epoch_loss: np.ndarray,
+        val_loss: np.ndarray,
+        title: str = "",
+    ) -> None:
+        key = (len(step_loss), len(epoch_loss), self.log_scale, self.size, title)
+        if key == self._key:
+            return
+        self._key = key
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        n = max(20, self.size.width * 2)
+        x = np.arange(1, len(step_loss) + 1)
+        fin = np.isfinite(step_loss)
+        if self.log_scale:
+            fin &= step_loss > 0
+        if fin.any():
+            xs, ys = downsample(x[fin], step_loss[fin], n)
+            plt.plot(xs.tolist(), ys.tolist(), label="train (step)", color="gray", marker="braille")
+        ef = np.isfinite(epoch_loss) & (~self.log_scale | (epoch_loss > 0))
+        if ef.any():
+            xs, ys = downsample(epoch_steps[ef], epoch_loss[ef], n)
+            plt.plot(
+                xs.tolist(), ys.tolist(), label="train (epoch)", color="cyan", marker="braille"
+            )
+        vf = np.isfinite(val_loss) & (~self.log_scale | (val_loss > 0))
+        if vf.any():
+            xs, ys = downsample(epoch_steps[vf], val_loss[vf], n)
+            plt.plot(xs.tolist(), ys.tolist(), label="validation", color="orange", marker="braille")
+        plt.yscale("log" if self.log_scale else "linear")
+        plt.xlabel("step")
+        plt.title(title or ("loss (log)" if self.log_scale else "loss"))
+        self.refresh()

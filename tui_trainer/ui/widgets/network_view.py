@@ -1,0 +1,120 @@
+"""The network view: one row per layer with shape, activation and live statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Static
+
+from tui_trainer.engine.session import Session
+
+
+def _f(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    a = abs(x)
+    if a and (a < 1e-3 or a >= 1e4):
+        return f"{x:.1e}"
+    return f"{x:.3g}"
+
+
+def _stats(s: Session, i: int) -> tuple[float, float, float, float]:
+    ly = s.net.layers[i]
+    h = s.history.steps
+    wn = float(np.linalg.norm(ly.W))
+    gn = float(np.linalg.norm(ly.dW)) if ly.dW_valid else h.last(f"grad_norm[{i}]")
+    ur = h.last(f"update_ratio[{i}]")
+    dead = h.last(f"dead_fraction[{i}]")
+    if ly.z is not None and ly.activation in ("relu", "leaky_relu"):
+        dead = float(np.mean(~(ly.z > 0).any(axis=0)))
+    return wn, gn, ur, dead
+
+
+def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
+    """Two lines per layer: the layer, then its key statistics (narrow screens)."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(f"  input: {s.x_train.shape[1]} features\n", style="dim")
+    for i, ly in enumerate(s.net.layers):
+        wn, gn, ur, dead = _stats(s, i)
+        style = "reverse" if i == selected else ""
+        if active_layer == i:
+            style += " bold yellow"
+        mark = ">" if i == selected else " "
+        t.append(f"{mark} L{i + 1} {ly.n_in}x{ly.n_out} {ly.activation}", style=style.strip())
+        if not math.isnan(dead):
+            t.append(f"  dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
+        t.append("\n")
+        t.append(
+            f"   |W| {_f(wn)} |dW| {_f(gn)} upd {_f(ur)}\n", style="dim" if i != selected else ""
+        )
+    return t
+
+
+def network_table(s: Session, selected: int, active_layer: int | None) -> Table:
+    """One row per layer with more statistics (wide screens)."""
+    t = Table(box=None, pad_edge=False, expand=False, show_edge=False, padding=(0, 1))
+    for col in ("", "layer", "|W|", "W mean", "W std", "|dW|", "upd", "a mean", "a std", "dead"):
+        t.add_column(col, justify="left" if col in ("", "layer") else "right", no_wrap=True)
+    t.add_row(" ", Text(f"in {s.x_train.shape[1]}", style="dim"), *([""] * 8))
+    for i, ly in enumerate(s.net.layers):
+        wn, gn, ur, dead = _stats(s, i)
+        style = "reverse" if i == selected else ""
+        if active_layer == i:
+            style += " bold yellow"
+        a_mean = _f(float(ly.a.mean())) if ly.a is not None else "-"
+        a_std = _f(float(ly.a.std())) if ly.a is not None else "-"
+        dead_txt = Text(
+            "-" if math.isnan(dead) else f"{dead:.0%}",
+            style="bold red" if not math.isnan(dead) and dead >= 0.4 else "",
+        )
+        t.add_row(
+            ">" if i == selected else " ",
+            Text(f"L{i + 1} {ly.n_in}x{ly.n_out} {ly.activation}", style=style.strip()),
+            _f(wn),
+            _f(float(ly.W.mean())),
+            _f(float(ly.W.std())),
+            _f(gn),
+            _f(ur),
+            a_mean,
+            a_std,
+            dead_txt,
+        )
+    return t
+
+
+class NetworkView(Static, can_focus=True):
+    """Layers of the network; up/down choose the layer the other views show."""
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "layer up", show=False, id="layer_up"),
+        Binding("down,j", "move(1)", "layer down", show=False, id="layer_down"),
+    ]
+
+    class Selected(Message):
+        def __init__(self, layer: int) -> None:
+            self.layer = layer
+            super().__init__()
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.selected = 0
+        self.n_layers = 1
+
+    def action_move(self, delta: int) -> None:
+        self.selected = (self.selected + delta) % self.n_layers
+        self.post_message(self.Selected(self.selected))
+
+    def show(self, s: Session, active_layer: int | None) -> None:
+        self.n_layers = len(s.net.layers)
+        self.selected = min(self.selected, self.n_layers - 1)
+        if self.size.width >= 60:
+            self.update(network_table(s, self.selected, active_layer))
+        else:
+            self.update(network_lines(s, self.selected, active_layer))
