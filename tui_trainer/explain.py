@@ -150,7 +150,7 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
     return (
         f"BACKPROPAGATION, layer {i + 1}: the chain rule turns dL/da into "
         f"delta = dL/dz = dL/da * act'(z), then dW = x^T delta, db = sum(delta), and "
-        f"passes dL/dx = delta W^T down to layer {i if i else 'the input'}.\n"
+        f"passes dL/dx = delta W^T down to {f'layer {i}' if i else 'the input'}.\n"
         f"Who is responsible: the largest gradient is on W[{r + 1},{c + 1}] = "
         f"{f(float(ly.W[r, c]))} (|dW| = {f(abs(float(ly.dW[r, c])))}).\n"
         f"{chain}. Gradient norm of this layer: {f(gnorm)}."

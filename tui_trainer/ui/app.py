@@ -234,23 +234,37 @@ class TrainerApp(App[None]):
             s = self.session
             wide = self.screen.has_class("wide")
             if wide or self.panel == "matrix":
-                self.query_one(MatrixView).show(s, self.selected_layer)
+                self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart":
                 h = s.history
-                self.query_one(LossChart).show(
-                    h.step_series("loss").copy(),
-                    h.epoch_series("step").copy(),
-                    h.epoch_series("loss").copy(),
-                    h.epoch_series("val_loss").copy(),
+                self._safely(
+                    self.query_one(LossChart),
+                    lambda w: w.show(
+                        h.step_series("loss").copy(),
+                        h.epoch_series("step").copy(),
+                        h.epoch_series("loss").copy(),
+                        h.epoch_series("val_loss").copy(),
+                    ),
                 )
             if wide or self.panel == "data":
-                self.query_one(DataView).show(s)
-            self.query_one(ExplainPanel).update(Text(self._explain_text()))
+                self._safely(self.query_one(DataView), lambda w: w.show(s))
+            self._safely(
+                self.query_one(ExplainPanel), lambda w: w.update(Text(self._explain_text()))
+            )
             mv = self.query_one(MatrixView)
             mv.border_title = f"L{self.selected_layer + 1} {mv.mode} (v: next view)"
             acc = s.history.epochs.last("val_accuracy")
             net = self.query_one(NetworkView)
             net.border_title = "Network" + (f"  val acc {acc:.0%}" if acc == acc else "")
+
+    def _safely(self, widget: Any, draw: Any) -> None:
+        """Draw a view; a bug in one view is shown in it instead of ending the session."""
+        try:
+            draw(widget)
+        except Exception as e:  # noqa: BLE001 - never lose the user's session to a view bug
+            self.log.error(f"view {widget.id} failed: {e!r}")
+            if isinstance(widget, Static):
+                widget.update(Text(f"(this view failed to draw: {e!r})", style="red"))
 
     def _explain_text(self) -> str:
         s = self.session

@@ -33,6 +33,12 @@ class LossChart(PlotextPlot):
         self.log_scale = False
         self._key: tuple | None = None
 
+    def _plottable(self, y: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(y)
+        if self.log_scale:
+            ok &= y > 0
+        return ok
+
     def show(
         self,
         step_loss: np.ndarray,
@@ -50,19 +56,17 @@ class LossChart(PlotextPlot):
         plt.clear_figure()
         n = max(20, self.size.width * 2)
         x = np.arange(1, len(step_loss) + 1)
-        fin = np.isfinite(step_loss)
-        if self.log_scale:
-            fin &= step_loss > 0
+        fin = self._plottable(step_loss)
         if fin.any():
             xs, ys = downsample(x[fin], step_loss[fin], n)
             plt.plot(xs.tolist(), ys.tolist(), label="train (step)", color="gray", marker="braille")
-        ef = np.isfinite(epoch_loss) & (~self.log_scale | (epoch_loss > 0))
+        ef = self._plottable(epoch_loss)
         if ef.any():
             xs, ys = downsample(epoch_steps[ef], epoch_loss[ef], n)
             plt.plot(
                 xs.tolist(), ys.tolist(), label="train (epoch)", color="cyan", marker="braille"
             )
-        vf = np.isfinite(val_loss) & (~self.log_scale | (val_loss > 0))
+        vf = self._plottable(val_loss)
         if vf.any():
             xs, ys = downsample(epoch_steps[vf], val_loss[vf], n)
             plt.plot(xs.tolist(), ys.tolist(), label="validation", color="orange", marker="braille")
