@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from helpers import make_session
 
+from helpers import make_session
 from tui_trainer.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tui_trainer.engine.session import SessionError
 from tui_trainer.engine.stepper import Phase

@@ -21,7 +21,7 @@ import numpy as np
 from tui_trainer import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
-COMMANDS = ("open", "list", "check", "run", "trace")
+COMMANDS = ("open", "list", "check", "run", "trace", "compare", "serve")
 
 EPILOG = """\
 examples:
@@ -33,6 +33,7 @@ examples:
   tui-trainer run xor --epochs 50 --metrics m.csv --save xor.npz
   tui-trainer run xor --resume xor.npz
   tui-trainer trace xor --steps 10 -o trace.npz
+  tui-trainer compare xor --lr 0.01,0.3,3
 """
 
 
@@ -83,7 +84,53 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("scenario")
     t.add_argument("--steps", type=_positive_int, required=True)
     t.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+
+    cmp_ = sub.add_parser("compare", help="run one scenario with up to four values of one setting")
+    cmp_.add_argument("scenario")
+    group = cmp_.add_mutually_exclusive_group()
+    group.add_argument("--lr", type=_float_list, help="learning rates, e.g. 0.01,0.3,3 (default)")
+    group.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 1,10,100")
+    group.add_argument("--l2", type=_float_list, help="L2 strengths, e.g. 0,0.001,0.01")
+    group.add_argument("--momentum", type=_float_list, help="momentum values, e.g. 0,0.9")
+    group.add_argument("--optimizer", type=_name_list, help="optimizers, e.g. sgd,momentum,adam")
+    cmp_.add_argument("--epochs", type=_positive_int, help="epochs for every run")
+
+    sv = sub.add_parser("serve", help="serve the app to a web browser (needs tui-trainer[web])")
+    sv.add_argument("scenario", nargs="?", default="xor")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sv.add_argument("--port", type=_positive_int, default=8000)
     return p
+
+
+def _list_of(conv: Any, what: str) -> Any:
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not 1 <= len(items) <= 4:
+            raise argparse.ArgumentTypeError(f"give one to four {what} separated by commas")
+        return [conv(t) for t in items]
+
+    return parse
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
+def _optimizer_name(text: str) -> str:
+    if text not in ("sgd", "momentum", "adam"):
+        raise argparse.ArgumentTypeError(f"optimizer {text!r} is not one of sgd, momentum, adam")
+    return text
+
+
+_float_list = _list_of(_nonneg_float, "numbers")
+_int_list = _list_of(lambda t: _positive_int(t), "whole numbers")
+_name_list = _list_of(_optimizer_name, "optimizer names")
 
 
 def _positive_int(text: str) -> int:
@@ -366,6 +413,58 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tui_trainer.engine.compare import format_table, make_runs, run_lockstep
+
+    param, values = "lr", args.lr
+    for name in ("batch_size", "l2", "momentum", "optimizer"):
+        if getattr(args, name) is not None:
+            param, values = name, getattr(args, name)
+    if values is None:
+        values = [0.01, 0.3, 3.0]
+    if param == "lr" and any(v <= 0 for v in values):
+        raise InputError("--lr values must be > 0")
+    sc, session = load(args.scenario)
+    try:
+        runs = make_runs(session.cfg, session.data, param, values)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    err = Console(stderr=True)
+    total = args.epochs or session.epochs
+
+    def on_epoch(e: int) -> None:
+        if err.is_terminal:
+            err.print(f"epoch {e}/{total}", end="\r", highlight=False)
+
+    run_lockstep(runs, epochs=args.epochs, on_epoch=on_epoch)
+    if err.is_terminal:
+        err.print(" " * 20, end="\r")
+    print(f"{sc.name}: {param} compared over {total} epochs")
+    print(format_table(runs))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise InputError("serve needs the web extra: pip install 'tui-trainer[web]'") from None
+    load(args.scenario)  # validate before serving
+    command = f"{sys.executable} -m tui_trainer open {_shell_quote(args.scenario)}"
+    server = Server(command, host=args.host, port=args.port, title="tui-trainer")
+    print(f"serving tui-trainer on http://{args.host}:{args.port}", file=sys.stderr)
+    server.serve()
+    return EXIT_OK
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
 def cmd_open(args: argparse.Namespace) -> int:
     from tui_trainer.engine.checkpoint import load_checkpoint
     from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
@@ -391,6 +490,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         except Exception:  # noqa: BLE001
             builtins.append((name, ""))
 
+    from tui_trainer.recovery import recovery_path
     from tui_trainer.ui.app import TrainerApp
 
     app = TrainerApp(
@@ -401,9 +501,10 @@ def cmd_open(args: argparse.Namespace) -> int:
         scenario_text=sc.text,
         builtins=builtins,
         loader=loader,
+        recovery_file=None if args.resume else recovery_path(sc.name, sc.source, sc.text),
     )
     app.run(mouse=False)
-    return EXIT_OK
+    return app.return_code or EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "trace":
             return cmd_trace(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         return cmd_open(args)
     except (ScenarioError, CheckpointError, InputError) as e:
         print(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else str(e), file=sys.stderr)

@@ -617,6 +617,53 @@ class Session:
         self._store_keyframe()
 
 
+def fork_session(session: Session, **changes: Any) -> Session:
+    """An independent copy at exactly this position, optionally with new hyperparameters.
+
+    The copy shares the (read-only) data arrays and the step-back keyframes,
+    so it can also step back before the fork point. With no changes its
+    future is bit-identical to the original's.
+    """
+    here = session.position
+    if session.pos != 0 or session.nonfinite is not None:
+        session.goto(session.step * session.E)
+    try:
+        arrays = session.state_arrays()
+    finally:
+        if session.position != here:
+            session.goto(here)
+    other = Session.__new__(Session)
+    other.__dict__.update(
+        {
+            k: session.__dict__[k]
+            for k in (
+                "cfg",
+                "data",
+                "dtype",
+                "loss",
+                "classification",
+                "x_train",
+                "x_val",
+                "y_train",
+                "y_val",
+                "labels_train",
+                "labels_val",
+                "n_train",
+                "n_layers",
+                "events",
+                "E",
+            )
+        }
+    )
+    other.hook = None
+    other.load_state_arrays(arrays)
+    other.keyframes.update({k: v for k, v in session.keyframes.items() if k < other.step})
+    other.goto(here)
+    if changes:
+        other.set_hyper(**changes)
+    return other
+
+
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["layers"] = [asdict(spec) for spec in cfg.layers]

@@ -10,7 +10,10 @@ step rate, and a pause takes effect within one chunk.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import signal
 import threading
 import time
 from pathlib import Path
@@ -27,9 +30,15 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.breakpoints import BreakpointSet, Hit
-from tui_trainer.engine.checkpoint import CheckpointError, save_checkpoint
+from tui_trainer.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.explain import explain
+from tui_trainer.recovery import discard
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
@@ -132,8 +141,10 @@ class TrainerApp(App[None]):
         scenario_text: str = "",
         builtins: list[tuple[str, str]] | None = None,
         loader: Any = None,
+        recovery_file: Path | None = None,
     ) -> None:
         super().__init__()
+        self.recovery_file = recovery_file
         self.session = session
         self.scenario_name = name or "scenario"
         self.watch_text = watch_text
@@ -175,6 +186,9 @@ class TrainerApp(App[None]):
         self.query_one(NetworkView).focus()
         self._apply_panel()
         self.set_interval(0.1, self._tick)
+        self._install_signal_handlers()
+        if self.recovery_file is not None and self.recovery_file.is_file():
+            self.call_after_refresh(self._offer_resume)
         self.refresh_status()
         self.call_after_refresh(self.refresh_heavy)
 
@@ -190,6 +204,69 @@ class TrainerApp(App[None]):
         self.screen.set_class(w >= 150 and h >= 40, "wide")
         self._dirty_heavy = True
         self.call_after_refresh(self.refresh_all)
+
+    # ------------------------------------------------------------ recovery
+    def _install_signal_handlers(self) -> None:
+        """Save a recovery checkpoint when the terminal goes away or we are stopped."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            pass  # not the main thread (tests) or no signals on this platform
+
+    def save_recovery(self) -> Path | None:
+        """Write the recovery checkpoint (atomically); returns its path."""
+        path = self.recovery_file
+        if path is None or self.session.position == 0:
+            return None
+        self._stop.set()
+        got = self.lock.acquire(timeout=2.0)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(self.session, path, self.scenario_text)
+            return path
+        except (OSError, CheckpointError, SessionError) as e:
+            self.log.error(f"recovery checkpoint failed: {e}")
+            return None
+        finally:
+            if got:
+                self.lock.release()
+
+    def _on_signal(self, sig: int) -> None:
+        self.save_recovery()
+        self.exit(return_code=128 + int(sig))
+
+    def _offer_resume(self) -> None:
+        path = self.recovery_file
+        assert path is not None
+        try:
+            arrays = read_checkpoint(path)
+            meta = json.loads(str(arrays["state"]))
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+            where = f"step {int(arrays['resume_position']) // self.session.E}, epoch {meta['epoch'] + 1}"
+        except (CheckpointError, KeyError, ValueError, OSError):
+            discard(path)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                try:
+                    with self.lock:
+                        load_checkpoint(self.session, path)
+                    self.message_text = f"Resumed the interrupted session at {where}."
+                except CheckpointError as e:
+                    self.notify(str(e), severity="error", timeout=10)
+                self.saved_position = self.session.position
+            discard(path)
+            self.refresh_all()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"A session of {self.scenario_name} was interrupted at {where} ({when}). Resume it?"
+            ),
+            done,
+        )
 
     def help_rows(self) -> list[tuple[str, str]]:
         return self.HELP
@@ -590,7 +667,7 @@ class TrainerApp(App[None]):
 
             def done(yes: bool | None) -> None:
                 if yes:
-                    self.exit()
+                    self._quit_now()
 
             self.push_screen(
                 ConfirmScreen(
@@ -600,7 +677,13 @@ class TrainerApp(App[None]):
                 done,
             )
         else:
-            self.exit()
+            self._quit_now()
+
+    def _quit_now(self) -> None:
+        """A deliberate quit: the user chose to leave, so no recovery file is kept."""
+        if self.recovery_file is not None:
+            discard(self.recovery_file)
+        self.exit()
 
 
 def _parse_target(text: str) -> tuple[str, int] | None:
