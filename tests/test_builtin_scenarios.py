@@ -131,7 +131,7 @@ def test_builtins_load_and_are_documented():
         assert sc.description.strip(), name
         assert sc.watch.strip(), name
         sentences = [p for p in sc.description.replace("e.g.", "eg").split(". ") if p.strip()]
-        assert 2 <= len(sentences) <= 6, (name, len(sentences))
+        assert 2 <= len(sentences) <= 5, (name, len(sentences))
         for bp in sc.breakpoints:
             assert parse(bp.condition).is_predicate, (name, bp.condition)
         for expr in sc.watches:
@@ -193,15 +193,16 @@ def test_lr_too_large_diverges_to_nan():
     """lr_too_large: regression_sine with 10x the learning rate: the loss rises by
     orders of magnitude (>= 1000x the first step's) and ends in NaN/inf, while
     regression_sine itself converges."""
-    assert_same_run_except(load("lr_too_large"), load("regression_sine"), lr=load("regression_sine").lr)
+    assert_same_run_except(
+        load("lr_too_large"), load("regression_sine"), lr=load("regression_sine").lr
+    )
     s = trained("lr_too_large")
     assert s.nonfinite is not None
     loss = steps(s, "loss")
     finite = loss[np.isfinite(loss)]
     assert finite.max() >= 1000 * loss[0]
-    # It bounces before it blows up: the step loss goes up and down again early on.
-    first = loss[:10]
-    assert np.any(np.diff(first) < 0) and np.any(np.diff(first) > 0)
+    # The "loss > 10" breakpoint pauses within the first epoch, long before the NaN.
+    assert (loss[: s.batches_per_epoch] > 10).any()
     assert trained("regression_sine").nonfinite is None
 
 
@@ -262,9 +263,11 @@ def test_underfitting_stays_low_and_flat():
 
 
 def test_spiral_has_enough_capacity():
-    """spiral: the underfitting data with a [32, 32] relu network reaches >= 95%
-    train and validation accuracy."""
-    assert load("spiral").data == load("underfitting").data
+    """spiral: the underfitting data, optimizer and lr with a [32, 32] relu network
+    reach >= 95% train and validation accuracy."""
+    spiral, under = load("spiral"), load("underfitting")
+    assert (spiral.data, spiral.seed) == (under.data, under.seed)
+    assert (spiral.optimizer, spiral.lr, spiral.epochs) == (under.optimizer, under.lr, under.epochs)
     s = trained("spiral")
     assert epochs(s, "accuracy")[-1] >= 0.95
     assert epochs(s, "val_accuracy")[-1] >= 0.95

@@ -279,6 +279,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         load_checkpoint(session, args.resume)
     if args.epochs is not None:
+        if args.resume and args.epochs < session.epoch:
+            raise InputError(
+                f"--epochs {args.epochs}: the checkpoint is already at epoch {session.epoch}"
+            )
         session.set_hyper(epochs=args.epochs)
     if args.lr is not None:
         session.set_hyper(lr=args.lr)

@@ -57,10 +57,17 @@ def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: is a directory, not a checkpoint") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint ({e})") from None
-    if "kind" not in arrays or str(arrays["kind"]) != KIND:
+    if "kind" not in arrays or arrays["kind"].shape != () or str(arrays["kind"]) != KIND:
         raise CheckpointError(f"{path}: not a tui-trainer checkpoint (no 'kind' = {KIND!r})")
-    if int(arrays.get("format", -1)) != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {arrays.get('format')} is not supported")
+    fmt = arrays.get("format")
+    try:
+        ok = fmt is not None and fmt.shape == () and int(fmt) == FORMAT
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise CheckpointError(
+            f"{path}: checkpoint format {fmt} is not supported (expected {FORMAT})"
+        )
     return arrays
 
 
@@ -69,19 +76,30 @@ def load_checkpoint(session: Session, path: str | Path) -> None:
     arrays = read_checkpoint(path)
     try:
         meta = json.loads(str(arrays["state"]))
+        if not isinstance(meta, dict):
+            raise ValueError("state is not a JSON object")
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: damaged state record ({e})") from None
     saved = meta.get("config", {})
+    if not isinstance(saved, dict):
+        saved = {}
     mine = config_to_dict(session.cfg)
     if saved.get("layers") != mine["layers"] or saved.get("loss") != mine["loss"]:
         raise CheckpointError(
             f"{path}: checkpoint is for a different model "
             f"({saved.get('layers')}, {saved.get('loss')}) than this scenario"
         )
+    if meta.get("data") not in (None, session.data_fingerprint()):
+        raise CheckpointError(
+            f"{path}: checkpoint was made with different data (the data's seed, noise, "
+            "sample count or file changed); it cannot continue this run"
+        )
     try:
         session.load_state_arrays(arrays)
         pos = int(arrays.get("resume_position", session.position))
         if pos > session.position:
             session.goto(pos)
-    except (KeyError, ValueError, SessionError) as e:
-        raise CheckpointError(f"{path}: damaged or incompatible checkpoint ({e})") from None
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, SessionError) as e:
+        # A damaged file must never leave a half-loaded session behind.
+        session.restart()
+        raise CheckpointError(f"{path}: damaged or incompatible checkpoint ({e!r})") from None

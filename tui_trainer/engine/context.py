@@ -62,6 +62,21 @@ class SessionContext:
 
     def layer_value(self, name: str, layer: int) -> float:
         i = self._layer(layer)
+        if name in ("act_mean", "act_std"):
+            # computed on demand from the cached activations of the current batch
+            a = self.s.net.layers[i].a
+            if a is None:
+                return math.nan
+            return float(a.mean() if name == "act_mean" else a.std())
+        ly = self.s.net.layers[i]
+        # Inside a step, what this step already computed (gradients right after
+        # BACKWARD, the update right after UPDATE) is the value a user sees.
+        if name == "grad_norm" and ly.dW_valid and math.isfinite(ly.grad_sq):
+            return math.sqrt(ly.grad_sq)
+        if name == "weight_norm":
+            return float(np.linalg.norm(ly.W))
+        if name == "dead_fraction" and ly.z is not None and ly.activation in ("relu", "leaky_relu"):
+            return float(np.mean(~(ly.z > 0).any(axis=0)))
         return self.s.history.steps.last(f"{name}[{i}]")
 
     def weight(self, name: str, layer: int, index: tuple[int, ...]) -> float:

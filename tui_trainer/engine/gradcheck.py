@@ -50,7 +50,7 @@ def analytic_grads(
     out = net.forward(x)
     _, _, g = loss.forward(out, y)
     for layer in reversed(net.layers):
-        g = layer.backward(g, l2)
+        g = layer.backward(g, l2)  # type: ignore[assignment]
     return [gr.copy() for gr in net.grads()]
 
 

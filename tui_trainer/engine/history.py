@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 STEP_SCALARS = ("loss", "accuracy", "lr", "epoch")
-LAYER_METRICS = ("grad_norm", "weight_norm", "update_ratio", "dead_fraction", "act_mean", "act_std")
+LAYER_METRICS = ("grad_norm", "weight_norm", "update_ratio", "dead_fraction")
 EPOCH_SCALARS = ("loss", "val_loss", "accuracy", "val_accuracy", "step")
 EPOCH_LAYER_METRICS = ("dead_fraction",)
 

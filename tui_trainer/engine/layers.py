@@ -8,6 +8,8 @@ debugger can pause between the gradient and the step it causes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tui_trainer.engine.activations import Activation, make_activation
@@ -38,6 +40,10 @@ class Dense:
         self.delta_W = np.zeros_like(W)
         self.delta_b = np.zeros_like(b)
         self.delta_valid = False
+        # squared norms computed once per step (metrics and finiteness checks)
+        self.grad_sq = math.nan
+        self.weight_sq = math.nan
+        self.delta_sq = math.nan
 
     @property
     def n_in(self) -> int:
@@ -54,8 +60,12 @@ class Dense:
         self.a = self.act.forward(self.z)
         return self.a
 
-    def backward(self, da: np.ndarray, l2: float = 0.0) -> np.ndarray:
-        """From ``dL/da`` compute ``dW`` (incl. ``l2 * W``), ``db``; return ``dL/dx``."""
+    def backward(self, da: np.ndarray, l2: float = 0.0, need_dx: bool = True) -> np.ndarray | None:
+        """From ``dL/da`` compute ``dW`` (incl. ``l2 * W``), ``db``; return ``dL/dx``.
+
+        Training skips ``dL/dx`` of the first layer (``need_dx=False``): nothing
+        below the input needs it, and it is a full matrix product.
+        """
         assert self.x is not None and self.z is not None and self.a is not None
         dz = self.act.backward(self.z, self.a, da)
         self.dz = dz
@@ -65,7 +75,7 @@ class Dense:
         self.dW = dW
         self.db = dz.sum(axis=0)
         self.dW_valid = True
-        self.dx = dz @ self.W.T
+        self.dx = dz @ self.W.T if need_dx else None
         return self.dx
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ class Loss:
     def forward(self, out: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """Per-sample losses, their mean, and ``d mean / d out``."""
         ps = self.per_sample(out, y)
-        return ps, float(ps.mean()) if ps.size else 0.0, self.grad(out, y)
+        return ps, float(ps.sum()) / ps.size if ps.size else 0.0, self.grad(out, y)
 
     def predict(self, out: np.ndarray) -> np.ndarray:
         """Turn raw outputs into what a user reads (probabilities or values)."""
@@ -107,7 +107,7 @@ class CrossEntropy(Loss):
         g = e / tot[:, None]
         g[rows, y] -= 1.0
         g /= n
-        return ps, float(ps.mean()) if n else 0.0, g
+        return ps, float(ps.sum()) / n if n else 0.0, g
 
     def predict(self, out: np.ndarray) -> np.ndarray:
         return softmax(out)

@@ -20,6 +20,7 @@ while rewound rewrites the future from that step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from tui_trainer.engine.optim import Hyper, Optimizer, make_optimizer
 from tui_trainer.engine.stepper import Event, NonFinite, Phase, StepRecord, events_for, run_step
 
 GRANULARITIES = ("layer", "phase", "step", "epoch")
+KEYFRAME_MIN_INTERVAL = 16
 HYPER_FIELDS = (
     "lr",
     "momentum",
@@ -130,8 +132,11 @@ class Session:
         # Parameters plus up to two optimizer buffers (Adam), whichever is in use.
         kf_bytes = sum(p.nbytes for p in self.net.params()) * 3
         self.keyframe_bytes = kf_bytes
+        # At least every KEYFRAME_MIN_INTERVAL steps: a keyframe costs far more
+        # than a small step, and replaying a few steps on rewind is instant.
         self.keyframe_interval = max(
-            1, math.ceil(cfg.history_steps * kf_bytes / max(1, cfg.history_bytes))
+            min(KEYFRAME_MIN_INTERVAL, cfg.history_steps),
+            math.ceil(cfg.history_steps * kf_bytes / max(1, cfg.history_bytes)),
         )
         self._replaying = False
 
@@ -212,7 +217,12 @@ class Session:
             rec.batch_index = idx
             rec.x = self.x_train[idx]
             rec.y = self.y_train[idx]
-            rec.labels = self.labels_train[idx] if self.labels_train is not None else None
+            if self.labels_train is None:
+                rec.labels = None
+            elif self.labels_train is self.y_train:  # cross-entropy: targets are the labels
+                rec.labels = rec.y
+            else:
+                rec.labels = self.labels_train[idx]
         self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
 
     def _end_step(self) -> None:
@@ -231,21 +241,14 @@ class Session:
         L = self.n_layers
         base = 4
         for i, ly in enumerate(self.net.layers):
-            dw = ly.dW.ravel()
-            w = ly.W.ravel()
-            d = ly.delta_W.ravel()
-            wn = math.sqrt(float(w @ w))
-            row[base + i] = math.sqrt(float(dw @ dw))
+            wn = math.sqrt(ly.weight_sq)
+            row[base + i] = math.sqrt(ly.grad_sq)
             row[base + L + i] = wn
-            row[base + 2 * L + i] = math.sqrt(float(d @ d)) / wn if wn > 0 else math.inf
+            row[base + 2 * L + i] = math.sqrt(ly.delta_sq) / wn if wn > 0 else math.inf
             if ly.activation in ("relu", "leaky_relu"):
                 active = (ly.z > 0).any(axis=0)  # type: ignore[operator,union-attr]
                 acc["active"][i] |= active
                 row[base + 3 * L + i] = 1.0 - np.count_nonzero(active) / active.size
-            a = ly.a.ravel()  # type: ignore[union-attr]
-            mean = float(a.sum()) / a.size
-            row[base + 4 * L + i] = mean
-            row[base + 5 * L + i] = math.sqrt(max(0.0, float(a @ a) / a.size - mean * mean))
         self.step += 1
         self.pos = 0
         self._gen = None
@@ -284,28 +287,52 @@ class Session:
         return loss, acc
 
     def _next(self) -> Event | None:
-        """Advance by one event; None when finished or diverged."""
+        """Advance by one event; None when finished or diverged.
+
+        Callers run it inside ``np.errstate(all="ignore")`` (once per call of
+        the public methods, not once per event): overflow is detected by the
+        stepper's finiteness checks, not by warnings.
+        """
         if self.nonfinite is not None:
             return None
         if self._gen is None:
             if self.epoch >= self.epochs:
                 return None
             self._begin_step()
-        with np.errstate(all="ignore"):
-            ev = next(self._gen)
-            self.last_event = ev
-            if ev.nonfinite:
-                self.nonfinite = self.rec.nonfinite
-                self.pos = ev.index
-                self._gen = None
-                return ev
-            if ev.phase is Phase.UPDATE:
-                self._end_step()
-            else:
-                self.pos = ev.index
+        ev = next(self._gen)
+        self.last_event = ev
+        if ev.nonfinite:
+            self.nonfinite = self.rec.nonfinite
+            self.pos = ev.index
+            self._gen = None
+            return ev
+        if ev.phase is Phase.UPDATE:
+            self._end_step()
+        else:
+            self.pos = ev.index
         if self.hook is not None and not self._replaying:
             self.hook(self, ev)
         return ev
+
+    def _whole_step(self) -> None:
+        """Run one whole step when nobody watches its events (fast-forward).
+
+        The very same generator as single-stepping, drained in one loop; only
+        the per-event bookkeeping that no one would observe is skipped.
+        """
+        self._begin_step()
+        ev = None
+        for ev in self._gen:
+            if ev.nonfinite:
+                break
+        assert ev is not None
+        self.last_event = ev
+        if ev.nonfinite:
+            self.nonfinite = self.rec.nonfinite
+            self.pos = ev.index
+            self._gen = None
+        else:
+            self._end_step()
 
     def _phase_end_indices(self) -> tuple[int, ...]:
         L = self.n_layers
@@ -315,6 +342,10 @@ class Session:
         """Move forward by ``count`` layers, phases, steps or epochs."""
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        with np.errstate(all="ignore"):
+            return self._advance(granularity, count)
+
+    def _advance(self, granularity: str, count: int) -> Event | None:
         ev = None
         for _ in range(count):
             if granularity == "layer":
@@ -355,20 +386,34 @@ class Session:
         ``should_stop`` is polled every step so a UI can pause a running
         session from another thread within one step.
         """
+        with np.errstate(all="ignore"):
+            return self._run(until, max_steps, should_stop, event_check)
+
+    def _run(
+        self,
+        until: Callable[[Session], bool] | None,
+        max_steps: int | None,
+        should_stop: Callable[[], bool] | None,
+        event_check: Callable[[Session, Event], bool] | None,
+    ) -> StopReason:
         done = 0
+        fast = event_check is None and self.hook is None
         while True:
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
             if self.finished:
                 return StopReason("finished", f"finished {self.epochs} epochs")
-            while True:
-                ev = self._next()
-                if ev is None:
-                    break
-                if event_check is not None and event_check(self, ev):
-                    return StopReason("predicate")
-                if ev.nonfinite or self.pos == 0:
-                    break
+            if fast and self._gen is None:
+                self._whole_step()
+            else:
+                while True:
+                    ev = self._next()
+                    if ev is None:
+                        break
+                    if event_check is not None and event_check(self, ev):
+                        return StopReason("predicate")
+                    if ev.nonfinite or self.pos == 0:
+                        break
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
             done += 1
@@ -410,10 +455,18 @@ class Session:
         self._prune_keyframes()
 
     def _prune_keyframes(self) -> None:
+        # Keyframes are inserted in step order, so the oldest are first: drop
+        # them while the next one still covers the horizon (constant time).
         horizon = self.step - self.cfg.history_steps
-        old = sorted(k for k in self.keyframes if k <= horizon)
-        for k in old[:-1]:  # keep the newest one at or before the horizon
-            del self.keyframes[k]
+        kf = self.keyframes
+        while len(kf) >= 2:
+            it = iter(kf)
+            first = next(it)
+            second = next(it)
+            if second <= horizon:
+                del kf[first]
+            else:
+                break
 
     @property
     def oldest_position(self) -> int:
@@ -482,9 +535,10 @@ class Session:
     def _forward_to(self, position: int) -> None:
         self._replaying = True
         try:
-            while self.position < position:
-                if self._next() is None or self.nonfinite is not None:
-                    break
+            with np.errstate(all="ignore"):
+                while self.position < position:
+                    if self._next() is None or self.nonfinite is not None:
+                        break
         finally:
             self._replaying = False
 
@@ -510,8 +564,13 @@ class Session:
 
     # ---------------------------------------------------- hyperparameters
     def _hyper_dict(self) -> dict[str, Any]:
+        h = self.hyper
         return {
-            **asdict(self.hyper),
+            "lr": h.lr,
+            "momentum": h.momentum,
+            "beta1": h.beta1,
+            "beta2": h.beta2,
+            "eps": h.eps,
             "l2": self.l2,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer_name,
@@ -592,9 +651,18 @@ class Session:
             "hp_log": {str(k): v for k, v in self._hp_log.items()},
             "acc": {k: self._acc[k] for k in ("loss_sum", "count", "correct")},
             "config": config_to_dict(self.cfg),
+            "data": self.data_fingerprint(),
         }
         out["state"] = np.array(json.dumps(meta))
         return out
+
+    def data_fingerprint(self) -> str:
+        """Identifies the training and validation data (a checkpoint must match it)."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val):
+            h.update(str(a.shape).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` produced (same config and data)."""
@@ -657,7 +725,8 @@ def fork_session(session: Session, **changes: Any) -> Session:
     )
     other.hook = None
     other.load_state_arrays(arrays)
-    other.keyframes.update({k: v for k, v in session.keyframes.items() if k < other.step})
+    older = {k: v for k, v in session.keyframes.items() if k < other.step}
+    other.keyframes = dict(sorted({**older, **other.keyframes}.items()))
     other.goto(here)
     if changes:
         other.set_hyper(**changes)

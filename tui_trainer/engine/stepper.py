@@ -120,7 +120,12 @@ def run_step(
     rec: StepRecord,
     events: list[Event],
 ) -> Iterator[Event]:
-    """Train on ``rec.x``/``rec.y``, yielding after every layer and phase."""
+    """Train on ``rec.x``/``rec.y``, yielding after every layer and phase.
+
+    The squared norms the metrics need (``|dW|^2``, ``|W|^2``, ``|dW_update|^2``)
+    double as the finiteness checks of BACKWARD and UPDATE: one reduction per
+    array instead of two.
+    """
     layers = net.layers
     n = len(layers)
     a = rec.x
@@ -144,7 +149,7 @@ def run_step(
         rec.objective = mean
     if rec.labels is not None:
         rec.correct = int(np.count_nonzero(loss.classes(a) == rec.labels))
-    if not math.isfinite(mean) or not _finite(dout):
+    if not math.isfinite(mean):
         rec.nonfinite = NonFinite(rec.step, Phase.LOSS, None, "loss")
         yield Event(Phase.LOSS, None, n + 1, nonfinite=True)
         return
@@ -153,8 +158,10 @@ def run_step(
     g = dout
     for k, i in enumerate(reversed(range(n))):
         layer = layers[i]
-        g = layer.backward(g, l2)
-        if not _finite(layer.dW):
+        g = layer.backward(g, l2, need_dx=i > 0)
+        dw = layer.dW.reshape(-1)
+        layer.grad_sq = gs = float(dw @ dw)
+        if not math.isfinite(gs) and not np.isfinite(dw).all():
             rec.nonfinite = NonFinite(rec.step, Phase.BACKWARD, i, "gradient dW")
             yield Event(Phase.BACKWARD, i, n + 2 + k, nonfinite=True)
             return
@@ -169,9 +176,17 @@ def run_step(
         layer.delta_W = dW
         layer.delta_b = db
         layer.delta_valid = True
+    bad = -1
     for j, layer in enumerate(layers):
-        if not _finite(layer.W):
-            rec.nonfinite = NonFinite(rec.step, Phase.UPDATE, j, "weights after the update")
-            yield Event(Phase.UPDATE, None, 2 * n + 2, nonfinite=True)
-            return
+        w = layer.W.reshape(-1)
+        d = layer.delta_W.reshape(-1)
+        layer.weight_sq = ws = float(w @ w)
+        layer.delta_sq = float(d @ d)
+        if bad < 0 and not (math.isfinite(ws) and math.isfinite(float(layer.b.sum()))):
+            if not (np.isfinite(w).all() and np.isfinite(layer.b).all()):
+                bad = j
+    if bad >= 0:
+        rec.nonfinite = NonFinite(rec.step, Phase.UPDATE, bad, "weights after the update")
+        yield Event(Phase.UPDATE, None, 2 * n + 2, nonfinite=True)
+        return
     yield events[2 * n + 1]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -184,6 +184,7 @@ class TrainerApp(App[None]):
         if keymap:
             self.set_keymap(keymap)
         self.query_one(NetworkView).focus()
+        self._apply_size(self.size.width, self.size.height)
         self._apply_panel()
         self.set_interval(0.1, self._tick)
         self._install_signal_handlers()
@@ -192,8 +193,11 @@ class TrainerApp(App[None]):
         self.refresh_status()
         self.call_after_refresh(self.refresh_heavy)
 
-    def on_resize(self) -> None:
-        w, h = self.size
+    def on_resize(self, event: events.Resize) -> None:
+        # App.size updates a moment after this event: use the event's size.
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, w: int, h: int) -> None:
         small = w < MIN_W or h < MIN_H
         box = self.query_one("#too-small", Static)
         box.display = small
@@ -201,9 +205,13 @@ class TrainerApp(App[None]):
             f"Terminal too small: {w}x{h}. tui-trainer needs at least {MIN_W}x{MIN_H} "
             f"(80x24 recommended). Enlarge the window or press q to quit."
         )
-        self.screen.set_class(w >= 150 and h >= 40, "wide")
-        self._dirty_heavy = True
+        self.main_screen.set_class(w >= 150 and h >= 40, "wide")
         self.call_after_refresh(self.refresh_all)
+
+    @property
+    def main_screen(self) -> Any:
+        """The debugger's own screen (dialogs are pushed on top of it)."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
 
     # ------------------------------------------------------------ recovery
     def _install_signal_handlers(self) -> None:
@@ -309,7 +317,7 @@ class TrainerApp(App[None]):
     def refresh_heavy(self) -> None:
         with self.lock:
             s = self.session
-            wide = self.screen.has_class("wide")
+            wide = self.main_screen.has_class("wide")
             if wide or self.panel == "matrix":
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart":
@@ -379,6 +387,12 @@ class TrainerApp(App[None]):
             self._apply_panel()
             self.call_after_refresh(self.refresh_heavy)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # tab belongs to the dialogs' own fields while one is open.
+        if action in ("next_panel", "prev_panel") and self.screen is not self.main_screen:
+            return False
+        return True
+
     def action_show_panel(self, panel: str) -> None:
         self.panel = panel
 
@@ -396,7 +410,7 @@ class TrainerApp(App[None]):
     def action_cycle_view(self) -> None:
         mv = self.query_one(MatrixView)
         mv.mode = MODES[(MODES.index(mv.mode) + 1) % len(MODES)]
-        if self.panel != "matrix" and not self.screen.has_class("wide"):
+        if self.panel != "matrix" and not self.main_screen.has_class("wide"):
             self.panel = "matrix"
         self.notify(f"matrix view: {mv.mode}", timeout=1.5)
         self.refresh_heavy()
@@ -409,7 +423,7 @@ class TrainerApp(App[None]):
     def action_toggle_log(self) -> None:
         chart = self.query_one(LossChart)
         chart.log_scale = not chart.log_scale
-        if self.panel != "chart" and not self.screen.has_class("wide"):
+        if self.panel != "chart" and not self.main_screen.has_class("wide"):
             self.panel = "chart"
         self.refresh_heavy()
 

@@ -47,7 +47,21 @@ class LossChart(PlotextPlot):
         val_loss: np.ndarray,
         title: str = "",
     ) -> None:
-        key = (len(step_loss), len(epoch_loss), self.log_scale, self.size, title)
+        def tail(a: np.ndarray) -> float:
+            return float(a[-1]) if len(a) else 0.0
+
+        # Lengths and last values: a rewritten history (rewind, new lr) redraws too.
+        key = (
+            len(step_loss),
+            len(epoch_loss),
+            tail(step_loss),
+            tail(epoch_loss),
+            tail(val_loss),
+            float(np.nansum(step_loss[-64:])) if len(step_loss) else 0.0,
+            self.log_scale,
+            self.size,
+            title,
+        )
         if key == self._key:
             return
         self._key = key

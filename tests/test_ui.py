@@ -1,0 +1,1274 @@
+"""Tests for the Textual app, driven by Textual's Pilot (headless).
+
+Every key binding is pressed and the state change it must cause is checked on
+the engine session (position, phase, step, hyperparameters) and on what the
+user sees (status line, phase bar, explain panel, dialogs). Long runs happen
+in a thread worker; tests wait for it with a timeout rather than sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Label, OptionList
+
+from tui_trainer.engine import data
+from tui_trainer.engine.breakpoints import BreakpointSet
+from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
+from tui_trainer.engine.config import LayerSpec, TrainConfig
+from tui_trainer.engine.session import Session
+from tui_trainer.ui.app import TrainerApp
+from tui_trainer.ui.screens.confirm import ConfirmScreen
+from tui_trainer.ui.screens.help import HelpScreen
+from tui_trainer.ui.screens.hyper import HyperScreen
+from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
+from tui_trainer.ui.screens.prompt import PromptScreen
+from tui_trainer.ui.widgets.loss_chart import LossChart
+from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
+from tui_trainer.ui.widgets.network_view import NetworkView
+
+WORKER_TIMEOUT = 30.0
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user keymap (~/.config/tui-trainer/keys.toml) may change the bindings under test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+
+
+def xor_session(**kw: Any) -> Session:
+    """2 -> 4 tanh -> 2 on 160 xor training points: 16 batches of 10 per epoch."""
+    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
+    base: dict[str, Any] = dict(
+        layers=(LayerSpec(4, "tanh"), LayerSpec(2, "linear")),
+        loss="cross_entropy",
+        lr=0.1,
+        batch_size=10,
+        epochs=20,
+        seed=0,
+    )
+    base.update(kw)
+    return Session(TrainConfig(**base), d)
+
+
+def sine_session(**kw: Any) -> Session:
+    """1-D regression (mse)."""
+    d = data.split(data.generate("sine", 200, 0.1, 0), 0.2, 0)
+    base: dict[str, Any] = dict(
+        layers=(LayerSpec(8, "tanh"), LayerSpec(1, "linear")),
+        loss="mse",
+        lr=0.01,
+        batch_size=10,
+        epochs=20,
+        seed=0,
+    )
+    base.update(kw)
+    return Session(TrainConfig(**base), d)
+
+
+def run_app(
+    app: TrainerApp,
+    body: Callable[[Pilot], Awaitable[None]],
+    size: tuple[int, int] = (80, 24),
+) -> None:
+    """Run ``body`` against the app headless; exceptions inside the app re-raise here."""
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+async def settle(app: TrainerApp, pilot: Pilot) -> None:
+    """Wait (bounded) for the training worker to stop, then for the UI to catch up."""
+    await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def wait_until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the timeout")
+        await pilot.pause(0.02)
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    await pilot.press(*text)
+
+
+async def clear_input(pilot: Pilot) -> None:
+    await pilot.press("end", "ctrl+u")
+
+
+def status(app: TrainerApp) -> str:
+    return str(app.query_one("#status").content)
+
+
+def phase_bar(app: TrainerApp) -> str:
+    return str(app.query_one("#phase-bar").content)
+
+
+def explain_text(app: TrainerApp) -> str:
+    return str(app.query_one("#explain").content)
+
+
+def weights(s: Session) -> list[np.ndarray]:
+    return [p.copy() for p in s.net.params()]
+
+
+def notifications(app: TrainerApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# ------------------------------------------------------------- stepping keys
+
+
+def test_initial_screen() -> None:
+    app = TrainerApp(xor_session(), name="xor", watch_text="the loss")
+
+    async def body(pilot: Pilot) -> None:
+        st = status(app)
+        assert st.startswith("xor | epoch 1/20 | step 0 | batch 1/16 | phase start")
+        assert "PAUSED" in phase_bar(app)
+        assert "[" not in phase_bar(app)  # no phase lit before anything ran
+        assert "Ready. Nothing has run yet." in explain_text(app)
+        assert "What to watch: the loss" in explain_text(app)
+        assert isinstance(app.focused, NetworkView)
+        assert app.panel == "matrix"
+
+    run_app(app, body)
+
+
+@pytest.mark.parametrize("key", ["n", "right"])
+def test_next_phase_walks_the_four_phases(key: str) -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+    phases = ["FORWARD", "LOSS", "BACKPROP", "UPDATE"]
+
+    async def body(pilot: Pilot) -> None:
+        for k, label in enumerate(phases):
+            await pilot.press(key)
+            assert s.last_event is not None
+            assert s.last_event.phase.value == k
+            assert s.last_event.phase.label == label
+            assert f"phase {label}" in status(app)
+            assert f"[{label}]" in phase_bar(app)
+        # UPDATE completes the step
+        assert (s.step, s.pos) == (1, 0)
+        assert "step 1 |" in status(app)
+        assert "batch 2/16" in status(app)
+        await pilot.press(key)
+        assert s.last_event.phase.label == "FORWARD" and s.step == 1
+
+    run_app(app, body)
+
+
+def test_next_phase_status_details() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n")
+        # the forward pass of a 2-layer net ends at the last layer
+        assert "phase FORWARD L2" in status(app)
+        assert "layer 2/2 ->" in phase_bar(app)
+        assert "FORWARD PASS, layer 2" in explain_text(app)
+        assert "loss -" in status(app)
+        await pilot.press("n")
+        assert "phase LOSS |" in status(app)
+        loss = s.rec.loss
+        assert np.isfinite(loss)
+        assert f"loss {loss:.4g}" in status(app)
+        await pilot.press("n")
+        assert "phase BACKPROP L1" in status(app)
+        assert "layer 1/2 <-" in phase_bar(app)
+
+    run_app(app, body)
+
+
+def test_step_layer() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("s")
+        assert (s.pos, s.last_event.layer) == (1, 0)
+        assert "phase FORWARD L1" in status(app)
+        assert "layer 1/2 ->" in phase_bar(app)
+        await pilot.press("s")
+        assert (s.pos, s.last_event.layer) == (2, 1)
+        assert "phase FORWARD L2" in status(app)
+        await pilot.press("s")
+        assert s.pos == 3 and s.last_event.phase.label == "LOSS"
+        await pilot.press("s")  # backprop starts at the last layer
+        assert s.pos == 4 and s.last_event.phase.label == "BACKPROP"
+        assert s.last_event.layer == 1
+        assert "phase BACKPROP L2" in status(app)
+        assert "layer 2/2 <-" in phase_bar(app)
+        await pilot.press("s", "s")
+        assert (s.step, s.pos) == (1, 0) and s.last_event.phase.label == "UPDATE"
+
+    run_app(app, body)
+
+
+def test_finish_step() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n")  # mid-step: f finishes this step
+        await pilot.press("f")
+        assert (s.step, s.pos) == (1, 0)
+        assert "step 1 |" in status(app)
+        assert "phase UPDATE" in status(app)
+        await pilot.press("f")
+        assert (s.step, s.pos) == (2, 0)
+        assert "step 2 |" in status(app)
+        assert len(s.history.step_series("loss")) == 2
+
+    run_app(app, body)
+
+
+def test_finish_epoch_runs_in_a_worker() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n")
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert not app.running
+        assert (s.epoch, s.step, s.pos) == (1, 16, 0)
+        assert "epoch 2/20 | step 16 | batch 1/16" in status(app)
+        assert "PAUSED" in phase_bar(app)
+        assert "val " in status(app) and "val -" not in status(app)
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert (s.epoch, s.step) == (2, 32)
+
+    run_app(app, body)
+
+
+def test_continue_stops_at_breakpoint() -> None:
+    s = xor_session()
+    bps = BreakpointSet()
+    bps.add("epoch >= 2")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert not app.running
+        assert s.epoch == 2 and s.step == 32 and s.pos == 0
+        assert app._state_label() == "at breakpoint"
+        assert "AT BREAKPOINT" in phase_bar(app)
+        assert "BREAKPOINT 'epoch >= 2' hit" in explain_text(app)
+        assert bps.items[0].hits == 1
+        # stepping clears the breakpoint state
+        await pilot.press("n")
+        assert app._state_label() == "paused"
+        assert "BREAKPOINT" not in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_continue_runs_to_the_end() -> None:
+    s = xor_session(epochs=2)
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert s.finished and s.epoch == 2 and s.step == 32
+        assert "FINISHED" in phase_bar(app)
+        assert "epoch 2/2" in status(app)
+        # c and n at the end explain instead of doing nothing silently
+        await pilot.press("c")
+        await pilot.pause()
+        assert not app.running
+        assert "Training finished (2 epochs)" in explain_text(app)
+        await pilot.press("n")
+        assert s.step == 32 and s.pos == 0
+        assert "Training finished (2 epochs)" in explain_text(app)
+
+    run_app(app, body)
+
+
+@pytest.mark.parametrize("key", ["p", "space"])
+def test_pause_stops_a_long_run(key: str) -> None:
+    s = xor_session(epochs=100000)
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        assert app.running
+        await pilot.pause(0.3)
+        assert app.running
+        assert "RUNNING" in phase_bar(app)
+        assert "Press p or space to pause" in explain_text(app)
+        t0 = time.monotonic()
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert time.monotonic() - t0 < 2.0  # takes effect within one short chunk
+        assert not app.running
+        assert s.step > 0
+        assert not s.finished and s.epoch < 100000
+        assert s.pos == 0  # paused at a step boundary
+        assert "PAUSED" in phase_bar(app)
+        assert "Paused." in explain_text(app)
+        step = s.step
+        await pilot.pause(0.2)
+        assert s.step == step  # really stopped
+
+    run_app(app, body)
+
+
+def test_stepping_key_while_running_pauses() -> None:
+    s = xor_session(epochs=100000)
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await pilot.pause(0.2)
+        await pilot.press("n")  # any inline step pauses a run first
+        await settle(app, pilot)
+        assert not app.running and not s.finished and s.step > 0
+
+    run_app(app, body)
+
+
+def test_run_to_epoch_and_step() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await type_text(pilot, "3")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, PromptScreen)
+        assert (s.epoch, s.step, s.pos) == (3, 48, 0)
+        assert "epoch 4/20 | step 48" in status(app)
+        await pilot.press("t")
+        await pilot.pause()
+        await type_text(pilot, "s50")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert (s.step, s.pos) == (50, 0)
+
+    run_app(app, body)
+
+
+def test_run_to_rejects_bad_input() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("t")
+        await pilot.pause()
+        await type_text(pilot, "abc")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        err = str(app.screen.query_one("#prompt-error", Label).content)
+        assert "type an epoch like 50 or a step like s200" in err
+        assert not app.running and s.position == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert s.position == 0
+
+    run_app(app, body)
+
+
+def test_back_phase() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n", "n", "n")  # at BACKPROP
+        await pilot.press("N")
+        assert s.last_event.phase.label == "LOSS" and s.pos == 3
+        assert "phase LOSS" in status(app)
+        assert "[LOSS]" in phase_bar(app)
+        await pilot.press("left")
+        assert s.last_event.phase.label == "FORWARD" and s.pos == 2
+        assert "phase FORWARD" in status(app)
+        await pilot.press("N")
+        assert s.position == 0
+        assert "phase start" in status(app)
+        # at the very start: a message, no crash
+        await pilot.press("N")
+        assert s.position == 0
+        assert "already at the start of training" in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_back_phase_across_a_step_boundary() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        w1 = weights(s)
+        await pilot.press("n")  # FORWARD of step 1
+        await pilot.press("N")
+        assert (s.step, s.pos) == (1, 0) and s.last_event.phase.label == "UPDATE"
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), w1, strict=True))
+        await pilot.press("N")  # back into step 0: BACKPROP
+        assert (s.step, s.pos) == (0, 5) and s.last_event.phase.label == "BACKPROP"
+        assert "step 0 |" in status(app)
+
+    run_app(app, body)
+
+
+def test_back_layer() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("s", "s", "s")  # LOSS
+        await pilot.press("S")
+        assert s.pos == 2 and s.last_event.layer == 1
+        assert "phase FORWARD L2" in status(app)
+        await pilot.press("S")
+        assert s.pos == 1 and s.last_event.layer == 0
+        assert "phase FORWARD L1" in status(app)
+
+    run_app(app, body)
+
+
+def test_back_step() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        w0 = weights(s)
+        await pilot.press("f")
+        w1 = weights(s)
+        await pilot.press("f", "n", "n")
+        assert (s.step, s.pos) == (2, 3)
+        await pilot.press("F")  # back to the start of this step
+        assert (s.step, s.pos) == (2, 0)
+        await pilot.press("F")  # again: one more step
+        assert (s.step, s.pos) == (1, 0)
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), w1, strict=True))
+        assert "step 1 |" in status(app)
+        await pilot.press("F")
+        assert s.position == 0
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), w0, strict=True))
+        assert len(s.history.step_series("loss")) == 0
+
+    run_app(app, body)
+
+
+def test_restart() -> None:
+    s = xor_session()
+    w0 = weights(s)
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f", "f", "n")
+        assert not all(np.array_equal(a, b) for a, b in zip(weights(s), w0, strict=True))
+        await pilot.press("R")
+        assert s.position == 0 and s.step == 0 and s.epoch == 0
+        assert s.last_event is None
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), w0, strict=True))
+        assert len(s.history.step_series("loss")) == 0
+        assert "step 0 |" in status(app) and "phase start" in status(app)
+
+    run_app(app, body)
+
+
+# ---------------------------------------------------------------- view keys
+
+
+def test_cycle_matrix_view() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        mv = app.query_one(MatrixView)
+        assert mv.mode == "weights"
+        seen = []
+        for _ in MODES:
+            await pilot.press("v")
+            seen.append(mv.mode)
+        assert seen == ["gradients", "update", "activations", "pre-activations", "weights"]
+        assert list(MODES) == ["weights", "gradients", "update", "activations", "pre-activations"]
+        # v from another panel brings the matrix back
+        await pilot.press("2")
+        assert app.panel == "chart"
+        await pilot.press("v")
+        assert app.panel == "matrix" and mv.mode == "gradients"
+        await pilot.pause()
+        assert "gradients" in str(mv.border_title)
+        assert "not computed yet" in str(mv.content)  # no backprop has run
+        await pilot.press("n", "n", "n")
+        await pilot.pause()
+        assert "not computed yet" not in str(mv.content)
+
+    run_app(app, body)
+
+
+def test_toggle_log_scale() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        chart = app.query_one(LossChart)
+        assert chart.log_scale is False
+        await pilot.press("f", "f")
+        await pilot.press("l")
+        assert chart.log_scale is True
+        assert app.panel == "chart"  # l shows the chart
+        await pilot.press("l")
+        assert chart.log_scale is False
+
+    run_app(app, body)
+
+
+def test_panels_tab_and_numbers() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    def shown() -> list[str]:
+        return [p for p in ("matrix", "chart", "data") if app.query_one(f"#{p}").display]
+
+    async def body(pilot: Pilot) -> None:
+        assert app.panel == "matrix" and shown() == ["matrix"]
+        await pilot.press("tab")
+        assert app.panel == "chart"
+        await pilot.pause()
+        assert shown() == ["chart"]
+        await pilot.press("tab")
+        assert app.panel == "data"
+        await pilot.press("tab")
+        assert app.panel == "matrix"
+        await pilot.press("shift+tab")
+        assert app.panel == "data"
+        await pilot.press("1")
+        assert app.panel == "matrix"
+        await pilot.press("2")
+        assert app.panel == "chart"
+        await pilot.press("3")
+        assert app.panel == "data"
+        await pilot.pause()
+        assert shown() == ["data"]
+
+    run_app(app, body)
+
+
+def test_layer_selection_up_down() -> None:
+    s = xor_session(layers=(LayerSpec(4, "tanh"), LayerSpec(3, "tanh"), LayerSpec(2, "linear")))
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        assert isinstance(app.focused, NetworkView)
+        assert app.selected_layer == 0
+        await pilot.press("down")
+        assert app.selected_layer == 1
+        await pilot.press("j")
+        assert app.selected_layer == 2
+        await pilot.press("down")  # wraps around
+        assert app.selected_layer == 0
+        await pilot.press("up")
+        assert app.selected_layer == 2
+        await pilot.press("k")
+        assert app.selected_layer == 1
+        await pilot.pause()
+        assert app.query_one(MatrixView).border_title.startswith("L2 ")
+
+    run_app(app, body)
+
+
+# ------------------------------------------------------------ hyperparameters
+
+
+async def _set_lr(pilot: Pilot, app: TrainerApp, value: str) -> None:
+    await pilot.press("h")
+    await pilot.pause()
+    assert isinstance(app.screen, HyperScreen)
+    lr_input = app.screen.query_one("#lr", Input)
+    assert app.focused is lr_input
+    await clear_input(pilot)
+    await type_text(pilot, value)
+    assert lr_input.value == value
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+def test_hyper_change_applies_from_next_step() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n")  # paused mid-step 0
+        await _set_lr(pilot, app, "0.5")
+        assert not isinstance(app.screen, HyperScreen)
+        assert "Changed lr=0.5; applies from step 1." in explain_text(app)
+        # the step in progress keeps its learning rate
+        assert s.hyperparameters()["lr"] == 0.1
+        await pilot.press("f")
+        assert s.history.step_series("lr")[-1] == pytest.approx(0.1)
+        await pilot.press("n")  # step 1 starts with the new value
+        assert s.hyperparameters()["lr"] == 0.5
+        assert "lr 0.5" in status(app)
+        await pilot.press("f")
+        assert list(s.history.step_series("lr")) == pytest.approx([0.1, 0.5])
+
+    run_app(app, body)
+
+
+def test_hyper_change_at_step_boundary_applies_now() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await _set_lr(pilot, app, "0.25")
+        assert "applies from step 1" in explain_text(app)
+        assert s.hyperparameters()["lr"] == 0.25
+        await pilot.press("f")
+        assert s.history.step_series("lr")[-1] == pytest.approx(0.25)
+
+    run_app(app, body)
+
+
+def test_hyper_invalid_value_shows_error_and_stays() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await _set_lr(pilot, app, "-1")
+        assert isinstance(app.screen, HyperScreen)
+        err = str(app.screen.query_one("#hyper-error", Label).content)
+        assert "lr: -1 is outside (0, 100]" in err
+        await clear_input(pilot)
+        await type_text(pilot, "abc")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HyperScreen)
+        assert "lr: 'abc' is not a number" in str(
+            app.screen.query_one("#hyper-error", Label).content
+        )
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HyperScreen)
+        assert s.hyperparameters()["lr"] == 0.1
+        assert s._hp_log == {}
+
+    run_app(app, body)
+
+
+def test_hyper_tab_moves_between_fields() -> None:
+    """The form has six fields and the app runs with the mouse off: tab must reach them."""
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HyperScreen)
+        assert app.focused is not None and app.focused.id == "lr"
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.panel == "matrix"  # the panel behind the dialog did not change
+        assert app.focused is not None and app.focused.id == "batch_size"
+
+    run_app(app, body)
+
+
+def test_live_lr_change_mid_step_and_step_back_across_it() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n", "n")  # LOSS of step 0
+        await _set_lr(pilot, app, "0.5")
+        await pilot.press("f", "f", "f")  # finish steps 0, 1, 2
+        assert s.step == 3
+        lrs = list(s.history.step_series("lr"))
+        assert lrs == pytest.approx([0.1, 0.5, 0.5])
+        w3 = weights(s)
+        losses = s.history.step_series("loss").copy()
+        # back across the change to the start of step 0 ...
+        await pilot.press("F", "F", "F")
+        assert s.position == 0
+        assert s.hyperparameters()["lr"] == 0.1
+        assert "lr 0.1" in status(app)
+        # ... and forward again: the change is replayed bit for bit
+        await pilot.press("f", "f", "f")
+        assert s.step == 3
+        assert list(s.history.step_series("lr")) == pytest.approx([0.1, 0.5, 0.5])
+        assert np.array_equal(s.history.step_series("loss"), losses)
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), w3, strict=True))
+        assert s.hyperparameters()["lr"] == 0.5
+        # back into the middle of step 1 (which ran with the new rate)
+        await pilot.press("F", "F", "n")
+        assert (s.step, s.pos) == (1, 2)
+        assert s.hyperparameters()["lr"] == 0.5
+        # back into step 0: the old rate again
+        await pilot.press("F", "N")
+        assert s.step == 0 and s.pos == 5
+        assert s.hyperparameters()["lr"] == 0.1
+
+    run_app(app, body)
+
+
+def test_loss_chart_redraws_after_rewrite_of_history() -> None:
+    """Look at the chart, rewind two steps in another panel, change lr, redo the
+    steps, look at the chart again: it must show the new losses, not the old ones
+    (the history has the same length as before, but different values)."""
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        chart = app.query_one(LossChart)
+        plotted: dict[str, list[float]] = {}
+        orig = chart.plt.plot
+
+        def spy(*args: Any, **kw: Any) -> Any:
+            plotted[kw.get("label", "")] = list(args[1])
+            return orig(*args, **kw)
+
+        chart.plt.plot = spy  # type: ignore[method-assign]
+        await pilot.press("2")
+        await pilot.press("f", "f", "f")
+        await pilot.pause()
+        old = list(s.history.step_series("loss"))
+        assert plotted["train (step)"] == pytest.approx(old)
+        await pilot.press("1")  # matrix panel while rewinding and redoing
+        await pilot.press("F", "F")  # back to the start of step 1
+        await _set_lr(pilot, app, "20")
+        await pilot.press("f", "f")
+        new = list(s.history.step_series("loss"))
+        assert len(new) == len(old) and new != old
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.pause()
+        assert plotted["train (step)"] == pytest.approx(new)
+
+    run_app(app, body)
+
+
+# ---------------------------------------------------------------- breakpoints
+
+
+def test_add_breakpoint_and_syntax_error() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await type_text(pilot, "epoch >=")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)  # not dismissed
+        err = str(app.screen.query_one("#prompt-error", Label).content)
+        assert err.strip()
+        assert app.breakpoints.items == []
+        await clear_input(pilot)
+        await type_text(pilot, "epoch >= 1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert [b.source for b in app.breakpoints.items] == ["epoch >= 1"]
+        assert any("breakpoint added: epoch >= 1" in m for m in notifications(app))
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert (s.epoch, s.step) == (1, 16)
+        assert app._state_label() == "at breakpoint"
+        assert "BREAKPOINT 'epoch >= 1' hit" in explain_text(app)
+
+    run_app(app, body)
+
+
+# ---------------------------------------------------------------- dialogs
+
+
+def test_help_opens_and_closes() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        # stepping keys do not act behind the dialog
+        await pilot.press("n")
+        assert app.session.position == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # ? toggles it closed too
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+    run_app(app, body)
+
+
+def test_help_lists_every_binding() -> None:
+    """Each app binding's main key is documented in the help rows."""
+    keys_text = " ".join(k for k, _ in TrainerApp.HELP)
+    for b in TrainerApp.BINDINGS:
+        first = b.key.split(",")[0]
+        shown = {"question_mark": "?", "shift+tab": "tab"}.get(first, first)
+        if first in ("1", "2", "3"):
+            shown = first
+        assert shown in keys_text, f"{b.key} ({b.action}) missing from HELP"
+
+
+def test_quit_without_progress_exits() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.return_code == 0
+        assert not app.is_running
+
+    run_app(app, body)
+
+
+def test_quit_with_progress_asks_first() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f")
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "step 2" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.is_running and app.return_code is None
+        assert s.position == 2 * s.E  # n answered the dialog, it did not step
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0
+        assert not app.is_running
+
+    run_app(app, body)
+
+
+def test_quit_while_running_stops_the_run_and_asks() -> None:
+    s = xor_session(epochs=100000)
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await wait_until(pilot, lambda: s.step > 0)
+        await pilot.press("q")
+        await settle(app, pilot)
+        assert not app.running
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0
+
+    run_app(app, body)
+
+
+def test_save_checkpoint(tmp_path: Path) -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor", scenario_text="# scenario\n")
+    target = tmp_path / "ck" / "saved.npz"  # typed relative to the working directory
+    target.parent.mkdir()
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f", "n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        inp = app.screen.query_one("#prompt-input", Input)
+        assert inp.value == "xor-step2.npz"  # a default name
+        await clear_input(pilot)
+        await type_text(pilot, "ck/saved.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert target.is_file()
+        assert (s.step, s.pos) == (2, 2)  # saving did not move the session
+        assert any("saved checkpoint ck/saved.npz" in m for m in notifications(app))
+        arrays = read_checkpoint(target)
+        assert str(arrays["scenario"]) == "# scenario\n"
+        assert int(arrays["resume_position"]) == s.position
+        other = xor_session()
+        load_checkpoint(other, target)
+        assert other.position == s.position
+        assert all(np.array_equal(a, b) for a, b in zip(weights(other), weights(s), strict=True))
+        # saved: quitting no longer asks
+        await pilot.press("q")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.return_code == 0
+
+    run_app(app, body)
+
+
+def test_save_checkpoint_error_is_shown(tmp_path: Path) -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+    target = tmp_path / "missing-dir" / "x.npz"  # cwd is tmp_path
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await clear_input(pilot)
+        await type_text(pilot, "missing-dir/x.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not target.exists()
+        assert any(m.startswith("could not save missing-dir/x.npz") for m in notifications(app))
+        # still unsaved: q asks
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+
+    run_app(app, body)
+
+
+def _loader_calls() -> tuple[list[str], Callable[[str], tuple[Session, dict[str, Any]]]]:
+    calls: list[str] = []
+
+    def loader(choice: str) -> tuple[Session, dict[str, Any]]:
+        calls.append(choice)
+        if choice == "broken":
+            raise ValueError("broken.toml:3: training.lr: must be > 0")
+        bps = BreakpointSet()
+        bps.add("epoch >= 1")
+        return sine_session(), {
+            "name": "sine-loaded",
+            "watch_text": "the fitted curve",
+            "breakpoints": bps,
+            "scenario_text": "name = 'sine'\n",
+        }
+
+    return calls, loader
+
+
+def test_open_scenario_replaces_the_session() -> None:
+    old = xor_session()
+    calls, loader = _loader_calls()
+    builtins = [("xor", "XOR of two inputs"), ("sine", "fit a sine curve")]
+    app = TrainerApp(old, name="xor", builtins=builtins, loader=loader)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "down")
+        assert app.selected_layer == 1
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenScenarioScreen)
+        ol = app.screen.query_one(OptionList)
+        assert ol.option_count == 2
+        assert app.focused is ol
+        while ol.highlighted != 1:
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, OpenScenarioScreen)
+        assert calls == ["sine"]
+        assert app.session is not old
+        assert app.session.data.task == "regression"
+        assert app.scenario_name == "sine-loaded"
+        assert app.selected_layer == 0
+        assert status(app).startswith("sine-loaded | epoch 1/20 | step 0")
+        assert "Opened sine-loaded." in explain_text(app)
+        assert "What to watch: the fitted curve" in explain_text(app)
+        # the keys now drive the new session
+        await pilot.press("f")
+        assert app.session.step == 1 and old.step == 1
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.session.epoch == 1  # the new scenario's breakpoint
+        assert app._state_label() == "at breakpoint"
+
+    run_app(app, body)
+
+
+def test_open_scenario_load_error_is_shown() -> None:
+    old = xor_session()
+    calls, loader = _loader_calls()
+    app = TrainerApp(old, name="xor", builtins=[("broken", "does not load")], loader=loader)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("o")
+        await pilot.pause()
+        ol = app.screen.query_one(OptionList)
+        while ol.highlighted != 0:
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert calls == ["broken"]
+        assert app.session is old
+        assert any("training.lr: must be > 0" in m for m in notifications(app))
+
+    run_app(app, body)
+
+
+def test_open_scenario_escape_and_no_loader() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("o")
+        await pilot.pause()
+        assert not isinstance(app.screen, OpenScenarioScreen)
+        assert any("not available" in m for m in notifications(app))
+
+    run_app(app, body)
+    calls, loader = _loader_calls()
+    app2 = TrainerApp(xor_session(), name="xor", builtins=[("sine", "")], loader=loader)
+
+    async def body2(pilot: Pilot) -> None:
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app2.screen, OpenScenarioScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app2.screen, OpenScenarioScreen)
+        assert calls == []
+
+    run_app(app2, body2)
+
+
+def test_open_scenario_by_path(tmp_path: Path) -> None:
+    """The path field must be reachable from the keyboard (the app runs without the mouse)."""
+    calls, loader = _loader_calls()
+    app = TrainerApp(xor_session(), name="xor", builtins=[("xor", "")], loader=loader)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("tab")
+        await pilot.pause()
+        assert isinstance(app.focused, Input) and app.focused.id == "open-path"
+        await type_text(pilot, "my.toml")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert calls == ["my.toml"]
+
+    run_app(app, body)
+
+
+# ------------------------------------------------------------ divergence
+
+
+def test_divergence_is_shown() -> None:
+    s = sine_session(lr=50)
+    app = TrainerApp(s, name="sine")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("2")  # the loss chart must cope with inf
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert not app.running
+        assert s.nonfinite is not None
+        bar = phase_bar(app)
+        assert "DIVERGED" in bar
+        assert "!]" in bar  # the phase where it happened is marked
+        assert "NaN/Inf here" in bar
+        assert "DIVERGED" in explain_text(app)
+        assert "Training diverged" in explain_text(app)
+        for panel in ("1", "3"):  # the other views cope with non-finite weights too
+            await pilot.press(panel)
+            await pilot.pause()
+        # continuing is refused with an explanation
+        await pilot.press("c")
+        await pilot.pause()
+        assert not app.running
+        assert "Training has diverged: step back (N/F) or restart (R)." in explain_text(app)
+        # stepping back leaves the diverged state
+        await pilot.press("F")
+        assert s.nonfinite is None
+        assert "DIVERGED" not in phase_bar(app)
+
+    run_app(app, body)
+
+
+# ---------------------------------------------------------------- layout
+
+
+def test_too_small_message() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        box = app.query_one("#too-small")
+        assert box.display is True
+        assert "Terminal too small: 50x15" in str(box.content)
+        assert "60x18" in str(box.content)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert box.display is False
+
+    run_app(app, body, size=(50, 15))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+def test_layouts_render(size: tuple[int, int]) -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        assert app.query_one("#too-small").display is False
+        await pilot.press("n", "n", "n", "f", "f")
+        for key in ("2", "3", "1", "v", "v", "v"):
+            await pilot.press(key)
+            await pilot.pause()
+        svg = app.export_screenshot()
+        assert "FORWARD" in _svg_text(svg)
+        wide = app.screen.has_class("wide")
+        assert wide == (size == (200, 60))
+        panels = [app.query_one(f"#{p}") for p in ("matrix", "chart", "data")]
+        if wide:
+            assert all(p.display for p in panels)
+            assert all(p.region.width > 0 and p.region.height > 0 for p in panels)
+        else:
+            assert sum(bool(p.display) for p in panels) == 1
+
+    run_app(app, body, size=size)
+
+
+def test_resize_to_wide_and_back() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        assert not app.screen.has_class("wide")
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        assert app.screen.has_class("wide")
+        assert all(app.query_one(f"#{p}").display for p in ("matrix", "chart", "data"))
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not app.screen.has_class("wide")
+
+    run_app(app, body)
+
+
+def test_resize_while_dialog_open_updates_main_screen() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        # twice, so the result does not depend on which size a handler sees first
+        await pilot.resize_terminal(200, 60)
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.screen.has_class("wide")
+
+    run_app(app, body)
+
+
+def screen_lines(app: TrainerApp) -> list[str]:
+    """The text of every row of the screen as the terminal would show it."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def test_long_lines_are_cut_not_wrapped() -> None:
+    """The status line and the narrow network view build ``Text(no_wrap=True,
+    overflow="ellipsis")``: a line too long must end in an ellipsis, never wrap
+    onto the next row (which would hide the rest of the status line and push the
+    network view's layers apart)."""
+    s = xor_session(epochs=100000)
+    app = TrainerApp(s, name="xor-long-name")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f", "f", "n", "n")
+        await pilot.pause()
+        full = status(app)
+        assert len(full) > 78  # longer than the line
+        lines = screen_lines(app)
+        status_row = lines[1].rstrip()
+        assert status_row.endswith("…"), status_row
+        assert full.startswith(status_row[1:-1])
+        net = [row[:34] for row in lines[2:]]
+        l1 = next(i for i, r in enumerate(net) if "L1 2x4 tanh" in r)
+        assert "|W|" in net[l1 + 1]
+        assert "L2 4x2 linear" in net[l1 + 2], "\n".join(net)
+
+    run_app(app, body)
+
+
+def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n", "n", "n", "n", "s", "f", "e")
+        await settle(app, pilot)
+        for key in ("2", "3", "1", "v", "l"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert s.epoch == 1
+        assert "phase UPDATE" in status(app)
+        assert "phase UPDATE" in _svg_text(app.export_screenshot())
+
+    run_app(app, body)
+
+
+# ---------------------------------------------------------------- screenshots
+
+
+def _svg_text(svg: str) -> str:
+    """The visible characters of an SVG screenshot, one string (spaces normalised)."""
+    texts = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
+    return html.unescape("".join(texts)).replace("\xa0", " ")
+
+
+def test_screenshot_after_two_phases() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n", "n")
+        await pilot.pause()
+        text = _svg_text(app.export_screenshot())
+        assert "[LOSS]" in text
+        assert "phase LOSS" in text
+        assert "xor | epoch 1/20 | step 0" in text
+        assert "Explain" in text
+
+    run_app(app, body)
+
+
+def test_snapshot_loss_phase_80x24(snap_compare: Any) -> None:
+    """LOSS phase of the first step (chosen so the status line fits in 78 columns)."""
+    app = TrainerApp(xor_session(epochs=5, batch_size=40), name="x")
+    assert snap_compare(app, press=["n", "n"], terminal_size=(80, 24))
+
+
+def test_snapshot_backprop_data_panel_120x40(snap_compare: Any) -> None:
+    """BACKPROP of the first step with the decision-boundary panel."""
+    app = TrainerApp(xor_session(), name="xor")
+    assert snap_compare(app, press=["n", "n", "n", "3"], terminal_size=(120, 40))

@@ -1,0 +1,879 @@
+"""Automatic diagnosis of a training run: what is going wrong, and what to try.
+
+``diagnose(session)`` is a pure function of the session's current state and
+metric history. It recomputes every finding from scratch with vectorised
+NumPy over the history arrays (no Python loop over steps), so stepping back
+(which truncates the history) simply gives the findings as they were then.
+It costs about a millisecond, also with 100,000 steps of history.
+
+Numbering: ``Finding.step``, ``Finding.epoch`` and ``Finding.layer`` are
+0-based indices, like the history and ``Session.step``; the text follows the
+UI and names layers and epochs 1-based ("layer 1" is ``layer=0``).
+
+Windows: ``W = clip(steps // 10, 10, 200)``; the *early* window is the first
+``W`` recorded steps, the *recent* window the last ``W``. Medians over a
+window make the rules robust to mini-batch noise. The update ratio of a
+layer is ``|delta W| / |W|`` per step; about 1e-3 is healthy.
+
+Rules (at most one finding per (code, layer); sorted by severity, then step):
+
+``diverged`` (error)
+    ``session.nonfinite`` is set: say where the first NaN/Inf appeared
+    (phase, layer, step) and quote the last finite losses.
+``lr_too_large`` (warning; error when the run diverged)
+    The update ratio is far above 1e-3 (median > 3e-2 in some layer over the
+    steps of the rise or the recent window) while the loss goes the wrong
+    way: the loss, as a moving average of ``log10(loss)`` over
+    ``clip(steps // 20, 3, 50)`` steps, is now at least 2x its lowest value;
+    or the loss is now at least 2x its start (the first step's loss, or the
+    chance level of ``saturated`` below if that is higher); when the run
+    diverged, the last finite loss is compared instead (and divergence within
+    the first 3 steps counts as a rise); or, in full-batch training (where
+    the loss of a good step size falls every step), the loss zigzags: over
+    the last 50 steps at least half of the consecutive changes flip sign and
+    the median change is at least 10% of the loss. Not reported when the
+    gradients were already exploding at the first step (then the
+    initialization, not the learning rate, is the cause).
+``lr_too_small`` (warning)
+    After at least 100 steps and 2 epochs, the mean loss of the recent
+    window is less than 10% below that of the early window, and the median
+    update ratio over the recent window is below 1e-4 in every layer.
+``vanishing_gradients`` (warning)
+    The first layer's gradient norm is below 0.01x the output layer's (the
+    median of the per-step ratio over the early or the recent window), and
+    the output layer's gradient is not itself zero. When the run diverged or
+    ``lr_too_large`` was found, only the early window counts and the ratio
+    must already be below 0.01 at the first step: a blow-up saturates or
+    kills units on its way, and that is a symptom, not a cause. Not reported when a ReLU
+    layer in between is (almost) entirely dead (median dead fraction >=
+    0.95): that blockage is ``dead_relu``'s finding.
+``exploding_gradients`` (warning; error when the run diverged)
+    Any of: at the first step a layer's gradient norm exceeds 10x
+    ``max(|W|, 1)`` (healthy networks start well below 1x); the first
+    layer's gradient is more than 100x the output layer's (median ratio over
+    the early window); or the median gradient norm of a layer over the recent
+    window is more than 100x its median over the early window (needs at least
+    ``2 W`` steps; not reported when ``lr_too_large`` explains the growth).
+``dead_relu`` (warning)
+    A ReLU layer where at least 50% of the units were never active (z > 0) on
+    any training example during the last completed epoch. The brief's 30% is
+    too low: healthy ReLU networks on 2-D inputs keep 25-40% of a second
+    layer's units silent (the built-in regularized and spiral scenarios reach
+    0.31-0.38). Before the first epoch ends: the median per-batch dead
+    fraction over the last 10-20 steps is at least 90%. Leaky ReLU units
+    always pass some gradient, so they are not reported.
+``saturated`` (warning)
+    A tanh or sigmoid layer where at least 90% of the cached activations of
+    the current batch are saturated: ``|a| > 0.97`` for tanh, ``a < 0.03`` or
+    ``a > 0.97`` for sigmoid (there the slope is below 6% of its maximum),
+    while the network does not fit well: the mean loss of the recent window
+    is above half the chance level (ln C for cross-entropy, ``var(y)`` for
+    regression, ``(1 - 1/C)/C`` for mse on one-hot targets; or half the
+    early window's loss if that is lower). The brief's 50% is
+    too low: with XOR's unscaled inputs (|x| up to 5) a healthy first tanh
+    layer is 50-75% saturated from the start, its units acting as the sign
+    switches that solve XOR, and trained tanh networks reach 65-90%.
+    Saturation that follows a blow-up (``lr_too_large``, divergence) is a
+    symptom and is not reported separately.
+    Needs the layer cache (skipped right after a restore) and a run that has
+    not diverged; the history holds no activation statistics, so the step is
+    the one the cached batch belongs to.
+``init_loss`` (warning)
+    cross_entropy (C = output units) and binary_cross_entropy (C = 2): the
+    first step's loss differs from ln C, what a network that starts out
+    unsure of every class scores, by more than ``max(0.5, 0.5 ln C)``.
+``overfitting`` (warning)
+    At least 8 epochs with a validation loss. With 3-epoch moving averages:
+    the best validation epoch is at least 5 epochs before the last, the
+    validation loss now is more than 1.1x its best, and the training loss now
+    is below 0.8x what it was at the best epoch (it kept falling).
+``underfitting`` (warning)
+    At least 20 epochs (the brief's 10 flags the plateau of the healthy xor
+    scenario, which lasts until about epoch 30, from epoch 10 on); over the last half of the epochs the training loss
+    (and the validation loss, if any) improved by less than 5% (3-epoch
+    averages at the middle and the end), and the fit is poor: training
+    accuracy below 0.75 for classification, or training loss above half the
+    variance of the targets for regression. Only reported when no other
+    finding (divergence, a learning rate, gradient, dead or saturated unit
+    problem) already explains the flat loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.session import Session
+
+CODES = (
+    "diverged",
+    "lr_too_large",
+    "lr_too_small",
+    "vanishing_gradients",
+    "exploding_gradients",
+    "dead_relu",
+    "saturated",
+    "init_loss",
+    "overfitting",
+    "underfitting",
+)
+SEVERITIES = ("error", "warning", "info")
+
+HEALTHY_UPDATE_RATIO = 1e-3
+UPDATE_RATIO_HIGH = 3e-2
+UPDATE_RATIO_LOW = 1e-4
+LOSS_RISE = 2.0
+VANISH_RATIO = 0.01
+EXPLODE_RATIO = 100.0
+EXPLODE_INIT_RATIO = 10.0
+DEAD_FRACTION = 0.5
+DEAD_FRACTION_STEPS = 0.9
+BLOCKED_FRACTION = 0.95
+SATURATED_FRACTION = 0.9
+SATURATION_EDGE = 0.03
+OVERFIT_MIN_EPOCHS = 8
+OVERFIT_VAL_RISE = 1.1
+OVERFIT_AFTER_BEST = 5
+UNDERFIT_MIN_EPOCHS = 20
+FLAT_IMPROVEMENT = 0.05
+UNDERFIT_ACCURACY = 0.75
+
+# Findings that explain a flat or bad loss better than "underfitting" does.
+_CAUSES = frozenset(CODES) - {"init_loss", "overfitting", "underfitting"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem, with the numbers behind it and what to try."""
+
+    code: str
+    title: str
+    severity: str
+    step: int
+    epoch: int
+    evidence: str
+    advice: str
+    layer: int | None = None
+
+
+# ----------------------------------------------------------------- helpers
+def _f(x: float) -> str:
+    """A number in three significant digits (``0.41``, ``3.2e+05``)."""
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _moving_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Trailing means over ``w`` values (length ``len(x) - w + 1``)."""
+    if w <= 1:
+        return x.astype(float, copy=True)
+    c = np.cumsum(np.concatenate(([0.0], x)))
+    return (c[w:] - c[:-w]) / w
+
+
+def _trailing_run_start(mask: np.ndarray) -> int:
+    """Index where the final run of True values in ``mask`` begins."""
+    false = np.flatnonzero(~mask)
+    return int(false[-1] + 1) if false.size else 0
+
+
+def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
+
+
+def _layer_list(values: Sequence[float], fmt: str = "{:.1e}") -> str:
+    return ", ".join(f"layer {i + 1} {fmt.format(v)}" for i, v in enumerate(values))
+
+
+class _Run:
+    """The history of a session as arrays, plus what the rules share."""
+
+    def __init__(self, s: Session) -> None:
+        h = s.history
+        self.s = s
+        self.L = s.n_layers
+        steps = h.steps
+        self.n = steps.n
+        rows = steps.data[: self.n]
+        self.loss = rows[:, steps.index["loss"]]
+        self.accuracy = rows[:, steps.index["accuracy"]]
+        self.grad = rows[:, h.layer_slice("grad_norm")]
+        self.wnorm = rows[:, h.layer_slice("weight_norm")]
+        self.upd = rows[:, h.layer_slice("update_ratio")]
+        self.dead = rows[:, h.layer_slice("dead_fraction")]
+        self.W = int(np.clip(self.n // 10, 10, 200))
+        ep = h.epochs
+        self.n_epochs = ep.n
+        erows = ep.data[: ep.n]
+        self.e_loss = erows[:, ep.index["loss"]]
+        self.e_val = erows[:, ep.index["val_loss"]]
+        self.e_acc = erows[:, ep.index["accuracy"]]
+        self.e_step = erows[:, ep.index["step"]]
+        base = len(ep.columns) - self.L
+        self.e_dead = erows[:, base : base + self.L]
+        self.activations = [ly.activation for ly in s.net.layers]
+        self.diverged = s.nonfinite is not None
+        self.step_epochs = rows[:, steps.index["epoch"]]
+
+    def epoch_of(self, step: int) -> int:
+        if 0 <= step < self.n:
+            return int(self.step_epochs[step])
+        return int(self.s.epoch)
+
+    def epoch_end_step(self, e: int) -> int:
+        """The last step of epoch ``e`` (``e_step`` counts steps done)."""
+        return max(0, int(self.e_step[e]) - 1)
+
+    def epoch_start_step(self, e: int) -> int:
+        return int(self.e_step[e - 1]) if e > 0 else 0
+
+    def early(self, a: np.ndarray) -> np.ndarray:
+        return a[: min(self.n, self.W)]
+
+    def recent(self, a: np.ndarray) -> np.ndarray:
+        return a[max(0, self.n - self.W) :]
+
+
+# ----------------------------------------------------------------- rules
+def _diverged(r: _Run) -> Finding | None:
+    nf = r.s.nonfinite
+    if nf is None:
+        return None
+    where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
+    finite = r.loss[np.isfinite(r.loss)][-3:]
+    if finite.size:
+        last = ", ".join(_f(float(x)) for x in finite)
+        tail = f"; the last finite losses were {last}"
+        if r.n >= 2 and finite[-1] > 10 * np.min(r.loss[np.isfinite(r.loss)]):
+            tail += f" (the lowest was {_f(float(np.nanmin(r.loss)))})"
+    else:
+        tail = "; no step finished before that"
+    if nf.step == 0 and nf.phase.label == "FORWARD":
+        hint = (
+            " A NaN or Inf in the very first forward pass comes from the inputs or the "
+            "initial weights, not from training: check the data for huge or missing "
+            "values and scale the initial weights down."
+        )
+    else:
+        hint = ""
+    return Finding(
+        code="diverged",
+        title="Training diverged (NaN/Inf)",
+        severity="error",
+        step=int(nf.step),
+        epoch=int(r.s.epoch),
+        evidence=f"a non-finite {nf.what} first appeared in {where} of step {nf.step}{tail}",
+        advice=(
+            "The numbers overflowed, almost always because the steps were too big. Lower the "
+            "learning rate (10x smaller is a good first try), then step back to a few steps "
+            "before the blow-up to watch the loss and update ratio grow. Also check that the "
+            "inputs are scaled (standardized features) and the initial weights are not too "
+            "large; gradient clipping stops a single bad batch from throwing the weights away."
+            + hint
+        ),
+    )
+
+
+def _exploding_at_init(r: _Run) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer ``|dW| / max(|W|, 1)`` at the first step, and which exceed the limit."""
+    if r.n == 0:
+        z = np.zeros(r.L)
+        return z, z.astype(bool)
+    ratio = _safe_ratio(r.grad[0], np.maximum(r.wnorm[0], 1.0))
+    ratio = np.where(np.isfinite(r.grad[0]), ratio, np.inf)
+    return ratio, ratio > EXPLODE_INIT_RATIO
+
+
+def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
+    if r.n == 0 or init_exploding:
+        return None
+    loss = r.loss
+    lg = np.log10(np.clip(loss, 1e-12, None))
+    n = r.n
+    how = ""
+    start = seg_from = 0
+    w = int(np.clip(n // 20, 3, 50)) if n >= 10 else 1
+    sm = _moving_mean(lg, w)
+    lo = int(np.argmin(sm))
+    low = 10 ** float(sm[lo])
+    lo_step = lo + w - 1  # the last step of the lowest window
+    rise = math.log10(LOSS_RISE)
+    # The start: the first step's loss, or chance level if a lucky first batch was lower.
+    base = max(float(lg[0]), math.log10(max(_chance_loss(r), 1e-12)))
+    now = float(lg[-1]) if r.diverged else float(sm[-1])
+    then = ", then the run diverged" if r.diverged else f" (mean of log10 over {w} steps)"
+    if r.diverged and n <= 3:
+        how = f"the run diverged after only {n} step{'s' if n > 1 else ''}"
+    elif (r.diverged or n >= 10) and now - base >= rise:
+        above = np.flatnonzero(lg > base + rise)
+        start = int(above[0]) if above.size else 0
+        how = (
+            f"the loss rose from {_f(10**base)} at the start to {_f(10**now)} by step {n - 1}{then}"
+        )
+    elif (r.diverged or n >= 10) and now - sm[lo] >= rise:
+        start, seg_from = lo_step, lo
+        how = (
+            f"the loss was lowest at steps {lo}-{lo_step} ({_f(low)}, averaged over {w} "
+            f"steps) and rose to {_f(10**now)} by step {n - 1}"
+            + (", then the run diverged" if r.diverged else "")
+        )
+    if not how and n >= 20 and r.s.batches_per_epoch == 1:
+        tail = loss[-50:]
+        d = np.diff(tail)
+        flips = float(np.mean(d[1:] * d[:-1] < 0))
+        amp = float(np.median(np.abs(d)) / max(np.median(tail), 1e-12))
+        if flips >= 0.5 and amp >= 0.1:
+            start = seg_from = n - len(tail)
+            how = (
+                f"the full-batch loss zigzags: {_pct(flips)} of the last {len(tail)} changes "
+                f"flip direction, by {_pct(amp)} of the loss per step"
+            )
+    if not how:
+        return None
+    seg_from = max(seg_from, n - 2000)
+    seg = r.upd[seg_from:] if n - seg_from >= 5 else r.upd[max(0, n - 5) :]
+    med = np.median(seg, axis=0)
+    med = np.where(np.isfinite(med), med, 0.0)
+    worst = int(np.argmax(med))
+    if med[worst] <= UPDATE_RATIO_HIGH:
+        return None
+    others = [i for i in np.argsort(-med) if med[i] > UPDATE_RATIO_HIGH and i != worst]
+    extra = (
+        " (also " + ", ".join(f"layer {i + 1}: {_f(float(med[i]))}" for i in others[:3]) + ")"
+        if others
+        else ""
+    )
+    return Finding(
+        code="lr_too_large",
+        title="Learning rate too large",
+        severity="error" if r.diverged else "warning",
+        step=int(start),
+        epoch=r.epoch_of(int(start)),
+        evidence=(
+            f"{how}; the median update ratio of layer {worst + 1} is {_f(float(med[worst]))}"
+            f"{extra}, healthy is about 1e-3"
+        ),
+        advice=(
+            "Each step jumps past the bottom of the valley and lands higher up the other side. "
+            "Lower the learning rate, 3-10x at a time, until the update ratio |dW|/|W| is "
+            "around 1e-3 and the loss falls. A learning-rate warm-up or gradient clipping also "
+            "tames the first big steps."
+        ),
+        layer=worst,
+    )
+
+
+def _lr_too_small(r: _Run) -> Finding | None:
+    if r.n < 100 or r.n_epochs < 2:
+        return None
+    W = r.W
+    first = float(np.mean(r.early(r.loss)))
+    last = float(np.mean(r.recent(r.loss)))
+    if not (first > 0 and math.isfinite(first) and math.isfinite(last)):
+        return None
+    drop = (first - last) / first
+    if drop >= 0.1:
+        return None
+    med = np.median(r.recent(r.upd), axis=0)
+    if not np.all(med < UPDATE_RATIO_LOW):
+        return None
+    small = np.all(r.upd < UPDATE_RATIO_LOW, axis=1)
+    start = _trailing_run_start(small) if small[-1] else max(0, r.n - W)
+    start = min(start, r.n - 1)
+    biggest = int(np.argmax(med))
+    return Finding(
+        code="lr_too_small",
+        title="Learning rate too small",
+        severity="warning",
+        step=start,
+        epoch=r.epoch_of(start),
+        evidence=(
+            f"after {r.n} steps the loss has only gone from {_f(first)} to {_f(last)} "
+            f"({_pct(abs(drop))} {'lower' if drop >= 0 else 'higher'}; averages of the first "
+            f"and last {W} steps); the update "
+            f"ratio is at most {_f(float(med[biggest]))} (layer {biggest + 1}), "
+            "healthy is about 1e-3"
+        ),
+        advice=(
+            "The gradient points the right way but each step moves the weights by a tiny "
+            "fraction of their size. Raise the learning rate 10x at a time until the update "
+            "ratio |dW|/|W| is near 1e-3 and the loss falls clearly; Adam or momentum also make "
+            "bigger effective steps."
+        ),
+    )
+
+
+def _blocked_by_dead(r: _Run, rows: slice) -> bool:
+    for i in range(r.L - 1):
+        if r.activations[i] == "relu":
+            d = r.dead[rows, i]
+            if d.size and float(np.median(d)) >= BLOCKED_FRACTION:
+                return True
+    return False
+
+
+def _vanishing(r: _Run, blowup: bool) -> Finding | None:
+    if r.n == 0 or r.L < 2:
+        return None
+    first = r.grad[:, 0]
+    last = r.grad[:, r.L - 1]
+    ratio = _safe_ratio(first, last)
+    windows = [("first", slice(0, min(r.n, r.W)))]
+    if blowup:
+        # Only what was there before any update could have done damage.
+        if not ratio[0] < VANISH_RATIO:
+            return None
+    else:
+        windows.append(("last", slice(max(0, r.n - r.W), r.n)))
+    for which, rows in windows:
+        lastg = last[rows]
+        if float(np.median(lastg)) <= 1e-12:
+            continue
+        rr = ratio[rows]
+        rr = rr[np.isfinite(rr)]
+        if rr.size == 0 or float(np.median(rr)) >= VANISH_RATIO:
+            continue
+        if _blocked_by_dead(r, rows):
+            return None
+        per_layer = np.median(_safe_ratio(r.grad[rows], lastg[:, None]), axis=0)
+        below = np.flatnonzero(ratio[rows] < VANISH_RATIO)
+        start = rows.start + (int(below[0]) if below.size else 0)
+        k = rows.stop - rows.start
+        return Finding(
+            code="vanishing_gradients",
+            title="Vanishing gradients",
+            severity="warning",
+            step=start,
+            epoch=r.epoch_of(start),
+            evidence=(
+                f"the gradient norm of layer 1 is {float(np.median(rr)):.1e} times that of the "
+                f"output layer (median over the {which} {k} steps); relative to the output "
+                f"layer: {_layer_list(per_layer[:-1])}"
+            ),
+            advice=(
+                "Backpropagation multiplies the error by each layer's slope; sigmoid's is at "
+                "most 0.25, so after a few layers almost nothing reaches the first ones and "
+                "they stop learning. Use ReLU (or tanh) in the hidden layers with He/Xavier "
+                "initialization, or use fewer layers; Adam partly compensates by scaling each "
+                "weight's step. (Large networks use normalization layers and skip connections.)"
+            ),
+            layer=0,
+        )
+    return None
+
+
+def _exploding(r: _Run, init_ratio: np.ndarray, init_mask: np.ndarray) -> Finding | None:
+    if r.n == 0:
+        return None
+    sev = "error" if r.diverged else "warning"
+    advice = (
+        "The gradients are far too large for any sensible step. Scale the initial weights "
+        "down: He initialization for ReLU (std sqrt(2/fan_in)), Xavier for tanh and sigmoid. "
+        "Standardize the inputs (and regression targets). Gradient clipping caps the size of "
+        "a single step; a smaller learning rate alone only delays the blow-up."
+    )
+    if init_mask.any():
+        worst = int(np.argmax(init_ratio))
+        return Finding(
+            code="exploding_gradients",
+            title="Exploding gradients",
+            severity=sev,
+            step=0,
+            epoch=0,
+            evidence=(
+                f"at the first step the gradient norm of layer {worst + 1} is "
+                f"{_f(float(r.grad[0, worst]))}, {_f(float(init_ratio[worst]))}x its weight "
+                f"norm (healthy starts are well below 1x); per layer |dW|/max(|W|, 1): "
+                f"{_layer_list(init_ratio, '{:.3g}')}"
+            ),
+            advice=advice,
+            layer=worst,
+        )
+    if r.L >= 2:
+        rows = slice(0, min(r.n, r.W))
+        rr = _safe_ratio(r.grad[rows, 0], r.grad[rows, r.L - 1])
+        rr = rr[np.isfinite(rr)]
+        if rr.size and float(np.median(rr)) > EXPLODE_RATIO:
+            return Finding(
+                code="exploding_gradients",
+                title="Exploding gradients",
+                severity=sev,
+                step=0,
+                epoch=0,
+                evidence=(
+                    f"the gradient norm of layer 1 is {_f(float(np.median(rr)))} times that of "
+                    f"the output layer (median over the first {rows.stop} steps): it grows "
+                    "layer by layer on the way back"
+                ),
+                advice=advice,
+                layer=0,
+            )
+    return None
+
+
+def _exploding_growth(r: _Run) -> Finding | None:
+    if r.n < 2 * r.W:
+        return None
+    early = np.median(r.early(r.grad), axis=0)
+    recent = np.median(r.recent(r.grad), axis=0)
+    growth = _safe_ratio(recent, np.maximum(early, 1e-12))
+    growth = np.where(np.isnan(growth), 0.0, growth)
+    worst = int(np.argmax(growth))
+    if growth[worst] <= EXPLODE_RATIO:
+        return None
+    g = r.grad[:, worst]
+    above = np.flatnonzero(g > EXPLODE_RATIO * max(float(early[worst]), 1e-12))
+    start = int(above[0]) if above.size else r.n - r.W
+    return Finding(
+        code="exploding_gradients",
+        title="Exploding gradients",
+        severity="error" if r.diverged else "warning",
+        step=start,
+        epoch=r.epoch_of(start),
+        evidence=(
+            f"the gradient norm of layer {worst + 1} grew from a median of "
+            f"{_f(float(early[worst]))} over the first {r.W} steps to {_f(float(recent[worst]))} "
+            f"over the last {r.W} ({_f(float(growth[worst]))}x); it first passed 100x at step "
+            f"{start}"
+        ),
+        advice=(
+            "The gradients keep growing, so each step is bigger than the last. Clip the "
+            "gradients, lower the learning rate, and check the initialization (He for ReLU, "
+            "Xavier for tanh/sigmoid) and the scaling of inputs and targets."
+        ),
+        layer=worst,
+    )
+
+
+def _dead_relu(r: _Run) -> list[Finding]:
+    out: list[Finding] = []
+    for i, act in enumerate(r.activations):
+        if act != "relu":
+            continue
+        units = r.s.net.layers[i].n_out
+        blocked = ""
+        if r.n_epochs:
+            d = r.e_dead[:, i]
+            if not np.isfinite(d[-1]) or d[-1] < DEAD_FRACTION:
+                continue
+            e0 = _trailing_run_start(d >= DEAD_FRACTION)
+            cur = float(d[-1])
+            start = r.epoch_start_step(e0)
+            epoch = e0
+            began = (
+                f"; it was {_pct(float(d[0]))} in epoch 1"
+                if e0 > 0 and np.isfinite(d[0])
+                else ", as in every epoch since the first"
+            )
+            evidence = (
+                f"{_pct(cur)} of the units of layer {i + 1} ({round(cur * units)} of {units}) "
+                f"were never active (z > 0) for any training example in epoch {r.n_epochs}"
+                f"{began}"
+            )
+        else:
+            k = min(r.n, 20)
+            if k < 10:
+                continue
+            dd = r.dead[r.n - k :, i]
+            cur = float(np.median(dd))
+            if cur < DEAD_FRACTION_STEPS:
+                continue
+            start = r.n - k
+            epoch = r.epoch_of(start)
+            evidence = (
+                f"in the last {k} batches a median {_pct(cur)} of the units of layer {i + 1} "
+                f"(of {units}) were inactive (z <= 0) for every example"
+            )
+        if cur >= BLOCKED_FRACTION:
+            blocked = "; with the whole layer silent, no gradient reaches the layers below it"
+        out.append(
+            Finding(
+                code="dead_relu",
+                title="Dead ReLU units",
+                severity="warning",
+                step=int(start),
+                epoch=int(epoch),
+                evidence=evidence + blocked,
+                advice=(
+                    "A ReLU unit whose input is negative for every example outputs 0 and gets "
+                    "zero gradient, so it never recovers. Usually a too-large learning rate "
+                    "knocked its weights and bias far negative: lower the learning rate. Use He "
+                    "initialization, start the biases at a small positive value (e.g. 0.01), "
+                    "or use leaky_relu, which keeps a small gradient for negative inputs."
+                ),
+                layer=i,
+            )
+        )
+    return out
+
+
+def _chance_loss(r: _Run) -> float:
+    """The loss of a network that has learned nothing but the output scale."""
+    s = r.s
+    name = s.loss.name
+    if name == "cross_entropy":
+        return math.log(max(2, s.net.layers[-1].n_out))
+    if name == "binary_cross_entropy":
+        return math.log(2)
+    if s.classification:  # mse on one-hot targets, predicting 1/C everywhere
+        C = max(2, s.net.layers[-1].n_out)
+        return (1 - 1 / C) / C
+    return float(np.var(s.data.y_train))
+
+
+def _fits_well(r: _Run) -> bool:
+    """The recent mean loss is at most half the chance level (and the start)."""
+    if r.n == 0:
+        return False
+    ref = min(_chance_loss(r), float(np.mean(r.early(r.loss))))
+    return bool(np.mean(r.recent(r.loss)) <= 0.5 * ref)
+
+
+def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
+    if r.diverged or lr_large or _fits_well(r):
+        return []
+    out: list[Finding] = []
+    s = r.s
+    for i, ly in enumerate(s.net.layers):
+        act = ly.activation
+        if act not in ("tanh", "sigmoid") or ly.a is None or ly.a.size == 0:
+            continue
+        a = ly.a
+        with np.errstate(invalid="ignore"):
+            if act == "tanh":
+                sat = np.abs(a) > 1 - SATURATION_EDGE
+                where = "within 0.03 of -1 or +1"
+            else:
+                sat = (a < SATURATION_EDGE) | (a > 1 - SATURATION_EDGE)
+                where = "below 0.03 or above 0.97"
+        frac = float(np.count_nonzero(sat)) / a.size
+        if frac < SATURATED_FRACTION:
+            continue
+        # The caches belong to the step in progress, or to the last one done.
+        start = s.step - 1 if s.pos == 0 and s.step > 0 else s.step
+        out.append(
+            Finding(
+                code="saturated",
+                title=f"Saturated {act} units",
+                severity="warning",
+                step=int(start),
+                epoch=r.epoch_of(int(start)),
+                evidence=(
+                    f"{_pct(frac)} of the activations of layer {i + 1} ({act}) in the current "
+                    f"batch are {where}, where the slope is under 6% of its peak, so almost no "
+                    "gradient passes through them"
+                ),
+                advice=(
+                    "Saturated units act like fixed switches and pass back almost no gradient. "
+                    "Scale the initial weights down (Xavier for tanh/sigmoid, or a small "
+                    "init_std), standardize the inputs, and lower the learning rate if the "
+                    "weights grew during training; ReLU does not saturate for positive inputs."
+                ),
+                layer=i,
+            )
+        )
+    return out
+
+
+def _init_loss(r: _Run) -> Finding | None:
+    if r.n == 0:
+        return None
+    name = r.s.loss.name
+    if name == "cross_entropy":
+        C = int(r.s.net.layers[-1].n_out)
+    elif name == "binary_cross_entropy":
+        C = 2
+    else:
+        return None
+    if C < 2:
+        return None
+    expected = math.log(C)
+    loss0 = float(r.loss[0])
+    if not math.isfinite(loss0):
+        return None
+    limit = max(0.5, 0.5 * expected)
+    if abs(loss0 - expected) <= limit:
+        return None
+    if loss0 > expected:
+        why = (
+            "the initial weights are too large or the outputs are biased, so the network "
+            "starts out confidently wrong"
+        )
+    else:
+        why = (
+            "the network starts out confident and right: a lucky first batch, or the labels "
+            "leak into the inputs"
+        )
+    return Finding(
+        code="init_loss",
+        title="Unexpected initial loss",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"initial loss {_f(loss0)}, expected about ln({C}) = {expected:.2f} for a network "
+            f"that starts out unsure of every class: {why}"
+        ),
+        advice=(
+            "At initialization every class should be about equally likely, so the first loss "
+            "should be close to ln(classes). Scale the initial weights down (Xavier/He, or a "
+            "small init_std), especially in the output layer, keep the biases at 0 and "
+            "standardize the inputs. Otherwise the first steps are spent only shrinking "
+            "over-confident outputs (a 'hockey stick' loss curve)."
+        ),
+    )
+
+
+def _epoch_means(x: np.ndarray) -> np.ndarray:
+    """3-epoch trailing means (the value at index j averages epochs j..j+2)."""
+    return _moving_mean(x, min(3, len(x)))
+
+
+def _overfitting(r: _Run) -> Finding | None:
+    ok = np.isfinite(r.e_val) & np.isfinite(r.e_loss)
+    if np.count_nonzero(ok) < OVERFIT_MIN_EPOCHS:
+        return None
+    idx = np.flatnonzero(ok)
+    v, t = r.e_val[idx], r.e_loss[idx]
+    vs, ts = _epoch_means(v), _epoch_means(t)
+    j = int(np.argmin(vs))
+    best_raw = j + int(np.argmin(v[j : j + 3]))
+    if len(v) - 1 - best_raw < OVERFIT_AFTER_BEST:
+        return None
+    if not vs[-1] > OVERFIT_VAL_RISE * vs[j]:
+        return None
+    if not ts[-1] < 0.8 * ts[j]:
+        return None
+    best = int(idx[best_raw])
+    return Finding(
+        code="overfitting",
+        title="Overfitting",
+        severity="warning",
+        step=r.epoch_end_step(best),
+        epoch=best,
+        evidence=(
+            f"the validation loss was lowest at epoch {best + 1} ({_f(float(v[best_raw]))}) and "
+            f"is now {_f(float(vs[-1]))} ({float(vs[-1] / vs[j]):.1f}x, 3-epoch averages) after "
+            f"{len(v) - 1 - best_raw} more epochs, while the training loss kept falling from "
+            f"{_f(float(ts[j]))} to {_f(float(ts[-1]))}"
+        ),
+        advice=(
+            "The network has started to memorise the training examples, noise included, "
+            f"instead of the pattern. Stop at epoch {best + 1} (early stopping), add an L2 "
+            "penalty (l2 = 1e-3 to 1e-2), use a smaller network, or train on more data."
+        ),
+    )
+
+
+def _underfitting(r: _Run) -> Finding | None:
+    ok = np.isfinite(r.e_loss)
+    m = int(np.count_nonzero(ok))
+    if m < UNDERFIT_MIN_EPOCHS:
+        return None
+    idx = np.flatnonzero(ok)
+    t = r.e_loss[idx]
+    half = m // 2
+    t_mid = float(np.mean(t[half - 1 : half + 2]))
+    t_end = float(np.mean(t[-3:]))
+    impr = (t_mid - t_end) / t_mid if t_mid > 0 else 0.0
+    if impr >= FLAT_IMPROVEMENT:
+        return None
+    v = r.e_val[idx]
+    val_text = ""
+    if np.all(np.isfinite(v)):
+        v_mid = float(np.mean(v[half - 1 : half + 2]))
+        v_end = float(np.mean(v[-3:]))
+        v_impr = (v_mid - v_end) / v_mid if v_mid > 0 else 0.0
+        if v_impr >= FLAT_IMPROVEMENT:
+            return None
+        val_text = f", the validation loss {_f(v_mid)} -> {_f(v_end)}"
+    s = r.s
+    if s.classification:
+        acc = r.e_acc[idx]
+        acc_end = float(np.mean(acc[-3:]))
+        if not acc_end < UNDERFIT_ACCURACY:
+            return None
+        fit = f"training accuracy is only {_pct(acc_end)}"
+    else:
+        var = float(np.var(s.data.y_train))
+        if not t_end > 0.5 * var:
+            return None
+        fit = (
+            f"the training loss {_f(t_end)} is still more than half the variance of the "
+            f"targets ({_f(var)}), what always predicting the mean would score"
+        )
+    chance = _chance_loss(r)
+    if abs(t_end - chance) <= 0.1 * chance:
+        fit += (
+            f" and the loss is still about the chance level {_f(chance)}: it may be on a "
+            "plateau it has yet to leave"
+        )
+    ts = _epoch_means(t)
+    e0 = int(idx[min(_trailing_run_start(ts <= t_end * (1 + FLAT_IMPROVEMENT)), len(ts) - 1)])
+    return Finding(
+        code="underfitting",
+        title="Underfitting",
+        severity="warning",
+        step=r.epoch_end_step(e0),
+        epoch=e0,
+        evidence=(
+            f"after {m} epochs {fit}; over the last {m - half} epochs the training loss went "
+            f"only from {_f(t_mid)} to {_f(t_end)}{val_text} (less than 5% better)"
+        ),
+        advice=(
+            "The model does not fit even the training data. Give it more capacity (wider or "
+            "more hidden layers, a nonlinear activation), and lower any L2 penalty. If the "
+            "loss is still creeping down, train longer or raise the learning rate; a long "
+            "plateau can also break with Adam or another seed."
+        ),
+    )
+
+
+# ----------------------------------------------------------------- entry
+def diagnose(session: Session) -> list[Finding]:
+    """All findings for the session as it is now, most severe and earliest first."""
+    r = _Run(session)
+    found: list[Finding] = []
+
+    def add(f: Finding | None) -> None:
+        if f is not None:
+            found.append(f)
+
+    init_ratio, init_mask = _exploding_at_init(r)
+    add(_diverged(r))
+    lr_large = _lr_too_large(r, bool(init_mask.any()))
+    add(lr_large)
+    add(_lr_too_small(r))
+    # A blow-up saturates or kills units on its way: then vanishing gradients
+    # late in the run are a symptom, not a cause.
+    add(_vanishing(r, blowup=lr_large is not None or r.diverged))
+    exploding = _exploding(r, init_ratio, init_mask)
+    if exploding is None and lr_large is None:
+        exploding = _exploding_growth(r)
+    add(exploding)
+    found.extend(_dead_relu(r))
+    found.extend(_saturated(r, lr_large is not None))
+    add(_init_loss(r))
+    add(_overfitting(r))
+    if not any(f.code in _CAUSES for f in found):
+        add(_underfitting(r))
+
+    unique: dict[tuple[str, int | None], Finding] = {}
+    for f in found:
+        unique.setdefault((f.code, f.layer), f)
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(
+        unique.values(),
+        key=lambda f: (rank[f.severity], f.step, CODES.index(f.code), f.layer or 0),
+    )

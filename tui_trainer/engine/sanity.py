@@ -1,0 +1,493 @@
+"""The sanity checklist experienced practitioners run by hand before trusting a run.
+
+Each check answers one question with a ``CheckResult`` (pass/fail, a one-line
+summary with the numbers, detail lines per layer or parameter):
+
+* ``check_gradients``: does backprop agree with central differences?
+  (CS231n's gradient check, on the batch at the current position, float64.)
+* ``check_init_loss``: is the loss of a freshly initialised network what
+  chance predicts (``ln C`` for softmax cross-entropy over ``C`` classes)?
+  A much larger loss means over-confident initial logits.
+* ``check_overfit_tiny_batch``: can the model drive the loss on a handful of
+  examples to ~0? If it cannot memorise 4 examples, something is broken
+  (Karpathy, "A Recipe for Training Neural Networks", 2019).
+* ``check_zero_input_baseline``: does the model learn more from the real
+  inputs than from inputs set to zero (the same recipe's input-independent
+  baseline)? If not, the inputs carry no usable signal to this model.
+* ``check_update_ratio``: is ``|update| / |W|`` per layer near ``1e-3``
+  (CS231n)? Much lower: the learning rate is too small; much higher: too large.
+
+Every check works on copies: the session's parameters, optimizer state,
+position, caches and history are never touched, so the checks can run at any
+pause point (``run_all`` reports progress for a UI).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tui_trainer.engine.config import Dataset
+from tui_trainer.engine.gradcheck import analytic_grads, gradcheck
+from tui_trainer.engine.losses import Loss
+from tui_trainer.engine.network import Network
+from tui_trainer.engine.optim import Hyper, make_optimizer
+from tui_trainer.engine.session import Session
+from tui_trainer.engine.stepper import StepRecord, events_for, run_step
+
+GradsFn = Callable[[Network, Loss, np.ndarray, np.ndarray, float], list[np.ndarray]]
+Progress = Callable[[float], None]
+
+# Gradient check: pass when every parameter's max relative error is below this.
+GRAD_TOL = 1e-4
+# At most this many samples of the batch go into the gradient check.
+GRAD_MAX_SAMPLES = 256
+# Update ratio |delta W| / |W|: the healthy band around ~1e-3.
+RATIO_LOW, RATIO_HIGH = 1e-4, 1e-2
+# Overfit a tiny batch with Adam at this learning rate, no L2.
+OVERFIT_LR = 1e-2
+# Step budget: classifiers get there in ~50 steps, small regression nets
+# (sine, 16 tanh/ReLU units) need 300-600 at this learning rate.
+OVERFIT_STEPS = 1000
+# Zero-input baseline: the real run must reach below this fraction of the
+# zero-input run's loss.
+BASELINE_RATIO = 0.9
+BASELINE_MIN_STEPS, BASELINE_MAX_STEPS = 200, 1000
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one sanity check.
+
+    ``applicable`` is False when the check does not apply yet or at all (e.g.
+    the init-loss check for MSE, the update ratio before the first step); such
+    results count as passed.
+    """
+
+    name: str
+    passed: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+    applicable: bool = True
+
+
+# ---------------------------------------------------------------- helpers
+def position_batch(s: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The batch at the session's current position, without touching it.
+
+    Mid-step: the batch being processed (``s.rec``). At a step boundary: the
+    batch the next step will use (at the start: the first batch), selected
+    exactly as ``Session._begin_step`` does (epoch shuffle from stream
+    ``(seed, 2, epoch)``). Returns ``(x, y, labels)``.
+    """
+    rec = s.rec
+    if s.pos != 0 and rec.x is not None and rec.y is not None:
+        return rec.x, rec.y, rec.labels
+    n = s.n_train
+    batch_size = upcoming_hyper(s).get("batch_size", s.batch_size)
+    bs = n if batch_size <= 0 else min(batch_size, n)
+    cursor = s.cursor if s.cursor < n else 0
+    if bs >= n and cursor == 0:
+        return s.x_train, s.y_train, s.labels_train
+    perm = np.random.default_rng([s.cfg.seed, 2, s.epoch]).permutation(n)
+    idx = perm[cursor : cursor + bs]
+    labels = s.labels_train[idx] if s.labels_train is not None else None
+    return s.x_train[idx], s.y_train[idx], labels
+
+
+def upcoming_hyper(s: Session) -> dict[str, Any]:
+    """Hyperparameter changes the next step applies when it begins (at a boundary)."""
+    if s.pos != 0:
+        return {}
+    return dict(getattr(s, "_hp_log", {}).get(s.step, {}))
+
+
+def clone_net(net: Network, dtype: np.dtype | None = None) -> Network:
+    """A deep copy of ``net`` without caches, optionally cast to ``dtype``."""
+    out = copy.deepcopy(net)
+    out.clear_caches()
+    if dtype is not None:
+        for ly in out.layers:
+            ly.W = ly.W.astype(dtype)
+            ly.b = ly.b.astype(dtype)
+            ly.dW = np.zeros_like(ly.W)
+            ly.db = np.zeros_like(ly.b)
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if math.isfinite(x) else str(x)
+
+
+def _mean_loss(net: Network, loss: Loss, x: np.ndarray, y: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        return float(loss.per_sample(net.predict(x), y).mean())
+
+
+# --------------------------------------------------------------- gradients
+def check_gradients(
+    s: Session,
+    grads_fn: GradsFn = analytic_grads,
+    max_per_param: int | None = 200,
+    max_samples: int = GRAD_MAX_SAMPLES,
+) -> CheckResult:
+    """Backprop vs central differences on the batch at the current position.
+
+    In float64 on a copy of the current network; the batch is cut to
+    ``max_samples`` and big parameters are sampled (``max_per_param`` entries).
+    Bands (CS231n): < 1e-7 good, < 1e-4 ok (ReLU kinks), < 1e-2 suspicious,
+    above wrong. Passes when every parameter is below 1e-4. ``grads_fn``
+    computes the analytic gradients being checked (a test can inject a wrong
+    one).
+    """
+    name = "gradient check"
+    x, y, _ = position_batch(s)
+    x = np.asarray(x[:max_samples], dtype=np.float64)
+    y = y[:max_samples]
+    if y.dtype.kind == "f":
+        y = y.astype(np.float64)
+    net = clone_net(s.net, np.dtype(np.float64))
+    with np.errstate(all="ignore"):
+        grads = [np.asarray(g, dtype=np.float64) for g in grads_fn(net, s.loss, x, y, s.l2)]
+        results = gradcheck(net, s.loss, x, y, l2=s.l2, max_per_param=max_per_param, grads=grads)
+    worst = max(results, key=lambda r: r.max_rel_error if math.isfinite(r.max_rel_error) else 1e300)
+    err = worst.max_rel_error
+    passed = all(r.max_rel_error < GRAD_TOL for r in results)
+    checked = sum(r.checked for r in results)
+    total = sum(r.total for r in results)
+    summary = (
+        f"max relative error {_fmt(err)} ({worst.verdict}) in {worst.name}; "
+        f"{checked}/{total} entries on {len(x)} samples"
+    )
+    details = [
+        f"{r.name}: {_fmt(r.max_rel_error)} {r.verdict} ({r.checked}/{r.total} entries)"
+        for r in results
+    ]
+    if any(ly.activation in ("relu", "leaky_relu") for ly in s.net.layers):
+        details.append("ReLU kinks can push a correct gradient up to ~1e-4 (entries near z = 0)")
+    if not passed:
+        details.append("errors above 1e-4: backprop disagrees with the numerical gradient")
+    return CheckResult(name, passed, summary, details)
+
+
+# ---------------------------------------------------------------- init loss
+def init_loss_tolerance(n_classes: int) -> float:
+    """How far from ``ln C`` the initial loss may be: ``max(0.5, 0.3 ln C)``.
+
+    A random (non-zero) initialisation does not give exactly uniform
+    predictions, so some slack is needed; 0.5 nats (ln C = 0.69 for two
+    classes) or 30% of ln C still flags over-confident logits, which
+    typically give several times ln C.
+    """
+    return max(0.5, 0.3 * math.log(n_classes))
+
+
+def check_init_loss(s: Session) -> CheckResult:
+    """Loss of a freshly initialised network on the training data vs ``ln C``.
+
+    Softmax cross-entropy only: uniform predictions over ``C`` classes give
+    ``ln C`` whatever the labels, and a good initialisation starts close to
+    that. Passes within ``init_loss_tolerance(C)``.
+    """
+    name = "loss at init"
+    if s.loss.name != "cross_entropy":
+        return CheckResult(
+            name,
+            True,
+            f"not applicable to {s.loss.name} (checks softmax cross-entropy against ln C)",
+            applicable=False,
+        )
+    n_classes = int(s.cfg.layers[-1].units)
+    net = Network.build(s.cfg, s.x_train.shape[1])
+    with np.errstate(all="ignore"):
+        out = net.predict(s.x_train)
+        value = float(s.loss.per_sample(out, s.y_train).mean())
+    expected = math.log(n_classes)
+    tol = init_loss_tolerance(n_classes)
+    passed = math.isfinite(value) and abs(value - expected) <= tol
+    summary = f"initial loss {_fmt(value)} vs ln {n_classes} = {expected:.3f} (tolerance {tol:.2f})"
+    logit_std = float(np.std(out)) if out.size else 0.0
+    details = [
+        f"fresh network from the config ({s.cfg.init} init, seed {s.cfg.seed})",
+        f"initial logits: std {_fmt(logit_std)}, max |z| {_fmt(float(np.max(np.abs(out))))}",
+    ]
+    if not passed and math.isfinite(value) and value > expected:
+        details.append(
+            "loss far above ln C: the initial logits are over-confident; "
+            "use a smaller init scale (e.g. for the output layer)"
+        )
+    elif not passed:
+        details.append("loss far from ln C at init: check the loss and the labels")
+    return CheckResult(name, passed, summary, details)
+
+
+# ---------------------------------------------------------- tiny-batch overfit
+def tiny_batch_indices(s: Session, n: int) -> np.ndarray:
+    """``n`` training indices (2..8), balanced over classes when classifying."""
+    n = max(2, min(8, int(n), s.n_train))
+    rng = np.random.default_rng([s.cfg.seed, 7])
+    if s.labels_train is None:
+        return np.sort(rng.choice(s.n_train, n, replace=False))
+    groups = [
+        rng.permutation(np.flatnonzero(s.labels_train == c)) for c in np.unique(s.labels_train)
+    ]
+    picked: list[int] = []
+    k = 0
+    while len(picked) < n:
+        for g in groups:
+            if k < len(g) and len(picked) < n:
+                picked.append(int(g[k]))
+        k += 1
+    return np.sort(np.array(picked))
+
+
+def check_overfit_tiny_batch(
+    s: Session, n: int = 4, steps: int = OVERFIT_STEPS, progress: Progress | None = None
+) -> CheckResult:
+    """Can a copy of the current weights memorise ``n`` training examples?
+
+    Trains a copy with Adam at lr 1e-2 (a robust choice that does not depend
+    on the session's possibly mistuned learning rate) and no L2 (regulari-
+    sation fights memorisation), through the engine's own ``run_step``.
+    Passes when the loss falls below ``max(0.01, 1e-2 * initial)`` within
+    ``steps`` steps.
+    """
+    name = "overfit a tiny batch"
+    idx = tiny_batch_indices(s, n)
+    net = clone_net(s.net)
+    rec = StepRecord()
+    rec.x, rec.y = s.x_train[idx], s.y_train[idx]
+    rec.labels = s.labels_train[idx] if s.labels_train is not None else None
+    opt = make_optimizer("adam", [p.shape for p in net.params()], np.dtype(net.layers[0].W.dtype))
+    hyper = Hyper(lr=OVERFIT_LR)
+    events = events_for(len(net.layers))
+    initial = math.nan
+    target = math.nan
+    reached: int | None = None
+    last = math.nan
+    with np.errstate(all="ignore"):
+        for k in range(steps):
+            rec.step = k
+            nonfinite = False
+            for ev in run_step(net, s.loss, opt, hyper, 0.0, rec, events):
+                nonfinite = nonfinite or ev.nonfinite
+            last = rec.loss
+            if k == 0:
+                initial = last
+                target = max(0.01, 1e-2 * initial)
+            if nonfinite:
+                where = rec.nonfinite.describe() if rec.nonfinite else "non-finite values"
+                return CheckResult(
+                    name,
+                    False,
+                    f"training {len(idx)} examples diverged at step {k}",
+                    [where],
+                )
+            if last < target:
+                reached = k
+                break
+            if progress is not None and k % 50 == 0:
+                progress(k / steps)
+    if reached is not None:
+        summary = (
+            f"loss {_fmt(initial)} -> {_fmt(last)} (< {_fmt(target)}) on {len(idx)} examples "
+            f"in {reached} steps"
+        )
+        passed = True
+    else:
+        summary = (
+            f"loss {_fmt(initial)} -> {_fmt(last)} on {len(idx)} examples after {steps} steps; "
+            f"target < {_fmt(target)} not reached"
+        )
+        passed = False
+    details = [
+        f"Adam lr {OVERFIT_LR:g}, no L2, full batch of examples {idx.tolist()}, "
+        "starting from the current weights"
+    ]
+    if not passed:
+        details.append(
+            "a model that cannot memorise a few examples has a bug (loss, gradients, "
+            "update) or too little capacity (e.g. dead units, a linear model on XOR)"
+        )
+    return CheckResult(name, passed, summary, details)
+
+
+# --------------------------------------------------------- zero-input baseline
+def baseline_steps(s: Session) -> int:
+    """Steps per run: 5 epochs, clipped to [200, 1000]."""
+    bs = s.n_train if s.batch_size <= 0 else min(s.batch_size, s.n_train)
+    per_epoch = max(1, math.ceil(s.n_train / bs))
+    return int(min(BASELINE_MAX_STEPS, max(BASELINE_MIN_STEPS, 5 * per_epoch)))
+
+
+def check_zero_input_baseline(
+    s: Session, steps: int | None = None, progress: Progress | None = None
+) -> CheckResult:
+    """Does the model learn more from the inputs than from zeros?
+
+    Trains two fresh sessions from the initial weights with the session's
+    config and *current* hyperparameters for ``steps`` steps (default
+    ``baseline_steps``): one on the real inputs, one with every input set to
+    zero (it can only learn the output prior). Compares their loss on the
+    validation set (the training set when there is none), each on its own
+    kind of input. Passes when the real run's loss is below 0.9x the
+    zero-input run's.
+    """
+    name = "zero-input baseline"
+    k = steps if steps is not None else baseline_steps(s)
+    data: Dataset = s.data
+    bs = s.n_train if s.batch_size <= 0 else min(s.batch_size, s.n_train)
+    per_epoch = max(1, math.ceil(s.n_train / bs))
+    cfg = s.cfg.with_changes(
+        lr=s.hyper.lr,
+        momentum=s.hyper.momentum,
+        beta1=s.hyper.beta1,
+        beta2=s.hyper.beta2,
+        eps=s.hyper.eps,
+        l2=s.l2,
+        batch_size=s.batch_size,
+        optimizer=s.optimizer_name,
+        epochs=k // per_epoch + 2,
+        history_steps=1,
+    )
+    zero = Dataset(
+        np.zeros_like(data.x_train),
+        data.y_train,
+        np.zeros_like(data.x_val),
+        data.y_val,
+        data.task,
+        data.n_classes,
+    )
+    use_val = len(data.x_val) > 0
+    losses = []
+    notes = []
+    for j, (label, d) in enumerate((("real", data), ("zero", zero))):
+        run = Session(cfg, d)
+
+        def report(r, j=j) -> bool:
+            if progress is not None and r.step % 25 == 0:
+                progress((j + r.step / k) / 2)
+            return False
+
+        reason = run.run(report, max_steps=k)
+        if reason.kind == "diverged":
+            notes.append(f"{label} inputs: diverged ({reason.message})")
+            losses.append(math.nan)
+            continue
+        if use_val:
+            value = _mean_loss(run.net, run.loss, run.x_val, run.y_val)
+        else:
+            value = _mean_loss(run.net, run.loss, run.x_train, run.y_train)
+        losses.append(value)
+    real, zero_loss = losses
+    on = "validation" if use_val else "training"
+    if not math.isfinite(real):
+        passed = False
+        summary = f"the run on real inputs diverged within {k} steps"
+    elif not math.isfinite(zero_loss):
+        passed = True
+        summary = f"{on} loss {_fmt(real)} on real inputs; the zero-input run diverged"
+    else:
+        passed = real < BASELINE_RATIO * zero_loss
+        ratio = real / zero_loss if zero_loss > 0 else math.inf
+        summary = (
+            f"{on} loss {_fmt(real)} with real inputs vs {_fmt(zero_loss)} with zeroed inputs "
+            f"(ratio {ratio:.2f}, pass < {BASELINE_RATIO}) after {k} steps"
+        )
+    details = [
+        f"two fresh runs from the initial weights, {cfg.optimizer} lr {_fmt(cfg.lr)}, "
+        f"batch {cfg.batch_size}, {k} steps each",
+        *notes,
+    ]
+    if not passed:
+        details.append(
+            "the inputs barely help: labels unrelated to the inputs, inputs lost on the way "
+            "(e.g. zeroed or unscaled), or the model cannot learn in this budget"
+        )
+    return CheckResult(name, passed, summary, details)
+
+
+# ------------------------------------------------------------- update ratio
+def check_update_ratio(s: Session, window: int = 100) -> CheckResult:
+    """Per-layer median ``|delta W| / |W|`` over the last ``window`` steps.
+
+    CS231n's rule of thumb: about 1e-3. Passes when every layer's median is
+    within [1e-4, 1e-2]. Uses the session's recorded history (no training).
+    """
+    name = "update ratio"
+    h = s.history
+    n = h.steps.n
+    if n == 0:
+        return CheckResult(
+            name, True, "not applicable yet: no training steps recorded", applicable=False
+        )
+    lo = max(0, n - window)
+    details = []
+    passed = True
+    medians = []
+    for i in range(h.n_layers):
+        col = np.asarray(h.step_series("update_ratio", i)[lo:])
+        col = col[~np.isnan(col)]
+        med = float(np.median(col)) if col.size else math.nan
+        medians.append(med)
+        if not math.isfinite(med) or med > RATIO_HIGH:
+            verdict = "too high"
+            passed = False
+        elif med < RATIO_LOW:
+            verdict = "too low"
+            passed = False
+        else:
+            verdict = "ok"
+        details.append(f"layer {i + 1}: {_fmt(med)} {verdict}")
+    finite = [m for m in medians if math.isfinite(m)]
+    span = f"{_fmt(min(finite))}..{_fmt(max(finite))}" if finite else "n/a"
+    summary = (
+        f"median update ratio per layer {span} over the last {n - lo} steps "
+        f"(healthy ~1e-3, band [{RATIO_LOW:g}, {RATIO_HIGH:g}])"
+    )
+    if not passed:
+        if any(m < RATIO_LOW for m in finite):
+            details.append("too low: the learning rate is probably too small")
+        if any(not math.isfinite(m) or m > RATIO_HIGH for m in medians):
+            details.append("too high: the learning rate is probably too large")
+    return CheckResult(name, passed, summary, details)
+
+
+# ------------------------------------------------------------------- all
+# Rough relative costs, for progress reporting.
+_WEIGHTS = {"grad": 0.2, "init": 0.05, "overfit": 0.2, "baseline": 0.5, "ratio": 0.05}
+
+
+def run_all(s: Session, progress: Progress | None = None) -> list[CheckResult]:
+    """Run every check in order; a check that raises is reported as failed."""
+    total = sum(_WEIGHTS.values())
+    done = 0.0
+
+    def sub(weight: float) -> Progress | None:
+        if progress is None:
+            return None
+        start = done
+        return lambda f: progress(min(1.0, (start + weight * f) / total))
+
+    plan: list[tuple[str, str, Callable[[Progress | None], CheckResult]]] = [
+        ("grad", "gradient check", lambda p: check_gradients(s)),
+        ("init", "loss at init", lambda p: check_init_loss(s)),
+        ("overfit", "overfit a tiny batch", lambda p: check_overfit_tiny_batch(s, progress=p)),
+        ("baseline", "zero-input baseline", lambda p: check_zero_input_baseline(s, progress=p)),
+        ("ratio", "update ratio", lambda p: check_update_ratio(s)),
+    ]
+    results = []
+    for key, label, fn in plan:
+        try:
+            results.append(fn(sub(_WEIGHTS[key])))
+        except Exception as exc:  # a broken check must not take the UI down
+            results.append(CheckResult(label, False, f"error: {type(exc).__name__}: {exc}"))
+        done += _WEIGHTS[key]
+        if progress is not None:
+            progress(min(1.0, done / total))
+    return results

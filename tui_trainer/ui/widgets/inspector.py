@@ -1,0 +1,67 @@
+"""The debug panel: diagnosis findings, breakpoints with hit counts, watches."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui_trainer.engine.breakpoints import BreakpointSet
+from tui_trainer.engine.session import Session
+from tui_trainer.engine.watches import WatchList
+from tui_trainer.ui.render.histogram import sparkline
+
+SEVERITY_STYLE = {"error": "bold white on red", "warning": "bold black on yellow", "info": "bold"}
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+        return f"{x:.3e}"
+    return f"{x:.4g}"
+
+
+def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width: int) -> Text:
+    t = Text(no_wrap=False)
+    t.append("Diagnosis", style="bold underline")
+    t.append("\n")
+    if not findings:
+        t.append("  nothing suspicious so far\n", style="dim")
+    for f in findings:
+        t.append(f" {f.severity.upper()} ", style=SEVERITY_STYLE.get(f.severity, ""))
+        t.append(f" {f.title}", style="bold")
+        t.append(f" (from step {f.step})\n")
+        t.append(f"  {f.evidence}\n", style="")
+        t.append(f"  Try: {f.advice}\n", style="italic")
+    t.append("Breakpoints", style="bold underline")
+    t.append("  (b add, B manage)\n", style="dim")
+    if not bps.items:
+        t.append("  none\n", style="dim")
+    for bp in bps.items:
+        mark = "●" if bp.enabled else "○"
+        t.append(f"  {mark} {bp.source}", style="" if bp.enabled else "dim")
+        t.append(f"  [{bp.phase}, {bp.hits} hits]\n", style="dim")
+    t.append("Watches", style="bold underline")
+    t.append("  (W add)\n", style="dim")
+    if not watches.items:
+        t.append("  none\n", style="dim")
+    spark_w = max(8, min(40, width - 40))
+    for w in watches.items:
+        vals = [v for _, v in w.history]
+        t.append(f"  {w.source} = ")
+        if w.error:
+            t.append(w.error, style="red")
+        else:
+            t.append(_fmt(w.value), style="bold")
+            t.append("  " + sparkline(vals, spark_w), style="cyan")
+        t.append("\n")
+    return t
+
+
+class Inspector(Static):
+    """Findings, breakpoints and watches for the session being debugged."""
+
+    def show(self, s: Session, findings: list, bps: BreakpointSet, watches: WatchList) -> None:
+        self.update(inspector_text(findings, bps, watches, self.size.width))
