@@ -480,6 +480,8 @@ def cmd_open(args: argparse.Namespace) -> int:
     def loader(choice: str) -> tuple[Any, dict[str, Any]]:
         sc2, s2 = load(choice)
         return s2, {
+            "scenario": sc2,
+            "watches": list(sc2.watches),
             "name": sc2.name,
             "watch_text": sc2.watch,
             "breakpoints": breakpoint_set(sc2),
@@ -502,11 +504,13 @@ def cmd_open(args: argparse.Namespace) -> int:
         name=sc.name,
         watch_text=sc.watch,
         breakpoints=breakpoint_set(sc),
+        watches=list(sc.watches),
         scenario_text=sc.text,
         builtins=builtins,
         loader=loader,
         recovery_file=None if args.resume else recovery_path(sc.name, sc.source, sc.text),
     )
+    app.scenario = sc
     app.run(mouse=False)
     return app.return_code or EXIT_OK
 

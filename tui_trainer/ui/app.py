@@ -29,6 +29,7 @@ from textual.reactive import var
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
+from tui_trainer.engine.atomic import write_text_atomic
 from tui_trainer.engine.breakpoints import BreakpointSet, Hit
 from tui_trainer.engine.checkpoint import (
     CheckpointError,
@@ -36,10 +37,14 @@ from tui_trainer.engine.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from tui_trainer.engine.conditions import ConditionError, parse
+from tui_trainer.engine.diagnostics import diagnose
 from tui_trainer.engine.session import Session, SessionError
+from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
 from tui_trainer.ui.keymap import load_keymap
+from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
 from tui_trainer.ui.screens.hyper import HyperScreen
@@ -47,6 +52,7 @@ from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
 from tui_trainer.ui.widgets.data_view import DataView
 from tui_trainer.ui.widgets.explain_panel import ExplainPanel
+from tui_trainer.ui.widgets.inspector import Inspector
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
@@ -54,7 +60,7 @@ from tui_trainer.ui.widgets.phase_bar import PhaseBar
 from tui_trainer.ui.widgets.status_line import StatusLine, status_text
 
 MIN_W, MIN_H = 60, 18
-PANELS = ("matrix", "chart", "data")
+PANELS = ("matrix", "chart", "data", "debug")
 
 
 class RunFinished(Message):
@@ -90,10 +96,14 @@ class TrainerApp(App[None]):
         Binding("1", "show_panel('matrix')", "matrix", show=False, id="panel_matrix"),
         Binding("2", "show_panel('chart')", "chart", show=False, id="panel_chart"),
         Binding("3", "show_panel('data')", "data", show=False, id="panel_data"),
+        Binding("4", "show_panel('debug')", "debug", show=False, id="panel_debug"),
         Binding("v", "cycle_view", "view", id="cycle_view"),
         Binding("i", "toggle_images", "images", show=False, id="toggle_images"),
         Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
         Binding("b", "add_breakpoint", "break", show=False, id="add_breakpoint"),
+        Binding("B", "manage_breakpoints", "breakpoints", show=False, id="breakpoints"),
+        Binding("W", "add_watch", "watch", show=False, id="add_watch"),
+        Binding("w", "write_scenario", "write scenario", show=False, id="write_scenario"),
         Binding("o", "open_scenario", "open", show=False, id="open"),
         Binding("h", "edit_hyper", "hyper", show=False, id="edit_hyper"),
         Binding("ctrl+s", "save_checkpoint", "save", show=False, id="save"),
@@ -113,12 +123,16 @@ class TrainerApp(App[None]):
         ("S", "back one layer"),
         ("F", "back to the start of the step (again: one more step)"),
         ("R", "restart from the initial weights"),
-        ("tab  1 2 3", "switch the main panel: matrix, loss chart, data"),
+        ("tab  1 2 3 4", "switch the main panel: matrix, loss chart, data, debug"),
         ("↑ ↓  j k", "choose the layer"),
         ("v", "matrix view: weights, gradients, update, activations, pre-activations"),
         ("i", "first-layer weights as images (image data such as digits)"),
         ("l", "log scale for the loss chart"),
+        ("4", "debug panel: diagnosis, breakpoints, watches"),
         ("b", "add a breakpoint, e.g. 'val_loss rising for 5 epochs'"),
+        ("B", "manage breakpoints: enable/disable, edit, delete, hit counts"),
+        ("W", "add a watch expression, e.g. grad_norm[0] or W[0][1,2]"),
+        ("w", "write the scenario with the current hyperparameters to a file"),
         ("h", "edit hyperparameters (applied from the next step)"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
@@ -138,6 +152,7 @@ class TrainerApp(App[None]):
         name: str = "",
         watch_text: str = "",
         breakpoints: BreakpointSet | None = None,
+        watches: list[str] | None = None,
         scenario_text: str = "",
         builtins: list[tuple[str, str]] | None = None,
         loader: Any = None,
@@ -149,6 +164,14 @@ class TrainerApp(App[None]):
         self.scenario_name = name or "scenario"
         self.watch_text = watch_text
         self.breakpoints = breakpoints or BreakpointSet()
+        self.watches = WatchList()
+        for w in watches or []:
+            try:
+                self.watches.add(w)
+            except ConditionError:
+                pass  # validated when the scenario was loaded
+        self.findings: list = []
+        self.scenario: Any = None  # the Scenario object, for writing it back
         self.scenario_text = scenario_text
         self.builtins = builtins or []
         self.loader = loader  # callable(name_or_path) -> (session, kwargs) or raises
@@ -172,6 +195,7 @@ class TrainerApp(App[None]):
                 yield MatrixView(id="matrix")
                 yield LossChart(id="chart")
                 yield DataView(id="data")
+                yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
         yield Static("", id="too-small")
         yield Footer()
@@ -333,6 +357,16 @@ class TrainerApp(App[None]):
                 )
             if wide or self.panel == "data":
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
+            self.watches.sample(s)
+            try:
+                self.findings = diagnose(s)
+            except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
+                self.log.error(f"diagnose failed: {e!r}")
+            if self.panel == "debug" or wide:
+                self._safely(
+                    self.query_one(Inspector),
+                    lambda w: w.show(s, self.findings, self.breakpoints, self.watches),
+                )
             self._safely(
                 self.query_one(ExplainPanel), lambda w: w.update(Text(self._explain_text()))
             )
@@ -601,14 +635,74 @@ class TrainerApp(App[None]):
 
         self.push_screen(HyperScreen(self.session.hyperparameters()), done)
 
-    def action_add_breakpoint(self) -> None:
-        from tui_trainer.engine.conditions import ConditionError, parse
+    def action_manage_breakpoints(self) -> None:
+        self.push_screen(BreakpointsScreen(self.breakpoints), lambda _: self.refresh_all())
 
+    def action_add_watch(self) -> None:
         def validate(text: str) -> str | None:
             try:
                 parse(text)
             except ConditionError as e:
-                return e.pretty(text)
+                return e.pretty(text).replace("[", "\\[")
+            return None
+
+        def done(text: str | None) -> None:
+            if text:
+                self.watches.add(text)
+                self.panel = "debug"
+                self.refresh_all()
+
+        self.push_screen(
+            PromptScreen(
+                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])", validate=validate
+            ),
+            done,
+        )
+
+    def action_write_scenario(self) -> None:
+        """Save the scenario with the hyperparameters as they are now (atomically)."""
+        if self.scenario is None:
+            self.notify("no scenario file to write", severity="warning")
+            return
+        hp = self.session.hyperparameters()
+        default = f"{self.scenario_name}-edited.toml"
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                from tui_trainer.scenario import BreakpointSpec
+
+                target = Path(path).expanduser()
+                text = self.scenario.to_toml(
+                    relative_to=target.parent,
+                    lr=hp["lr"],
+                    momentum=hp["momentum"],
+                    l2=hp["l2"],
+                    optimizer=hp["optimizer"],
+                    epochs=hp["epochs"],
+                    batch_size="full" if hp["batch_size"] <= 0 else hp["batch_size"],
+                    breakpoints=[
+                        BreakpointSpec(b.source, b.phase, b.enabled) for b in self.breakpoints.items
+                    ],
+                    watches=[w.source for w in self.watches.items],
+                )
+                write_text_atomic(target, text)
+            except Exception as e:  # noqa: BLE001 - reported in the app, never a crash
+                self.notify(f"could not write {path}: {e}", severity="error", timeout=8)
+                return
+            self.notify(f"wrote {path}")
+
+        self.push_screen(
+            PromptScreen("Write scenario (with current hyperparameters) to", value=default), done
+        )
+
+    def action_add_breakpoint(self) -> None:
+        def validate(text: str) -> str | None:
+            try:
+                parse(text)
+            except ConditionError as e:
+                return e.pretty(text).replace("[", "\\[")
             return None
 
         def done(text: str | None) -> None:
@@ -665,6 +759,10 @@ class TrainerApp(App[None]):
                 self.scenario_name = kw.get("name", choice)
                 self.watch_text = kw.get("watch_text", "")
                 self.breakpoints = kw.get("breakpoints") or BreakpointSet()
+                self.scenario = kw.get("scenario")
+                self.watches = WatchList()
+                for w in kw.get("watches", []):
+                    self.watches.add(w)
                 self.scenario_text = kw.get("scenario_text", "")
                 self.selected_layer = 0
                 self.query_one(NetworkView).selected = 0

@@ -1,0 +1,338 @@
+"""Tests of the training diagnostics: each rule is triggered on purpose, healthy runs stay quiet."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tui_trainer.engine.config import Dataset, LayerSpec, TrainConfig
+from tui_trainer.engine.data import generate, split
+from tui_trainer.engine.diagnostics import CODES, SEVERITIES, Finding, diagnose
+from tui_trainer.engine.session import Session
+
+
+def _data(kind: str, n: int = 200, noise: float = 0.0, val: float = 0.2, **params: object):
+    return split(generate(kind, n, noise, 0, **params), val, 0)
+
+
+def _session(data: Dataset, hidden: tuple[int, ...], activation: str = "tanh", **kw) -> Session:
+    out = data.n_classes if data.task == "classification" else data.n_outputs
+    layers = tuple(LayerSpec(h, activation) for h in hidden) + (LayerSpec(out, "linear"),)
+    kw.setdefault("loss", "cross_entropy" if data.task == "classification" else "mse")
+    return Session(TrainConfig(layers=layers, **kw), data)
+
+
+CASES: dict[str, Callable[[], Session]] = {
+    # Pathologies, one (or two) per rule.
+    "huge_lr_sine": lambda: _session(_data("sine", noise=0.1), (16,), lr=1.0, epochs=30),
+    "huge_lr_tanh": lambda: _session(_data("xor"), (8,), lr=50.0, epochs=30),
+    "zigzag_full_batch": lambda: _session(
+        _data("moons", noise=0.1), (16,), lr=20.0, batch_size=0, epochs=300
+    ),
+    "tiny_lr": lambda: _session(_data("gauss", classes=3), (8,), lr=1e-5, epochs=10),
+    "sigmoid8": lambda: _session(
+        _data("circles"), (8,) * 8, activation="sigmoid", lr=0.1, epochs=5
+    ),
+    "relu_negative_bias": lambda: _session(
+        _data("moons"), (16, 16), activation="relu", bias_init=-3.0, lr=0.05, epochs=5
+    ),
+    "relu_huge_lr": lambda: _session(
+        _data("moons", noise=0.1), (16, 16), activation="relu", init="he", lr=2.0, epochs=20
+    ),
+    "tanh_std10": lambda: _session(
+        _data("gauss", classes=3), (16,), init="normal", init_std=10.0, epochs=5
+    ),
+    "overfit": lambda: _session(
+        _data("moons", n=40, noise=0.35, val=0.5),
+        (64, 64),
+        activation="relu",
+        init="he",
+        optimizer="adam",
+        lr=0.01,
+        batch_size=0,
+        epochs=400,
+    ),
+    "linear_spiral": lambda: _session(_data("spiral"), (), lr=0.03, epochs=40),
+    "deep_relu_std3": lambda: _session(
+        _data("circles"),
+        (16,) * 5,
+        activation="relu",
+        init="normal",
+        init_std=3.0,
+        lr=0.01,
+        epochs=5,
+    ),
+    # Healthy configurations.
+    "healthy_gauss": lambda: _session(
+        _data("gauss", classes=3), (8,), init="normal", init_std=0.1, lr=0.05, epochs=30
+    ),
+    "healthy_moons": lambda: _session(
+        _data("moons", noise=0.1), (16, 16), activation="relu", init="he", lr=0.05, epochs=40
+    ),
+    "healthy_sine": lambda: _session(_data("sine", noise=0.1), (16,), lr=0.03, epochs=60),
+    "healthy_circles_adam": lambda: _session(
+        _data("circles"), (8, 8), optimizer="adam", lr=0.01, epochs=60
+    ),
+}
+HEALTHY = [name for name in CASES if name.startswith("healthy")]
+
+_RUNS: dict[str, Session] = {}
+
+
+def _run(name: str) -> Session:
+    if name not in _RUNS:
+        s = CASES[name]()
+        s.run()
+        _RUNS[name] = s
+    return _RUNS[name]
+
+
+def _by_code(findings: list[Finding]) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for f in findings:
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def _check_well_formed(findings: list[Finding]) -> None:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    keys = [(rank[f.severity], f.step) for f in findings]
+    assert keys == sorted(keys)
+    assert len({(f.code, f.layer) for f in findings}) == len(findings)
+    for f in findings:
+        assert f.code in CODES
+        assert f.severity in SEVERITIES
+        assert f.title and f.evidence and f.advice
+        assert f.step >= 0 and f.epoch >= 0
+
+
+# ------------------------------------------------------------- each rule
+def test_huge_lr_diverges_and_blames_the_learning_rate():
+    s = _run("huge_lr_sine")
+    assert s.diverged
+    found = diagnose(s)
+    _check_well_formed(found)
+    by = _by_code(found)
+    div = by["diverged"][0]
+    assert div.severity == "error"
+    assert div.step == s.nonfinite.step
+    assert f"step {s.nonfinite.step}" in div.evidence and "last finite losses" in div.evidence
+    assert "learning rate" in div.advice
+    lr = by["lr_too_large"][0]
+    assert lr.severity == "error"
+    assert lr.layer == 1 and "update ratio of layer 2" in lr.evidence
+    assert lr.step < div.step
+    # The blow-up saturates the tanh layer on its way: a symptom, not reported.
+    assert "saturated" not in by and "vanishing_gradients" not in by
+
+
+def test_huge_lr_without_divergence():
+    s = _run("huge_lr_tanh")  # tanh keeps the numbers finite, the loss still climbs
+    assert not s.diverged
+    by = _by_code(diagnose(s))
+    assert by["lr_too_large"][0].severity == "warning"
+    assert set(by) == {"lr_too_large"}
+
+
+def test_zigzag_in_full_batch_training():
+    by = _by_code(diagnose(_run("zigzag_full_batch")))
+    assert "zigzag" in by["lr_too_large"][0].evidence
+
+
+def test_tiny_lr():
+    by = _by_code(diagnose(_run("tiny_lr")))
+    f = by["lr_too_small"][0]
+    assert "healthy is about 1e-3" in f.evidence
+    assert "underfitting" not in by
+
+
+def test_vanishing_gradients_in_deep_sigmoid_network():
+    by = _by_code(diagnose(_run("sigmoid8")))
+    f = by["vanishing_gradients"][0]
+    assert f.layer == 0 and f.step == 0
+    for i in range(1, 9):  # the ratio of every layer to the output layer is named
+        assert f"layer {i} " in f.evidence
+    assert "exploding_gradients" not in by
+
+
+def test_dead_relu_from_negative_bias():
+    by = _by_code(diagnose(_run("relu_negative_bias")))
+    dead = by["dead_relu"]
+    assert [f.layer for f in dead] == [0, 1]
+    assert all("100%" in f.evidence for f in dead)
+    assert "no gradient reaches the layers below" in dead[0].evidence
+    # Zero gradient below a dead layer is the dead layer's finding, not "vanishing".
+    assert "vanishing_gradients" not in by
+
+
+def test_dead_relu_from_huge_lr():
+    s = _run("relu_huge_lr")
+    by = _by_code(diagnose(s))
+    f = [f for f in by["dead_relu"] if f.layer == 1][0]
+    assert "of the units of layer 2" in f.evidence
+    frac = s.history.epochs.last("dead_fraction[1]")
+    assert f"{100 * frac:.0f}%" in f.evidence
+    assert f.step > 0 and f.epoch > 0  # they died during training
+    assert "leaky_relu" in f.advice
+
+
+def test_saturated_tanh_and_initial_loss():
+    s = _run("tanh_std10")
+    by = _by_code(diagnose(s))
+    sat = by["saturated"][0]
+    assert sat.layer == 0 and "tanh" in sat.title
+    init = by["init_loss"][0]
+    assert init.step == 0 and "ln(3) = 1.10" in init.evidence
+
+
+def test_overfitting_names_the_best_epoch():
+    s = _run("overfit")
+    f = _by_code(diagnose(s))["overfitting"][0]
+    val = s.history.epochs.column("val_loss")
+    assert s.history.epochs.n - 1 - f.epoch >= 5
+    assert val[-1] > 1.1 * val[f.epoch]
+    assert f"epoch {f.epoch + 1}" in f.evidence and f"epoch {f.epoch + 1}" in f.advice
+
+
+def test_underfitting_of_a_linear_model_on_spirals():
+    f = _by_code(diagnose(_run("linear_spiral")))["underfitting"][0]
+    assert "training accuracy" in f.evidence
+
+
+def test_exploding_gradients_from_large_init():
+    by = _by_code(diagnose(_run("deep_relu_std3")))
+    f = by["exploding_gradients"][0]
+    assert f.step == 0 and "weight norm" in f.evidence
+    assert "lr_too_large" not in by  # the initialization is to blame, not the lr
+    assert "init_loss" in by
+
+
+def test_diverged_before_any_step_finished():
+    x = np.full((20, 2), 1e200)
+    y = np.arange(20) % 2
+    data = Dataset(x, y, x[:4], y[:4], "classification", 2)
+    s = _session(data, (4,), init="normal", init_std=1e200)
+    s.run()
+    assert s.diverged and s.history.steps.n == 0
+    found = diagnose(s)
+    assert [f.code for f in found] == ["diverged"]
+    assert "no step finished" in found[0].evidence
+    assert "first forward pass" in found[0].advice
+
+
+# ------------------------------------------------------------- healthy
+@pytest.mark.parametrize("name", HEALTHY)
+def test_healthy_runs_have_no_findings(name):
+    assert diagnose(_run(name)) == []
+
+
+def test_healthy_run_is_quiet_at_every_epoch():
+    s = CASES["healthy_moons"]()
+    while not s.finished:
+        s.advance("epoch")
+        assert diagnose(s) == [], f"epoch {s.epoch}"
+
+
+def test_fresh_session_has_no_findings():
+    assert diagnose(CASES["healthy_sine"]()) == []
+
+
+# ------------------------------------------------------------- properties
+@pytest.mark.parametrize("name", list(CASES))
+def test_findings_are_well_formed(name):
+    found = diagnose(_run(name))
+    _check_well_formed(found)
+    assert diagnose(_run(name)) == found  # deterministic, no hidden state
+
+
+def test_finding_is_frozen():
+    f = Finding("init_loss", "t", "warning", 0, 0, "e", "a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.step = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["relu_huge_lr", "tanh_std10", "overfit"])
+def test_rewinding_gives_the_findings_of_then(name):
+    s = CASES[name]()
+    s.run(max_steps=s.history.steps.n + 60)
+    then = diagnose(s)
+    position = s.position
+    s.run()
+    s.goto(position)
+    assert diagnose(s) == then
+
+
+def test_fast_on_a_long_history():
+    s = CASES["sigmoid8"]()
+    s.run(max_steps=50)
+    h = s.history
+    n = 100_000
+    rng = np.random.default_rng(0)
+    rows = np.tile(h.steps.rows(), (n // h.steps.n + 1, 1))[:n]
+    rows[:, 0] *= rng.uniform(0.5, 1.5, n)
+    h.steps.load(rows)
+    h.epochs.load(np.tile(h.epochs.rows(), (2000, 1)))
+    diagnose(s)
+    best = min(_timed(lambda: diagnose(s)) for _ in range(5))
+    assert best < 0.05, f"diagnose took {best * 1e3:.1f} ms on {n} steps"
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# ------------------------------------------------------------- built-in scenarios
+SCENARIO_EXPECT = {
+    "lr_too_large": {"diverged", "lr_too_large"},
+    "lr_too_small": {"lr_too_small"},
+    "vanishing_gradients": {"vanishing_gradients"},
+    "exploding_gradients": {"exploding_gradients"},
+    "dead_relu": {"dead_relu"},
+    "overfitting": {"overfitting"},
+    "underfitting": {"underfitting"},
+}
+HEALTHY_SCENARIOS = (
+    "xor",
+    "lr_just_right",
+    "iris",
+    "digits",
+    "regularized",
+    "classification_ce",
+    "regression_sine",
+)
+_SCENARIO_RUNS: dict[str, Session] = {}
+
+
+def _scenario(name: str) -> Session:
+    from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
+
+    if name not in builtin_names():
+        pytest.skip(f"no built-in scenario {name!r}")
+    if name not in _SCENARIO_RUNS:
+        sc = load_scenario(builtin_dir() / f"{name}.toml")
+        data = sc.load_data()
+        s = Session(sc.train_config(data), data)
+        s.run()
+        _SCENARIO_RUNS[name] = s
+    return _SCENARIO_RUNS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIO_EXPECT))
+def test_scenario_shows_its_pathology(name):
+    found = diagnose(_scenario(name))
+    _check_well_formed(found)
+    codes = {f.code for f in found if f.severity in ("error", "warning")}
+    assert codes & SCENARIO_EXPECT[name], [(f.code, f.evidence) for f in found]
+
+
+@pytest.mark.parametrize("name", HEALTHY_SCENARIOS)
+def test_healthy_scenario_has_no_warnings(name):
+    found = diagnose(_scenario(name))
+    bad = [(f.code, f.evidence) for f in found if f.severity in ("error", "warning")]
+    assert bad == []
