@@ -211,6 +211,39 @@ def test_exploding_gradients_from_large_init():
     assert "init_loss" in by
 
 
+def _fake_history(s: Session, n: int, **columns: np.ndarray | float) -> None:
+    """Replace the step history with ``n`` rows of a plain, healthy-looking run."""
+    h = s.history
+    rows = np.full((n, len(h.steps.columns)), np.nan)
+    idx = h.steps.index
+    rows[:, idx["loss"]] = 0.5
+    rows[:, idx["epoch"]] = 0
+    for i in range(s.n_layers):
+        rows[:, idx[f"grad_norm[{i}]"]] = 0.1
+        rows[:, idx[f"weight_norm[{i}]"]] = 1.0
+        rows[:, idx[f"update_ratio[{i}]"]] = 1e-3
+    for name, value in columns.items():
+        rows[:, idx[name]] = value
+    h.steps.load(rows)
+
+
+def test_exploding_gradients_that_grow_during_training():
+    s = CASES["healthy_sine"]()
+    s.run(max_steps=1)
+    _fake_history(s, 400, **{"grad_norm[0]": np.geomspace(0.1, 1e3, 400)})
+    f = _by_code(diagnose(s))["exploding_gradients"][0]
+    assert f.layer == 0 and "grew" in f.evidence
+    assert 0 < f.step < 400
+
+
+def test_exploding_gradients_that_grow_layer_by_layer():
+    s = CASES["sigmoid8"]()
+    s.run(max_steps=1)
+    _fake_history(s, 50, **{"grad_norm[0]": 5.0, "grad_norm[8]": 0.01})
+    f = _by_code(diagnose(s))["exploding_gradients"][0]
+    assert f.layer == 0 and "on the way back" in f.evidence
+
+
 def test_diverged_before_any_step_finished():
     x = np.full((20, 2), 1e200)
     y = np.arange(20) % 2

@@ -118,9 +118,11 @@ def scenario(tmp_path: Path) -> Path:
 def _command(tmp_path: Path, scenario: Path) -> str:
     """The app, then its exit status on screen (the pane stays open to be read)."""
     config = tmp_path / "config"  # no user keymap
+    state = tmp_path / "state"  # recovery checkpoints stay in the test's directory
     return (
         f"cd {shlex.quote(str(tmp_path))} && "
         f"env XDG_CONFIG_HOME={shlex.quote(str(config))} "
+        f"XDG_STATE_HOME={shlex.quote(str(state))} "
         f"{shlex.quote(str(CMD))} {shlex.quote(str(scenario))}; "
         "echo EXITED $?; sleep 60"
     )
@@ -196,6 +198,37 @@ def test_run_and_pause(tmp_path: Path) -> None:
         assert step is not None and int(step.group(1)) > 0
         time.sleep(0.3)
         assert f"step {step.group(1)} |" in t.status_line()  # really stopped
+        t.send("q")
+        t.wait_for(r"Quit\?")
+        t.send("y")
+        t.wait_for(r"EXITED 0\b")
+    finally:
+        t.kill()
+
+
+def test_hangup_saves_a_recovery_checkpoint_and_resume_offers_it(
+    tmp_path: Path, scenario: Path
+) -> None:
+    """The terminal going away (SIGHUP) keeps the session; the next start offers it."""
+    recovery = tmp_path / "state" / "tui-trainer" / "recovery"
+    t = Term(_command(tmp_path, scenario))
+    try:
+        t.wait_for(r"e2e \| epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
+        t.send("f", "f", "n")
+        t.wait_for(r"step 2 \| .*phase FORWARD")
+    finally:
+        t.kill()  # the pane's processes get SIGHUP
+    deadline = time.monotonic() + KEY_TIMEOUT
+    while not list(recovery.glob("*.npz")):
+        assert time.monotonic() < deadline, "no recovery checkpoint was written"
+        time.sleep(0.05)
+
+    t = Term(_command(tmp_path, scenario))
+    try:
+        t.wait_for(r"interrupted at step 2, epoch 1", STARTUP_TIMEOUT)
+        t.send("y")
+        t.wait_for(r"e2e \| epoch 1/20 \| step 2 \| batch 3/16 \| phase FORWARD")
+        assert not list(recovery.glob("*.npz"))  # used up
         t.send("q")
         t.wait_for(r"Quit\?")
         t.send("y")

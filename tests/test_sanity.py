@@ -246,3 +246,18 @@ def test_run_all_reports_a_crashing_check(monkeypatch):
     assert not by_name["loss at init"].passed
     assert "kaboom" in by_name["loss at init"].summary
     assert by_name["gradient check"].passed
+
+
+def test_clone_net_owns_its_parameters_and_no_caches():
+    s = make_session(batch_size=0)  # full batch: layer 0 caches the training set itself
+    s.advance("step")
+    clone = sanity.clone_net(s.net, np.dtype(np.float32))
+    for ly, c in zip(s.net.layers, clone.layers, strict=True):
+        assert c.x is None and c.z is None and not c.dW_valid
+        assert c.W.dtype == np.float32 and not np.shares_memory(c.W, ly.W)
+        assert ly.x is not None and ly.dW_valid  # the original keeps its caches
+    np.testing.assert_allclose(
+        clone.predict(s.x_train[:3]), s.net.predict(s.x_train[:3]), rtol=1e-5, atol=1e-5
+    )
+    clone.layers[0].W[...] = 0.0
+    assert s.net.layers[0].W.any()

@@ -27,6 +27,7 @@ from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
 from tui_trainer.engine.config import LayerSpec, TrainConfig
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
+from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
 from tui_trainer.ui.screens.hyper import HyperScreen
@@ -547,32 +548,56 @@ def test_toggle_log_scale() -> None:
 
 def test_panels_tab_and_numbers() -> None:
     app = TrainerApp(xor_session(), name="xor")
+    panels = ("matrix", "chart", "data", "debug")
 
     def shown() -> list[str]:
-        return [p for p in ("matrix", "chart", "data") if app.query_one(f"#{p}").display]
+        return [p for p in panels if app.query_one(f"#{p}").display]
 
     async def body(pilot: Pilot) -> None:
         assert app.panel == "matrix" and shown() == ["matrix"]
-        await pilot.press("tab")
-        assert app.panel == "chart"
-        await pilot.pause()
-        assert shown() == ["chart"]
-        await pilot.press("tab")
-        assert app.panel == "data"
-        await pilot.press("tab")
-        assert app.panel == "matrix"
+        for expected in ("chart", "data", "debug", "matrix"):
+            await pilot.press("tab")
+            assert app.panel == expected
+            await pilot.pause()
+            assert shown() == [expected]
         await pilot.press("shift+tab")
-        assert app.panel == "data"
-        await pilot.press("1")
-        assert app.panel == "matrix"
-        await pilot.press("2")
-        assert app.panel == "chart"
-        await pilot.press("3")
-        assert app.panel == "data"
-        await pilot.pause()
-        assert shown() == ["data"]
+        assert app.panel == "debug"
+        for key, expected in (("1", "matrix"), ("2", "chart"), ("3", "data"), ("4", "debug")):
+            await pilot.press(key)
+            assert app.panel == expected
+            await pilot.pause()
+            assert shown() == [expected]
+        assert "Diagnosis" in str(app.query_one("#debug").content)
 
     run_app(app, body)
+
+
+def test_toggle_images_for_image_data() -> None:
+    g = data.load_builtin("digits", standardize=True)
+    d = data.split(g, 0.2, 0)
+    cfg = TrainConfig(
+        layers=(LayerSpec(6, "tanh"), LayerSpec(10, "linear")),
+        loss="cross_entropy",
+        lr=0.1,
+        batch_size=32,
+        epochs=2,
+        seed=0,
+    )
+    app = TrainerApp(Session(cfg, d), name="digits")
+
+    async def body(pilot: Pilot) -> None:
+        mv = app.query_one(MatrixView)
+        assert mv.images is False
+        await pilot.press("i")
+        assert mv.images is True
+        await pilot.pause()
+        assert "as images" in str(mv.content)
+        await pilot.press("i")
+        assert mv.images is False
+        await pilot.pause()
+        assert "as images" not in str(mv.content)
+
+    run_app(app, body, size=(120, 40))
 
 
 def test_layer_selection_up_down() -> None:
@@ -797,6 +822,155 @@ def test_add_breakpoint_and_syntax_error() -> None:
         assert (s.epoch, s.step) == (1, 16)
         assert app._state_label() == "at breakpoint"
         assert "BREAKPOINT 'epoch >= 1' hit" in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_manage_breakpoints_screen() -> None:
+    s = xor_session()
+    bps = BreakpointSet()
+    bps.add("epoch >= 5")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("B")
+        await pilot.pause()
+        assert isinstance(app.screen, BreakpointsScreen)
+        ol = app.screen.query_one("#bp-list", OptionList)
+        assert ol.option_count == 1
+        assert app.focused is ol
+        # tab reaches the form (phase, then condition)
+        await pilot.press("tab", "tab")
+        await pilot.pause()
+        assert app.focused is app.screen.query_one("#bp-input", Input)
+        await type_text(pilot, "epoch >=")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(app.screen.query_one("#bp-error", Label).content).strip()
+        assert len(bps.items) == 1
+        await clear_input(pilot)
+        await type_text(pilot, "epoch >= 1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [b.source for b in bps.items] == ["epoch >= 5", "epoch >= 1"]
+        assert ol.option_count == 2
+        # back to the list: space disables the highlighted one, d deletes it
+        await pilot.press("shift+tab", "shift+tab")
+        await pilot.pause()
+        assert app.focused is ol
+        while ol.highlighted != 0:
+            await pilot.press("down")
+        await pilot.press("space")
+        assert bps.items[0].enabled is False
+        assert app.session.position == 0  # space did not reach the app's pause binding
+        assert ol.highlighted == 0  # the list keeps its place after a change
+        await pilot.press("d")
+        assert [b.source for b in bps.items] == ["epoch >= 1"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, BreakpointsScreen)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert s.epoch == 1 and app._state_label() == "at breakpoint"
+
+    run_app(app, body)
+
+
+def test_add_watch() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("W")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await type_text(pilot, "grad_norm[")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        assert str(app.screen.query_one("#prompt-error", Label).content).strip()
+        await clear_input(pilot)
+        await type_text(pilot, "grad_norm[0]")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert [w.source for w in app.watches.items] == ["grad_norm[0]"]
+        assert app.panel == "debug"
+        await pilot.press("f", "f")
+        await pilot.pause()
+        text = str(app.query_one("#debug").content)
+        assert "grad_norm[0] = " in text
+        value = app.watches.items[0].value
+        assert np.isfinite(value) and value > 0
+        assert s.history.step_series("grad_norm", 0)[-1] == pytest.approx(value)
+
+    run_app(app, body)
+
+
+SCENARIO_TOML = """\
+name = "written"
+seed = 0
+
+[data]
+kind = "xor"
+n_samples = 200
+noise = 0.0
+
+[model]
+hidden = [4]
+activation = "tanh"
+
+[training]
+lr = 0.1
+batch_size = 10
+epochs = 20
+"""
+
+
+def test_write_scenario_with_current_hyperparameters(tmp_path: Path) -> None:
+    from tui_trainer.scenario import load_scenario
+
+    src = tmp_path / "written.toml"
+    src.write_text(SCENARIO_TOML, encoding="utf-8")
+    sc = load_scenario(src)
+    d = sc.load_data()
+    s = Session(sc.train_config(d), d)
+    app = TrainerApp(s, name=sc.name, scenario_text=sc.text)
+    app.scenario = sc
+
+    async def body(pilot: Pilot) -> None:
+        await _set_lr(pilot, app, "0.5")
+        await pilot.press("b")
+        await pilot.pause()
+        await type_text(pilot, "epoch >= 3")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        inp = app.screen.query_one("#prompt-input", Input)
+        assert inp.value == "written-edited.toml"
+        await pilot.press("enter")
+        await pilot.pause()
+        out = tmp_path / "written-edited.toml"  # cwd is tmp_path
+        assert out.is_file()
+        assert any("wrote written-edited.toml" in m for m in notifications(app))
+        back = load_scenario(out)
+        assert back.lr == 0.5
+        assert back.epochs == 20
+        assert [b.condition for b in back.breakpoints] == ["epoch >= 3"]
+
+    run_app(app, body)
+
+
+def test_write_scenario_without_a_scenario() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("w")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert any("no scenario file to write" in m for m in notifications(app))
 
     run_app(app, body)
 
@@ -1145,7 +1319,7 @@ def test_layouts_render(size: tuple[int, int]) -> None:
         assert "FORWARD" in _svg_text(svg)
         wide = app.screen.has_class("wide")
         assert wide == (size == (200, 60))
-        panels = [app.query_one(f"#{p}") for p in ("matrix", "chart", "data")]
+        panels = [app.query_one(f"#{p}") for p in ("matrix", "chart", "data", "debug")]
         if wide:
             assert all(p.display for p in panels)
             assert all(p.region.width > 0 and p.region.height > 0 for p in panels)
@@ -1163,7 +1337,7 @@ def test_resize_to_wide_and_back() -> None:
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         assert app.screen.has_class("wide")
-        assert all(app.query_one(f"#{p}").display for p in ("matrix", "chart", "data"))
+        assert all(app.query_one(f"#{p}").display for p in ("matrix", "chart", "data", "debug"))
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert not app.screen.has_class("wide")

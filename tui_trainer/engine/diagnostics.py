@@ -813,11 +813,16 @@ def _underfitting(r: _Run) -> Finding | None:
             return None
         fit = (
             f"the training loss {_f(t_end)} is still more than half the variance of the "
-            f"targets ({_f(var)}), what always predicting the mean would score"
+            f"targets ({_f(var)}, the loss of always predicting their mean)"
         )
     chance = _chance_loss(r)
     plateau = ""
-    if abs(t_end - chance) <= 0.05 * chance:
+    if r.L == 1:
+        plateau = (
+            "; without a hidden layer the loss is convex and has no plateaus: this is about "
+            "the best a linear model can do here"
+        )
+    elif abs(t_end - chance) <= 0.05 * chance:
         plateau = (
             f"; the loss is still at the chance level {_f(chance)}, so this may be a plateau "
             "that training has yet to leave"

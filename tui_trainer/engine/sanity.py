@@ -108,16 +108,21 @@ def upcoming_hyper(s: Session) -> dict[str, Any]:
 
 
 def clone_net(net: Network, dtype: np.dtype | None = None) -> Network:
-    """A deep copy of ``net`` without caches, optionally cast to ``dtype``."""
-    out = copy.deepcopy(net)
-    out.clear_caches()
-    if dtype is not None:
-        for ly in out.layers:
-            ly.W = ly.W.astype(dtype)
-            ly.b = ly.b.astype(dtype)
-            ly.dW = np.zeros_like(ly.W)
-            ly.db = np.zeros_like(ly.b)
-    return out
+    """A copy of ``net`` with its own parameters and no caches, optionally cast.
+
+    Not ``copy.deepcopy``: the layer caches may hold the whole training set
+    (full-batch training), which a copy has no use for.
+    """
+    layers = []
+    for ly in net.layers:
+        c = copy.copy(ly)  # shares only the (stateless) activation object
+        c.clear_cache()
+        c.W = ly.W.astype(dtype if dtype is not None else ly.W.dtype, copy=True)
+        c.b = ly.b.astype(dtype if dtype is not None else ly.b.dtype, copy=True)
+        c.dW, c.db = np.zeros_like(c.W), np.zeros_like(c.b)
+        c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
+        layers.append(c)
+    return Network(layers)
 
 
 def _fmt(x: float) -> str:

@@ -1,0 +1,230 @@
+"""The sanity checklist: gradient check, loss at init, overfit a tiny batch, ...
+
+The checks (``tui_trainer.engine.sanity.run_all``) run in a thread worker on a
+copy of the session taken under the app's lock, so the dialog never blocks the
+UI and never touches the user's session. Each check is one row: PASS / FAIL /
+N/A (the word, so it reads without colour), its name, the one-line summary and
+the detail lines under it.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Label, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from tui_trainer.engine.sanity import CheckResult, run_all
+from tui_trainer.engine.session import Session, fork_session
+
+
+class Cancelled(BaseException):
+    """Raised from a progress callback to abandon engine work nobody waits for.
+
+    A ``BaseException`` so that the engine's ``except Exception`` (which turns a
+    failing check into a failed result) lets it through.
+    """
+
+
+def snapshot(session: Session, lock: Any) -> tuple[Session, AbstractContextManager[Any]]:
+    """An independent copy of ``session`` at its position, taken under ``lock``.
+
+    Returns the copy and a context manager to hold while reading it (a no-op
+    for a copy). If the session cannot be forked, the live session is returned
+    with ``lock`` itself, so a caller then reads it under the lock.
+    """
+    with lock:
+        try:
+            return fork_session(session), nullcontext()
+        except Exception:  # noqa: BLE001 - fall back to reading the live session under the lock
+            return session, lock
+
+
+def post(node: Any, message: Message) -> None:
+    """``post_message`` from a worker thread; a closed app or screen drops it."""
+    try:
+        node.post_message(message)
+    except RuntimeError:  # the event loop is gone (app exiting)
+        pass
+
+
+STYLE = {
+    "PASS": "bold #000000 on #3fb950",
+    "FAIL": "bold #ffffff on #d03030",
+    "N/A": "bold #000000 on #a0a0a0",
+}
+
+
+def verdict(r: CheckResult) -> str:
+    if not r.applicable:
+        return "N/A"
+    return "PASS" if r.passed else "FAIL"
+
+
+def render_results(results: list[CheckResult], where: str = "") -> Text:
+    """The checklist as text: a summary line, then one row per check with its details."""
+    text = Text()
+    n_app = sum(1 for r in results if r.applicable)
+    n_pass = sum(1 for r in results if r.applicable and r.passed)
+    n_na = len(results) - n_app
+    head = f"{n_pass} of {n_app} applicable checks passed"
+    if n_na:
+        head += f" ({n_na} not applicable)"
+    if where:
+        head += f"; {where}"
+    text.append(head + "\n\n", style="bold")
+    for r in results:
+        v = verdict(r)
+        text.append(f" {v:^4} ", style=STYLE[v])
+        text.append(f" {r.name}", style="bold")
+        text.append(f": {r.summary}\n")
+        for line in r.details:
+            text.append(f"       {line}\n", style="dim" if v != "FAIL" else "")
+    text.rstrip()
+    return text
+
+
+class SanityScreen(ModalScreen[None]):
+    """Run the sanity checks on (a copy of) the session; ``r`` re-runs, Esc closes."""
+
+    DEFAULT_CSS = """
+    SanityScreen {
+        align: center middle;
+    }
+    #sanity-box {
+        width: 100%;
+        height: 100%;
+        border: round $primary;
+        border-title-align: left;
+        background: $surface;
+        padding: 0 1;
+    }
+    #sanity-status {
+        height: 1;
+        width: 100%;
+    }
+    #sanity-progress {
+        height: 1;
+        width: 100%;
+    }
+    #sanity-progress Bar {
+        width: 1fr;
+    }
+    #sanity-scroll {
+        height: 1fr;
+    }
+    #sanity-help {
+        height: 1;
+        width: 100%;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "close", id="sanity_close"),
+        Binding("r", "rerun", "re-run", id="sanity_rerun"),
+    ]
+
+    class Progress(Message):
+        def __init__(self, token: int, value: float) -> None:
+            self.token = token
+            self.value = value
+            super().__init__()
+
+    class Done(Message):
+        def __init__(self, token: int, results: list[CheckResult], where: str) -> None:
+            self.token = token
+            self.results = results
+            self.where = where
+            super().__init__()
+
+    def __init__(self, session: Session, lock: Any) -> None:
+        super().__init__()
+        self.session = session
+        self.lock = lock
+        self.results: list[CheckResult] = []
+        self.running = False
+        self._token = 0
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sanity-box"):
+            yield Label("", id="sanity-status")
+            yield ProgressBar(total=100, show_eta=False, id="sanity-progress")
+            with VerticalScroll(id="sanity-scroll"):
+                yield Static("", id="sanity-results")
+            yield Label("r re-run the checks   ↑ ↓ scroll   Esc close", id="sanity-help")
+
+    def on_mount(self) -> None:
+        self.query_one("#sanity-box").border_title = "Sanity checks"
+        self.query_one("#sanity-scroll").focus()
+        self.start()
+
+    # ------------------------------------------------------------ work
+    def start(self) -> None:
+        self._stop.set()  # a previous run stops at its next progress report
+        self._stop = threading.Event()
+        self._token += 1
+        self.running = True
+        self.query_one("#sanity-progress", ProgressBar).update(progress=0)
+        self.query_one("#sanity-status", Label).update(
+            "Running the checks on a copy of the session..."
+        )
+        token, stop = self._token, self._stop
+        self.run_worker(lambda: self._work(token, stop), thread=True, exclusive=True, group="sanity")
+
+    def _work(self, token: int, stop: threading.Event) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return stop.is_set() or worker.is_cancelled
+
+        def progress(f: float) -> None:
+            if cancelled():
+                raise Cancelled
+            post(self, self.Progress(token, f))
+
+        s, guard = snapshot(self.session, self.lock)
+        where = f"at step {s.step}, epoch {s.epoch + 1}" + (
+            " (diverged)" if s.nonfinite is not None else ""
+        )
+        try:
+            with guard:
+                results = run_all(s, progress)
+        except Cancelled:
+            return
+        if not cancelled():
+            post(self, self.Done(token, results, where))
+
+    def on_sanity_screen_progress(self, msg: Progress) -> None:
+        if msg.token == self._token:
+            self.query_one("#sanity-progress", ProgressBar).update(progress=100 * msg.value)
+
+    def on_sanity_screen_done(self, msg: Done) -> None:
+        if msg.token != self._token:
+            return
+        self.running = False
+        self.results = msg.results
+        self.query_one("#sanity-progress", ProgressBar).update(progress=100)
+        failed = sum(1 for r in msg.results if r.applicable and not r.passed)
+        self.query_one("#sanity-status", Label).update(
+            "All checks passed." if not failed else f"{failed} check(s) FAILED: see the details."
+        )
+        self.query_one("#sanity-results", Static).update(render_results(msg.results, msg.where))
+
+    # ------------------------------------------------------------ keys
+    def action_rerun(self) -> None:
+        self.start()
+
+    def action_close(self) -> None:
+        self._stop.set()
+        self.workers.cancel_group(self, "sanity")
+        self.dismiss(None)
