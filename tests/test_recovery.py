@@ -142,8 +142,14 @@ class Term:
         """Wait until the app has exited; return its exit status."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead, _, status = self.pane("#{pane_dead} #{pane_dead_status}").partition(" ")
-            if dead == "1":
+            # The pane can show as dead (its terminal closed) a moment before
+            # tmux has reaped the process and knows how it ended: poll for both.
+            dead, status, sig = self.pane(
+                "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+            ).split(":")
+            if dead == "1" and sig:
+                raise AssertionError(f"the app was killed by signal {sig}")
+            if dead == "1" and status:
                 return int(status)
             time.sleep(0.05)
         raise AssertionError(f"the app did not exit within {timeout} s:\n{self.screen()}")

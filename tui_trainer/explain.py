@@ -28,8 +28,12 @@ def f(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
-def explain(session: Session, layer: int = 0, unit: tuple[int, int] = (0, 0)) -> str:
-    """What the last phase did; ``layer``/``unit`` pick the weight under the cursor."""
+def explain(session: Session, layer: int = 0, unit: tuple[int, int] | None = None) -> str:
+    """What the last phase did; ``layer``/``unit`` pick the weight to spell out.
+
+    Without a ``unit`` the weight with the largest gradient (backprop) or the
+    largest step (update) in the selected layer is used.
+    """
     s = session
     if s.nonfinite is not None:
         return explain_divergence(s)
@@ -131,7 +135,8 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
     ly = s.net.layers[i]
     if ly.dz is None or ly.x is None:
         return f"Backpropagation, layer {i + 1}: nothing cached."
-    r, c = np.unravel_index(int(np.argmax(np.abs(ly.dW))), ly.dW.shape)
+    big_r, big_c = np.unravel_index(int(np.argmax(np.abs(ly.dW))), ly.dW.shape)
+    r, c = big_r, big_c
     if unit is not None and unit[0] < ly.n_in and unit[1] < ly.n_out:
         r, c = unit
     delta = ly.dz[:, c]
@@ -151,19 +156,21 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
         f"BACKPROPAGATION, layer {i + 1}: the chain rule turns dL/da into "
         f"delta = dL/dz = dL/da * act'(z), then dW = x^T delta, db = sum(delta), and "
         f"passes dL/dx = delta W^T down to {f'layer {i}' if i else 'the input'}.\n"
-        f"Who is responsible: the largest gradient is on W[{r + 1},{c + 1}] = "
-        f"{f(float(ly.W[r, c]))} (|dW| = {f(abs(float(ly.dW[r, c])))}).\n"
+        f"Who is responsible: the largest gradient is on W[{big_r + 1},{big_c + 1}] = "
+        f"{f(float(ly.W[big_r, big_c]))} (dL/dw = {f(float(ly.dW[big_r, big_c]))}).\n"
         f"{chain}. Gradient norm of this layer: {f(gnorm)}."
     )
 
 
-def explain_update(s: Session, layer: int, unit: tuple[int, int]) -> str:
-    ly = s.net.layers[min(layer, len(s.net.layers) - 1)]
+def explain_update(s: Session, layer: int, unit: tuple[int, int] | None) -> str:
+    layer = min(layer, len(s.net.layers) - 1)
+    ly = s.net.layers[layer]
     if not ly.delta_valid:
         return "Gradient descent update: nothing applied yet."
-    r, c = unit
-    if r >= ly.n_in or c >= ly.n_out:
-        r, c = 0, 0
+    if unit is not None and unit[0] < ly.n_in and unit[1] < ly.n_out:
+        r, c = unit
+    else:
+        r, c = np.unravel_index(int(np.argmax(np.abs(ly.delta_W))), ly.delta_W.shape)
     new = float(ly.W[r, c])
     step = float(ly.delta_W[r, c])
     old = new - step

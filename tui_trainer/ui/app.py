@@ -182,7 +182,7 @@ class TrainerApp(App[None]):
         self.message_text = ""
         self._tick_count = 0
         self._dirty_heavy = True
-        self.cell = (0, 0)
+        self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
 
     # ----------------------------------------------------------- layout
@@ -198,7 +198,7 @@ class TrainerApp(App[None]):
                 yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
         yield Static("", id="too-small")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#chart").border_title = "Loss (l: log scale)"
@@ -438,7 +438,7 @@ class TrainerApp(App[None]):
 
     def on_network_view_selected(self, msg: NetworkView.Selected) -> None:
         self.selected_layer = msg.layer
-        self.cell = (0, 0)
+        self.cell = None
         self.refresh_all()
 
     def action_cycle_view(self) -> None:

@@ -13,6 +13,7 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -69,27 +70,34 @@ def verdict(r: CheckResult) -> str:
     return "PASS" if r.passed else "FAIL"
 
 
-def render_results(results: list[CheckResult], where: str = "") -> Text:
-    """The checklist as text: a summary line, then one row per check with its details."""
-    text = Text()
+def summary(results: list[CheckResult], where: str = "") -> str:
+    """One line: how many checks passed, which failed, and where they ran."""
     n_app = sum(1 for r in results if r.applicable)
     n_pass = sum(1 for r in results if r.applicable and r.passed)
     n_na = len(results) - n_app
-    head = f"{n_pass} of {n_app} applicable checks passed"
+    failed = [r.name for r in results if r.applicable and not r.passed]
+    head = f"{n_pass} of {n_app} checks passed"
     if n_na:
         head += f" ({n_na} not applicable)"
     if where:
-        head += f"; {where}"
-    text.append(head + "\n\n", style="bold")
+        head += f" {where}"
+    return head + (f". FAILED: {', '.join(failed)}." if failed else ".")
+
+
+def render_results(results: list[CheckResult]) -> Table:
+    """One row per check: the verdict word, then name, summary and details (indented)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1)
     for r in results:
         v = verdict(r)
-        text.append(f" {v:^4} ", style=STYLE[v])
-        text.append(f" {r.name}", style="bold")
-        text.append(f": {r.summary}\n")
+        body = Text()
+        body.append(r.name, style="bold")
+        body.append(f": {r.summary}")
         for line in r.details:
-            text.append(f"       {line}\n", style="dim" if v != "FAIL" else "")
-    text.rstrip()
-    return text
+            body.append("\n" + line, style="dim" if v != "FAIL" else "")
+        table.add_row(Text(f" {v:^4} ", style=STYLE[v]), body)
+    return table
 
 
 class SanityScreen(ModalScreen[None]):
@@ -108,7 +116,8 @@ class SanityScreen(ModalScreen[None]):
         padding: 0 1;
     }
     #sanity-status {
-        height: 1;
+        height: auto;
+        max-height: 2;
         width: 100%;
     }
     #sanity-progress {
@@ -214,11 +223,8 @@ class SanityScreen(ModalScreen[None]):
         self.running = False
         self.results = msg.results
         self.query_one("#sanity-progress", ProgressBar).update(progress=100)
-        failed = sum(1 for r in msg.results if r.applicable and not r.passed)
-        self.query_one("#sanity-status", Label).update(
-            "All checks passed." if not failed else f"{failed} check(s) FAILED: see the details."
-        )
-        self.query_one("#sanity-results", Static).update(render_results(msg.results, msg.where))
+        self.query_one("#sanity-status", Label).update(summary(msg.results, msg.where))
+        self.query_one("#sanity-results", Static).update(render_results(msg.results))
 
     # ------------------------------------------------------------ keys
     def action_rerun(self) -> None:

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui_trainer.engine.session import Session
+from tui_trainer.ui.render.numbers import fmt
 
 
 def _f(x: float) -> str:

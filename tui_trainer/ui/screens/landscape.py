@@ -1,0 +1,592 @@
+"""The loss landscape around the current parameters, and the slice along the gradient.
+
+Left: ``L(theta + a d1 + b d2)`` on a grid (``engine.landscape.surface``),
+drawn with half blocks (``▀``: the foreground is the upper grid cell, the
+background the lower one) on a sequential scale of log(loss), with the
+optimizer's path projected onto the plane (``•``) and the current point
+(``◆`` at the centre). Right: the loss along the negative gradient
+(``engine.landscape.gradient_slice``) with the point where a step of size lr
+lands, and one sentence on whether that step over- or undershoots.
+
+Both are computed in a thread worker on a copy of the session (taken under
+the app's lock), so the user's session is never touched.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import threading
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+from rich.text import Span, Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Label, ProgressBar, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from tui_trainer.engine.landscape import (
+    Landscape,
+    Slice,
+    flatten,
+    gradient_slice,
+    surface,
+    trajectory,
+)
+from tui_trainer.engine.session import Session
+from tui_trainer.ui.render.colors import (
+    BAD_COLOR,
+    SEQUENTIAL_CELL_STYLES,
+    SEQUENTIAL_GLYPHS,
+    SEQUENTIAL_LEVELS,
+    SEQUENTIAL_PALETTE,
+    assemble_lines,
+    contrast_text,
+    sequential_levels,
+)
+from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.screens.sanity import post, snapshot
+
+RESOLUTIONS = (11, 21, 31, 51)
+SPANS = (0.25, 0.5, 1.0, 2.0)
+SLICE_POINTS = 61
+GUTTER = 7  # beta labels left of the map
+PALETTE = (*SEQUENTIAL_PALETTE, BAD_COLOR)
+
+
+# ------------------------------------------------------------------ checks
+def plottable(s: Session) -> str:
+    """Why the landscape cannot be computed for ``s`` (empty string: it can).
+
+    A diverged run can leave parameters so large that their squares overflow;
+    projecting the path onto a plane then fails in the linear algebra.
+    """
+    thetas, _ = trajectory(s)
+    with np.errstate(all="ignore"):
+        for theta in thetas:
+            v = flatten(theta)
+            if not np.isfinite(v).all() or not np.isfinite(float(np.dot(v, v))):
+                return (
+                    "The parameters (or the path's) are non-finite or too large to plot: "
+                    "the run diverged. Step back (N / F) to before the divergence and reopen."
+                )
+    return ""
+
+
+def verdict(sl: Slice) -> str:
+    """One sentence on where the step of size lr lands along the gradient."""
+    vals = np.asarray(sl.values, dtype=float)
+    if not np.isfinite(vals).any():
+        return "The loss along the gradient is not finite anywhere: the run has diverged."
+    t_min, lr = sl.t_min, sl.lr
+    at0 = sl.value_at_0
+    if sl.overshoots and t_min < 0.75 * lr:
+        if math.isfinite(at0) and not sl.value_at_lr < at0:
+            return (
+                "The step of size lr overshoots the minimum along the gradient so far "
+                "that the loss goes UP: the learning rate is too large."
+            )
+        return "The step of size lr overshoots the minimum along the gradient."
+    if t_min > 1.5 * lr:
+        end = " (and beyond this plot)" if t_min >= float(sl.ts[-1]) else ""
+        return (
+            "The step of size lr undershoots: the loss keeps falling up to "
+            f"t = {fmt(t_min)}{end}, so a larger step would get further."
+        )
+    return "The step of size lr is about right: it lands near the minimum along the gradient."
+
+
+# ------------------------------------------------------------------ the map
+def _axis_line(lo: float, hi: float, width: int, name: str) -> str:
+    buf = [" "] * max(width, 1)
+    left, right = fmt(lo, 6), fmt(hi, 6)
+    mid = f"{name} 0"
+
+    def place(text: str, at: int) -> None:
+        at = max(0, min(at, len(buf) - len(text)))
+        if at + len(text) <= len(buf):
+            buf[at : at + len(text)] = list(text)
+
+    place(mid, (width - len(mid)) // 2)
+    place(left, 0)
+    place(right, width - len(right))
+    return "".join(buf).rstrip()
+
+
+def _describe(L: Landscape) -> str:
+    n = len(L.alphas)
+    if L.directions == "pca":
+        ev = L.explained_variance
+        d = "PCA of the path"
+        if ev is not None:
+            d += f" ({ev[0]:.0%} + {ev[1]:.0%} of its variance)"
+    else:
+        d = "random filter-normalised directions"
+    return f"{d}; {n}×{n} grid, {L.n_samples} samples"
+
+
+def _log_values(loss: np.ndarray) -> tuple[np.ndarray, float, float, float, float]:
+    """log10(loss) (NaN where not finite), its finite min / max, and the loss min / max."""
+    a = np.asarray(loss, dtype=float)
+    ok = np.isfinite(a)
+    if not ok.any():
+        return np.full(a.shape, np.nan), 0.0, 0.0, math.nan, math.nan
+    pos = a[ok & (a > 0)]
+    floor = float(pos.min()) if pos.size else 1e-300
+    with np.errstate(all="ignore"):
+        lg = np.where(ok, np.log10(np.maximum(np.where(ok, a, floor), floor)), np.nan)
+    lo, hi = float(np.nanmin(lg)), float(np.nanmax(lg))
+    return lg, lo, hi, float(a[ok].min()), float(a[ok].max())
+
+
+def render_surface(L: Landscape, width: int, height: int) -> Text:
+    """The surface as half-block text of at most ``width`` x ``height`` cells.
+
+    Columns are alpha (left to right), rows beta (top = largest). Each grid
+    point is one or more square "pixels" (half a cell tall); when the grid is
+    bigger than the space, grid points are sampled. Path points are ``•``, the
+    current point ``◆``; NaN/Inf cells are magenta.
+    """
+    width, height = max(int(width), 1), max(int(height), 1)
+    n_a, n_b = len(L.alphas), len(L.betas)
+    header = _describe(L)
+    lg, lo, hi, lmin, lmax = _log_values(L.loss)
+
+    info: list[str] = []
+    if np.isfinite(L.loss).any():
+        i, j = np.unravel_index(int(np.nanargmin(np.where(np.isfinite(L.loss), L.loss, np.nan))), L.loss.shape)
+        info.append(
+            f"lowest on the grid: {fmt(lmin)} at α={fmt(float(L.alphas[i]), 6)}, "
+            f"β={fmt(float(L.betas[j]), 6)} (now {fmt(L.center_loss)})."
+        )
+    path = np.asarray(L.path, dtype=float).reshape(-1, 2)
+    if len(path) > 1:
+        info.append(
+            f"path: {len(path)} points (steps {int(L.path_steps[0])}..{int(L.path_steps[-1])}), "
+            f"the plane holds {L.path_in_plane:.0%} of it."
+        )
+    if L.note:
+        info.append(L.note + ".")
+    if not L.complete:
+        info.append("(incomplete: stopped early)")
+    info_lines = textwrap.wrap(" ".join(info), max(width, 10))[:3]
+
+    fixed = 3 + len(info_lines)  # header, axis, legend, info
+    avail_h = max(1, height - fixed)
+    avail_w = max(1, width - GUTTER)
+    n = max(n_a, n_b)
+    px = min(avail_w, 2 * avail_h)
+    if px >= n:
+        rep = px // n
+        cols = np.arange(n_a * rep) // rep
+        rows = np.arange(n_b * rep) // rep
+    else:
+        cols = np.round(np.linspace(0, n_a - 1, max(1, min(px, n_a)))).astype(int)
+        rows = np.round(np.linspace(0, n_b - 1, max(1, min(px, n_b)))).astype(int)
+    # display: rows are beta descending, columns alpha ascending
+    disp = lg.T[::-1][rows][:, cols]
+    levels = sequential_levels(disp - lo, hi - lo if hi > lo else 1.0)
+    ph, pw = levels.shape
+    n_rows = (ph + 1) // 2
+
+    # markers (text row, column) -> glyph
+    marks: dict[tuple[int, int], str] = {}
+    a0, a1 = float(L.alphas[0]), float(L.alphas[-1])
+    b0, b1 = float(L.betas[0]), float(L.betas[-1])
+    outside = 0
+
+    def cell(a: float, b: float) -> tuple[int, int] | None:
+        if not (math.isfinite(a) and math.isfinite(b)) or a1 <= a0 or b1 <= b0:
+            return None
+        fa, fb = (a - a0) / (a1 - a0), (b1 - b) / (b1 - b0)
+        if not (-1e-9 <= fa <= 1 + 1e-9 and -1e-9 <= fb <= 1 + 1e-9):
+            return None
+        c = int(round(fa * (pw - 1)))
+        r = int(round(fb * (ph - 1)))
+        return r // 2, c
+
+    for a, b in path[:-1]:
+        at = cell(float(a), float(b))
+        if at is None:
+            outside += 1
+        else:
+            marks[at] = "•"
+    centre = cell(0.0, 0.0)
+    if centre is not None:
+        marks[centre] = "◆"
+    if outside:
+        info_lines = textwrap.wrap(
+            " ".join(info) + f" {outside} path point(s) lie outside the plotted area.",
+            max(width, 10),
+        )[:3]
+
+    lines: list[Text | str] = [Text(header, style="bold")]
+    label_rows = {0: fmt(b1, 6), n_rows // 2: "β " + fmt(0.0), n_rows - 1: fmt(b0, 6)}
+    for tr in range(n_rows):
+        upper = levels[2 * tr]
+        lower = levels[2 * tr + 1] if 2 * tr + 1 < ph else None
+        chars: list[str] = []
+        spans: list[Span] = []
+        gutter = label_rows.get(tr, "").rjust(GUTTER - 1)[: GUTTER - 1] + " "
+        chars.append(gutter)
+        pos = len(gutter)
+        run_style, run_start = "", pos
+        for c in range(pw):
+            u = int(upper[c])
+            if (tr, c) in marks:
+                bg = PALETTE[u]
+                style = f"bold {contrast_text(bg)} on {bg}"
+                ch = marks[(tr, c)]
+            elif lower is None:
+                style = PALETTE[u]
+                ch = "▀"
+            else:
+                style = f"{PALETTE[u]} on {PALETTE[int(lower[c])]}"
+                ch = "▀"
+            if style != run_style:
+                if run_style and pos > run_start:
+                    spans.append(Span(run_start, pos, run_style))
+                run_style, run_start = style, pos
+            chars.append(ch)
+            pos += 1
+        if run_style and pos > run_start:
+            spans.append(Span(run_start, pos, run_style))
+        lines.append(Text("".join(chars), spans=spans, no_wrap=True))
+    lines.append(" " * GUTTER + _axis_line(a0, a1, pw, "α"))
+
+    leg = Text(no_wrap=True)
+    leg.append("loss ", style="dim")
+    leg.append(fmt(lmin) + " ")
+    for k in range(SEQUENTIAL_LEVELS):
+        leg.append(SEQUENTIAL_GLYPHS[k] * 2, style=SEQUENTIAL_CELL_STYLES[k])
+    leg.append(" " + fmt(lmax))
+    leg.append(" (log)  ", style="dim")
+    leg.append("◆ now  • path")
+    if not np.isfinite(L.loss).all():
+        leg.append("  ")
+        leg.append("!", style=SEQUENTIAL_CELL_STYLES[-1])
+        leg.append(" nan/inf")
+    lines.append(leg)
+    lines.extend(Text(s, style="dim") for s in info_lines)
+    return assemble_lines(lines, width, height)
+
+
+class SurfaceView(Static):
+    """Redraws the surface to its own size."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__("", **kw)
+        self.landscape: Landscape | None = None
+        self.message = ""
+
+    def show(self, landscape: Landscape | None, message: str = "") -> None:
+        self.landscape = landscape
+        self.message = message
+        self.redraw()
+
+    def redraw(self) -> None:
+        w, h = self.content_size
+        if self.landscape is None or w < 4 or h < 3:
+            self.update(Text(self.message, style="dim" if not self.message.startswith("!") else ""))
+            return
+        self.update(render_surface(self.landscape, w, h))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.redraw()
+
+
+def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
+    """Loss vs step size t along the negative gradient, with t = lr and the minimum marked."""
+    plt = plot.plt
+    plt.clear_data()
+    plt.clear_figure()
+    ts = np.asarray(sl.ts, dtype=float)
+    vals = np.asarray(sl.values, dtype=float)
+    ok = np.isfinite(vals) & np.isfinite(ts)
+    if not ok.any():
+        plt.title("no finite loss along the gradient")
+        plot.refresh()
+        return
+    v = vals[ok]
+    logy = bool((v > 0).all() and v.max() / v.min() > 50)
+    plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille", label="loss")
+    plt.vline(sl.lr, "orange")
+    if math.isfinite(sl.value_at_lr) and (sl.value_at_lr > 0 or not logy):
+        plt.scatter(
+            [sl.lr], [sl.value_at_lr], color="orange", marker="◆", label="t=lr: your step lands here"
+        )
+    if math.isfinite(sl.value_min):
+        plt.scatter([sl.t_min], [sl.value_min], color="green", marker="x", label="minimum")
+    plt.yscale("log" if logy else "linear")
+    plt.xlabel("step size t")
+    plt.title("loss at θ - t·gradient" + (" (log)" if logy else ""))
+    plot.refresh()
+
+
+# ------------------------------------------------------------------ screen
+class LandscapeScreen(ModalScreen[None]):
+    """Loss surface (left) and the 1-D slice along the gradient (right)."""
+
+    DEFAULT_CSS = """
+    LandscapeScreen {
+        align: center middle;
+    }
+    #ls-box {
+        width: 100%;
+        height: 100%;
+        background: $surface;
+    }
+    #ls-status, #ls-help {
+        height: 1;
+        width: 100%;
+        padding: 0 1;
+    }
+    #ls-help {
+        color: $text-muted;
+    }
+    #ls-progress {
+        height: 1;
+        width: 100%;
+        padding: 0 1;
+    }
+    #ls-progress Bar {
+        width: 1fr;
+    }
+    #ls-body {
+        height: 1fr;
+    }
+    #ls-map {
+        width: 1fr;
+        height: 100%;
+        border: round $primary-darken-2;
+        border-title-align: left;
+    }
+    #ls-side {
+        width: 1fr;
+        height: 100%;
+    }
+    #ls-slice {
+        height: 1fr;
+        border: round $primary-darken-2;
+        border-title-align: left;
+    }
+    #ls-verdict {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "close", id="landscape_close"),
+        Binding("plus", "resolution(1)", "finer", id="landscape_finer"),
+        Binding("minus", "resolution(-1)", "coarser", id="landscape_coarser"),
+        Binding("d", "toggle_directions", "directions", id="landscape_directions"),
+        Binding("left_square_bracket", "span(-1)", "smaller span", id="landscape_span_down"),
+        Binding("right_square_bracket", "span(1)", "larger span", id="landscape_span_up"),
+        Binding("r", "new_seed", "new seed", id="landscape_seed"),
+    ]
+
+    class Progress(Message):
+        def __init__(self, token: int, value: float) -> None:
+            self.token = token
+            self.value = value
+            super().__init__()
+
+    class SliceDone(Message):
+        def __init__(self, token: int, sl: Slice | None, error: str) -> None:
+            self.token = token
+            self.sl = sl
+            self.error = error
+            super().__init__()
+
+    class SurfaceDone(Message):
+        def __init__(self, token: int, landscape: Landscape | None, error: str) -> None:
+            self.token = token
+            self.landscape = landscape
+            self.error = error
+            super().__init__()
+
+    def __init__(self, session: Session, lock: Any) -> None:
+        super().__init__()
+        self.session = session
+        self.lock = lock
+        self.res_index = RESOLUTIONS.index(21)
+        self.span_index = SPANS.index(1.0)
+        self.directions = "random"
+        self.seed = 0
+        self.landscape: Landscape | None = None
+        self.slice: Slice | None = None
+        self.error = ""
+        self.running = False
+        self._token = 0
+        self._stop = threading.Event()
+        self._snap: tuple[Session, AbstractContextManager[Any]] | None = None
+        self._snap_lock = threading.Lock()
+
+    @property
+    def steps(self) -> int:
+        return RESOLUTIONS[self.res_index]
+
+    @property
+    def span(self) -> float:
+        return SPANS[self.span_index]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ls-box"):
+            yield Label("", id="ls-status")
+            yield ProgressBar(total=100, show_eta=False, id="ls-progress")
+            with Horizontal(id="ls-body"):
+                yield SurfaceView(id="ls-map")
+                with Vertical(id="ls-side"):
+                    yield PlotextPlot(id="ls-slice")
+                    yield Static("", id="ls-verdict")
+            yield Label(
+                "+ - resolution   d random/PCA   [ ] span   r new seed   Esc close", id="ls-help"
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#ls-map").border_title = "Loss surface L(θ + α·d1 + β·d2)"
+        self.query_one("#ls-slice").border_title = "Along the gradient"
+        self.start()
+
+    # ------------------------------------------------------------ work
+    def _settings(self) -> str:
+        span = f"±{self.span:g}" if self.directions == "random" else f"{self.span:g}×1.25× the path"
+        d = "random directions" if self.directions == "random" else "PCA directions"
+        return f"{self.steps}×{self.steps} points, span {span}, {d}, seed {self.seed}"
+
+    def start(self) -> None:
+        self._stop.set()
+        self._stop = threading.Event()
+        self._token += 1
+        self.running = True
+        self.error = ""
+        self.query_one("#ls-progress", ProgressBar).update(progress=0)
+        self.query_one("#ls-status", Label).update(f"Computing: {self._settings()}...")
+        token, stop = self._token, self._stop
+        args = (token, stop, self.steps, self.span, self.seed, self.directions)
+        self.run_worker(lambda: self._work(*args), thread=True, exclusive=True, group="landscape")
+
+    def _snapshot(self) -> tuple[Session, AbstractContextManager[Any]]:
+        with self._snap_lock:
+            if self._snap is None:
+                self._snap = snapshot(self.session, self.lock)
+            return self._snap
+
+    def _work(
+        self, token: int, stop: threading.Event, steps: int, span: float, seed: int, directions: str
+    ) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return stop.is_set() or worker.is_cancelled
+
+        s, guard = self._snapshot()
+        with guard:
+            why = plottable(s)
+            sl: Slice | None = None
+            err = ""
+            try:
+                with np.errstate(all="ignore"):
+                    sl = gradient_slice(s, SLICE_POINTS)
+            except Exception as e:  # noqa: BLE001 - shown in the dialog
+                err = f"could not compute the gradient slice: {type(e).__name__}: {e}"
+            if cancelled():
+                return
+            post(self, self.SliceDone(token, sl, err))
+            if why:
+                post(self, self.SurfaceDone(token, None, why))
+                return
+            try:
+                with np.errstate(all="ignore"):
+                    land = surface(
+                        s,
+                        steps,
+                        span,
+                        seed,
+                        progress=lambda f: post(self, self.Progress(token, f)),
+                        should_stop=cancelled,
+                        directions=directions,
+                    )
+            except Exception as e:  # noqa: BLE001 - shown in the dialog
+                post(self, self.SurfaceDone(token, None, f"{type(e).__name__}: {e}"))
+                return
+        if not cancelled():
+            post(self, self.SurfaceDone(token, land, ""))
+
+    def on_landscape_screen_progress(self, msg: Progress) -> None:
+        if msg.token == self._token:
+            self.query_one("#ls-progress", ProgressBar).update(progress=100 * msg.value)
+
+    def on_landscape_screen_slice_done(self, msg: SliceDone) -> None:
+        if msg.token != self._token:
+            return
+        self.slice = msg.sl
+        box = self.query_one("#ls-verdict", Static)
+        plot = self.query_one("#ls-slice", PlotextPlot)
+        if msg.sl is None:
+            plot.plt.clear_data()
+            plot.plt.clear_figure()
+            plot.refresh()
+            box.update(Text(msg.error, style="red"))
+            return
+        sl = msg.sl
+        draw_slice(plot, sl)
+        text = Text()
+        text.append(verdict(sl) + "\n", style="bold")
+        text.append(
+            f"lr {fmt(sl.lr)}: loss {fmt(sl.value_at_0)} now, {fmt(sl.value_at_lr)} after a step "
+            f"of size lr; lowest {fmt(sl.value_min)} at t = {fmt(sl.t_min)}. "
+        )
+        grads = "this step's backward pass" if sl.grads_from == "session" else "recomputed"
+        extra = f"|g| = {fmt(sl.grad_norm)} ({grads}), batch of {sl.n_samples}."
+        opt = getattr(self.session, "optimizer_name", "sgd")
+        if opt != "sgd":
+            extra += f" {opt} does not step along the plain gradient: this is where SGD would land."
+        text.append(extra, style="dim")
+        box.update(text)
+
+    def on_landscape_screen_surface_done(self, msg: SurfaceDone) -> None:
+        if msg.token != self._token:
+            return
+        self.running = False
+        self.landscape = msg.landscape
+        self.error = msg.error
+        self.query_one("#ls-progress", ProgressBar).update(progress=100)
+        view = self.query_one("#ls-map", SurfaceView)
+        if msg.landscape is None:
+            self.query_one("#ls-status", Label).update(Text("No surface: " + msg.error, style="red"))
+            view.show(None, msg.error)
+            return
+        self.query_one("#ls-status", Label).update(self._settings())
+        view.show(msg.landscape)
+
+    # ------------------------------------------------------------ keys
+    def action_resolution(self, delta: int) -> None:
+        self.res_index = max(0, min(len(RESOLUTIONS) - 1, self.res_index + delta))
+        self.start()
+
+    def action_span(self, delta: int) -> None:
+        self.span_index = max(0, min(len(SPANS) - 1, self.span_index + delta))
+        self.start()
+
+    def action_toggle_directions(self) -> None:
+        self.directions = "pca" if self.directions == "random" else "random"
+        self.start()
+
+    def action_new_seed(self) -> None:
+        self.seed += 1
+        self.start()
+
+    def action_close(self) -> None:
+        self._stop.set()
+        self.workers.cancel_group(self, "landscape")
+        self.dismiss(None)
