@@ -152,7 +152,10 @@ class Term:
             if dead == "1" and status:
                 return int(status)
             time.sleep(0.05)
-        raise AssertionError(f"the app did not exit within {timeout} s:\n{self.screen()}")
+        state = self.pane("#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}:#{pane_pid}")
+        raise AssertionError(
+            f"the app did not exit within {timeout} s (pane {state}):\n{self.screen()}"
+        )
 
     def hang_up(self) -> None:
         """Close the terminal: tmux sends SIGHUP to the pane's process."""

@@ -64,10 +64,9 @@ def explain_forward(s: Session, i: int) -> str:
         terms += f" + ... ({ly.n_in} inputs)"
     src = "the input x" if i == 0 else f"the activations of layer {i}"
     return (
-        f"FORWARD PASS, layer {i + 1} ({ly.n_in} -> {ly.n_out}, {ly.activation}). "
-        f"Each unit sums {src} times its weights plus a bias: z = x W + b, "
-        f"then applies the activation: {ly.act.formula()}.\n"
-        f"Sample 1, unit {j + 1}: z = {terms} + {f(ly.b[j], 3)} = {f(z0[j])}; "
+        f"FORWARD PASS, layer {i + 1} ({ly.n_in} -> {ly.n_out}, {ly.activation}): each unit "
+        f"weighs {src}: z = x W + b, then {ly.act.formula()}.\n"
+        f"Sample 0, unit {j}: z = {terms} + {f(ly.b[j], 3)} = {f(z0[j])}; "
         f"a = {f(a0[j])}.\n"
         f"Batch of {ly.z.shape[0]}: z mean {f(float(ly.z.mean()))}, "
         f"std {f(float(ly.z.std()))}; a mean {f(float(ly.a.mean()))}."
@@ -126,7 +125,7 @@ def explain_loss(s: Session) -> str:
     return (
         f"LOSS FUNCTION ({name}): {s.loss.formula}. "
         f"Mean over the batch of {len(r.per_sample)}: {f(r.loss)}.{obj}\n"
-        f"Sample {worst + 1} contributes most ({f(float(r.per_sample[worst]))}): {why}."
+        f"Sample {worst} of the batch contributes most ({f(float(r.per_sample[worst]))}): {why}."
         f"{base}\nNext, backpropagation sends dL/d(output) back through the layers."
     )
 
@@ -144,7 +143,7 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
     contrib = float(delta @ ain)
     l2_part = s.l2 * float(ly.W[r, c])
     chain = (
-        f"dL/dW[{r + 1},{c + 1}] = sum over the batch of delta_{c + 1} * a_{r + 1}"
+        f"dL/dW[{r},{c}] = sum over the batch of delta_{c} * a_{r}"
         f" = {f(delta[0], 3)} * {f(ain[0], 3)}"
         + (f" + ... ({len(delta)} samples)" if len(delta) > 1 else "")
         + f" = {f(contrib)}"
@@ -153,12 +152,12 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
         chain += f", plus L2 term {f(s.l2)} * W = {f(l2_part)}"
     gnorm = float(np.linalg.norm(ly.dW))
     return (
-        f"BACKPROPAGATION, layer {i + 1}: the chain rule turns dL/da into "
-        f"delta = dL/dz = dL/da * act'(z), then dW = x^T delta, db = sum(delta), and "
-        f"passes dL/dx = delta W^T down to {f'layer {i}' if i else 'the input'}.\n"
-        f"Who is responsible: the largest gradient is on W[{big_r + 1},{big_c + 1}] = "
-        f"{f(float(ly.W[big_r, big_c]))} (dL/dw = {f(float(ly.dW[big_r, big_c]))}).\n"
-        f"{chain}. Gradient norm of this layer: {f(gnorm)}."
+        f"BACKPROPAGATION, layer {i + 1} (chain rule): delta = dL/dz = dL/da * act'(z); "
+        f"dW = x^T delta; db = sum(delta); dL/dx = delta W^T goes down to "
+        f"{f'layer {i}' if i else 'the input'}.\n"
+        f"Who is responsible: the largest gradient is on W[{big_r},{big_c}] "
+        f"(dL/dw = {f(float(ly.dW[big_r, big_c]))}); layer gradient norm {f(gnorm)}.\n"
+        f"{chain}."
     )
 
 
@@ -188,7 +187,7 @@ def explain_update(s: Session, layer: int, unit: tuple[int, int] | None) -> str:
     extra = "" if opt == "sgd" else f" ({opt} uses its running averages, so step != -lr*g)"
     return (
         f"GRADIENT DESCENT UPDATE ({opt}): {rule}, learning rate lr = {f(lr)}{extra}.\n"
-        f"Layer {layer + 1}, W[{r + 1},{c + 1}]: old {f(old)}  gradient {f(g)}  "
+        f"Layer {layer + 1}, W[{r},{c}]: old {f(old)}  gradient {f(g)}  "
         f"step {f(step)}  new {f(new)}.\n"
         f"Update-to-weight ratio |dW|/|W| for this layer: {f(ratio)}.{hint}"
     )

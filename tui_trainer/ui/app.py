@@ -99,6 +99,7 @@ class TrainerApp(App[None]):
         Binding("4", "show_panel('debug')", "debug", show=False, id="panel_debug"),
         Binding("v", "cycle_view", "view", id="cycle_view"),
         Binding("i", "toggle_images", "images", show=False, id="toggle_images"),
+        Binding("m", "toggle_cursor", "cursor", show=False, id="toggle_cursor"),
         Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
         Binding("b", "add_breakpoint", "break", show=False, id="add_breakpoint"),
         Binding("B", "manage_breakpoints", "breakpoints", show=False, id="breakpoints"),
@@ -127,6 +128,7 @@ class TrainerApp(App[None]):
         ("↑ ↓  j k", "choose the layer"),
         ("v", "matrix view: weights, gradients, update, activations, pre-activations"),
         ("i", "first-layer weights as images (image data such as digits)"),
+        ("m", "move a cursor over the weights (arrows); explain shows its chain rule"),
         ("l", "log scale for the loss chart"),
         ("4", "debug panel: diagnosis, breakpoints, watches"),
         ("b", "add a breakpoint, e.g. 'val_loss rising for 5 epochs'"),
@@ -435,6 +437,21 @@ class TrainerApp(App[None]):
 
     def action_prev_panel(self) -> None:
         self.panel = PANELS[(PANELS.index(self.panel) - 1) % len(PANELS)]
+
+    def action_toggle_cursor(self) -> None:
+        mv = self.query_one(MatrixView)
+        if mv.has_focus:
+            self.query_one(NetworkView).focus()
+            self.cell = None
+        else:
+            self.panel = "matrix"
+            mv.focus()
+            self.cell = mv.cell
+        self.call_after_refresh(self.refresh_heavy)
+
+    def on_matrix_view_cell_moved(self, msg: MatrixView.CellMoved) -> None:
+        self.cell = msg.cell
+        self.refresh_heavy()
 
     def on_network_view_selected(self, msg: NetworkView.Selected) -> None:
         self.selected_layer = msg.layer

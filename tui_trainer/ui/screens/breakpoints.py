@@ -43,12 +43,15 @@ class BreakpointsScreen(ModalScreen[None]):
 
     def _fill(self) -> None:
         ol = self.query_one("#bp-list", OptionList)
+        keep = ol.highlighted
         ol.clear_options()
         for i, bp in enumerate(self.bps.items):
             mark = "●" if bp.enabled else "○"
             ol.add_option(Option(f"{mark} {bp.source}   [{bp.phase}, {bp.hits} hits]", id=str(i)))
         if not self.bps.items:
             ol.add_option(Option("(no breakpoints yet)", id="none", disabled=True))
+        elif keep is not None:
+            ol.highlighted = min(keep, len(self.bps.items) - 1)
 
     def _selected(self) -> int | None:
         ol = self.query_one("#bp-list", OptionList)

@@ -18,6 +18,10 @@ An epoch is one pass over all training batches. Validation loss is measured on
 held-out points after every epoch: when it rises while training loss falls, the
 model is memorising (overfitting).
 
+Numbering: layers are shown as L1, L2, ... but weight indices, samples and the
+layer index in expressions count from 0 like NumPy: grad_norm[0] and W[0][2,1]
+are about layer L1 (row 2 = input unit 2, column 1 = output unit 1).
+
 Conventions (as PyTorch): W has shape (in, out); mse = mean over all elements;
 cross_entropy = mean over the batch of -log softmax(z)[target]; L2 adds l2*W to dW."""
 

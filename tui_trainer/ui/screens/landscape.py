@@ -95,16 +95,17 @@ def verdict(sl: Slice) -> str:
             )
         return "The step of size lr overshoots the minimum along the gradient."
     if t_min > 1.5 * lr:
-        end = " (and beyond this plot)" if t_min >= float(sl.ts[-1]) else ""
+        end = " (the end of the plot)" if t_min >= float(sl.ts[-1]) else ""
         return (
-            "The step of size lr undershoots: the loss keeps falling up to "
-            f"t = {fmt(t_min)}{end}, so a larger step would get further."
+            f"The step of size lr undershoots: the loss falls until t = {fmt(t_min)}{end};"
+            " a larger step would get further."
         )
     return "The step of size lr is about right: it lands near the minimum along the gradient."
 
 
 # ------------------------------------------------------------------ the map
-def _axis_line(lo: float, hi: float, width: int, name: str) -> str:
+def _axis_line(lo: float, hi: float, width: int, zero_col: int, name: str) -> str:
+    """``lo`` at the left, ``name 0`` with the 0 under ``zero_col``, ``hi`` at the right."""
     buf = [" "] * max(width, 1)
     left, right = fmt(lo, 6), fmt(hi, 6)
     mid = f"{name} 0"
@@ -114,7 +115,7 @@ def _axis_line(lo: float, hi: float, width: int, name: str) -> str:
         if at + len(text) <= len(buf):
             buf[at : at + len(text)] = list(text)
 
-    place(mid, (width - len(mid)) // 2)
+    place(mid, zero_col - len(mid) + 1)
     place(left, 0)
     place(right, width - len(right))
     return "".join(buf).rstrip()
@@ -150,85 +151,91 @@ def render_surface(L: Landscape, width: int, height: int) -> Text:
     """The surface as half-block text of at most ``width`` x ``height`` cells.
 
     Columns are alpha (left to right), rows beta (top = largest). Each grid
-    point is one or more square "pixels" (half a cell tall); when the grid is
-    bigger than the space, grid points are sampled. Path points are ``•``, the
-    current point ``◆``; NaN/Inf cells are magenta.
+    point is one or more square "pixels" (half a cell tall), stretched to the
+    space available; when the grid is bigger than the space, grid points are
+    sampled. Path points are ``•``, the current point ``◆``; NaN/Inf cells are
+    magenta.
     """
     width, height = max(int(width), 1), max(int(height), 1)
     n_a, n_b = len(L.alphas), len(L.betas)
-    header = _describe(L)
     lg, lo, hi, lmin, lmax = _log_values(L.loss)
+    finite = np.isfinite(L.loss)
+    path = np.asarray(L.path, dtype=float).reshape(-1, 2)
+    a0, a1 = float(L.alphas[0]), float(L.alphas[-1])
+    b0, b1 = float(L.betas[0]), float(L.betas[-1])
+
+    def inside(a: float, b: float) -> bool:
+        return (
+            math.isfinite(a)
+            and math.isfinite(b)
+            and a0 - 1e-12 <= a <= a1 + 1e-12
+            and b0 - 1e-12 <= b <= b1 + 1e-12
+        )
 
     info: list[str] = []
-    if np.isfinite(L.loss).any():
-        i, j = np.unravel_index(int(np.nanargmin(np.where(np.isfinite(L.loss), L.loss, np.nan))), L.loss.shape)
+    if finite.any():
+        i, j = np.unravel_index(int(np.argmin(np.where(finite, L.loss, np.inf))), L.loss.shape)
         info.append(
-            f"lowest on the grid: {fmt(lmin)} at α={fmt(float(L.alphas[i]), 6)}, "
-            f"β={fmt(float(L.betas[j]), 6)} (now {fmt(L.center_loss)})."
+            f"lowest {fmt(lmin)} at α={fmt(float(L.alphas[i]), 6)}, β={fmt(float(L.betas[j]), 6)};"
+            f" now {fmt(L.center_loss)}."
         )
-    path = np.asarray(L.path, dtype=float).reshape(-1, 2)
+    else:
+        info.append("no finite loss on this grid.")
     if len(path) > 1:
+        outside = sum(1 for a, b in path[:-1] if not inside(float(a), float(b)))
         info.append(
-            f"path: {len(path)} points (steps {int(L.path_steps[0])}..{int(L.path_steps[-1])}), "
-            f"the plane holds {L.path_in_plane:.0%} of it."
+            f"path: {len(path)} points (steps {int(L.path_steps[0])}..{int(L.path_steps[-1])}),"
+            f" {L.path_in_plane:.0%} of it in this plane"
+            + (f", {outside} outside the plot." if outside else ".")
         )
     if L.note:
         info.append(L.note + ".")
     if not L.complete:
         info.append("(incomplete: stopped early)")
-    info_lines = textwrap.wrap(" ".join(info), max(width, 10))[:3]
+    wrap = max(width, 10)
+    head_lines = textwrap.wrap(_describe(L), wrap)[: 2 if height >= 16 else 1]
+    info_lines = textwrap.wrap(" ".join(info), wrap)[: 3 if height >= 12 else 1]
 
-    fixed = 3 + len(info_lines)  # header, axis, legend, info
+    fixed = len(head_lines) + 2 + len(info_lines)  # + axis, legend
     avail_h = max(1, height - fixed)
     avail_w = max(1, width - GUTTER)
-    n = max(n_a, n_b)
-    px = min(avail_w, 2 * avail_h)
-    if px >= n:
-        rep = px // n
-        cols = np.arange(n_a * rep) // rep
-        rows = np.arange(n_b * rep) // rep
-    else:
-        cols = np.round(np.linspace(0, n_a - 1, max(1, min(px, n_a)))).astype(int)
-        rows = np.round(np.linspace(0, n_b - 1, max(1, min(px, n_b)))).astype(int)
+    px = max(1, min(avail_w, 2 * avail_h))
+    # nearest grid point for each pixel: every point shows when px >= n
+    cols = (
+        (np.arange(px) * n_a) // px
+        if px >= n_a
+        else np.round(np.linspace(0, n_a - 1, px)).astype(int)
+    )
+    rows = (
+        (np.arange(px) * n_b) // px
+        if px >= n_b
+        else np.round(np.linspace(0, n_b - 1, px)).astype(int)
+    )
     # display: rows are beta descending, columns alpha ascending
     disp = lg.T[::-1][rows][:, cols]
     levels = sequential_levels(disp - lo, hi - lo if hi > lo else 1.0)
     ph, pw = levels.shape
     n_rows = (ph + 1) // 2
 
-    # markers (text row, column) -> glyph
-    marks: dict[tuple[int, int], str] = {}
-    a0, a1 = float(L.alphas[0]), float(L.alphas[-1])
-    b0, b1 = float(L.betas[0]), float(L.betas[-1])
-    outside = 0
-
     def cell(a: float, b: float) -> tuple[int, int] | None:
-        if not (math.isfinite(a) and math.isfinite(b)) or a1 <= a0 or b1 <= b0:
+        if not inside(a, b) or a1 <= a0 or b1 <= b0:
             return None
-        fa, fb = (a - a0) / (a1 - a0), (b1 - b) / (b1 - b0)
-        if not (-1e-9 <= fa <= 1 + 1e-9 and -1e-9 <= fb <= 1 + 1e-9):
-            return None
-        c = int(round(fa * (pw - 1)))
-        r = int(round(fb * (ph - 1)))
+        c = min(pw - 1, int((a - a0) / (a1 - a0) * pw))
+        r = min(ph - 1, int((b1 - b) / (b1 - b0) * ph))
         return r // 2, c
 
+    marks: dict[tuple[int, int], str] = {}
     for a, b in path[:-1]:
         at = cell(float(a), float(b))
-        if at is None:
-            outside += 1
-        else:
+        if at is not None:
             marks[at] = "•"
-    centre = cell(0.0, 0.0)
-    if centre is not None:
+    centre = cell(0.0, 0.0) or (n_rows // 2, pw // 2)
+    if inside(0.0, 0.0):
         marks[centre] = "◆"
-    if outside:
-        info_lines = textwrap.wrap(
-            " ".join(info) + f" {outside} path point(s) lie outside the plotted area.",
-            max(width, 10),
-        )[:3]
 
-    lines: list[Text | str] = [Text(header, style="bold")]
-    label_rows = {0: fmt(b1, 6), n_rows // 2: "β " + fmt(0.0), n_rows - 1: fmt(b0, 6)}
+    lines: list[Text | str] = [Text(h, style="bold") for h in head_lines]
+    label_rows = {0: fmt(b1, 6), n_rows - 1: fmt(b0, 6)}
+    label_rows.setdefault(centre[0], "β " + fmt(0.0))
     for tr in range(n_rows):
         upper = levels[2 * tr]
         lower = levels[2 * tr + 1] if 2 * tr + 1 < ph else None
@@ -259,17 +266,17 @@ def render_surface(L: Landscape, width: int, height: int) -> Text:
         if run_style and pos > run_start:
             spans.append(Span(run_start, pos, run_style))
         lines.append(Text("".join(chars), spans=spans, no_wrap=True))
-    lines.append(" " * GUTTER + _axis_line(a0, a1, pw, "α"))
+    lines.append(" " * GUTTER + _axis_line(a0, a1, pw, centre[1], "α"))
 
     leg = Text(no_wrap=True)
-    leg.append("loss ", style="dim")
     leg.append(fmt(lmin) + " ")
+    rep = 2 if width >= 48 else 1
     for k in range(SEQUENTIAL_LEVELS):
-        leg.append(SEQUENTIAL_GLYPHS[k] * 2, style=SEQUENTIAL_CELL_STYLES[k])
+        leg.append(SEQUENTIAL_GLYPHS[k] * rep, style=SEQUENTIAL_CELL_STYLES[k])
     leg.append(" " + fmt(lmax))
-    leg.append(" (log)  ", style="dim")
-    leg.append("◆ now  • path")
-    if not np.isfinite(L.loss).all():
+    leg.append(" (log) " if rep == 2 else " ", style="dim")
+    leg.append("◆ now • path")
+    if not finite.all():
         leg.append("  ")
         leg.append("!", style=SEQUENTIAL_CELL_STYLES[-1])
         leg.append(" nan/inf")
@@ -316,17 +323,27 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         return
     v = vals[ok]
     logy = bool((v > 0).all() and v.max() / v.min() > 50)
-    plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille", label="loss")
+    plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille")
     plt.vline(sl.lr, "orange")
-    if math.isfinite(sl.value_at_lr) and (sl.value_at_lr > 0 or not logy):
-        plt.scatter(
-            [sl.lr], [sl.value_at_lr], color="orange", marker="◆", label="t=lr: your step lands here"
-        )
     if math.isfinite(sl.value_min):
-        plt.scatter([sl.t_min], [sl.value_min], color="green", marker="x", label="minimum")
+        plt.scatter([sl.t_min], [sl.value_min], color="green", marker="x")
+    if math.isfinite(sl.value_at_lr) and (sl.value_at_lr > 0 or not logy):
+        plt.scatter([sl.lr], [sl.value_at_lr], color="orange", marker="◆")
+        right = sl.lr > 0.5 * float(ts[ok].max())
+        plt.text(
+            "your step lands here ◆" if right else "◆ your step lands here",
+            sl.lr,
+            sl.value_at_lr,
+            color="orange",
+            alignment="right" if right else "left",
+        )
     plt.yscale("log" if logy else "linear")
     plt.xlabel("step size t")
-    plt.title("loss at θ - t·gradient" + (" (log)" if logy else ""))
+    wide = plot.size.width >= 56
+    plt.title(
+        ("loss at θ - t·g   (│ t = lr, x minimum)" if wide else "│ t = lr   x minimum")
+        + (" log" if logy else "")
+    )
     plot.refresh()
 
 
@@ -541,7 +558,11 @@ class LandscapeScreen(ModalScreen[None]):
         sl = msg.sl
         draw_slice(plot, sl)
         text = Text()
-        text.append(verdict(sl) + "\n", style="bold")
+        text.append(verdict(sl), style="bold")
+        if not np.isfinite(np.asarray(sl.values, dtype=float)).any():
+            box.update(text)
+            return
+        text.append("\n")
         text.append(
             f"lr {fmt(sl.lr)}: loss {fmt(sl.value_at_0)} now, {fmt(sl.value_at_lr)} after a step "
             f"of size lr; lowest {fmt(sl.value_min)} at t = {fmt(sl.t_min)}. "
@@ -563,7 +584,9 @@ class LandscapeScreen(ModalScreen[None]):
         self.query_one("#ls-progress", ProgressBar).update(progress=100)
         view = self.query_one("#ls-map", SurfaceView)
         if msg.landscape is None:
-            self.query_one("#ls-status", Label).update(Text("No surface: " + msg.error, style="red"))
+            self.query_one("#ls-status", Label).update(
+                Text("No surface: " + msg.error, style="red")
+            )
             view.show(None, msg.error)
             return
         self.query_one("#ls-status", Label).update(self._settings())

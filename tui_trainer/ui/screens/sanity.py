@@ -188,7 +188,9 @@ class SanityScreen(ModalScreen[None]):
             "Running the checks on a copy of the session..."
         )
         token, stop = self._token, self._stop
-        self.run_worker(lambda: self._work(token, stop), thread=True, exclusive=True, group="sanity")
+        self.run_worker(
+            lambda: self._work(token, stop), thread=True, exclusive=True, group="sanity"
+        )
 
     def _work(self, token: int, stop: threading.Event) -> None:
         worker = get_current_worker()

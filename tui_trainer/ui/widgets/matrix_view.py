@@ -9,13 +9,16 @@ be drawn as one picture per hidden unit.
 from __future__ import annotations
 
 import numpy as np
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Static
 
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.heatmap import image_tiles, matrix_heatmap
 from tui_trainer.ui.render.histogram import histogram
+from tui_trainer.ui.render.numbers import fmt
 
 MODES = ("weights", "gradients", "update", "activations", "pre-activations")
 TITLES = {
@@ -40,36 +43,87 @@ def layer_matrix(s: Session, layer: int, mode: str) -> np.ndarray | None:
     return ly.z
 
 
-class MatrixView(Static):
-    """Heatmap of one matrix of the selected layer; ``v`` cycles what is shown."""
+class MatrixView(Static, can_focus=True):
+    """Heatmap of one matrix of the selected layer; ``v`` cycles what is shown.
+
+    When focused (``m``), the arrow keys move a cursor over the weights; the
+    explain panel then spells out the chain rule for the weight under it.
+    """
+
+    BINDINGS = [
+        Binding("up,k", "move(-1, 0)", "up", show=False, id="cell_up"),
+        Binding("down,j", "move(1, 0)", "down", show=False, id="cell_down"),
+        Binding("left", "move(0, -1)", "left", show=False, id="cell_left"),
+        Binding("right", "move(0, 1)", "right", show=False, id="cell_right"),
+    ]
+
+    class CellMoved(Message):
+        def __init__(self, cell: tuple[int, int]) -> None:
+            self.cell = cell
+            super().__init__()
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.mode = "weights"
         self.images = False
+        self.cell = (0, 0)
+        self.shape = (1, 1)
+
+    def action_move(self, dr: int, dc: int) -> None:
+        r = min(max(0, self.cell[0] + dr), self.shape[0] - 1)
+        c = min(max(0, self.cell[1] + dc), self.shape[1] - 1)
+        self.cell = (r, c)
+        self.post_message(self.CellMoved(self.cell))
 
     def show(self, s: Session, layer: int) -> None:
         w = max(20, self.size.width)
         h = max(4, self.size.height)
+        W = s.net.layers[layer].W
+        self.shape = W.shape
+        self.cell = (min(self.cell[0], W.shape[0] - 1), min(self.cell[1], W.shape[1] - 1))
         m = layer_matrix(s, layer, self.mode)
         title = f"L{layer + 1} {TITLES[self.mode]}"
-        if m is None:
-            self.update(
-                Text(
-                    f"{title}: not computed yet in this step "
-                    f"({'run backprop' if self.mode == 'gradients' else 'run the phase'} first). "
-                    f"v: next view",
-                    style="dim",
-                )
+        if self.has_focus:
+            r, c = self.cell
+            ly = s.net.layers[layer]
+            g = f"  dL/dw {fmt(float(ly.dW[r, c]), 8)}" if ly.dW_valid else ""
+            cursor = Text(
+                f"cursor W[{r},{c}] = {fmt(float(W[r, c]), 8)}{g}  (arrows move, m: back)",
+                style="bold reverse",
             )
-            return
+            h -= 1
+        else:
+            cursor = None
+        self._draw(s, layer, m, title, w, h, cursor)
+
+    def _draw(
+        self,
+        s: Session,
+        layer: int,
+        m: np.ndarray | None,
+        title: str,
+        w: int,
+        h: int,
+        cursor: Text | None,
+    ) -> None:
+        body = self._body(s, layer, m, title, w, h)
+        self.update(Group(cursor, body) if cursor is not None else body)
+
+    def _body(
+        self, s: Session, layer: int, m: np.ndarray | None, title: str, w: int, h: int
+    ) -> RenderableType:
+        if m is None:
+            return Text(
+                f"{title}: not computed yet in this step "
+                f"({'run backprop' if self.mode == 'gradients' else 'run the phase'} first). "
+                f"v: next view",
+                style="dim",
+            )
         shape = s.data.image_shape
         if self.images and layer == 0 and shape and m.shape[0] == shape[0] * shape[1]:
-            self.update(image_tiles(m, shape, w, h, title=title + " as images"))
-            return
+            return image_tiles(m, shape, w, h, title=title + " as images")
         if h >= 14 and m.size > 64:
             hh = max(5, h // 3)
             top = matrix_heatmap(m, w, h - hh, title=title)
-            self.update(Group(top, histogram(np.asarray(m).ravel(), w, hh, title="distribution")))
-        else:
-            self.update(matrix_heatmap(m, w, h, title=title))
+            return Group(top, histogram(np.asarray(m).ravel(), w, hh, title="distribution"))
+        return matrix_heatmap(m, w, h, title=title)

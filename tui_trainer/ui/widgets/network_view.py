@@ -53,7 +53,8 @@ def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
             t.append(f"  dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
         t.append("\n")
         t.append(
-            f"   |W| {_f(wn)} |dW| {_f(gn)} upd {_f(ur)}\n", style="dim" if i != selected else ""
+            f"  |W| {fmt(wn, 5)} |dW| {fmt(gn, 5)} upd {fmt(ur, 5)}\n",
+            style="dim" if i != selected else "",
         )
     return t
 

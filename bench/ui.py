@@ -1,0 +1,842 @@
+"""UI performance of the running app: throughput, responsiveness, start-up, output, memory.
+
+Usage::
+
+    python bench/ui.py --all [--quick]           # everything, one markdown table at the end
+    python bench/ui.py throughput respond ...    # only some items
+    python bench/ui.py --all --scenarios xor     # fewer scenarios
+
+Items (each prints its own details, then the summary table):
+
+``throughput``
+    Pilot (``App.run_test``) in this process with the real ``TrainerApp`` and
+    widgets at 80x24: press ``c``, let it run, press ``p``; steps/s while
+    running vs ``Session.run`` headless on a fresh session of the same scenario
+    in the same process. Rounds are interleaved (app, headless, headless, app,
+    ...) and the median of the per-round ratios is reported. Every frame the
+    compositor produces is also turned into terminal escape codes (as a real
+    terminal driver does; the headless driver skips that step), so the UI
+    thread pays the same rendering cost as in a terminal.
+``pty``
+    The installed ``tui-trainer`` command in a pseudo-terminal of a fixed size
+    (80x24 and 120x40), output drained continuously by a thread: bytes/s
+    written while fast-forwarding, and steps/s read back from the status line
+    after ``p`` vs headless ``Session.run`` in this process, interleaved.
+``respond``
+    Latency from a key press to the first frame that shows its effect, while
+    the app runs at full speed: ``tab`` (the chart panel's title appears),
+    ``p`` (the phase bar says PAUSED), then ``N`` after the pause (the phase bar
+    shows [BACKPROP]). Measured both in Pilot (frames captured where the app
+    writes them) and end to end in a pty (bytes read from the terminal).
+``startup``
+    Wall time from spawning ``tui-trainer xor`` in an 80x24 pty to the first
+    frame with both the footer ("help") and the status line, vs
+    ``python -c "import textual, numpy"``; interleaved, medians.
+``memory``
+    Peak RSS (VmHWM) of a fresh process after 10,000 steps of digits with the
+    default step-back history, both engine-only and in the app (Pilot), and
+    the history's share from ``Session.memory_report()``.
+``engine``
+    Runs ``bench/engine.py --quick`` and includes its table (engine vs plain NumPy).
+
+Scenarios are the built-ins with the number of epochs raised so a run never
+ends during a measurement. Keymaps and recovery files go to a temporary
+XDG config/state directory. The pty runs use TERM=xterm-256color and
+COLORTERM=truecolor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import codecs
+import contextlib
+import fcntl
+import json
+import math
+import os
+import pty
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_TMP = Path(tempfile.mkdtemp(prefix="tui-trainer-bench-"))
+os.environ["XDG_CONFIG_HOME"] = str(_TMP / "config")  # no user keymap
+os.environ["XDG_STATE_HOME"] = str(_TMP / "state")  # no stray recovery offers
+
+BIG_EPOCHS = 1_000_000
+MEMORY_STEPS = 10_000
+
+# targets
+THROUGHPUT_TARGET = 0.8  # app / headless
+LATENCY_MEDIAN_MS = 50.0
+LATENCY_P95_MS = 100.0
+STARTUP_RATIO = 2.0
+BYTES_TARGET_KIB = 40.0  # KiB/s at 120x40, default views
+MEMORY_TARGET_MB = 300.0
+ENGINE_TARGET = 0.7
+
+ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|P[^\x1b]*\x1b\\|[()][0-9A-Za-z]|[@-Z\\-_78=>])"
+)
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class Row:
+    item: str
+    scenario: str
+    size: str
+    measured: str
+    target: str
+    ok: bool | None  # None: informational
+
+    @property
+    def verdict(self) -> str:
+        return "-" if self.ok is None else ("pass" if self.ok else "FAIL")
+
+
+ROWS: list[Row] = []
+
+
+def add(item: str, scenario: str, size: str, measured: str, target: str, ok: bool | None) -> None:
+    ROWS.append(Row(item, scenario, size, measured, target, ok))
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- sessions
+def scenario_session(name: str, epochs: int = BIG_EPOCHS) -> tuple[Any, Any]:
+    """A built-in scenario's (Scenario, Session) with the epochs raised."""
+    from tui_trainer.cli import load
+
+    sc, s = load(name)
+    s.set_hyper(epochs=epochs)
+    return sc, s
+
+
+def long_scenario_file(name: str, epochs: int = BIG_EPOCHS) -> Path:
+    """A copy of a built-in scenario file with ``epochs`` raised (for the CLI)."""
+    from tui_trainer.scenario import builtin_dir
+
+    text = (builtin_dir() / f"{name}.toml").read_text(encoding="utf-8")
+    text, n = re.subn(r"(?m)^epochs\s*=.*$", f"epochs = {epochs}", text)
+    if n != 1:
+        raise SystemExit(f"{name}.toml: expected one 'epochs =' line, found {n}")
+    path = _TMP / "scenarios" / f"{name}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def make_app(name: str) -> tuple[Any, Any]:
+    """The real TrainerApp on a long run of a built-in scenario, as ``cmd_open`` builds it."""
+    from tui_trainer.cli import breakpoint_set
+    from tui_trainer.ui.app import TrainerApp
+
+    sc, s = scenario_session(name)
+    app = TrainerApp(
+        s,
+        name=sc.name,
+        watch_text=sc.watch,
+        breakpoints=breakpoint_set(sc),
+        watches=list(sc.watches),
+        scenario_text=sc.text,
+    )
+    app.scenario = sc
+    return app, s
+
+
+def headless_rate(session: Any, seconds: float, chunk: int = 64) -> float:
+    """Steps/s of ``Session.run`` for about ``seconds``."""
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        r = session.run(max_steps=chunk)
+        if r.kind != "limit":
+            raise RuntimeError(f"headless run stopped: {r.kind} {r.message}")
+        n += chunk
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return n / dt
+
+
+# --------------------------------------------------------------------------- output stream
+class Stream:
+    """Terminal output as it arrives: byte count, a tail, and 'when did X appear'."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.nbytes = 0
+        self.frames = 0
+        self.tail = ""
+        self._patterns: list[re.Pattern[str]] | None = None
+        self._buf = ""
+        self.found: float | None = None
+        self.captured = ""
+
+    def feed(self, data: str, nbytes: int, t: float) -> None:
+        with self.cond:
+            self.nbytes += nbytes
+            self.frames += 1
+            self.tail = (self.tail + data)[-200_000:]
+            if self._patterns is not None and self.found is None:
+                self._buf += data
+                text = strip_ansi(self._buf)
+                if all(p.search(text) for p in self._patterns):
+                    self.found = t
+                    self.captured = text
+            self.cond.notify_all()
+
+    def expect(self, *patterns: str) -> None:
+        """Watch the output from now on for all ``patterns`` (regexes)."""
+        with self.cond:
+            self._patterns = [re.compile(p) for p in patterns]
+            self._buf = ""
+            self.found = None
+            self.captured = ""
+
+    def wait(self, timeout: float) -> float | None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.found is not None, timeout)
+            return self.found
+
+    def last_step(self) -> int | None:
+        """The step on the most recent status line in the output."""
+        with self.cond:
+            hits = re.findall(r"\| step (\d+) \|", strip_ansi(self.tail))
+        return int(hits[-1]) if hits else None
+
+
+def probe_frames(app: Any) -> Stream:
+    """Capture every frame of a Pilot app as the escape codes a terminal would get."""
+    from textual._compositor import CompositorUpdate
+
+    stream = Stream()
+    original = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if isinstance(renderable, CompositorUpdate) and not app._batch_count:
+            text = renderable.render_segments(app.console)
+            stream.feed(text, len(text.encode()), time.perf_counter())
+        original(screen, renderable)
+
+    app._display = display
+    return stream
+
+
+# --------------------------------------------------------------------------- pty
+def cli_command() -> list[str]:
+    """The installed console script next to this interpreter (no pyenv shim)."""
+    exe = Path(sys.executable).parent / "tui-trainer"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("tui-trainer")
+    return [found] if found else [sys.executable, "-m", "tui_trainer"]
+
+
+def pty_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for k in ("COLUMNS", "LINES", "TMUX", "TEXTUAL"):
+        env.pop(k, None)
+    env.update(TERM="xterm-256color", COLORTERM="truecolor")
+    return env
+
+
+class PtyApp:
+    """A command in a pseudo-terminal of a fixed size; output drained by a thread."""
+
+    def __init__(self, argv: list[str], cols: int, rows: int) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.stream = Stream()
+        self.t_spawn = time.perf_counter()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=pty_env(),
+            cwd=_TMP,
+            start_new_session=True,
+            close_fds=True,
+        )
+        os.close(slave)
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        dec = codecs.getincrementaldecoder("utf-8")("replace")
+        while True:
+            try:
+                data = os.read(self.master, 1 << 16)
+            except OSError:
+                break
+            if not data:
+                break
+            self.stream.feed(dec.decode(data), len(data), time.perf_counter())
+
+    def send(self, keys: str) -> float:
+        t = time.perf_counter()
+        os.write(self.master, keys.encode())
+        return t
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=2)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+
+def wait_first_frame(app: PtyApp, name: str, timeout: float = 30.0) -> float:
+    """Seconds from spawn to the first frame with the footer and the status line."""
+    t = app.stream.wait(timeout)
+    if t is None:
+        raise RuntimeError(
+            f"no first frame of {name} after {timeout} s; output:\n"
+            + strip_ansi(app.stream.tail)[-2000:]
+        )
+    return t - app.t_spawn
+
+
+def spawn_app(name: str, cols: int, rows: int, long: bool = True) -> tuple[PtyApp, float]:
+    target = str(long_scenario_file(name)) if long else name
+    app = PtyApp([*cli_command(), target], cols, rows)
+    app.stream.expect(r"\bhelp\b", rf"{re.escape(name)} \| epoch 1/\d+ \| step 0 \|")
+    return app, wait_first_frame(app, name)
+
+
+# --------------------------------------------------------------------------- 1. throughput
+async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str, Any]:
+    app, s = make_app(name)
+    frames = probe_frames(app)
+    _, ref = scenario_session(name)
+    headless_rate(ref, 0.2)  # warm-up
+    app_rates: list[float] = []
+    ref_rates: list[float] = []
+    ratios: list[float] = []
+    kib: list[float] = []
+    fps: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for r in range(rounds):
+            h_first = r % 2 == 1
+            if h_first:
+                ref_rates.append(headless_rate(ref, seconds))
+            await pilot.press("c")
+            await asyncio.sleep(0.2)  # past the chunk-size ramp
+            s0, b0, f0, t0 = s.step, frames.nbytes, frames.frames, time.perf_counter()
+            await asyncio.sleep(seconds)
+            s1, b1, f1, t1 = s.step, frames.nbytes, frames.frames, time.perf_counter()
+            if not app.running:
+                raise RuntimeError(f"{name}: the run stopped by itself ({app.message_text!r})")
+            await pilot.press("p")
+            while app.running:
+                await asyncio.sleep(0.005)
+            app_rates.append((s1 - s0) / (t1 - t0))
+            kib.append((b1 - b0) / (t1 - t0) / 1024)
+            fps.append((f1 - f0) / (t1 - t0))
+            if not h_first:
+                ref_rates.append(headless_rate(ref, seconds))
+            ratios.append(app_rates[-1] / ref_rates[-1])
+    return {
+        "app": statistics.median(app_rates),
+        "headless": statistics.median(ref_rates),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "kib": statistics.median(kib),
+        "fps": statistics.median(fps),
+    }
+
+
+def item_throughput(scenarios: list[str], quick: bool) -> None:
+    rounds, seconds = (3, 0.6) if quick else (5, 1.0)
+    say(f"## 1. Fast-forward throughput (Pilot, 80x24, {rounds} interleaved rounds of {seconds} s)")
+    table = []
+    for name in scenarios:
+        r = asyncio.run(_pilot_throughput(name, rounds, seconds))
+        table.append(
+            [
+                name,
+                f"{r['app']:,.0f}",
+                f"{r['headless']:,.0f}",
+                f"{r['ratio']:.2f}",
+                " ".join(f"{x:.2f}" for x in r["ratios"]),
+                f"{r['fps']:.1f}",
+                f"{r['kib']:.1f}",
+            ]
+        )
+        add(
+            "throughput app/headless (Pilot)",
+            name,
+            "80x24",
+            f"{r['ratio']:.2f}x ({r['app']:,.0f} vs {r['headless']:,.0f} steps/s)",
+            f">= {THROUGHPUT_TARGET}x",
+            r["ratio"] >= THROUGHPUT_TARGET,
+        )
+    say(
+        markdown(
+            [
+                "scenario",
+                "app steps/s",
+                "headless steps/s",
+                "median ratio",
+                "per-round ratios",
+                "frames/s",
+                "KiB/s rendered",
+            ],
+            table,
+        )
+    )
+    say()
+
+
+# --------------------------------------------------------------------------- 4. pty output (+ throughput)
+def _pty_run(app: PtyApp, seconds: float) -> tuple[float, float, int | None]:
+    """One c ... p cycle: (bytes/s while running, seconds, steps done) ."""
+    st = app.stream
+    before = st.last_step() or 0
+    st.expect(r"RUNNING")
+    b0 = st.nbytes
+    t0 = app.send("c")
+    if st.wait(5.0) is None:
+        raise RuntimeError("the app did not start running after c")
+    time.sleep(max(0.0, seconds - (time.perf_counter() - t0)))
+    b1, t1 = st.nbytes, time.perf_counter()
+    st.expect(r"PAUSED")
+    t2 = app.send("p")
+    if st.wait(5.0) is None:
+        raise RuntimeError("the app did not pause after p")
+    time.sleep(0.15)  # let the pause frame finish
+    after = st.last_step()
+    steps = None if after is None else after - before
+    return (b1 - b0) / (t1 - t0), t2 - t0, steps
+
+
+def item_pty(scenarios: list[str], quick: bool) -> None:
+    rounds, seconds = (2, 1.0) if quick else (3, 1.5)
+    sizes = [(80, 24), (120, 40)]
+    say(
+        f"## 4. Terminal output while fast-forwarding (pty, {rounds} rounds of {seconds} s; "
+        "steps/s from the status line vs headless in this process, interleaved)"
+    )
+    table = []
+    for name in scenarios:
+        _, ref = scenario_session(name)
+        headless_rate(ref, 0.2)
+        for cols, rows in sizes:
+            app, _ = spawn_app(name, cols, rows)
+            try:
+                time.sleep(0.5)  # let the first heavy refresh finish
+                kib, ratios, rates, refs = [], [], [], []
+                for r in range(rounds):
+                    if r % 2 == 1:
+                        refs.append(headless_rate(ref, seconds))
+                    bps, dt, steps = _pty_run(app, seconds)
+                    kib.append(bps / 1024)
+                    rates.append(float("nan") if steps is None else steps / dt)
+                    if r % 2 == 0:
+                        refs.append(headless_rate(ref, seconds))
+                    ratios.append(rates[-1] / refs[-1])
+            finally:
+                app.close()
+            k = statistics.median(kib)
+            ratio = statistics.median(ratios)
+            size = f"{cols}x{rows}"
+            table.append(
+                [
+                    name,
+                    size,
+                    f"{k:.1f}",
+                    f"{statistics.median(rates):,.0f}",
+                    f"{statistics.median(refs):,.0f}",
+                    f"{ratio:.2f}",
+                ]
+            )
+            add(
+                "output while running",
+                name,
+                size,
+                f"{k:.1f} KiB/s",
+                f"< {BYTES_TARGET_KIB:g} KiB/s",
+                k < BYTES_TARGET_KIB,
+            )
+            add(
+                "throughput app/headless (pty)",
+                name,
+                size,
+                f"{ratio:.2f}x ({statistics.median(rates):,.0f} vs "
+                f"{statistics.median(refs):,.0f} steps/s)",
+                f">= {THROUGHPUT_TARGET}x",
+                ratio >= THROUGHPUT_TARGET,
+            )
+    say(
+        markdown(
+            ["scenario", "size", "KiB/s", "app steps/s", "headless steps/s", "ratio"],
+            table,
+        )
+    )
+    say()
+
+
+# --------------------------------------------------------------------------- 2. responsiveness
+KEYS = (
+    # (label, key for Pilot, bytes for the pty, regex of its visible effect)
+    ("tab (running)", "tab", "\t", r"Loss \(l: log scale\)"),
+    ("p (running)", "p", "p", r"PAUSED"),
+    ("N (after p)", "N", "N", r"\[BACKPROP\]"),
+)
+
+
+async def _pilot_respond(name: str, trials: int) -> dict[str, list[float]]:
+    app, s = make_app(name)
+    frames = probe_frames(app)
+    out: dict[str, list[float]] = {k[0]: [] for k in KEYS}
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for _ in range(trials):
+            await pilot.press("c")
+            await asyncio.sleep(0.3)
+            if not app.running:
+                raise RuntimeError(f"{name}: not running after c")
+            for label, key, _b, pattern in KEYS:
+                frames.expect(pattern)
+                t0 = time.perf_counter()
+                await pilot.press(key)
+                deadline = t0 + 2.0
+                while frames.found is None and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.002)
+                t = frames.found
+                out[label].append(2000.0 if t is None else (t - t0) * 1000)
+                if key == "tab":
+                    await asyncio.sleep(0.15)  # keep running a little
+            await pilot.press("1")  # back to the matrix panel (not timed)
+            await asyncio.sleep(0.05)
+    return out
+
+
+def _pty_respond(name: str, trials: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {k[0]: [] for k in KEYS}
+    app, _ = spawn_app(name, 80, 24)
+    try:
+        time.sleep(0.5)
+        st = app.stream
+        for _ in range(trials):
+            st.expect(r"RUNNING")
+            app.send("c")
+            if st.wait(5.0) is None:
+                raise RuntimeError(f"{name}: not running after c")
+            time.sleep(0.3)
+            for label, _key, keys, pattern in KEYS:
+                st.expect(pattern)
+                t0 = app.send(keys)
+                t = st.wait(2.0)
+                out[label].append(2000.0 if t is None else (t - t0) * 1000)
+                if keys == "\t":
+                    time.sleep(0.15)
+            app.send("1")
+            time.sleep(0.1)
+    finally:
+        app.close()
+    return out
+
+
+def item_respond(scenarios: list[str], quick: bool) -> None:
+    trials = 10 if quick else 30
+    say(
+        f"## 2. Responsiveness while running at full speed ({trials} trials, 80x24; "
+        "key press -> first frame showing the effect)"
+    )
+    table = []
+    for name in scenarios:
+        for how, res in (
+            ("Pilot", asyncio.run(_pilot_respond(name, trials))),
+            ("pty", _pty_respond(name, trials)),
+        ):
+            for label, ms in res.items():
+                med, hi = statistics.median(ms), p95(ms)
+                table.append(
+                    [name, how, label, f"{med:.1f}", f"{hi:.1f}", f"{max(ms):.1f}", str(len(ms))]
+                )
+                add(
+                    f"latency {label} ({how})",
+                    name,
+                    "80x24",
+                    f"median {med:.0f} ms, p95 {hi:.0f} ms (n={len(ms)})",
+                    f"median < {LATENCY_MEDIAN_MS:g}, p95 < {LATENCY_P95_MS:g} ms",
+                    med < LATENCY_MEDIAN_MS and hi < LATENCY_P95_MS,
+                )
+    say(markdown(["scenario", "via", "key", "median ms", "p95 ms", "max ms", "n"], table))
+    say()
+
+
+# --------------------------------------------------------------------------- 3. start-up
+def item_startup(quick: bool) -> None:
+    runs = 5 if quick else 7
+    say(f"## 3. Start-up (80x24 pty, {runs} interleaved runs, medians)")
+    app_t: list[float] = []
+    imp_t: list[float] = []
+    imp_app_t: list[float] = []
+    env = pty_env()
+    for r in range(runs):
+        order = ["app", "imp", "imp_app"]
+        for what in order[r % 3 :] + order[: r % 3]:
+            if what == "app":
+                app, dt = spawn_app("xor", 80, 24, long=False)
+                app.close()
+                app_t.append(dt)
+            else:
+                code = "import textual, numpy" if what == "imp" else "import textual.app, numpy"
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], env=env, check=True)
+                (imp_t if what == "imp" else imp_app_t).append(time.perf_counter() - t0)
+    a, i, ia = (statistics.median(x) * 1000 for x in (app_t, imp_t, imp_app_t))
+    say(
+        markdown(
+            ["what", "median ms", "all runs ms"],
+            [
+                ["tui-trainer xor: spawn -> first full frame", f"{a:.0f}", _ms(app_t)],
+                ['python -c "import textual, numpy"', f"{i:.0f}", _ms(imp_t)],
+                ['python -c "import textual.app, numpy" (context)', f"{ia:.0f}", _ms(imp_app_t)],
+            ],
+        )
+    )
+    say()
+    add(
+        "start-up / import textual,numpy",
+        "xor",
+        "80x24",
+        f"{a / i:.2f}x ({a:.0f} vs {i:.0f} ms)",
+        f"< {STARTUP_RATIO:g}x",
+        a / i < STARTUP_RATIO,
+    )
+
+
+def _ms(xs: list[float]) -> str:
+    return " ".join(f"{x * 1000:.0f}" for x in xs)
+
+
+# --------------------------------------------------------------------------- 5. memory
+def _vm(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_child(mode: str) -> None:
+    """Run in a fresh process: 10,000 steps of digits, print JSON."""
+    if mode == "engine":
+        _, s = scenario_session("digits")
+        base = _vm("VmRSS")
+        r = s.run(max_steps=MEMORY_STEPS)
+        assert r.kind == "limit", r
+    else:
+        app, s = make_app("digits")
+        base = _vm("VmRSS")
+
+        async def drive() -> None:
+            async with app.run_test(size=(80, 24)) as pilot:
+                await pilot.pause()
+                app._start_run("step", MEMORY_STEPS)  # what 't' with 's10000' does
+                deadline = time.perf_counter() + 120
+                while (app.running or s.step < MEMORY_STEPS) and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.05)
+                await pilot.pause()
+
+        asyncio.run(drive())
+    rep = s.memory_report()
+    print(
+        json.dumps(
+            {
+                "step": s.step,
+                "hwm": _vm("VmHWM"),
+                "rss": _vm("VmRSS"),
+                "base": base,
+                **rep,
+                "history_steps": s.cfg.history_steps,
+                "history_limit": s.cfg.history_bytes,
+            }
+        )
+    )
+
+
+def item_memory() -> None:
+    say(f"## 5. Memory after {MEMORY_STEPS:,} steps of digits (fresh process, default history)")
+    table = []
+    for mode in ("engine", "app"):
+        p = subprocess.run(
+            [sys.executable, __file__, "--memory-child", mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        d = json.loads(p.stdout.strip().splitlines()[-1])
+        mb = 1024 * 1024
+        hwm = d["hwm"] / mb
+        hist = d["history_bytes"] / mb
+        table.append(
+            [
+                mode,
+                str(d["step"]),
+                f"{hwm:.1f}",
+                f"{d['base'] / mb:.1f}",
+                f"{hist:.2f}",
+                f"{100 * d['history_bytes'] / d['hwm']:.1f}%",
+                f"{d['metrics_bytes'] / mb:.2f}",
+                f"{d['keyframes']} every {d['keyframe_interval']} steps",
+            ]
+        )
+        add(
+            f"peak RSS ({mode})",
+            "digits",
+            "80x24" if mode == "app" else "-",
+            f"{hwm:.0f} MB; step-back history {hist:.1f} MB ({100 * d['history_bytes'] / d['hwm']:.1f}%)",
+            f"< {MEMORY_TARGET_MB:g} MB",
+            hwm < MEMORY_TARGET_MB,
+        )
+    say(
+        markdown(
+            [
+                "process",
+                "step",
+                "peak RSS MB",
+                "RSS before training MB",
+                "history MB",
+                "history share",
+                "metrics MB",
+                "keyframes",
+            ],
+            table,
+        )
+    )
+    say()
+
+
+# --------------------------------------------------------------------------- 6. engine
+def item_engine() -> None:
+    say("## 6. Engine vs plain NumPy (bench/engine.py --quick)")
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "engine.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("|")]
+    say("\n".join(lines))
+    say()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    col = header.index("engine/numpy")
+    ratios = {}
+    for ln in lines[2:]:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        ratios[cells[0]] = float(cells[col].rstrip("x"))
+    worst = min(ratios, key=ratios.__getitem__)
+    add(
+        "engine / plain NumPy (worst row)",
+        worst,
+        "-",
+        f"{ratios[worst]:.2f}x (all: " + ", ".join(f"{v:.2f}" for v in ratios.values()) + ")",
+        f">= {ENGINE_TARGET}x every row",
+        all(v >= ENGINE_TARGET for v in ratios.values()),
+    )
+
+
+# --------------------------------------------------------------------------- main
+ITEMS: dict[str, Callable[[list[str], bool], None]] = {
+    "throughput": item_throughput,
+    "respond": lambda sc, q: item_respond([n for n in sc if n != "spiral"] or sc, q),
+    "startup": lambda sc, q: item_startup(q),
+    "pty": lambda sc, q: item_pty([n for n in sc if n != "spiral"] or sc, q),
+    "memory": lambda sc, q: item_memory(),
+    "engine": lambda sc, q: item_engine(),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("items", nargs="*", metavar="ITEM", help="any of: " + ", ".join(ITEMS))
+    ap.add_argument("--all", action="store_true", help="every item, then one table")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and trials (~1.5 min)")
+    ap.add_argument(
+        "--scenarios",
+        default="xor,spiral,digits",
+        help="comma list (throughput uses all; pty and respond skip spiral)",
+    )
+    ap.add_argument("--memory-child", choices=("engine", "app"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    unknown = [i for i in args.items if i not in ITEMS]
+    if unknown:
+        ap.error(f"unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}")
+    if args.memory_child:
+        try:
+            memory_child(args.memory_child)
+        finally:
+            shutil.rmtree(_TMP, ignore_errors=True)
+        return 0
+    items = list(ITEMS) if args.all or not args.items else args.items
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    import numpy as np
+    import textual
+
+    say(
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, textual {textual.__version__}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; command {' '.join(cli_command())}"
+    )
+    say()
+    t0 = time.perf_counter()
+    try:
+        for it in items:
+            ITEMS[it](scenarios, args.quick)
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
+    say(f"## Summary ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f})")
+    say(
+        markdown(
+            ["item", "scenario", "terminal", "measured", "target", "result"],
+            [[r.item, r.scenario, r.size, r.measured, r.target, r.verdict] for r in ROWS],
+        )
+    )
+    misses = [r for r in ROWS if r.ok is False]
+    say()
+    say(f"{len(misses)} of {sum(r.ok is not None for r in ROWS)} targets missed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Compare: the same scenario with up to four values of one hyperparameter.
+
+Every run is a fresh ``Session`` of the scenario (``engine.compare.make_runs``)
+with one hyperparameter changed; a thread worker advances them in lockstep
+(``run_lockstep``), one epoch at a time, and the chart grows all curves
+together: per-epoch train loss as lines, validation loss as dots, one colour
+per run. Diverged runs stop and are marked. The user's own session is not
+involved at all.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
+from tui_trainer.engine.config import Dataset, TrainConfig
+from tui_trainer.ui.screens.sanity import post
+from tui_trainer.ui.screens.whatif import parse_change
+
+PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
+MAX_EPOCHS = 200
+MAX_VALUES = 4
+COLORS = ("cyan", "orange", "green", "magenta")
+
+
+def default_values(cfg: TrainConfig, param: str, n_train: int = 0) -> str:
+    """Three values around the scenario's own (lr/10, lr, lr*10 for the learning rate)."""
+    if param == "lr":
+        lr = cfg.lr
+        return f"{lr / 10:g},{lr:g},{lr * 10:g}"
+    if param == "batch_size":
+        bs = cfg.batch_size
+        if bs <= 0:
+            return "16,64,full"
+        big = "full" if n_train and bs * 4 >= n_train else str(bs * 4)
+        small = max(1, bs // 4)
+        return ",".join(dict.fromkeys([str(small), str(bs), big]))
+    if param == "l2":
+        return "0,0.001,0.01" if cfg.l2 <= 0 else f"0,{cfg.l2:g},{cfg.l2 * 10:g}"
+    if param == "momentum":
+        return "0,0.5,0.9"
+    if param == "optimizer":
+        return "sgd,momentum,adam"
+    value = getattr(cfg, param, "")
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_values(param: str, text: str) -> tuple[list[Any], str]:
+    """``"0.01, 0.1 1"`` -> ``([0.01, 0.1, 1.0], "")``; 1 to 4 values, each validated."""
+    tokens = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    if not tokens:
+        return [], f"type up to {MAX_VALUES} values of {param}, separated by commas"
+    if len(tokens) > MAX_VALUES:
+        return [], f"at most {MAX_VALUES} values at a time ({len(tokens)} given)"
+    out: list[Any] = []
+    for t in tokens:
+        change, err = parse_change(f"{param}={t}")
+        if err:
+            return [], err
+        out.append(change[param])
+    return out, ""
+
+
+def _label(param: str, value: Any) -> str:
+    if param == "batch_size" and value == 0:
+        return "batch_size=full"
+    return f"{param}={value:g}" if isinstance(value, float) else f"{param}={value}"
+
+
+@dataclass
+class Curves:
+    """One run's per-epoch series, copied in the worker."""
+
+    label: str
+    loss: np.ndarray
+    val: np.ndarray
+    diverged: bool
+
+
+def capture(runs: list[Run]) -> list[Curves]:
+    out = []
+    for r in runs:
+        h = r.session.history
+        out.append(
+            Curves(
+                r.label,
+                np.array(h.epoch_series("loss"), dtype=float),
+                np.array(h.epoch_series("val_loss"), dtype=float),
+                r.session.nonfinite is not None,
+            )
+        )
+    return out
+
+
+class CompareScreen(ModalScreen[None]):
+    """Side-by-side runs of the scenario with different values of one hyperparameter."""
+
+    DEFAULT_CSS = """
+    CompareScreen {
+        align: center middle;
+    }
+    #cmp-box {
+        width: 100%;
+        height: 100%;
+        background: $surface;
+        border: round $primary;
+        border-title-align: left;
+    }
+    #cmp-form {
+        height: 3;
+    }
+    #cmp-form Label {
+        height: 3;
+        content-align: left middle;
+        padding: 0 1;
+    }
+    #cmp-param {
+        width: 20;
+    }
+    #cmp-values {
+        width: 1fr;
+    }
+    #cmp-epochs {
+        width: 10;
+    }
+    #cmp-status, #cmp-help {
+        height: auto;
+        max-height: 2;
+        width: 100%;
+        padding: 0 1;
+    }
+    #cmp-help {
+        height: 1;
+        color: $text-muted;
+    }
+    #cmp-progress {
+        height: 1;
+        padding: 0 1;
+    }
+    #cmp-progress Bar {
+        width: 1fr;
+    }
+    #cmp-chart {
+        height: 1fr;
+        min-height: 6;
+    }
+    #cmp-table {
+        height: auto;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "close", id="compare_close"),
+        Binding("l", "toggle_log", "log scale", id="compare_log"),
+    ]
+
+    class Progress(Message):
+        def __init__(self, token: int, value: float, curves: list[Curves], table: str) -> None:
+            self.token = token
+            self.value = value
+            self.curves = curves
+            self.table = table
+            super().__init__()
+
+    class Done(Message):
+        def __init__(self, token: int, error: str = "") -> None:
+            self.token = token
+            self.error = error
+            super().__init__()
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        data: Dataset,
+        param: str = "lr",
+        values: list[Any] | str | None = None,
+        epochs: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.data = data
+        self.param = param
+        self.n_train = int(len(data.x_train))
+        if values is None:
+            self.values_text = default_values(cfg, param, self.n_train)
+        elif isinstance(values, str):
+            self.values_text = values
+        else:
+            self.values_text = ",".join(
+                (f"{v:g}" if isinstance(v, float) else str(v)) for v in values
+            )
+        full = int(epochs) if epochs is not None else int(cfg.epochs)
+        self.epochs = max(1, min(full, MAX_EPOCHS) if epochs is None else full)
+        self.capped_from = full if epochs is None and full > MAX_EPOCHS else 0
+        self.log_scale = False
+        self.running = False
+        self.runs: list[Run] = []
+        self.curves: list[Curves] = []
+        self.table = ""
+        self._token = 0
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        params = PARAMS if self.param in PARAMS else (*PARAMS, self.param)
+        with Vertical(id="cmp-box"):
+            with Horizontal(id="cmp-form"):
+                yield Select(
+                    [(p, p) for p in params], value=self.param, allow_blank=False, id="cmp-param"
+                )
+                yield Input(self.values_text, placeholder="e.g. 0.01,0.1,1", id="cmp-values")
+                yield Label("epochs")
+                yield Input(str(self.epochs), id="cmp-epochs")
+            yield Label(self._intro(), id="cmp-status")
+            yield ProgressBar(total=100, show_eta=False, id="cmp-progress")
+            yield PlotextPlot(id="cmp-chart")
+            yield Static("", id="cmp-table")
+            yield Label(
+                "Enter run   l log scale   Tab next field   Esc close (stops the runs)",
+                id="cmp-help",
+            )
+
+    def _intro(self) -> str:
+        text = f"Up to {MAX_VALUES} values of {self.param}, then Enter."
+        if self.capped_from:
+            text += (
+                f" Epochs capped at {MAX_EPOCHS} of the scenario's {self.capped_from} to stay"
+                " responsive (type more to run longer)."
+            )
+        if self.param == "momentum" and self.cfg.optimizer != "momentum":
+            text += f" Note: momentum only affects the momentum optimizer (this is {self.cfg.optimizer})."
+        return text
+
+    def on_mount(self) -> None:
+        self.query_one("#cmp-box").border_title = "Compare runs"
+        self.query_one("#cmp-values", Input).focus()
+
+    # ------------------------------------------------------------ form
+    def on_select_changed(self, event: Select.Changed) -> None:
+        param = str(event.value)
+        if param == self.param:
+            return
+        self.param = param
+        self.query_one("#cmp-values", Input).value = default_values(self.cfg, param, self.n_train)
+        self.query_one("#cmp-status", Label).update(self._intro())
+
+    def _error(self, text: str) -> None:
+        self.query_one("#cmp-status", Label).update(Text(text, style="bold red"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        values, err = parse_values(self.param, self.query_one("#cmp-values", Input).value)
+        if err:
+            self._error(err)
+            return
+        raw = self.query_one("#cmp-epochs", Input).value.strip()
+        try:
+            epochs = int(raw)
+            if not 1 <= epochs <= 100_000:
+                raise ValueError
+        except ValueError:
+            self._error("epochs must be a whole number >= 1")
+            return
+        self.start(values, epochs)
+
+    def start(self, values: list[Any], epochs: int) -> None:
+        self._stop.set()
+        self._stop = threading.Event()
+        self._token += 1
+        self.running = True
+        self.epochs = epochs
+        self.query_one("#cmp-progress", ProgressBar).update(progress=0)
+        labels = ", ".join(_label(self.param, v) for v in values)
+        self.query_one("#cmp-status", Label).update(f"Running {labels} for {epochs} epochs...")
+        self.set_focus(None)  # l goes to the screen
+        token, stop, param = self._token, self._stop, self.param
+        self.run_worker(
+            lambda: self._work(token, stop, param, values, epochs),
+            thread=True,
+            exclusive=True,
+            group="compare",
+        )
+
+    # ------------------------------------------------------------ work
+    def _work(
+        self, token: int, stop: threading.Event, param: str, values: list[Any], epochs: int
+    ) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return stop.is_set() or worker.is_cancelled
+
+        try:
+            runs = make_runs(self.cfg, self.data, param, values)
+        except Exception as e:  # noqa: BLE001 - shown in the dialog
+            post(self, self.Done(token, f"{type(e).__name__}: {e}"))
+            return
+        for r in runs:
+            r.label = _label(param, r.value)
+        self.runs = runs
+        post(self, self.Progress(token, 0.0, capture(runs), format_table(runs)))
+
+        def on_epoch(e: int) -> None:
+            if not cancelled():
+                post(self, self.Progress(token, e / epochs, capture(runs), format_table(runs)))
+
+        try:
+            run_lockstep(runs, epochs, on_epoch, cancelled)
+        except Exception as e:  # noqa: BLE001 - shown in the dialog
+            post(self, self.Done(token, f"{type(e).__name__}: {e}"))
+            return
+        if not cancelled():
+            post(self, self.Done(token))
+
+    def on_compare_screen_progress(self, msg: Progress) -> None:
+        if msg.token != self._token:
+            return
+        self.query_one("#cmp-progress", ProgressBar).update(progress=100 * msg.value)
+        self.curves = msg.curves
+        self.table = msg.table
+        self.query_one("#cmp-table", Static).update(Text(msg.table, no_wrap=True, overflow="crop"))
+        self._draw()
+
+    def on_compare_screen_done(self, msg: Done) -> None:
+        if msg.token != self._token:
+            return
+        self.running = False
+        if msg.error:
+            self._error("Could not run: " + msg.error)
+            return
+        self.query_one("#cmp-progress", ProgressBar).update(progress=100)
+        n_div = sum(1 for c in self.curves if c.diverged)
+        done = f"Done: {len(self.curves)} runs, {self.epochs} epochs"
+        if n_div:
+            done += f"; {n_div} diverged (stopped, marked in the legend and the table)"
+        self.query_one("#cmp-status", Label).update(done + ".")
+
+    def _draw(self) -> None:
+        chart = self.query_one("#cmp-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        log = self.log_scale
+
+        def ok(y: np.ndarray) -> np.ndarray:
+            m = np.isfinite(y)
+            return m & (y > 0) if log else m
+
+        for c, color in zip(self.curves, COLORS, strict=False):
+            x = np.arange(1, len(c.loss) + 1, dtype=float)
+            m = ok(c.loss)
+            label = c.label + (" DIVERGED" if c.diverged else "")
+            if m.any():
+                plt.plot(
+                    x[m].tolist(), c.loss[m].tolist(), color=color, marker="braille", label=label
+                )
+            m = ok(c.val)
+            if m.any():
+                plt.scatter(x[m].tolist(), c.val[m].tolist(), color=color, marker="•")
+        plt.yscale("log" if log else "linear")
+        plt.xlabel("epoch")
+        plt.title("train loss (lines), validation loss (•)" + (", log scale" if log else ""))
+        chart.refresh()
+
+    # ------------------------------------------------------------ keys
+    def action_toggle_log(self) -> None:
+        self.log_scale = not self.log_scale
+        self._draw()
+
+    def action_close(self) -> None:
+        self._stop.set()
+        self.workers.cancel_group(self, "compare")
+        self.dismiss(None)
