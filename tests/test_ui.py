@@ -623,6 +623,79 @@ def test_layer_selection_up_down() -> None:
     run_app(app, body)
 
 
+def test_matrix_cursor() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await pilot.press("2")
+        await pilot.press("m")  # cursor mode: the matrix panel, focused
+        await pilot.pause()
+        mv = app.query_one(MatrixView)
+        assert app.panel == "matrix"
+        assert app.focused is mv
+        assert app.cell == (0, 0)
+        await pilot.press("down", "right")
+        await pilot.pause()
+        assert app.cell == (1, 1)
+        assert "W[1,1]" in explain_text(app)
+        await pilot.press("down", "down", "right", "right", "right", "right")  # clamped
+        assert app.cell == (1, 3)  # W of layer 1 is 2x4
+        assert s.position == s.E  # the arrows moved the cursor, not the session
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.focused, NetworkView)
+        assert app.cell is None
+
+    run_app(app, body)
+
+
+# Every binding of the app, and the test(s) above that press it and check what it does.
+# A new binding fails test_every_binding_is_tested until a test is written for it.
+TESTED_BINDINGS = {
+    "next_phase": "test_next_phase_walks_the_four_phases",
+    "step_layer": "test_step_layer",
+    "finish_step": "test_finish_step",
+    "finish_epoch": "test_finish_epoch_runs_in_a_worker",
+    "continue": "test_continue_stops_at_breakpoint",
+    "pause": "test_pause_stops_a_long_run",
+    "run_to": "test_run_to_epoch_and_step",
+    "back_phase": "test_back_phase",
+    "back_layer": "test_back_layer",
+    "back_step": "test_back_step",
+    "restart": "test_restart",
+    "next_panel": "test_panels_tab_and_numbers",
+    "prev_panel": "test_panels_tab_and_numbers",
+    "panel_matrix": "test_panels_tab_and_numbers",
+    "panel_chart": "test_panels_tab_and_numbers",
+    "panel_data": "test_panels_tab_and_numbers",
+    "panel_debug": "test_panels_tab_and_numbers",
+    "cycle_view": "test_cycle_matrix_view",
+    "toggle_images": "test_toggle_images_for_image_data",
+    "toggle_cursor": "test_matrix_cursor",
+    "toggle_log": "test_toggle_log_scale",
+    "add_breakpoint": "test_add_breakpoint_and_syntax_error",
+    "breakpoints": "test_manage_breakpoints_screen",
+    "add_watch": "test_add_watch",
+    "write_scenario": "test_write_scenario_with_current_hyperparameters",
+    "open": "test_open_scenario_replaces_the_session",
+    "edit_hyper": "test_hyper_change_applies_from_next_step",
+    "save": "test_save_checkpoint",
+    "help": "test_help_opens_and_closes",
+    "quit": "test_quit_with_progress_asks_first",
+}
+
+
+def test_every_binding_is_tested() -> None:
+    ids = {b.id for b in TrainerApp.BINDINGS}
+    assert None not in ids, "every binding needs an id (keys.toml remaps by id)"
+    assert ids - set(TESTED_BINDINGS) == set(), "bindings without a UI test"
+    assert set(TESTED_BINDINGS) - ids == set(), "tests for bindings that no longer exist"
+    for name in TESTED_BINDINGS.values():
+        assert callable(globals().get(name)), name
+
+
 # ------------------------------------------------------------ hyperparameters
 
 

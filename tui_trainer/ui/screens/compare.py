@@ -28,8 +28,9 @@ from textual_plotext import PlotextPlot
 
 from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
 from tui_trainer.engine.config import Dataset, TrainConfig
+from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.sanity import post
-from tui_trainer.ui.screens.whatif import parse_change
+from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
 
 PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
 MAX_EPOCHS = 200
@@ -355,6 +356,8 @@ class CompareScreen(ModalScreen[None]):
         plt.clear_data()
         plt.clear_figure()
         log = self.log_scale
+        top = plot_ceiling([c.loss for c in self.curves])
+        clipped = False
 
         def ok(y: np.ndarray) -> np.ndarray:
             m = np.isfinite(y)
@@ -362,18 +365,23 @@ class CompareScreen(ModalScreen[None]):
 
         for c, color in zip(self.curves, COLORS, strict=False):
             x = np.arange(1, len(c.loss) + 1, dtype=float)
-            m = ok(c.loss)
             label = c.label + (" DIVERGED" if c.diverged else "")
-            if m.any():
-                plt.plot(
-                    x[m].tolist(), c.loss[m].tolist(), color=color, marker="braille", label=label
-                )
-            m = ok(c.val)
-            if m.any():
-                plt.scatter(x[m].tolist(), c.val[m].tolist(), color=color, marker="•")
+            for y, line in ((c.loss, True), (c.val, False)):
+                m = ok(y)
+                if not m.any():
+                    continue
+                clipped = clipped or bool(y[m].max() > top)
+                v = np.minimum(y[m], top).tolist()
+                if line:
+                    plt.plot(x[m].tolist(), v, color=color, marker="braille", label=label)
+                else:
+                    plt.scatter(x[m].tolist(), v, color=color, marker="•")
         plt.yscale("log" if log else "linear")
         plt.xlabel("epoch")
-        plt.title("train loss (lines), validation loss (•)" + (", log scale" if log else ""))
+        title = "train loss (lines), validation loss (•)" + (", log scale" if log else "")
+        if clipped:
+            title += f"; clipped at {fmt(top)}"
+        plt.title(title)
         chart.refresh()
 
     # ------------------------------------------------------------ keys

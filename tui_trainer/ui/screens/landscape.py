@@ -321,7 +321,8 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         plt.title("no finite loss along the gradient")
         plot.refresh()
         return
-    v = vals[ok]
+    top = max(abs(float(vals[ok][0])), 1e-12) * 1e6  # plotext draws nothing past ~1e50
+    v = np.minimum(vals[ok], top)
     logy = bool((v > 0).all() and v.max() / v.min() > 50)
     plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille")
     plt.vline(sl.lr, "orange")

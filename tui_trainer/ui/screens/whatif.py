@@ -105,6 +105,22 @@ def parse_change(text: str, current: dict[str, Any] | None = None) -> tuple[dict
     return out, ""
 
 
+def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
+    """A y ceiling for plotting: ``factor`` x the largest starting value.
+
+    A diverging run reaches 1e300 before it turns non-finite, and plotext
+    draws nothing once values pass ~1e50; clipped, such a curve runs along
+    the top of the chart instead.
+    """
+    starts = []
+    for y in series:
+        f = y[np.isfinite(y)]
+        if len(f):
+            starts.append(abs(float(f[0])))
+    ref = max(starts) if starts else 1.0
+    return max(ref, 1e-12) * factor
+
+
 def change_label(change: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_show(k, v)}" for k, v in change.items())
 
@@ -418,11 +434,14 @@ class WhatIfScreen(ModalScreen[Session | None]):
         plt.clear_data()
         plt.clear_figure()
         n = max(16, chart.size.width // 2)  # bucket means: smooth enough to compare
+        top = plot_ceiling([f.step_loss for f in futures])
         ys = [f.step_loss[np.isfinite(f.step_loss)] for f in futures]
         ys += [f.val_loss[np.isfinite(f.val_loss)] for f in futures]
         allv = (
             np.concatenate([y for y in ys if len(y)]) if any(len(y) for y in ys) else np.array([])
         )
+        clipped = bool(len(allv) and allv.max() > top)
+        allv = np.minimum(allv, top)
         logy = bool(len(allv) and (allv > 0).all() and allv.max() / allv.min() > 100)
 
         def ok(y: np.ndarray) -> np.ndarray:
@@ -432,17 +451,21 @@ class WhatIfScreen(ModalScreen[Session | None]):
         for f, color in zip(futures, COLORS, strict=False):
             m = ok(f.step_loss)
             if m.any():
-                x, y = downsample(f.step_x[m], f.step_loss[m], n)
+                x, y = downsample(f.step_x[m], np.minimum(f.step_loss[m], top), n)
                 label = f.label + (" (diverged)" if f.state == "diverged" else "")
                 plt.plot(x.tolist(), y.tolist(), color=color, marker="braille", label=label)
             m = ok(f.val_loss)
             if m.any():
-                plt.scatter(f.epoch_x[m].tolist(), f.val_loss[m].tolist(), color=color, marker="•")
+                y = np.minimum(f.val_loss[m], top)
+                plt.scatter(f.epoch_x[m].tolist(), y.tolist(), color=color, marker="•")
         plt.yscale("log" if logy else "linear")
         plt.xlabel("step")
-        plt.title(
-            "train loss per step (lines), validation per epoch (•)" + (", log" if logy else "")
-        )
+        title = "train loss per step (lines), validation per epoch (•)"
+        if logy:
+            title += ", log"
+        if clipped:
+            title += f"; clipped at {fmt(top)}"
+        plt.title(title)
         chart.refresh()
 
     # ------------------------------------------------------------ keys
