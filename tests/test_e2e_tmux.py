@@ -204,34 +204,3 @@ def test_run_and_pause(tmp_path: Path) -> None:
         t.wait_for(r"EXITED 0\b")
     finally:
         t.kill()
-
-
-def test_hangup_saves_a_recovery_checkpoint_and_resume_offers_it(
-    tmp_path: Path, scenario: Path
-) -> None:
-    """The terminal going away (SIGHUP) keeps the session; the next start offers it."""
-    recovery = tmp_path / "state" / "tui-trainer" / "recovery"
-    t = Term(_command(tmp_path, scenario))
-    try:
-        t.wait_for(r"e2e \| epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
-        t.send("f", "f", "n")
-        t.wait_for(r"step 2 \| .*phase FORWARD")
-    finally:
-        t.kill()  # the pane's processes get SIGHUP
-    deadline = time.monotonic() + KEY_TIMEOUT
-    while not list(recovery.glob("*.npz")):
-        assert time.monotonic() < deadline, "no recovery checkpoint was written"
-        time.sleep(0.05)
-
-    t = Term(_command(tmp_path, scenario))
-    try:
-        t.wait_for(r"interrupted at step 2, epoch 1", STARTUP_TIMEOUT)
-        t.send("y")
-        t.wait_for(r"e2e \| epoch 1/20 \| step 2 \| batch 3/16 \| phase FORWARD")
-        assert not list(recovery.glob("*.npz"))  # used up
-        t.send("q")
-        t.wait_for(r"Quit\?")
-        t.send("y")
-        t.wait_for(r"EXITED 0\b")
-    finally:
-        t.kill()

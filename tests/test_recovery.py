@@ -84,23 +84,21 @@ STATUS_RX = re.compile(r"\| step (\d+) \| batch \d+/\d+ \| phase ([A-Za-z]+(?: L
 
 
 class Term:
-    """A detached 80x24 tmux session whose pane *is* the app (``exec``).
+    """A detached 80x24 tmux session running the app under ``sh``.
 
-    ``remain-on-exit`` keeps a dead pane around so its exit status can be read.
+    When the app ends, the shell prints ``EXITED <status>`` and keeps the pane
+    open, so the exit status can be read from the screen.
     """
 
-    def __init__(self, tmp_path: Path, command: str) -> None:
+    def __init__(self, command: str) -> None:
         self.socket = f"tui-trainer-recovery-{uuid.uuid4().hex[:12]}"
         self.target = "main"
-        conf = tmp_path / f"tmux-{self.socket}.conf"
-        conf.write_text("set -g remain-on-exit on\n", encoding="utf-8")
-        self.conf = conf
         self._tmux("new-session", "-d", "-s", self.target, "-x", "80", "-y", "24", command)
 
     def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert TMUX is not None
         return subprocess.run(
-            [TMUX, "-L", self.socket, "-f", str(self.conf), *args],
+            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -132,37 +130,39 @@ class Term:
         assert m is not None, f"no status line on screen:\n{text}"
         return int(m.group(1)), m.group(2)
 
-    def pane(self, fmt: str) -> str:
-        return self._tmux("list-panes", "-t", self.target, "-F", fmt).stdout.strip()
+    def app_pid(self) -> int:
+        """The app's process: the pane's shell's child."""
+        shell = int(self._tmux("list-panes", "-t", self.target, "-F", "#{pane_pid}").stdout)
+        kids = _children(shell)
+        assert len(kids) == 1, f"expected one child of the pane's shell, found {kids}"
+        return kids[0]
 
-    def pid(self) -> int:
-        return int(self.pane("#{pane_pid}"))
-
-    def wait_dead(self, timeout: float = SAVE_TIMEOUT) -> int:
+    def wait_exit(self, timeout: float = SAVE_TIMEOUT) -> int:
         """Wait until the app has exited; return its exit status."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # The pane can show as dead (its terminal closed) a moment before
-            # tmux has reaped the process and knows how it ended: poll for both.
-            dead, status, sig = self.pane(
-                "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
-            ).split(":")
-            if dead == "1" and sig:
-                raise AssertionError(f"the app was killed by signal {sig}")
-            if dead == "1" and status:
-                return int(status)
-            time.sleep(0.05)
-        state = self.pane("#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}:#{pane_pid}")
-        raise AssertionError(
-            f"the app did not exit within {timeout} s (pane {state}):\n{self.screen()}"
-        )
+        m = re.search(r"EXITED (\d+)", self.wait_for(r"EXITED \d+", timeout))
+        assert m is not None
+        return int(m.group(1))
 
     def hang_up(self) -> None:
-        """Close the terminal: tmux sends SIGHUP to the pane's process."""
+        """Close the terminal: the pane's processes get SIGHUP."""
         self._tmux("kill-session", "-t", self.target, check=False)
 
     def kill(self) -> None:
         self._tmux("kill-server", check=False)
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
 
 
 @pytest.fixture
@@ -179,10 +179,9 @@ def _command(tmp_path: Path, scenario: Path) -> str:
         "TERM": "xterm-256color",
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    # exec: the pane's process is the app itself, so signals reach it directly
     return (
-        f"cd {shlex.quote(str(tmp_path))} && exec env {assigns} "
-        f"{shlex.quote(str(CMD))} {shlex.quote(str(scenario))}"
+        f"cd {shlex.quote(str(tmp_path))} && env {assigns} "
+        f"{shlex.quote(str(CMD))} {shlex.quote(str(scenario))}; echo EXITED $?; sleep 60"
     )
 
 
@@ -219,7 +218,7 @@ def terms() -> Iterator[list[Term]]:
 
 
 def _start(tmp_path: Path, scenario: Path, terms: list[Term]) -> Term:
-    t = Term(tmp_path, _command(tmp_path, scenario))
+    t = Term(_command(tmp_path, scenario))
     terms.append(t)
     t.wait_for(r"recover \| epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
     return t
@@ -257,7 +256,7 @@ def test_hangup_saves_and_next_start_resumes(
     assert sorted(p.name for p in expected.parent.iterdir()) == [expected.name]
 
     # The next start on the same scenario offers to resume; y resumes exactly there.
-    t2 = Term(tmp_path, _command(tmp_path, scenario))
+    t2 = Term(_command(tmp_path, scenario))
     terms.append(t2)
     t2.wait_for(r"interrupted at step 3, epoch 1", STARTUP_TIMEOUT)
     t2.wait_for(r"Resume it\?")
@@ -279,15 +278,15 @@ def test_signal_saves_and_exits(
     expected = _expected_file(tmp_path, scenario)
     t = _start(tmp_path, scenario, terms)
     before = _step_f_f_f_n(t)
-    pid = t.pid()
+    pid = t.app_pid()
     os.kill(pid, sig)
-    assert t.wait_dead() == 128 + int(sig)
+    assert t.wait_exit() == 128 + int(sig)
     assert expected.is_file()  # written before the app exited
     arrays = read_checkpoint(expected)
     assert int(arrays["resume_position"]) == 3 * 6 + 2  # step 3, end of forward (2 layers)
 
     # Answering n discards the recovery file and starts afresh.
-    t2 = Term(tmp_path, _command(tmp_path, scenario))
+    t2 = Term(_command(tmp_path, scenario))
     terms.append(t2)
     t2.wait_for(r"Resume it\?", STARTUP_TIMEOUT)
     t2.send("n")
@@ -305,9 +304,9 @@ def test_hangup_without_progress_writes_nothing(
     tmp_path: Path, scenario: Path, terms: list[Term]
 ) -> None:
     t = _start(tmp_path, scenario, terms)
-    pid = t.pid()
+    pid = t.app_pid()
     os.kill(pid, signal.SIGHUP)
-    assert t.wait_dead() == 128 + int(signal.SIGHUP)
+    assert t.wait_exit() == 128 + int(signal.SIGHUP)
     recovery = tmp_path / "state" / "tui-trainer" / "recovery"
     assert not recovery.exists() or not any(recovery.iterdir())
 
@@ -322,7 +321,7 @@ def test_deliberate_quit_keeps_no_recovery_file(
     t.send("q")
     t.wait_for(r"Quit\?")
     t.send("y")
-    assert t.wait_dead() == 0
+    assert t.wait_exit() == 0
     assert not expected.exists()
 
 

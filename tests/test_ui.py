@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList
 
@@ -97,7 +98,7 @@ def run_app(
 async def settle(app: TrainerApp, pilot: Pilot) -> None:
     """Wait (bounded) for the training worker to stop, then for the UI to catch up."""
     await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
-    await pilot.pause()
+    await wait_until(pilot, lambda: not app.running)  # RunFinished handled
     await pilot.pause()
 
 
@@ -107,6 +108,17 @@ async def wait_until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")
         await pilot.pause(0.02)
+
+
+async def press_now(app: TrainerApp, key: str) -> None:
+    """Deliver a key as the terminal driver does, without waiting afterwards.
+
+    ``Pilot.press`` waits until the process looks idle (up to a second, twice per
+    key); while the training thread runs it never does, so every key would cost two
+    seconds. Tests that press keys during a run use this and poll for the effect.
+    """
+    char = " " if key == "space" else (key if len(key) == 1 else None)
+    app.post_message(events.Key(key, char))
 
 
 async def type_text(pilot: Pilot, text: str) -> None:
@@ -317,17 +329,16 @@ def test_pause_stops_a_long_run(key: str) -> None:
     app = TrainerApp(s, name="xor")
 
     async def body(pilot: Pilot) -> None:
-        await pilot.press("c")
-        assert app.running
+        await press_now(app, "c")
+        await wait_until(pilot, lambda: app.running and s.step > 0)
         await pilot.pause(0.3)
         assert app.running
-        assert "RUNNING" in phase_bar(app)
+        await wait_until(pilot, lambda: "RUNNING" in phase_bar(app))
         assert "Press p or space to pause" in explain_text(app)
-        t0 = time.monotonic()
-        await pilot.press(key)
+        await press_now(app, key)
+        # takes effect within one short chunk (the bound allows for a loaded machine)
+        await wait_until(pilot, lambda: not app.running, timeout=2.0)
         await settle(app, pilot)
-        assert time.monotonic() - t0 < 2.0  # takes effect within one short chunk
-        assert not app.running
         assert s.step > 0
         assert not s.finished and s.epoch < 100000
         assert s.pos == 0  # paused at a step boundary
@@ -345,11 +356,13 @@ def test_stepping_key_while_running_pauses() -> None:
     app = TrainerApp(s, name="xor")
 
     async def body(pilot: Pilot) -> None:
-        await pilot.press("c")
-        await pilot.pause(0.2)
-        await pilot.press("n")  # any inline step pauses a run first
+        await press_now(app, "c")
+        await wait_until(pilot, lambda: app.running and s.step > 0)
+        await press_now(app, "n")  # any inline step pauses a run first
+        await wait_until(pilot, lambda: not app.running)
         await settle(app, pilot)
-        assert not app.running and not s.finished and s.step > 0
+        assert not s.finished and s.step > 0
+        assert s.pos == 0  # it paused; it did not also take a phase
 
     run_app(app, body)
 
@@ -1124,16 +1137,33 @@ def test_quit_with_progress_asks_first() -> None:
     run_app(app, body)
 
 
+def test_ctrl_q_asks_like_q() -> None:
+    """Textual's own quit key (and the palette's Quit) must not drop unsaved progress."""
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.return_code is None and app.is_running
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0
+
+    run_app(app, body)
+
+
 def test_quit_while_running_stops_the_run_and_asks() -> None:
     s = xor_session(epochs=100000)
     app = TrainerApp(s, name="xor")
 
     async def body(pilot: Pilot) -> None:
-        await pilot.press("c")
-        await wait_until(pilot, lambda: s.step > 0)
-        await pilot.press("q")
+        await press_now(app, "c")
+        await wait_until(pilot, lambda: app.running and s.step > 0)
+        await press_now(app, "q")
+        await wait_until(pilot, lambda: not app.running)
         await settle(app, pilot)
-        assert not app.running
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()

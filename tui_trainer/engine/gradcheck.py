@@ -70,10 +70,16 @@ def gradcheck(
     Computed in float64 on a deep copy. Big parameters are sampled
     (``max_per_param`` entries, seeded) to keep it interactive.
     """
-    net = copy.deepcopy(net)
+    net = Network(
+        [copy.copy(ly) for ly in net.layers]
+    )  # shallow layer copies: no deep copy of caches (they may hold the whole data set)
     for ly in net.layers:
-        ly.W = ly.W.astype(np.float64)
+        ly.W = ly.W.astype(np.float64)  # new float64 arrays, independent of the original
         ly.b = ly.b.astype(np.float64)
+        ly.dW = np.zeros_like(ly.W)
+        ly.db = np.zeros_like(ly.b)
+        ly.flat_grads = False
+        ly.clear_cache()
     x = x.astype(np.float64)
     if y.dtype.kind == "f":
         y = y.astype(np.float64)

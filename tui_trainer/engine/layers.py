@@ -36,6 +36,9 @@ class Dense:
         self.dx: np.ndarray | None = None
         self.dW = np.zeros_like(W)
         self.db = np.zeros_like(b)
+        # True when dW/db are views into the network's flat gradient vector:
+        # backward then writes into them instead of allocating.
+        self.flat_grads = False
         self.dW_valid = False
         self.delta_W = np.zeros_like(W)
         self.delta_b = np.zeros_like(b)
@@ -69,11 +72,15 @@ class Dense:
         assert self.x is not None and self.z is not None and self.a is not None
         dz = self.act.backward(self.z, self.a, da)
         self.dz = dz
-        dW = self.x.T @ dz
+        if self.flat_grads:
+            dW = np.matmul(self.x.T, dz, out=self.dW)
+            np.sum(dz, axis=0, out=self.db)
+        else:
+            dW = self.x.T @ dz
+            self.dW = dW
+            self.db = dz.sum(axis=0)
         if l2:
             dW += l2 * self.W
-        self.dW = dW
-        self.db = dz.sum(axis=0)
         self.dW_valid = True
         self.dx = dz @ self.W.T if need_dx else None
         return self.dx

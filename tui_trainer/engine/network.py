@@ -42,10 +42,52 @@ def init_weights(
 
 
 class Network:
-    """Dense layers in order; parameters are listed as W0, b0, W1, b1, ..."""
+    """Dense layers in order; parameters are listed as W0, b0, W1, b1, ...
+
+    A network built by ``build`` keeps all parameters in one contiguous
+    vector ``flat`` (each ``W``/``b`` is a view into it) and all gradients in
+    ``flat_grad``: the update is then one vector operation whatever the depth,
+    and norms of every layer come from one reduction. Networks assembled from
+    separate arrays (``flat is None``) work the same, only slower.
+    """
 
     def __init__(self, layers: list[Dense]) -> None:
         self.layers = layers
+        self.flat: np.ndarray | None = None
+        self.flat_grad: np.ndarray | None = None
+        self.starts: np.ndarray | None = None  # offset of W0, b0, W1, b1, ... in flat
+
+    def _make_flat(self) -> None:
+        sizes = [p.size for p in self.params()]
+        dtype = self.layers[0].W.dtype if self.layers else np.float64
+        total = int(sum(sizes))
+        flat = np.empty(total, dtype=dtype)
+        grad = np.zeros(total, dtype=dtype)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        k = 0
+        for ly in self.layers:
+            for name in ("W", "b"):
+                arr = getattr(ly, name)
+                n = arr.size
+                view = flat[k : k + n].reshape(arr.shape)
+                view[...] = arr
+                setattr(ly, name, view)
+                gview = grad[k : k + n].reshape(arr.shape)
+                setattr(ly, "dW" if name == "W" else "db", gview)
+                k += n
+            ly.flat_grads = True
+        self.flat, self.flat_grad, self.starts = flat, grad, starts
+
+    def opt_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes the optimizer keeps state for (one vector for a flat network)."""
+        if self.flat is not None:
+            return [self.flat.shape]
+        return [p.shape for p in self.params()]
+
+    def layer_sq_norms(self, vec: np.ndarray) -> np.ndarray:
+        """Squared norm of each layer's weight matrix part of a flat vector."""
+        assert self.starts is not None
+        return np.add.reduceat(vec * vec, self.starts)[0::2]
 
     @classmethod
     def build(cls, cfg: TrainConfig, n_in: int) -> Network:
@@ -58,7 +100,10 @@ class Network:
             b = np.full(spec.units, cfg.bias_init, dtype=dtype)
             layers.append(Dense(W, b, spec.activation, cfg.leaky_slope))
             width = spec.units
-        return cls(layers)
+        net = cls(layers)
+        if layers:
+            net._make_flat()
+        return net
 
     def params(self) -> list[np.ndarray]:
         out: list[np.ndarray] = []

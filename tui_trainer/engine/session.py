@@ -141,8 +141,7 @@ class Session:
         self._replaying = False
 
     def _make_opt(self, name: str) -> Optimizer:
-        shapes = [p.shape for p in self.net.params()]
-        return make_optimizer(name, shapes, self.dtype)
+        return make_optimizer(name, self.net.opt_shapes(), self.dtype)
 
     def _new_acc(self) -> dict[str, Any]:
         return {

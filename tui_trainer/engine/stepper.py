@@ -168,24 +168,41 @@ def run_step(
         yield events[n + 1 + k]
 
     rec.lr = hyper.lr
-    deltas = opt.deltas(net.grads(), hyper)
-    for j, layer in enumerate(layers):
-        dW, db = deltas[2 * j], deltas[2 * j + 1]
-        layer.W += dW
-        layer.b += db
-        layer.delta_W = dW
-        layer.delta_b = db
-        layer.delta_valid = True
-    bad = -1
-    for j, layer in enumerate(layers):
-        w = layer.W.reshape(-1)
-        d = layer.delta_W.reshape(-1)
-        layer.weight_sq = ws = float(w @ w)
-        layer.delta_sq = float(d @ d)
-        if bad < 0 and not (math.isfinite(ws) and math.isfinite(float(layer.b.sum()))):
-            if not (np.isfinite(w).all() and np.isfinite(layer.b).all()):
-                bad = j
-    if bad >= 0:
+    if net.flat is not None:
+        # One vector operation for the whole network; layers see views.
+        delta = opt.deltas([net.flat_grad], hyper)[0]  # type: ignore[list-item]
+        net.flat += delta
+        starts = net.starts
+        for j, layer in enumerate(layers):
+            a0, b0 = starts[2 * j], starts[2 * j + 1]  # type: ignore[index]
+            layer.delta_W = delta[a0:b0].reshape(layer.W.shape)
+            layer.delta_b = delta[b0 : b0 + layer.b.size]
+            layer.delta_valid = True
+        w_sq = net.layer_sq_norms(net.flat)
+        d_sq = net.layer_sq_norms(delta)
+        for j, layer in enumerate(layers):
+            layer.weight_sq = float(w_sq[j])
+            layer.delta_sq = float(d_sq[j])
+        ok = math.isfinite(float(w_sq.sum()))
+    else:
+        deltas = opt.deltas(net.grads(), hyper)
+        ok = True
+        for j, layer in enumerate(layers):
+            dW, db = deltas[2 * j], deltas[2 * j + 1]
+            layer.W += dW
+            layer.b += db
+            layer.delta_W = dW
+            layer.delta_b = db
+            layer.delta_valid = True
+            w = layer.W.reshape(-1)
+            d = dW.reshape(-1)
+            layer.weight_sq = float(w @ w)
+            layer.delta_sq = float(d @ d)
+            ok = ok and math.isfinite(layer.weight_sq)
+    bad = None
+    if not ok:  # the squared norm overflowed or a weight is NaN/Inf: look closer
+        bad = next((j for j, ly in enumerate(layers) if not np.isfinite(ly.W).all()), None)
+    if bad is not None:
         rec.nonfinite = NonFinite(rec.step, Phase.UPDATE, bad, "weights after the update")
         yield Event(Phase.UPDATE, None, 2 * n + 2, nonfinite=True)
         return

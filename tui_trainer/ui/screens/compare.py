@@ -378,7 +378,10 @@ class CompareScreen(ModalScreen[None]):
                     plt.scatter(x[m].tolist(), v, color=color, marker="•")
         plt.yscale("log" if log else "linear")
         plt.xlabel("epoch")
-        title = "train loss (lines), validation loss (•)" + (", log scale" if log else "")
+        wide = chart.size.width >= 90
+        title = "train loss (lines), validation loss (•)" if wide else "train (lines), val (•)"
+        if log:
+            title += ", log scale"
         if clipped:
             title += f"; clipped at {fmt(top)}"
         plt.title(title)

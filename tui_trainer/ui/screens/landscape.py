@@ -59,6 +59,7 @@ SPANS = (0.25, 0.5, 1.0, 2.0)
 SLICE_POINTS = 61
 GUTTER = 7  # beta labels left of the map
 PALETTE = (*SEQUENTIAL_PALETTE, BAD_COLOR)
+BAD = SEQUENTIAL_LEVELS  # the level sequential_levels gives NaN/Inf
 
 
 # ------------------------------------------------------------------ checks
@@ -192,6 +193,9 @@ def render_surface(L: Landscape, width: int, height: int) -> Text:
         info.append(L.note + ".")
     if not L.complete:
         info.append("(incomplete: stopped early)")
+    n_bad = int(L.loss.size - np.count_nonzero(finite))
+    if n_bad:
+        info.insert(0, f"! = nan/inf ({n_bad} points).")
     wrap = max(width, 10)
     head_lines = textwrap.wrap(_describe(L), wrap)[: 2 if height >= 16 else 1]
     info_lines = textwrap.wrap(" ".join(info), wrap)[: 3 if height >= 12 else 1]
@@ -247,10 +251,13 @@ def render_surface(L: Landscape, width: int, height: int) -> Text:
         run_style, run_start = "", pos
         for c in range(pw):
             u = int(upper[c])
+            lw = int(lower[c]) if lower is not None else u
             if (tr, c) in marks:
                 bg = PALETTE[u]
                 style = f"bold {contrast_text(bg)} on {bg}"
                 ch = marks[(tr, c)]
+            elif u == BAD or lw == BAD:
+                style, ch = SEQUENTIAL_CELL_STYLES[BAD], "!"
             elif lower is None:
                 style = PALETTE[u]
                 ch = "▀"
@@ -276,10 +283,6 @@ def render_surface(L: Landscape, width: int, height: int) -> Text:
     leg.append(" " + fmt(lmax))
     leg.append(" (log) " if rep == 2 else " ", style="dim")
     leg.append("◆ now • path")
-    if not finite.all():
-        leg.append("  ")
-        leg.append("!", style=SEQUENTIAL_CELL_STYLES[-1])
-        leg.append(" nan/inf")
     lines.append(leg)
     lines.extend(Text(s, style="dim") for s in info_lines)
     return assemble_lines(lines, width, height)
@@ -321,7 +324,7 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         plt.title("no finite loss along the gradient")
         plot.refresh()
         return
-    top = max(abs(float(vals[ok][0])), 1e-12) * 1e6  # plotext draws nothing past ~1e50
+    top = min(max(abs(float(vals[ok][0])), 1e-12) * 1e6, 1e30)  # plotext fails past ~1e50
     v = np.minimum(vals[ok], top)
     logy = bool((v > 0).all() and v.max() / v.min() > 50)
     plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille")
@@ -330,14 +333,17 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         plt.scatter([sl.t_min], [sl.value_min], color="green", marker="x")
     if math.isfinite(sl.value_at_lr) and (sl.value_at_lr > 0 or not logy):
         plt.scatter([sl.lr], [sl.value_at_lr], color="orange", marker="◆")
-        right = sl.lr > 0.5 * float(ts[ok].max())
-        plt.text(
-            "your step lands here ◆" if right else "◆ your step lands here",
-            sl.lr,
-            sl.value_at_lr,
-            color="orange",
-            alignment="right" if right else "left",
-        )
+        t0, t1 = float(ts[ok].min()), float(ts[ok].max())
+        frac = (sl.lr - t0) / (t1 - t0) if t1 > t0 else 0.5
+        cols = max(0, plot.size.width - 8)  # about the width of the plot area
+        full = "your step lands here"
+        if len(full) + 2 <= (1 - frac) * cols:
+            label, align = "◆ " + full, "left"
+        elif len(full) + 2 <= frac * cols:
+            label, align = full + " ◆", "right"
+        else:
+            label, align = ("◆ your step", "left") if frac < 0.6 else ("your step ◆", "right")
+        plt.text(label, sl.lr, sl.value_at_lr, color="orange", alignment=align)
     plt.yscale("log" if logy else "linear")
     plt.xlabel("step size t")
     wide = plot.size.width >= 56
@@ -404,7 +410,7 @@ class LandscapeScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape", "close", "close", id="landscape_close"),
-        Binding("plus", "resolution(1)", "finer", id="landscape_finer"),
+        Binding("plus,equals_sign", "resolution(1)", "finer", id="landscape_finer"),
         Binding("minus", "resolution(-1)", "coarser", id="landscape_coarser"),
         Binding("d", "toggle_directions", "directions", id="landscape_directions"),
         Binding("left_square_bracket", "span(-1)", "smaller span", id="landscape_span_down"),

@@ -106,7 +106,7 @@ def parse_change(text: str, current: dict[str, Any] | None = None) -> tuple[dict
 
 
 def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
-    """A y ceiling for plotting: ``factor`` x the largest starting value.
+    """A y ceiling for plotting: ``factor`` x the smallest starting value, at most 1e30.
 
     A diverging run reaches 1e300 before it turns non-finite, and plotext
     draws nothing once values pass ~1e50; clipped, such a curve runs along
@@ -117,8 +117,8 @@ def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
         f = y[np.isfinite(y)]
         if len(f):
             starts.append(abs(float(f[0])))
-    ref = max(starts) if starts else 1.0
-    return max(ref, 1e-12) * factor
+    ref = min(starts) if starts else 1.0
+    return min(max(ref, 1e-12) * factor, 1e30)
 
 
 def change_label(change: dict[str, Any]) -> str:
@@ -460,7 +460,12 @@ class WhatIfScreen(ModalScreen[Session | None]):
                 plt.scatter(f.epoch_x[m].tolist(), y.tolist(), color=color, marker="•")
         plt.yscale("log" if logy else "linear")
         plt.xlabel("step")
-        title = "train loss per step (lines), validation per epoch (•)"
+        wide = chart.size.width >= 90
+        title = (
+            "train loss per step (lines), validation per epoch (•)"
+            if wide
+            else "train (lines), val (•)"
+        )
         if logy:
             title += ", log"
         if clipped:

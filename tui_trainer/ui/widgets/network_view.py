@@ -50,7 +50,7 @@ def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
         mark = ">" if i == selected else " "
         t.append(f"{mark} L{i + 1} {ly.n_in}x{ly.n_out} {ly.activation}", style=style.strip())
         if not math.isnan(dead):
-            t.append(f"  dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
+            t.append(f" · dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
         t.append("\n")
         t.append(
             f"  |W| {fmt(wn, 5)} |dW| {fmt(gn, 5)} upd {fmt(ur, 5)}\n",
