@@ -77,6 +77,8 @@ sys.path.insert(0, str(ROOT))
 _TMP = Path(tempfile.mkdtemp(prefix="tui-trainer-bench-"))
 os.environ["XDG_CONFIG_HOME"] = str(_TMP / "config")  # no user keymap
 os.environ["XDG_STATE_HOME"] = str(_TMP / "state")  # no stray recovery offers
+# Pilot's console would otherwise render 16 colours; a real terminal here gets truecolor.
+os.environ.setdefault("TEXTUAL_COLOR_SYSTEM", "truecolor")
 
 BIG_EPOCHS = 1_000_000
 MEMORY_STEPS = 10_000
@@ -205,12 +207,15 @@ class Stream:
         self._buf = ""
         self.found: float | None = None
         self.captured = ""
+        self.recording: list[str] | None = None
 
     def feed(self, data: str, nbytes: int, t: float) -> None:
         with self.cond:
             self.nbytes += nbytes
             self.frames += 1
             self.tail = (self.tail + data)[-200_000:]
+            if self.recording is not None:
+                self.recording.append(data)
             if self._patterns is not None and self.found is None:
                 self._buf += data
                 text = strip_ansi(self._buf)
@@ -232,11 +237,37 @@ class Stream:
             self.cond.wait_for(lambda: self.found is not None, timeout)
             return self.found
 
+    def record(self) -> None:
+        with self.cond:
+            self.recording = []
+
+    def recorded(self) -> str:
+        with self.cond:
+            text = "".join(self.recording or [])
+            self.recording = None
+            return text
+
     def last_step(self) -> int | None:
         """The step on the most recent status line in the output."""
         with self.cond:
             hits = re.findall(r"\| step (\d+) \|", strip_ansi(self.tail))
         return int(hits[-1]) if hits else None
+
+
+def press(app: Any, key: str) -> None:
+    """Post a key event the way the terminal driver does.
+
+    ``Pilot.press`` also waits for the process to go idle (``wait_for_idle``
+    compares CPU time with wall time), which never happens while the training
+    thread runs: each press would stall the test for 2 s. The latency is
+    measured from here to the frame anyway.
+    """
+    from textual import events
+
+    char = {"tab": "\t"}.get(key, key if len(key) == 1 else None)
+    event = events.Key(key, char)
+    event.set_sender(app)
+    app.post_message(event)
 
 
 def probe_frames(app: Any) -> Stream:
@@ -268,7 +299,7 @@ def cli_command() -> list[str]:
 
 def pty_env() -> dict[str, str]:
     env = dict(os.environ)
-    for k in ("COLUMNS", "LINES", "TMUX", "TEXTUAL"):
+    for k in ("COLUMNS", "LINES", "TMUX", "TEXTUAL_COLOR_SYSTEM"):
         env.pop(k, None)
     env.update(TERM="xterm-256color", COLORTERM="truecolor")
     return env
@@ -356,14 +387,14 @@ async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str,
             h_first = r % 2 == 1
             if h_first:
                 ref_rates.append(headless_rate(ref, seconds))
-            await pilot.press("c")
+            press(app, "c")
             await asyncio.sleep(0.2)  # past the chunk-size ramp
             s0, b0, f0, t0 = s.step, frames.nbytes, frames.frames, time.perf_counter()
             await asyncio.sleep(seconds)
             s1, b1, f1, t1 = s.step, frames.nbytes, frames.frames, time.perf_counter()
             if not app.running:
                 raise RuntimeError(f"{name}: the run stopped by itself ({app.message_text!r})")
-            await pilot.press("p")
+            press(app, "p")
             while app.running:
                 await asyncio.sleep(0.005)
             app_rates.append((s1 - s0) / (t1 - t0))
@@ -425,17 +456,54 @@ def item_throughput(scenarios: list[str], quick: bool) -> None:
 
 
 # --------------------------------------------------------------------------- 4. pty output (+ throughput)
-def _pty_run(app: PtyApp, seconds: float) -> tuple[float, float, int | None]:
-    """One c ... p cycle: (bytes/s while running, seconds, steps done) ."""
+WIDGETS = ("phase-bar", "status", "network", "matrix", "explain", "footer")
+BREAKDOWN_COLUMNS = (*WIDGETS, "cursor moves", "other")
+CUP = re.compile(r"\x1b\[(\d+);(\d+)H")
+
+
+async def _regions(name: str, cols: int, rows: int) -> dict[str, Any]:
+    """Where each widget is on the screen at this size (from the real layout)."""
+    from textual.widgets import Footer
+
+    app, _ = make_app(name)
+    async with app.run_test(size=(cols, rows)) as pilot:
+        await pilot.pause()
+        out = {w: app.query_one(f"#{w}").region for w in WIDGETS if w != "footer"}
+        out["footer"] = app.query_one(Footer).region
+    return out
+
+
+def breakdown(raw: str, regions: dict[str, Any]) -> dict[str, int]:
+    """Bytes of terminal output per widget: each run after a cursor move is charged to
+    the widget at that position; the cursor moves themselves go to 'cursor moves'."""
+    out = dict.fromkeys(regions, 0)
+    out["cursor moves"] = 0
+    out["other"] = 0
+    pos = 0
+    where = "other"
+    for m in CUP.finditer(raw):
+        out[where] += len(raw[pos : m.start()].encode())
+        out["cursor moves"] += len(m.group(0))
+        y, x = int(m.group(1)) - 1, int(m.group(2)) - 1
+        where = next((k for k, r in regions.items() if r.contains(x, y)), "other")
+        pos = m.end()
+    out[where] += len(raw[pos:].encode())
+    return out
+
+
+def _pty_run(app: PtyApp, seconds: float) -> tuple[float, float, int | None, str, float]:
+    """One c ... p cycle: (bytes/s while running, seconds, steps done, output, its seconds)."""
     st = app.stream
     before = st.last_step() or 0
     st.expect(r"RUNNING")
     b0 = st.nbytes
+    st.record()
     t0 = app.send("c")
     if st.wait(5.0) is None:
         raise RuntimeError("the app did not start running after c")
     time.sleep(max(0.0, seconds - (time.perf_counter() - t0)))
     b1, t1 = st.nbytes, time.perf_counter()
+    raw = st.recorded()
     st.expect(r"PAUSED")
     t2 = app.send("p")
     if st.wait(5.0) is None:
@@ -443,7 +511,7 @@ def _pty_run(app: PtyApp, seconds: float) -> tuple[float, float, int | None]:
     time.sleep(0.15)  # let the pause frame finish
     after = st.last_step()
     steps = None if after is None else after - before
-    return (b1 - b0) / (t1 - t0), t2 - t0, steps
+    return (b1 - b0) / (t1 - t0), t2 - t0, steps, raw, t1 - t0
 
 
 def item_pty(scenarios: list[str], quick: bool) -> None:
@@ -454,18 +522,25 @@ def item_pty(scenarios: list[str], quick: bool) -> None:
         "steps/s from the status line vs headless in this process, interleaved)"
     )
     table = []
+    per_widget: list[list[str]] = []
     for name in scenarios:
         _, ref = scenario_session(name)
         headless_rate(ref, 0.2)
         for cols, rows in sizes:
+            regions = asyncio.run(_regions(name, cols, rows))
             app, _ = spawn_app(name, cols, rows)
+            by_widget: dict[str, int] = {}
+            running = 0.0
             try:
                 time.sleep(0.5)  # let the first heavy refresh finish
                 kib, ratios, rates, refs = [], [], [], []
                 for r in range(rounds):
                     if r % 2 == 1:
                         refs.append(headless_rate(ref, seconds))
-                    bps, dt, steps = _pty_run(app, seconds)
+                    bps, dt, steps, raw, run_s = _pty_run(app, seconds)
+                    for k, v in breakdown(raw, regions).items():
+                        by_widget[k] = by_widget.get(k, 0) + v
+                    running += run_s
                     kib.append(bps / 1024)
                     rates.append(float("nan") if steps is None else steps / dt)
                     if r % 2 == 0:
@@ -485,6 +560,10 @@ def item_pty(scenarios: list[str], quick: bool) -> None:
                     f"{statistics.median(refs):,.0f}",
                     f"{ratio:.2f}",
                 ]
+            )
+            per_widget.append(
+                [name, size]
+                + [f"{by_widget.get(w, 0) / running / 1024:.1f}" for w in BREAKDOWN_COLUMNS]
             )
             add(
                 "output while running",
@@ -510,6 +589,9 @@ def item_pty(scenarios: list[str], quick: bool) -> None:
         )
     )
     say()
+    say("KiB/s written per widget while running (by the cursor position of each write):")
+    say(markdown(["scenario", "size", *BREAKDOWN_COLUMNS], per_widget))
+    say()
 
 
 # --------------------------------------------------------------------------- 2. responsiveness
@@ -528,14 +610,14 @@ async def _pilot_respond(name: str, trials: int) -> dict[str, list[float]]:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         for _ in range(trials):
-            await pilot.press("c")
+            press(app, "c")
             await asyncio.sleep(0.3)
             if not app.running:
                 raise RuntimeError(f"{name}: not running after c")
             for label, key, _b, pattern in KEYS:
                 frames.expect(pattern)
                 t0 = time.perf_counter()
-                await pilot.press(key)
+                press(app, key)
                 deadline = t0 + 2.0
                 while frames.found is None and time.perf_counter() < deadline:
                     await asyncio.sleep(0.002)
@@ -543,7 +625,7 @@ async def _pilot_respond(name: str, trials: int) -> dict[str, list[float]]:
                 out[label].append(2000.0 if t is None else (t - t0) * 1000)
                 if key == "tab":
                     await asyncio.sleep(0.15)  # keep running a little
-            await pilot.press("1")  # back to the matrix panel (not timed)
+            press(app, "1")  # back to the matrix panel (not timed)
             await asyncio.sleep(0.05)
     return out
 

@@ -45,11 +45,15 @@ from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
+from tui_trainer.ui.screens.compare import CompareScreen
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
 from tui_trainer.ui.screens.hyper import HyperScreen
+from tui_trainer.ui.screens.landscape import LandscapeScreen
 from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
+from tui_trainer.ui.screens.sanity import SanityScreen
+from tui_trainer.ui.screens.whatif import WhatIfScreen
 from tui_trainer.ui.widgets.data_view import DataView
 from tui_trainer.ui.widgets.explain_panel import ExplainPanel
 from tui_trainer.ui.widgets.inspector import Inspector
@@ -103,6 +107,10 @@ class TrainerApp(App[None]):
         Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
         Binding("b", "add_breakpoint", "break", show=False, id="add_breakpoint"),
         Binding("B", "manage_breakpoints", "breakpoints", show=False, id="breakpoints"),
+        Binding("g", "sanity_checks", "checks", show=False, id="sanity"),
+        Binding("L", "landscape", "landscape", show=False, id="landscape"),
+        Binding("x", "what_if", "what if", show=False, id="what_if"),
+        Binding("C", "compare", "compare", show=False, id="compare"),
         Binding("W", "add_watch", "watch", show=False, id="add_watch"),
         Binding("w", "write_scenario", "write scenario", show=False, id="write_scenario"),
         Binding("o", "open_scenario", "open", show=False, id="open"),
@@ -136,6 +144,10 @@ class TrainerApp(App[None]):
         ("W", "add a watch expression, e.g. grad_norm[0] or W[0][1,2]"),
         ("w", "write the scenario with the current hyperparameters to a file"),
         ("h", "edit hyperparameters (applied from the next step)"),
+        ("g", "sanity checks: gradient check, loss at init, overfit a tiny batch, ..."),
+        ("L", "loss landscape around the current weights, with the path taken"),
+        ("x", "what if: fork here with one change and compare both futures"),
+        ("C", "compare up to four learning rates (or other settings) side by side"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
         ("ctrl+p", "command palette"),
@@ -651,6 +663,43 @@ class TrainerApp(App[None]):
                 self.refresh_all()
 
         self.push_screen(HyperScreen(self.session.hyperparameters()), done)
+
+    def _modal_tool(self, make: Any) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        self.push_screen(make(), lambda _: self.refresh_all())
+
+    def action_sanity_checks(self) -> None:
+        self._modal_tool(lambda: SanityScreen(self.session, self.lock))
+
+    def action_landscape(self) -> None:
+        self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
+
+    def action_compare(self) -> None:
+        s = self.session
+        cfg = s.cfg.with_changes(
+            **{
+                k: v
+                for k, v in s.hyperparameters().items()
+                if k in ("lr", "momentum", "l2", "optimizer")
+            }
+        )
+        self._modal_tool(lambda: CompareScreen(cfg, s.data))
+
+    def action_what_if(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+
+        def done(chosen: Session | None) -> None:
+            if chosen is not None:
+                with self.lock:
+                    self.session = chosen
+                self.message_text = "Kept the chosen future."
+            self.refresh_all()
+
+        self.push_screen(WhatIfScreen(self.session, self.lock), done)
 
     def action_manage_breakpoints(self) -> None:
         self.push_screen(BreakpointsScreen(self.breakpoints), lambda _: self.refresh_all())

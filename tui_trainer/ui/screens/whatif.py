@@ -33,7 +33,7 @@ from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.sanity import post
-from tui_trainer.ui.widgets.loss_chart import downsample
+from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
 
 CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs")
 MAX_EPOCHS_AHEAD = 1000
@@ -103,22 +103,6 @@ def parse_change(text: str, current: dict[str, Any] | None = None) -> tuple[dict
     if current is not None and all(current.get(k) == v for k, v in out.items()):
         return {}, "that is the current value: nothing would change"
     return out, ""
-
-
-def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
-    """A y ceiling for plotting: ``factor`` x the smallest starting value, at most 1e30.
-
-    A diverging run reaches 1e300 before it turns non-finite, and plotext
-    draws nothing once values pass ~1e50; clipped, such a curve runs along
-    the top of the chart instead.
-    """
-    starts = []
-    for y in series:
-        f = y[np.isfinite(y)]
-        if len(f):
-            starts.append(abs(float(f[0])))
-    ref = min(starts) if starts else 1.0
-    return min(max(ref, 1e-12) * factor, 1e30)
 
 
 def change_label(change: dict[str, Any]) -> str:

@@ -25,6 +25,22 @@ def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return xs, ys
 
 
+def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
+    """A y ceiling for plotting: ``factor`` x the smallest starting value, at most 1e30.
+
+    A diverging run reaches 1e300 before it turns non-finite, and plotext
+    draws nothing once values pass ~1e50; clipped, such a curve runs along
+    the top of the chart instead.
+    """
+    starts = []
+    for y in series:
+        f = y[np.isfinite(y)]
+        if len(f):
+            starts.append(abs(float(f[0])))
+    ref = min(starts) if starts else 1.0
+    return min(max(ref, 1e-12) * factor, 1e30)
+
+
 class LossChart(PlotextPlot):
     """Train loss per step (faint) and per epoch, validation loss per epoch."""
 
@@ -69,6 +85,17 @@ class LossChart(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         n = max(20, self.size.width * 2)
+        # plotext draws nothing past ~1e50; a diverging loss reaches 1e300.
+        ceiling = plot_ceiling([step_loss, epoch_loss, val_loss])
+        clipped = any(
+            bool(np.any(np.abs(y[np.isfinite(y)]) > ceiling))
+            for y in (step_loss, epoch_loss, val_loss)
+        )
+        step_loss = np.clip(step_loss, -ceiling, ceiling)
+        epoch_loss = np.clip(epoch_loss, -ceiling, ceiling)
+        val_loss = np.clip(val_loss, -ceiling, ceiling)
+        if clipped:
+            title = (title or "loss") + f" (clipped at {ceiling:.0e})"
         x = np.arange(1, len(step_loss) + 1)
         fin = self._plottable(step_loss)
         if fin.any():

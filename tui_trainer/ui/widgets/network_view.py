@@ -26,6 +26,10 @@ def _f(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _n(x: float) -> str:
+    return "-" if math.isnan(x) else fmt(x, 5)
+
+
 def _stats(s: Session, i: int) -> tuple[float, float, float, float]:
     ly = s.net.layers[i]
     h = s.history.steps
@@ -53,7 +57,7 @@ def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
             t.append(f" · dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
         t.append("\n")
         t.append(
-            f"  |W| {fmt(wn, 5)} |dW| {fmt(gn, 5)} upd {fmt(ur, 5)}\n",
+            f"  |W| {_n(wn)} |dW| {_n(gn)} upd {_n(ur)}\n",
             style="dim" if i != selected else "",
         )
     return t
