@@ -354,11 +354,15 @@ class PtyApp:
 
 def wait_first_frame(app: PtyApp, name: str, timeout: float = 30.0) -> float:
     """Seconds from spawn to the first frame with the footer and the status line."""
-    t = app.stream.wait(timeout)
+    deadline = time.perf_counter() + timeout
+    t = None
+    while t is None and time.perf_counter() < deadline and app.proc.poll() is None:
+        t = app.stream.wait(0.05)
     if t is None:
+        app.close()
         raise RuntimeError(
-            f"no first frame of {name} after {timeout} s; output:\n"
-            + strip_ansi(app.stream.tail)[-2000:]
+            f"no first frame of {name} (exit status {app.proc.returncode}); output:\n"
+            + strip_ansi(app.stream.tail)[-3000:]
         )
     return t - app.t_spawn
 

@@ -210,9 +210,11 @@ def test_zero_input_baseline_fails_when_labels_ignore_the_inputs():
 
 
 def test_zero_input_baseline_steps():
-    s = healthy()  # 80 samples, batch 16: 5 steps per epoch
-    assert sanity.baseline_steps(s) == 200
-    assert sanity.baseline_steps(healthy(batch_size=1)) == 400
+    s = healthy()  # 80 samples, batch 16: 5 steps per epoch -> the floor
+    assert sanity.baseline_steps(s) == sanity.BASELINE_MIN_STEPS == 1000
+    assert sanity.baseline_steps(healthy(batch_size=1)) == 1000  # 5 epochs = 400 steps
+    big = Session(s.cfg.with_changes(batch_size=1), xor_data(n=520, val=40))  # 480/epoch
+    assert sanity.baseline_steps(big) == sanity.BASELINE_MAX_STEPS
 
 
 # ------------------------------------------------------------- update ratio
