@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import DirectoryTree, Input, Label, OptionList
 
 from tui_trainer.engine import data
 from tui_trainer.engine.breakpoints import BreakpointSet
@@ -29,11 +29,15 @@ from tui_trainer.engine.config import LayerSpec, TrainConfig
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
+from tui_trainer.ui.screens.compare import CompareScreen
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
 from tui_trainer.ui.screens.hyper import HyperScreen
+from tui_trainer.ui.screens.landscape import LandscapeScreen
 from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
+from tui_trainer.ui.screens.sanity import SanityScreen
+from tui_trainer.ui.screens.whatif import WhatIfScreen
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
@@ -690,6 +694,10 @@ TESTED_BINDINGS = {
     "toggle_log": "test_toggle_log_scale",
     "add_breakpoint": "test_add_breakpoint_and_syntax_error",
     "breakpoints": "test_manage_breakpoints_screen",
+    "sanity": "test_sanity_checks_key",
+    "landscape": "test_landscape_key",
+    "what_if": "test_what_if_key_keeps_the_changed_future",
+    "compare": "test_compare_key",
     "add_watch": "test_add_watch",
     "write_scenario": "test_write_scenario_with_current_hyperparameters",
     "open": "test_open_scenario_replaces_the_session",
@@ -1336,21 +1344,132 @@ def test_open_scenario_escape_and_no_loader() -> None:
     run_app(app2, body2)
 
 
-def test_open_scenario_by_path(tmp_path: Path) -> None:
-    """The path field must be reachable from the keyboard (the app runs without the mouse)."""
+def test_open_scenario_by_path_and_file_tree(tmp_path: Path) -> None:
+    """Typed path and the file tree are both reachable from the keyboard (no mouse)."""
+    (tmp_path / "pick.toml").write_text(SCENARIO_TOML, encoding="utf-8")
     calls, loader = _loader_calls()
     app = TrainerApp(xor_session(), name="xor", builtins=[("xor", "")], loader=loader)
+
+    async def focus(pilot: Pilot, cls: type, presses: int = 6) -> None:
+        for _ in range(presses):
+            if isinstance(app.focused, cls):
+                return
+            await pilot.press("tab")
+            await pilot.pause()
+        assert isinstance(app.focused, cls), app.focused
 
     async def body(pilot: Pilot) -> None:
         await pilot.press("o")
         await pilot.pause()
-        await pilot.press("tab")
-        await pilot.pause()
-        assert isinstance(app.focused, Input) and app.focused.id == "open-path"
+        assert isinstance(app.screen, OpenScenarioScreen)
+        await focus(pilot, Input)
+        assert app.focused is not None and app.focused.id == "open-path"
+        assert app.panel == "matrix"  # tab stayed inside the dialog
         await type_text(pilot, "my.toml")
         await pilot.press("enter")
         await pilot.pause()
         assert calls == ["my.toml"]
+        assert app.scenario_name == "sine-loaded"
+
+        await pilot.press("o")
+        await pilot.pause()
+        await focus(pilot, DirectoryTree)
+        tree = app.focused
+        assert isinstance(tree, DirectoryTree)
+        await wait_until(pilot, lambda: len(tree.root.children) > 0)
+        for _ in range(10):
+            node = tree.cursor_node
+            if node is not None and node.data is not None and node.data.path.name == "pick.toml":
+                break
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert calls == ["my.toml", str(tmp_path / "pick.toml")]
+
+    run_app(app, body)
+
+
+# ------------------------------------------------------------------ tools
+
+
+def test_sanity_checks_key() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f")
+        before = s.position, weights(s)
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, SanityScreen)
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SanityScreen)
+        assert app.session is s and s.position == before[0]
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), before[1], strict=True))
+
+    run_app(app, body)
+
+
+def test_landscape_key() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f", "n")
+        before = s.position, weights(s)
+        await pilot.press("L")
+        await pilot.pause()
+        assert isinstance(app.screen, LandscapeScreen)
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LandscapeScreen)
+        assert s.position == before[0]
+        assert all(np.array_equal(a, b) for a, b in zip(weights(s), before[1], strict=True))
+
+    run_app(app, body)
+
+
+def test_compare_key() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await pilot.press("C")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, CompareScreen)
+        assert app.session is s and s.position == s.E
+
+    run_app(app, body)
+
+
+def test_what_if_key_keeps_the_changed_future() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f")
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, WhatIfScreen)
+        await type_text(pilot, "lr=0.5")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: len(app.screen.sessions) == 2)
+        await pilot.press("2")
+        await pilot.pause()
+        assert not isinstance(app.screen, WhatIfScreen)
+        assert app.session is not s
+        assert app.session.hyper.lr == 0.5
+        assert app.session.position > s.position == 2 * s.E
+        assert "Kept the chosen future." in explain_text(app)
+        assert f"step {app.session.step} |" in status(app)
 
     run_app(app, body)
 
