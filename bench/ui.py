@@ -298,10 +298,17 @@ def cli_command() -> list[str]:
 
 
 def pty_env() -> dict[str, str]:
+    """A typical user's terminal: truecolor, and byte-code caching on (into a private
+    prefix, so nothing is written next to the sources) even if this shell has
+    PYTHONDONTWRITEBYTECODE set, which would compile every module on every start."""
     env = dict(os.environ)
-    for k in ("COLUMNS", "LINES", "TMUX", "TEXTUAL_COLOR_SYSTEM"):
+    for k in ("COLUMNS", "LINES", "TMUX", "TEXTUAL_COLOR_SYSTEM", "PYTHONDONTWRITEBYTECODE"):
         env.pop(k, None)
-    env.update(TERM="xterm-256color", COLORTERM="truecolor")
+    env.update(
+        TERM="xterm-256color",
+        COLORTERM="truecolor",
+        PYTHONPYCACHEPREFIX=str(_TMP / "pycache"),
+    )
     return env
 
 
@@ -385,6 +392,7 @@ async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str,
     ratios: list[float] = []
     kib: list[float] = []
     fps: list[float] = []
+    ui_cpu: list[float] = []
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         for r in range(rounds):
@@ -393,9 +401,11 @@ async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str,
                 ref_rates.append(headless_rate(ref, seconds))
             press(app, "c")
             await asyncio.sleep(0.2)  # past the chunk-size ramp
-            s0, b0, f0, t0 = s.step, frames.nbytes, frames.frames, time.perf_counter()
+            s0, b0, f0 = s.step, frames.nbytes, frames.frames
+            c0, t0 = time.thread_time(), time.perf_counter()
             await asyncio.sleep(seconds)
-            s1, b1, f1, t1 = s.step, frames.nbytes, frames.frames, time.perf_counter()
+            s1, b1, f1 = s.step, frames.nbytes, frames.frames
+            c1, t1 = time.thread_time(), time.perf_counter()
             if not app.running:
                 raise RuntimeError(f"{name}: the run stopped by itself ({app.message_text!r})")
             press(app, "p")
@@ -404,6 +414,7 @@ async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str,
             app_rates.append((s1 - s0) / (t1 - t0))
             kib.append((b1 - b0) / (t1 - t0) / 1024)
             fps.append((f1 - f0) / (t1 - t0))
+            ui_cpu.append((c1 - c0) / (t1 - t0))  # this (the UI) thread's CPU share
             if not h_first:
                 ref_rates.append(headless_rate(ref, seconds))
             ratios.append(app_rates[-1] / ref_rates[-1])
@@ -414,12 +425,16 @@ async def _pilot_throughput(name: str, rounds: int, seconds: float) -> dict[str,
         "ratios": ratios,
         "kib": statistics.median(kib),
         "fps": statistics.median(fps),
+        "ui_cpu": statistics.median(ui_cpu),
     }
 
 
 def item_throughput(scenarios: list[str], quick: bool) -> None:
-    rounds, seconds = (3, 0.6) if quick else (5, 1.0)
-    say(f"## 1. Fast-forward throughput (Pilot, 80x24, {rounds} interleaved rounds of {seconds} s)")
+    rounds, seconds = (4, 0.5) if quick else (8, 0.75)
+    say(
+        f"## 1. Fast-forward throughput (Pilot, 80x24, {rounds} interleaved rounds of {seconds} s; "
+        "UI CPU = the event-loop thread's CPU time per second while running)"
+    )
     table = []
     for name in scenarios:
         r = asyncio.run(_pilot_throughput(name, rounds, seconds))
@@ -430,6 +445,7 @@ def item_throughput(scenarios: list[str], quick: bool) -> None:
                 f"{r['headless']:,.0f}",
                 f"{r['ratio']:.2f}",
                 " ".join(f"{x:.2f}" for x in r["ratios"]),
+                f"{100 * r['ui_cpu']:.0f}%",
                 f"{r['fps']:.1f}",
                 f"{r['kib']:.1f}",
             ]
@@ -438,7 +454,8 @@ def item_throughput(scenarios: list[str], quick: bool) -> None:
             "throughput app/headless (Pilot)",
             name,
             "80x24",
-            f"{r['ratio']:.2f}x ({r['app']:,.0f} vs {r['headless']:,.0f} steps/s)",
+            f"{r['ratio']:.2f}x ({r['app']:,.0f} vs {r['headless']:,.0f} steps/s; "
+            f"UI thread {100 * r['ui_cpu']:.0f}% CPU)",
             f">= {THROUGHPUT_TARGET}x",
             r["ratio"] >= THROUGHPUT_TARGET,
         )
@@ -450,12 +467,53 @@ def item_throughput(scenarios: list[str], quick: bool) -> None:
                 "headless steps/s",
                 "median ratio",
                 "per-round ratios",
+                "UI CPU",
                 "frames/s",
                 "KiB/s rendered",
             ],
             table,
         )
     )
+    say()
+
+
+async def _profile_ui(name: str, cols: int, rows: int, seconds: float) -> None:
+    from pyinstrument import Profiler
+
+    app, s = make_app(name)
+    probe_frames(app)
+    async with app.run_test(size=(cols, rows)) as pilot:
+        await pilot.pause()
+        press(app, "c")
+        await asyncio.sleep(0.3)
+        prof = Profiler(interval=0.001, async_mode="disabled")
+        c0, t0 = time.thread_time(), time.perf_counter()
+        prof.start()
+        await asyncio.sleep(seconds)
+        prof.stop()
+        c1, t1 = time.thread_time(), time.perf_counter()
+        press(app, "p")
+        while app.running:
+            await asyncio.sleep(0.01)
+    say(
+        f"UI thread of {name} at {cols}x{rows} while running: {100 * (c1 - c0) / (t1 - t0):.0f}% "
+        "CPU (wall-clock profile below; time in epoll.poll is idle)"
+    )
+    say("```")
+    say(prof.output_text(unicode=False, color=False, show_all=False))
+    say("```")
+
+
+def item_profile(scenarios: list[str], quick: bool) -> None:
+    """Not part of --all: pyinstrument on the UI thread while the app runs."""
+    try:
+        import pyinstrument  # noqa: F401
+    except ImportError:
+        say("## profile: needs pyinstrument (pip install pyinstrument)")
+        return
+    say("## Profile of the UI thread while running (Pilot, frames rendered to escape codes)")
+    for name in scenarios:
+        asyncio.run(_profile_ui(name, 120, 40, 2.0 if quick else 4.0))
     say()
 
 
@@ -697,6 +755,9 @@ def item_startup(quick: bool) -> None:
     imp_t: list[float] = []
     imp_app_t: list[float] = []
     env = pty_env()
+    # warm-up: fill the byte-code cache for both commands (not timed)
+    spawn_app("xor", 80, 24, long=False)[0].close()
+    subprocess.run([sys.executable, "-c", "import textual.app, numpy"], env=env, check=True)
     for r in range(runs):
         order = ["app", "imp", "imp_app"]
         for what in order[r % 3 :] + order[: r % 3]:
@@ -870,13 +931,19 @@ ITEMS: dict[str, Callable[[list[str], bool], None]] = {
     "memory": lambda sc, q: item_memory(),
     "engine": lambda sc, q: item_engine(),
 }
+EXTRA: dict[str, Callable[[list[str], bool], None]] = {"profile": item_profile}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("items", nargs="*", metavar="ITEM", help="any of: " + ", ".join(ITEMS))
+    ap.add_argument(
+        "items",
+        nargs="*",
+        metavar="ITEM",
+        help="any of: " + ", ".join(ITEMS) + "; 'profile' (not in --all) profiles the UI thread",
+    )
     ap.add_argument("--all", action="store_true", help="every item, then one table")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and trials (~1.5 min)")
     ap.add_argument(
@@ -886,9 +953,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--memory-child", choices=("engine", "app"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    unknown = [i for i in args.items if i not in ITEMS]
+    unknown = [i for i in args.items if i not in ITEMS and i not in EXTRA]
     if unknown:
-        ap.error(f"unknown item(s) {', '.join(unknown)}; choose from {', '.join(ITEMS)}")
+        ap.error(f"unknown item(s) {', '.join(unknown)}; choose from {', '.join([*ITEMS, *EXTRA])}")
     if args.memory_child:
         try:
             memory_child(args.memory_child)
@@ -908,7 +975,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         for it in items:
-            ITEMS[it](scenarios, args.quick)
+            {**ITEMS, **EXTRA}[it](scenarios, args.quick)
     finally:
         shutil.rmtree(_TMP, ignore_errors=True)
     say(f"## Summary ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f})")

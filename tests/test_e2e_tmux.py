@@ -66,6 +66,8 @@ class Term:
             str(height),
             command,
         )
+        path = self._tmux("display-message", "-p", "#{socket_path}", check=False).stdout.strip()
+        self.socket_path = Path(path) if path else None
 
     def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert TMUX is not None
@@ -106,6 +108,8 @@ class Term:
 
     def kill(self) -> None:
         self._tmux("kill-server", check=False)
+        if self.socket_path is not None:  # tmux leaves the socket file behind
+            self.socket_path.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -303,8 +303,12 @@ class TrainerApp(App[None]):
                     self.message_text = f"Resumed the interrupted session at {where}."
                 except CheckpointError as e:
                     self.notify(str(e), severity="error", timeout=10)
-                self.saved_position = self.session.position
-            discard(path)
+                    discard(path)
+                # The recovery file stays until a deliberate quit, and quitting
+                # asks first: the resumed work exists nowhere else.
+                self.saved_position = 0
+            else:
+                discard(path)
             self.refresh_all()
 
         self.push_screen(
@@ -856,6 +860,10 @@ class TrainerApp(App[None]):
             )
         else:
             self._quit_now()
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        """ctrl+q and the palette's Quit ask like q does."""
+        self.action_quit_app()
 
     def _quit_now(self) -> None:
         """A deliberate quit: the user chose to leave, so no recovery file is kept."""

@@ -31,6 +31,11 @@ def _n(x: float) -> str:
 
 
 def _stats(s: Session, i: int) -> tuple[float, float, float, float]:
+    with np.errstate(all="ignore"):  # diverged weights overflow the norm: show inf
+        return _layer_stats(s, i)
+
+
+def _layer_stats(s: Session, i: int) -> tuple[float, float, float, float]:
     ly = s.net.layers[i]
     h = s.history.steps
     wn = float(np.linalg.norm(ly.W))
@@ -120,7 +125,8 @@ class NetworkView(Static, can_focus=True):
     def show(self, s: Session, active_layer: int | None) -> None:
         self.n_layers = len(s.net.layers)
         self.selected = min(self.selected, self.n_layers - 1)
-        if self.size.width >= 60:
-            self.update(network_table(s, self.selected, active_layer))
-        else:
-            self.update(network_lines(s, self.selected, active_layer))
+        with np.errstate(all="ignore"):  # statistics of diverged weights are inf, not warnings
+            if self.size.width >= 60:
+                self.update(network_table(s, self.selected, active_layer))
+            else:
+                self.update(network_lines(s, self.selected, active_layer))

@@ -1,0 +1,275 @@
+"""Key mashing: thousands of random keys must never crash the app or corrupt the session.
+
+A seeded random stream of keys is drawn from every binding of the app (read
+from ``TrainerApp.BINDINGS``, so new keys are mashed too) plus the keys the
+dialogs use (escape, enter, arrows, digits, letters), with occasional terminal
+resizes, some below the minimum size. Keys arrive as the terminal driver
+delivers them, in bursts, while training runs in its worker thread and while
+it is paused; whatever dialog a key opens gets the following keys.
+
+Every few hundred keys the test closes the dialogs, pauses any run, waits for
+the workers and checks the session the app shows: the position is
+consistent, the metric history has one row per step and per epoch, the
+weights are finite unless the session says it diverged, and the status line
+shows the session's step. The quit keys are left out of the stream, so only a
+crash can end the app early, and that fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from textual import events
+from textual.pilot import Pilot
+
+from tui_trainer.engine import data
+from tui_trainer.engine.config import LayerSpec, TrainConfig
+from tui_trainer.engine.session import Session
+from tui_trainer.ui.app import TrainerApp
+
+WORKER_TIMEOUT = 30.0
+CHECK_EVERY = 300
+
+QUIT_KEYS = {"q", "ctrl+q"}  # a deliberate quit would end the test, not find a bug
+
+
+def _binding_keys() -> list[str]:
+    keys: list[str] = []
+    for b in TrainerApp.BINDINGS:
+        key = b.key if hasattr(b, "key") else b[0]  # type: ignore[index]
+        keys += [k.strip() for k in key.split(",") if k.strip()]
+    return sorted(set(keys) - QUIT_KEYS)
+
+
+BINDING_KEYS = _binding_keys()
+DIALOG_KEYS = [
+    "escape",
+    "enter",
+    "up",
+    "down",
+    "left",
+    "right",
+    "home",
+    "end",
+    "pageup",
+    "pagedown",
+    "backspace",
+    "delete",
+    "tab",
+    "shift+tab",
+    "space",
+    "y",
+    "n",
+    "ctrl+u",
+    "ctrl+p",
+    "ctrl+c",
+]
+TEXT_KEYS = [
+    *"0123456789",
+    *"abcdefghijklmnoprstuvwxyz",  # no q
+    *"ABCDEFGHIJKLMNOPRSTUVWXYZ",
+    "full_stop",
+    "minus",
+    "plus",
+    "comma",
+    "left_square_bracket",
+    "right_square_bracket",
+    "greater_than_sign",
+    "less_than_sign",
+    "equals_sign",
+    "question_mark",
+]
+
+
+def _char(key: str) -> str | None:
+    """The character a terminal sends with ``key`` (as Textual's Pilot derives it)."""
+    try:
+        from textual.keys import _get_unicode_name_from_key
+
+        return unicodedata.lookup(_get_unicode_name_from_key(key))
+    except (ImportError, KeyError):
+        return key if len(key) == 1 else None
+
+
+def key_stream(rng: random.Random, n: int) -> list[str]:
+    """Mostly the app's own keys, often escape (to come back from dialogs)."""
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.45:
+            out.append(rng.choice(BINDING_KEYS))
+        elif r < 0.60:
+            out.append("escape")
+        elif r < 0.80:
+            out.append(rng.choice(DIALOG_KEYS))
+        else:
+            out.append(rng.choice(TEXT_KEYS))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user keymap; files written from dialogs (checkpoints, scenarios) land in tmp."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+def xor_session(**kw: Any) -> Session:
+    """2 -> 4 relu -> 3 tanh -> 2 on 160 xor points: 16 batches of 10 per epoch."""
+    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
+    base: dict[str, Any] = dict(
+        layers=(LayerSpec(4, "relu"), LayerSpec(3, "tanh"), LayerSpec(2, "linear")),
+        loss="cross_entropy",
+        lr=0.1,
+        batch_size=10,
+        epochs=20,
+        seed=0,
+        history_steps=200,  # a short step-back horizon, so stepping back can run out
+    )
+    base.update(kw)
+    return Session(TrainConfig(**base), d)
+
+
+def send_key(app: TrainerApp, key: str) -> None:
+    """Deliver a key as the terminal driver does (without Pilot's idle waits,
+    which never end while the training thread runs)."""
+    assert app._driver is not None
+    event = events.Key(key, _char(key))
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+async def drain(app: TrainerApp, timeout: float = 30.0) -> None:
+    """Let the app handle everything sent so far (bounded)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(3):
+        await asyncio.sleep(0)
+    while True:
+        queues = [app._message_queue, *(s._message_queue for s in app.screen_stack)]
+        if all(q.empty() for q in queues):
+            return
+        assert time.monotonic() < deadline, "the app stopped handling keys"
+        await asyncio.sleep(0.005)
+
+
+async def quiesce(app: TrainerApp, pilot: Pilot) -> None:
+    """Close the dialogs, pause any run and wait for every worker to stop."""
+    for _ in range(20):
+        if len(app.screen_stack) <= 1:
+            break
+        send_key(app, "escape")
+        await drain(app)
+        await pilot.pause(0.01)
+    while len(app.screen_stack) > 1:  # a dialog that escape does not close
+        app.pop_screen()
+        await drain(app)
+    app.action_pause()
+    await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while app.running:  # RunFinished is handled on the UI thread
+        assert time.monotonic() < deadline, "the run did not report that it stopped"
+        await pilot.pause(0.01)
+    await drain(app)
+    await pilot.pause()
+
+
+def check_consistent(app: TrainerApp, where: str) -> None:
+    assert app.is_running and app.return_code is None, f"the app ended ({where})"
+    assert app._exception is None, f"{app._exception!r} ({where})"
+    assert not app.running
+    with app.lock:
+        s = app.session
+        assert 0 <= s.pos < s.E, where
+        assert s.position == s.step * s.E + s.pos, where
+        assert s.history.steps.n == s.step, (where, s.history.steps.n, s.step)
+        assert s.history.epochs.n == s.epoch, (where, s.history.epochs.n, s.epoch)
+        assert 0 <= s.cursor < s.n_train, where
+        if s.nonfinite is None:
+            for p in s.net.params():
+                assert np.isfinite(p).all(), where
+            lr = s.hyperparameters()["lr"]
+            assert math.isfinite(lr) and lr > 0, where
+        status = str(app.query_one("#status").content)
+        assert f"| step {s.step} |" in status, (where, status)
+
+
+async def mash(app: TrainerApp, pilot: Pilot, seed: int, n_keys: int) -> dict[str, int]:
+    rng = random.Random(seed)
+    keys = key_stream(rng, n_keys)
+    stats = {"keys": 0, "resizes": 0, "checks": 0, "max_step": 0, "runs_seen": 0}
+    i = 0
+    next_check = CHECK_EVERY
+    while i < len(keys):
+        burst = keys[i : i + rng.randint(1, 12)]
+        for key in burst:
+            send_key(app, key)
+        i += len(burst)
+        stats["keys"] += len(burst)
+        await drain(app)
+        if app.running:
+            stats["runs_seen"] += 1
+            if rng.random() < 0.3:
+                await pilot.pause(rng.choice([0.01, 0.03, 0.08]))  # let it train a little
+        if rng.random() < 0.06:
+            if rng.random() < 0.25:
+                w, h = rng.randint(30, 59), rng.randint(6, 17)  # too small
+            else:
+                w, h = rng.randint(60, 200), rng.randint(18, 60)
+            assert app._driver is not None
+            app._driver._size = (w, h)  # the headless driver reports this size
+            app.post_message(events.Resize(events.Size(w, h), events.Size(w, h)))
+            stats["resizes"] += 1
+            await drain(app)
+        assert app.is_running and app._exception is None, f"the app ended after key {i}"
+        stats["max_step"] = max(stats["max_step"], app.session.step)
+        if i >= next_check or i >= len(keys):
+            next_check += CHECK_EVERY
+            await quiesce(app, pilot)
+            check_consistent(app, f"after {i} keys")
+            stats["checks"] += 1
+    return stats
+
+
+@pytest.mark.parametrize(
+    ("seed", "epochs"),
+    [(1, 20), (2, 100_000)],
+    ids=["short-runs", "endless-run"],
+)
+def test_keymash(seed: int, epochs: int) -> None:
+    """1,200 keys per case (2,400 in all): a run ends on its own, or never does."""
+    app = TrainerApp(xor_session(epochs=epochs), name="mash", watch_text="everything")
+    stats: dict[str, int] = {}
+    t0 = time.monotonic()
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause()
+            stats.update(await mash(app, pilot, seed, 1200))
+            # Still fully usable afterwards: a single step and a clean quit.
+            await quiesce(app, pilot)
+            before = app.session.position
+            if app.session.nonfinite is None and not app.session.finished:
+                await pilot.press("s")
+                assert app.session.position == before + 1
+            await pilot.press("q")
+            await pilot.pause()
+            if app.is_running:  # unsaved progress: the app asks first
+                await pilot.press("y")
+                await pilot.pause()
+        assert app.return_code == 0
+
+    asyncio.run(main())
+    assert stats["keys"] == 1200 and stats["checks"] >= 4, stats
+    assert stats["resizes"] > 10, stats
+    assert stats["max_step"] > 0, stats  # the mashing did train
+    assert time.monotonic() - t0 < 120, stats
