@@ -488,13 +488,15 @@ def cmd_open(args: argparse.Namespace) -> int:
             "scenario_text": sc2.text,
         }
 
-    builtins = []
-    for name in builtin_names():
-        try:
-            d = load_scenario(builtin_dir() / f"{name}.toml").description
-            builtins.append((name, " ".join(d.split()).split(". ")[0]))
-        except Exception:  # noqa: BLE001
-            builtins.append((name, ""))
+    def builtins() -> list[tuple[str, str]]:  # read when the open dialog needs them
+        out = []
+        for name in builtin_names():
+            try:
+                d = load_scenario(builtin_dir() / f"{name}.toml").description
+                out.append((name, " ".join(d.split()).split(". ")[0]))
+            except Exception:  # noqa: BLE001 - a broken built-in is listed without text
+                out.append((name, ""))
+        return out
 
     from tui_trainer.recovery import recovery_path
     from tui_trainer.ui.app import TrainerApp

@@ -16,6 +16,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,9 @@ from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
 from tui_trainer.ui.keymap import load_keymap
-from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
-from tui_trainer.ui.screens.compare import CompareScreen
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
-from tui_trainer.ui.screens.hyper import HyperScreen
-from tui_trainer.ui.screens.landscape import LandscapeScreen
-from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
-from tui_trainer.ui.screens.sanity import SanityScreen
-from tui_trainer.ui.screens.whatif import WhatIfScreen
 from tui_trainer.ui.widgets.data_view import DataView
 from tui_trainer.ui.widgets.explain_panel import ExplainPanel
 from tui_trainer.ui.widgets.inspector import Inspector
@@ -168,7 +162,7 @@ class TrainerApp(App[None]):
         breakpoints: BreakpointSet | None = None,
         watches: list[str] | None = None,
         scenario_text: str = "",
-        builtins: list[tuple[str, str]] | None = None,
+        builtins: list[tuple[str, str]] | Callable[[], list[tuple[str, str]]] | None = None,
         loader: Any = None,
         recovery_file: Path | None = None,
     ) -> None:
@@ -187,7 +181,7 @@ class TrainerApp(App[None]):
         self.findings: list = []
         self.scenario: Any = None  # the Scenario object, for writing it back
         self.scenario_text = scenario_text
-        self.builtins = builtins or []
+        self.builtins = builtins or []  # or a callable: read when the dialog opens
         self.loader = loader  # callable(name_or_path) -> (session, kwargs) or raises
         self.lock = threading.RLock()
         self._stop = threading.Event()
@@ -195,6 +189,9 @@ class TrainerApp(App[None]):
         self.saved_position = 0
         self.message_text = ""
         self._tick_count = 0
+        self._last_phase_args: tuple | None = None
+        self._last_status = ""
+        self._last_explain = ""
         self._dirty_heavy = True
         self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
@@ -335,32 +332,46 @@ class TrainerApp(App[None]):
         return "paused"
 
     def refresh_status(self) -> None:
+        """Phase bar, status line (and the network table when paused).
+
+        Widgets are only updated when their content changed: an update
+        repaints the whole widget, and over SSH every byte counts.
+        """
         with self.lock:
             s = self.session
             ev = s.last_event
-            self.query_one(PhaseBar).show(
+            state = self._state_label()
+            phase_args = (
                 ev.phase if ev else None,
                 ev.layer if ev else None,
                 s.n_layers,
                 s.nonfinite is not None,
                 s.pos,
-                self._state_label(),
+                state,
             )
-            self.query_one(StatusLine).update(
-                Text(
-                    status_text(s, self.scenario_name, self._state_label()),
-                    no_wrap=True,
-                    overflow="ellipsis",
-                )
-            )
-            active = ev.layer if ev is not None else None
-            self.query_one(NetworkView).show(s, active)
+            if phase_args != self._last_phase_args:
+                self._last_phase_args = phase_args
+                self.query_one(PhaseBar).show(*phase_args)
+            text = status_text(s, self.scenario_name, state)
+            if text != self._last_status:
+                self._last_status = text
+                self.query_one(StatusLine).update(Text(text, no_wrap=True, overflow="ellipsis"))
+            if not self.running:
+                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
 
-    def refresh_heavy(self) -> None:
+    def refresh_heavy(self, slow: bool = True) -> None:
+        """Matrix, chart, data, debug and explain panels.
+
+        While running this is called at 2 Hz; ``slow=False`` skips the
+        heatmap and the data view (the costliest to paint), drawn at 1 Hz.
+        """
         with self.lock:
             s = self.session
             wide = self.main_screen.has_class("wide")
-            if wide or self.panel == "matrix":
+            if self.running:
+                ev = s.last_event
+                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+            if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart":
                 h = s.history
@@ -373,7 +384,7 @@ class TrainerApp(App[None]):
                         h.epoch_series("val_loss").copy(),
                     ),
                 )
-            if wide or self.panel == "data":
+            if slow and (wide or self.panel == "data"):
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
             self.watches.sample(s)
             try:
@@ -385,9 +396,10 @@ class TrainerApp(App[None]):
                     self.query_one(Inspector),
                     lambda w: w.show(s, self.findings, self.breakpoints, self.watches),
                 )
-            self._safely(
-                self.query_one(ExplainPanel), lambda w: w.update(Text(self._explain_text()))
-            )
+            text = self._explain_text()
+            if text != self._last_explain:
+                self._last_explain = text
+                self._safely(self.query_one(ExplainPanel), lambda w: w.update(Text(text)))
             mv = self.query_one(MatrixView)
             mv.border_title = f"L{self.selected_layer + 1} {mv.mode} (v: next view)"
             acc = s.history.epochs.last("val_accuracy")
@@ -406,7 +418,7 @@ class TrainerApp(App[None]):
     def _explain_text(self) -> str:
         s = self.session
         if self.running:
-            return f"Training... step {s.step}. Press p or space to pause."
+            return "Training... Press p or space to pause (the status line shows progress)."
         text = explain(s, self.selected_layer, self.cell)
         if self._last_hit is not None:
             bp = self._last_hit
@@ -425,9 +437,9 @@ class TrainerApp(App[None]):
         if not self.running:
             return
         self._tick_count += 1
-        self.refresh_status()
-        if self._tick_count % 3 == 0:
-            self.refresh_heavy()
+        self.refresh_status()  # 10 Hz, and only what changed
+        if self._tick_count % 5 == 0:  # charts 2 Hz, heatmap and data view 1 Hz
+            self.refresh_heavy(slow=self._tick_count % 10 == 0)
 
     # ------------------------------------------------------------ panels
     def _apply_panel(self) -> None:
@@ -645,7 +657,9 @@ class TrainerApp(App[None]):
             self.message_text = "Training diverged: " + msg.message
         elif msg.kind == "cancelled":
             self.message_text = "Paused."
-        self.refresh_all()
+        # The PAUSED frame first; the heavy views right after it.
+        self.refresh_status()
+        self.call_after_refresh(self.refresh_heavy)
 
     # ------------------------------------------------------------ dialogs
     def action_help(self) -> None:
@@ -666,6 +680,8 @@ class TrainerApp(App[None]):
                 self.message_text = f"Changed {desc}; applies from step {at}."
                 self.refresh_all()
 
+        from tui_trainer.ui.screens.hyper import HyperScreen
+
         self.push_screen(HyperScreen(self.session.hyperparameters()), done)
 
     def _modal_tool(self, make: Any) -> None:
@@ -675,9 +691,13 @@ class TrainerApp(App[None]):
         self.push_screen(make(), lambda _: self.refresh_all())
 
     def action_sanity_checks(self) -> None:
+        from tui_trainer.ui.screens.sanity import SanityScreen
+
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
 
     def action_landscape(self) -> None:
+        from tui_trainer.ui.screens.landscape import LandscapeScreen
+
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
 
     def action_compare(self) -> None:
@@ -689,6 +709,8 @@ class TrainerApp(App[None]):
                 if k in ("lr", "momentum", "l2", "optimizer")
             }
         )
+        from tui_trainer.ui.screens.compare import CompareScreen
+
         self._modal_tool(lambda: CompareScreen(cfg, s.data))
 
     def action_what_if(self) -> None:
@@ -703,9 +725,13 @@ class TrainerApp(App[None]):
                 self.message_text = "Kept the chosen future."
             self.refresh_all()
 
+        from tui_trainer.ui.screens.whatif import WhatIfScreen
+
         self.push_screen(WhatIfScreen(self.session, self.lock), done)
 
     def action_manage_breakpoints(self) -> None:
+        from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
+
         self.push_screen(BreakpointsScreen(self.breakpoints), lambda _: self.refresh_all())
 
     def action_add_watch(self) -> None:
@@ -840,7 +866,10 @@ class TrainerApp(App[None]):
             self.message_text = f"Opened {self.scenario_name}."
             self.refresh_all()
 
-        self.push_screen(OpenScenarioScreen(self.builtins), done)
+        from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
+
+        builtins = self.builtins() if callable(self.builtins) else self.builtins
+        self.push_screen(OpenScenarioScreen(builtins), done)
 
     def action_quit_app(self) -> None:
         if self.running:

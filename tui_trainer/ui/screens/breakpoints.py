@@ -5,15 +5,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
 from tui_trainer.engine.breakpoints import PHASES, Breakpoint, BreakpointSet
 from tui_trainer.engine.conditions import ConditionError
+from tui_trainer.ui.screens.dialog import Dialog
 
 
-class BreakpointsScreen(ModalScreen[None]):
+class BreakpointsScreen(Dialog[None]):
     """space toggles, d deletes, enter edits the selected breakpoint into the form."""
 
     BINDINGS = [

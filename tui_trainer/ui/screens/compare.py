@@ -21,16 +21,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
-from textual_plotext import PlotextPlot
 
 from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
 from tui_trainer.engine.config import Dataset, TrainConfig
 from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
+from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
 PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
 MAX_EPOCHS = 200
@@ -107,7 +107,7 @@ def capture(runs: list[Run]) -> list[Curves]:
     return out
 
 
-class CompareScreen(ModalScreen[None]):
+class CompareScreen(Dialog[None]):
     """Side-by-side runs of the scenario with different values of one hyperparameter."""
 
     DEFAULT_CSS = """

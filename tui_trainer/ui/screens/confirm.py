@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from tui_trainer.ui.screens.dialog import Dialog
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(Dialog[bool]):
     BINDINGS = [
         Binding("y,enter", "answer(True)", "yes", id="confirm_yes"),
         Binding("n,escape", "answer(False)", "no", id="confirm_no"),

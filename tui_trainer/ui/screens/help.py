@@ -6,8 +6,9 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tui_trainer.ui.screens.dialog import Dialog
 
 GLOSSARY = """\
 [b]One training step[/b] = FORWARD PASS (each layer computes z = x W + b, a = act(z))
@@ -26,12 +27,16 @@ Conventions (as PyTorch): W has shape (in, out); mse = mean over all elements;
 cross_entropy = mean over the batch of -log softmax(z)[target]; L2 adds l2*W to dW."""
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """Keys grouped like a debugger's, plus a short glossary."""
 
     BINDINGS = [
-        Binding("escape,q,question_mark", "app.pop_screen", "close", id="help_close"),
+        Binding("escape,q,question_mark", "close", "close", id="help_close"),
     ]
+
+    def action_close(self) -> None:
+        if self.is_current:  # a queued second close must not pop the debugger itself
+            self.dismiss(None)
 
     def compose(self) -> ComposeResult:
         table = Table(title="tui-trainer keys", box=None, padding=(0, 2))

@@ -8,8 +8,9 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
+
+from tui_trainer.ui.screens.dialog import Dialog
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -67,7 +68,7 @@ def parse_hyper(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     return out, errors
 
 
-class HyperScreen(ModalScreen[dict[str, Any] | None]):
+class HyperScreen(Dialog[dict[str, Any] | None]):
     """A small form; Enter applies, Esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="hyper_cancel")]

@@ -27,10 +27,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
-from textual_plotext import PlotextPlot
 
 from tui_trainer.engine.landscape import (
     Landscape,
@@ -52,7 +50,9 @@ from tui_trainer.ui.render.colors import (
     sequential_levels,
 )
 from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post, snapshot
+from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
 RESOLUTIONS = (11, 21, 31, 51)
 SPANS = (0.25, 0.5, 1.0, 2.0)
@@ -355,7 +355,7 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
 
 
 # ------------------------------------------------------------------ screen
-class LandscapeScreen(ModalScreen[None]):
+class LandscapeScreen(Dialog[None]):
     """Loss surface (left) and the 1-D slice along the gradient (right)."""
 
     DEFAULT_CSS = """

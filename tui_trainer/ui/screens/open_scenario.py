@@ -12,9 +12,10 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from tui_trainer.ui.screens.dialog import Dialog
 
 
 class ScenarioTree(DirectoryTree):
@@ -28,7 +29,7 @@ class ScenarioTree(DirectoryTree):
         ]
 
 
-class OpenScenarioScreen(ModalScreen[str | None]):
+class OpenScenarioScreen(Dialog[str | None]):
     """Returns a built-in name or a path, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="open_cancel")]

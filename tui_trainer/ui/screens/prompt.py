@@ -7,11 +7,12 @@ from collections.abc import Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from tui_trainer.ui.screens.dialog import Dialog
 
-class PromptScreen(ModalScreen[str | None]):
+
+class PromptScreen(Dialog[str | None]):
     """Ask for one value; ``validate`` returns an error message or None."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="prompt_cancel")]

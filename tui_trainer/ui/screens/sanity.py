@@ -19,12 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.sanity import CheckResult, run_all
 from tui_trainer.engine.session import Session, fork_session
+from tui_trainer.ui.screens.dialog import Dialog
 
 
 class Cancelled(BaseException):
@@ -100,7 +100,7 @@ def render_results(results: list[CheckResult]) -> Table:
     return table
 
 
-class SanityScreen(ModalScreen[None]):
+class SanityScreen(Dialog[None]):
     """Run the sanity checks on (a copy of) the session; ``r`` re-runs, Esc closes."""
 
     DEFAULT_CSS = """

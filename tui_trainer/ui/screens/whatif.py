@@ -24,16 +24,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
-from textual_plotext import PlotextPlot
 
 from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
 from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
+from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
 CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs")
 MAX_EPOCHS_AHEAD = 1000
@@ -179,7 +179,7 @@ def futures_table(futures: list[Future]) -> Table:
 COLORS = ("cyan", "orange")
 
 
-class WhatIfScreen(ModalScreen[Session | None]):
+class WhatIfScreen(Dialog[Session | None]):
     """Fork, change one hyperparameter, run both futures, keep one (1 / 2) or neither (Esc)."""
 
     DEFAULT_CSS = """

@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
 from tui_trainer.ui.render.decision import decision_map, grid_points, map_grid_size
+from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
 
 def _extent(x: np.ndarray) -> tuple[float, float, float, float]:

@@ -8,7 +8,8 @@ with the number of points).
 from __future__ import annotations
 
 import numpy as np
-from textual_plotext import PlotextPlot
+
+from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +112,17 @@ class LossChart(PlotextPlot):
         if vf.any():
             xs, ys = downsample(epoch_steps[vf], val_loss[vf], n)
             plt.plot(xs.tolist(), ys.tolist(), label="validation", color="orange", marker="braille")
-        plt.yscale("log" if self.log_scale else "linear")
+        shown = np.concatenate([step_loss[fin], epoch_loss[ef], val_loss[vf]])
+        # plotext's log scale fails on an empty figure, and pads a flat one
+        # to a range that reaches below zero: give it a positive range.
+        if self.log_scale and len(shown) and shown.min() > 0:
+            lo, hi = float(shown.min()), float(shown.max())
+            if hi <= lo * 1.0001:
+                lo, hi = lo / 2, hi * 2
+            plt.yscale("log")
+            plt.ylim(lo, hi)
+        else:
+            plt.yscale("linear")
         plt.xlabel("step")
         plt.title(title or ("loss (log)" if self.log_scale else "loss"))
         self.refresh()
