@@ -177,13 +177,8 @@ junk = st.recursive(
 )
 
 
-def maybe_junk(good: st.SearchStrategy[Any], p_junk: float = 0.25) -> st.SearchStrategy[Any]:
-    """Mostly a plausible value, sometimes anything at all."""
-    return st.one_of(good, junk) if p_junk else good
-
-
 KINDS = ["xor", "circles", "gauss", "spiral", "moons", "linear", "sine", "polynomial"]
-KINDS += ["surface", "plane", "csv", "iris", "digits", "circle", "blobs", "spirals", "XOR", "nope"]
+KINDS += ["surface", "plane", "circle", "blobs", "spirals"]
 CONDITIONS = [
     "loss > 1",
     "val_loss rising for 5 epochs",
@@ -191,113 +186,171 @@ CONDITIONS = [
     "epoch >= 3",
     "W[0][1,2] > 0.5",
     "update_ratio[1] < 1e-6",
-    "nan(loss)",
-    "loss >",
-    "",
-    "step % 7 == 0",
-    "grad_norm[99] > 1",
-    "((((",
+    "loss != loss",
+    "step >= 2 and loss < 100",
 ]
-WATCHES = ["loss", "accuracy", "val_accuracy", "grad_norm[0]", "W[0][1,2]", "nope(", "", "b[9]"]
+BAD_CONDITIONS = ["loss >", "", "((((", "grad_norm[99] > 1", "nope(loss)", "W[0][9,9] > 0"]
+WATCHES = ["loss", "accuracy", "val_accuracy", "grad_norm[0]", "W[0][1,0]", "b[0][0]"]
+BAD_WATCHES = ["nope(", "", "W[7][0,0]", "loss >"]
+CSV_FILES = ["good.csv", "regress.csv", "bad_cells.csv", "header_only.csv", "one_col.csv"]
+CSV_FILES += ["bom.csv", "missing.csv", "sub", "sub/../good.csv", "not a file \u00e9.csv"]
+
+
+def edgy(good: st.SearchStrategy[Any], edges: list[Any]) -> st.SearchStrategy[Any]:
+    """A plausible value, or (one time in ten) one on or past the edge of what is allowed."""
+    return st.integers(0, 9).flatmap(lambda r: st.sampled_from(edges) if r == 0 else good)
+
+
+def choice(good: list[str], odd: list[str]) -> st.SearchStrategy[str]:
+    """An allowed name, or (one time in ten) an alias or misspelling."""
+    return edgy(st.sampled_from(good), odd)
+
+
+UNIT = edgy(st.integers(1, 12), [1, 0, -1, 4096, 4097])
 
 
 @st.composite
-def section(draw: Any, fields: dict[str, st.SearchStrategy[Any]], extra: list[str]) -> Any:
-    if draw(st.integers(0, 30)) == 0:
-        return draw(junk)  # the whole section is the wrong type
-    chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=len(fields)))
-    out: dict[str, Any] = {k: draw(fields[k]) for k in chosen}
-    if draw(st.integers(0, 4)) == 0:
-        out[draw(st.sampled_from(extra))] = draw(junk)
-    return out
+def valid_data(draw: Any) -> dict[str, Any]:
+    kind = draw(st.sampled_from([*KINDS, *KINDS, "csv", "csv", "iris", "digits"]))
+    d: dict[str, Any] = {"kind": kind}
+    if kind in ("csv", "iris", "digits"):
+        if kind == "csv":
+            d["path"] = draw(st.sampled_from(CSV_FILES))
+            if draw(st.booleans()):
+                d["target"] = draw(choice(["label", "y", "a", "b"], ["nope", "", "0"]))
+            if draw(st.integers(0, 3)) == 0:
+                d["features"] = draw(st.lists(st.sampled_from(["a", "b", "c", "zz"]), max_size=3))
+            if draw(st.integers(0, 3)) == 0:
+                d["task"] = draw(st.sampled_from(["classification", "regression"]))
+        if draw(st.booleans()):
+            d["standardize"] = draw(st.booleans())
+    else:
+        if draw(st.integers(0, 4)):
+            d["n_samples"] = draw(edgy(st.integers(4, 600), [3, 4, 5, 4999, 5000, 10**6, 10**6 + 1]))
+        if draw(st.booleans()):
+            d["noise"] = draw(edgy(st.floats(0, 1), [0.0, 1.0, 1.0000001, -0.0, 1e-320]))
+        if kind in ("gauss", "spiral", "blobs", "spirals") and draw(st.booleans()):
+            d["classes"] = draw(edgy(st.integers(2, 10), [0, 1, 2, 10, 11]))
+        if kind == "polynomial" and draw(st.booleans()):
+            d["degree"] = draw(edgy(st.integers(1, 20), [0, 1, 20, 21]))
+    if draw(st.booleans()):
+        d["val_fraction"] = draw(edgy(st.floats(0, 0.9), [0.0, 0.99, 0.999999, 1.0, 0.5]))
+    return d
 
 
-_csv_paths = st.sampled_from(
-    ["good.csv", "regress.csv", "bad_cells.csv", "header_only.csv", "one_col.csv", "bom.csv"]
-    + ["missing.csv", "", ".", "/", "sub/../good.csv", "good.csv\x00", "not a file \u00e9.csv"]
-)
+@st.composite
+def valid_model(draw: Any) -> dict[str, Any]:
+    m: dict[str, Any] = {}
+    if draw(st.integers(0, 3)) == 0:
+        m["layers"] = [
+            {"units": draw(UNIT), "activation": draw(st.sampled_from(ACTIVATIONS))}
+            for _ in range(draw(st.integers(0, 3)))
+        ]
+    elif draw(st.integers(0, 4)):
+        m["hidden"] = draw(st.lists(UNIT, max_size=3))
+    if draw(st.integers(0, 9) if "layers" in m else st.integers(0, 1)) == 1:
+        m["activation"] = draw(choice(list(ACTIVATIONS), ["identity", "lrelu", "softmax"]))
+    if draw(st.integers(0, 3)) == 0:
+        m["output_activation"] = draw(st.sampled_from(ACTIVATIONS))
+    if draw(st.booleans()):
+        m["init"] = draw(choice(list(INITS), ["glorot", "kaiming"]))
+    for key, hi in (("init_std", 2.0), ("init_scale", 3.0), ("bias_init", 1.0), ("leaky_slope", 0.5)):
+        if draw(st.integers(0, 3)) == 0:
+            m[key] = draw(edgy(st.floats(0.001, hi), [0.0, -0.0, 1e-300, 1e300, -1.0]))
+    return m
 
-DATA_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "kind": maybe_junk(st.sampled_from(KINDS), 0.1),
-    "n_samples": maybe_junk(st.integers(0, 6000)),
-    "noise": maybe_junk(st.floats(0, 1.2)),
-    "val_fraction": maybe_junk(st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9, 0.99, 1.0])),
-    "classes": maybe_junk(st.integers(0, 12)),
-    "degree": maybe_junk(st.integers(-1, 22)),
-    "path": maybe_junk(_csv_paths, 0.1),
-    "target": maybe_junk(st.sampled_from(["label", "y", "a", "nope", "", "0"])),
-    "features": maybe_junk(st.lists(st.sampled_from(["a", "b", "c", "label", "zz"]), max_size=4)),
-    "task": maybe_junk(st.sampled_from(["classification", "regression", "other"])),
-    "standardize": maybe_junk(st.booleans()),
-}
-MODEL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "hidden": maybe_junk(st.lists(st.integers(0, 40), max_size=4)),
-    "activation": maybe_junk(st.sampled_from([*ACTIVATIONS, "softmax", "Relu", "identity"])),
-    "output_activation": maybe_junk(st.sampled_from([*ACTIVATIONS, "softmax"])),
-    "init": maybe_junk(st.sampled_from([*INITS, "glorot", "kaiming", "nope"])),
-    "init_std": maybe_junk(st.floats(-1, 10)),
-    "init_scale": maybe_junk(st.floats(-1, 10)),
-    "bias_init": maybe_junk(st.floats(-10, 10)),
-    "leaky_slope": maybe_junk(st.floats(-1, 2)),
-    "layers": maybe_junk(
-        st.lists(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "units": maybe_junk(st.integers(0, 40)),
-                    "activation": maybe_junk(st.sampled_from(ACTIVATIONS)),
-                },
-            ),
-            max_size=4,
+
+@st.composite
+def valid_training(draw: Any) -> dict[str, Any]:
+    t: dict[str, Any] = {}
+    if draw(st.integers(0, 2)) == 0:
+        t["loss"] = draw(choice(list(LOSSES), ["ce", "bce"]))
+    if draw(st.booleans()):
+        t["optimizer"] = draw(choice(list(OPTIMIZERS), ["gd", "nesterov"]))
+    if draw(st.booleans()):
+        t["lr"] = draw(edgy(st.floats(1e-4, 10), [1e-300, 5e-324, 100.0, 100.0000001, 0.0]))
+    for key in ("momentum", "beta1", "beta2"):
+        if draw(st.integers(0, 3)) == 0:
+            t[key] = draw(edgy(st.floats(0, 0.999), [0.0, 0.9999999999, 1.0, -0.0]))
+    if draw(st.integers(0, 3)) == 0:
+        t["eps"] = draw(edgy(st.floats(1e-12, 1e-2), [5e-324, 0.0, 1e300]))
+    if draw(st.integers(0, 3)) == 0:
+        t["l2"] = draw(edgy(st.floats(0, 0.1), [0.0, 1e300, -0.0]))
+    if draw(st.booleans()):
+        t["batch_size"] = draw(edgy(st.integers(1, 64), ["full", 1, 10**9, 0]))
+    if draw(st.booleans()):
+        t["epochs"] = draw(edgy(st.integers(1, 50), [1, 10**6, 10**6 + 1, 0]))
+    if draw(st.integers(0, 3)) == 0:
+        t["dtype"] = draw(choice(list(DTYPES), ["f32", "double", "float16"]))
+    if draw(st.integers(0, 3)) == 0:
+        t["history_steps"] = draw(edgy(st.integers(1, 2000), [1, 10**9]))
+    if draw(st.integers(0, 2)) == 0:
+        t["breakpoints"] = draw(
+            st.lists(
+                st.one_of(
+                    st.sampled_from(CONDITIONS),
+                    st.fixed_dictionaries(
+                        {"condition": st.sampled_from(CONDITIONS)},
+                        optional={
+                            "phase": choice(list(BREAKPOINT_PHASES), ["fwd", "nope"]),
+                            "enabled": st.booleans(),
+                        },
+                    ),
+                ),
+                max_size=3,
+            )
         )
-    ),
-}
-_breakpoint = st.one_of(
-    st.sampled_from(CONDITIONS),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "condition": maybe_junk(st.sampled_from(CONDITIONS)),
-            "phase": maybe_junk(st.sampled_from([*BREAKPOINT_PHASES, "fwd", "nope"])),
-            "enabled": maybe_junk(st.booleans()),
-        },
-    ),
-)
-TRAINING_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "loss": maybe_junk(st.sampled_from([*LOSSES, "ce", "bce", "hinge"])),
-    "optimizer": maybe_junk(st.sampled_from([*OPTIMIZERS, "gd", "rmsprop"])),
-    "lr": maybe_junk(st.sampled_from([1e-9, 0.001, 0.03, 0.5, 3.0, 100.0, 100.5, 0.0, -0.1])),
-    "momentum": maybe_junk(st.floats(-0.5, 1.5)),
-    "beta1": maybe_junk(st.floats(-0.5, 1.5)),
-    "beta2": maybe_junk(st.floats(-0.5, 1.5)),
-    "eps": maybe_junk(st.sampled_from([1e-8, 0.0, -1e-8, 1.0, 1e-300])),
-    "l2": maybe_junk(st.floats(-1, 2)),
-    "batch_size": maybe_junk(st.one_of(st.integers(-1, 500), st.sampled_from(["full", "all"]))),
-    "epochs": maybe_junk(st.integers(-1, 2_000_000)),
-    "dtype": maybe_junk(st.sampled_from([*DTYPES, "float16", "double", "f32"])),
-    "history_steps": maybe_junk(st.integers(-1, 100_000)),
-    "breakpoints": maybe_junk(st.lists(_breakpoint, max_size=3)),
-    "watches": maybe_junk(st.lists(st.sampled_from(WATCHES), max_size=3)),
-}
-TOP_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "name": maybe_junk(st.sampled_from(["fuzz", "", "x" * 200, "\u00e9\u4e2d"])),
-    "description": maybe_junk(_text),
-    "watch": maybe_junk(_text),
-    "seed": maybe_junk(st.integers(-1, 2**32)),
-    "breakpoints": maybe_junk(st.lists(_breakpoint, max_size=2)),
-    "watches": maybe_junk(st.lists(st.sampled_from(WATCHES), max_size=2)),
-}
-EXTRA_KEYS = ["learning_rate", "batch", "units", "n_classes", "kind", "lr", "data", "zzz", ""]
+    if draw(st.integers(0, 2)) == 0:
+        t["watches"] = draw(st.lists(st.sampled_from(WATCHES), max_size=3))
+    return t
+
+
+@st.composite
+def valid_document(draw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if draw(st.booleans()):
+        doc["name"] = draw(st.sampled_from(["fuzz", "x" * 300, "\u00e9 \u4e2d", "a/b"]))
+    if draw(st.integers(0, 3)) == 0:
+        doc["description"] = draw(_text)
+    if draw(st.integers(0, 3)) == 0:
+        doc["watch"] = draw(_text)
+    if draw(st.booleans()):
+        doc["seed"] = draw(edgy(st.integers(0, 1000), [0, 2**32 - 1, 2**32, 2**63 - 1, -1]))
+    for name, strategy in (("data", valid_data), ("model", valid_model), ("training", valid_training)):
+        if draw(st.integers(0, 9)):
+            doc[name] = draw(strategy())
+    return doc
+
+
+MISSPELT = ["learning_rate", "batch", "units", "n_classes", "weight_decay", "samples", "zzz", ""]
+SPOTS = [("",), ("data",), ("model",), ("training",)]
 
 
 @st.composite
 def scenario_documents(draw: Any) -> dict[str, Any]:
-    doc = draw(section(TOP_FIELDS, EXTRA_KEYS))
-    if not isinstance(doc, dict):
-        doc = {}
-    for name, fields in (("data", DATA_FIELDS), ("model", MODEL_FIELDS), ("training", TRAINING_FIELDS)):
-        if draw(st.integers(0, 9)):  # usually present
-            doc[name] = draw(section(fields, EXTRA_KEYS))
+    """A valid-looking document with zero to three things wrong in it."""
+    doc = draw(valid_document())
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2, 3]))):
+        spot = draw(st.sampled_from(SPOTS))[0]
+        table = doc if spot == "" else doc.get(spot)
+        if not isinstance(table, dict):
+            continue
+        what = draw(st.sampled_from(["junk value", "edge", "unknown key", "drop", "section"]))
+        keys = sorted(table)
+        if what == "junk value" and keys:
+            table[draw(st.sampled_from(keys))] = draw(junk)
+        elif what == "edge" and keys:
+            table[draw(st.sampled_from(keys))] = draw(scalars)
+        elif what == "unknown key":
+            table[draw(st.sampled_from(MISSPELT))] = draw(junk)
+        elif what == "drop" and keys:
+            del table[draw(st.sampled_from(keys))]
+        elif what == "section" and spot:
+            doc[spot] = draw(junk)
+        elif what == "section":
+            doc[draw(st.sampled_from(["breakpoints", "watches"]))] = draw(
+                st.one_of(junk, st.lists(st.sampled_from(BAD_CONDITIONS + BAD_WATCHES), max_size=2))
+            )
     return doc
 
 
@@ -383,6 +436,9 @@ BUILTIN_TEXTS = {n: (builtin_dir() / f"{n}.toml").read_text(encoding="utf-8") fo
 ALL_LINES = sorted({ln for t in BUILTIN_TEXTS.values() for ln in t.splitlines()})
 JUNK_CHARS = ["=", "[", "]", "{", "}", '"', "'", '"""', "#", ",", ".", "\\", "\n", "\t", " "]
 JUNK_CHARS += ["\x00", "\ufeff", "\u00e9", "nan", "inf", "-", "1e999", "0x", "true", "\r\n", "\r"]
+# Value-level changes most often: they reach the checks behind the TOML parser.
+MUTATIONS = ["value"] * 4 + ["swap"] * 3 + ["delete"] * 2 + ["replace", "insert"]
+MUTATIONS += ["duplicate", "junk", "cut"]
 VALUE_RX = re.compile(r"^(\s*[A-Za-z0-9_\".-]+\s*=\s*)(.+)$")
 
 
@@ -391,7 +447,7 @@ def mutated_builtin(draw: Any) -> str:
     name = draw(st.sampled_from(sorted(BUILTIN_TEXTS)))
     lines = BUILTIN_TEXTS[name].splitlines()
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["delete", "duplicate", "replace", "swap", "value", "junk", "cut", "insert"]))
+        op = draw(st.sampled_from(MUTATIONS))
         if not lines:
             lines = [""]
         i = draw(st.integers(0, len(lines) - 1))

@@ -363,12 +363,14 @@ class TrainerApp(App[None]):
         """Matrix, chart, data, debug and explain panels.
 
         While running this is called at 2 Hz; ``slow=False`` skips the
-        heatmap and the data view (the costliest to paint), drawn at 1 Hz.
+        heatmap, the data view and the network table (the costliest to paint
+        in bytes: a 120x40 heatmap is ~50 KB of escapes), drawn at 0.5 Hz, so
+        the terminal stream stays under 40 KiB/s for a slow SSH link.
         """
         with self.lock:
             s = self.session
             wide = self.main_screen.has_class("wide")
-            if self.running:
+            if self.running and slow:
                 ev = s.last_event
                 self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
             if slow and (wide or self.panel == "matrix"):
@@ -400,11 +402,14 @@ class TrainerApp(App[None]):
             if text != self._last_explain:
                 self._last_explain = text
                 self._safely(self.query_one(ExplainPanel), lambda w: w.update(Text(text)))
+            # Setting a border title repaints the whole widget: only on change.
             mv = self.query_one(MatrixView)
-            mv.border_title = f"L{self.selected_layer + 1} {mv.mode} (v: next view)"
+            _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
             acc = s.history.epochs.last("val_accuracy")
-            net = self.query_one(NetworkView)
-            net.border_title = "Network" + (f"  val acc {acc:.0%}" if acc == acc else "")
+            _set_title(
+                self.query_one(NetworkView),
+                "Network" + (f"  val acc {acc:.0%}" if acc == acc else ""),
+            )
 
     def _safely(self, widget: Any, draw: Any) -> None:
         """Draw a view; a bug in one view is shown in it instead of ending the session."""
@@ -438,8 +443,8 @@ class TrainerApp(App[None]):
             return
         self._tick_count += 1
         self.refresh_status()  # 10 Hz, and only what changed
-        if self._tick_count % 5 == 0:  # charts 2 Hz, heatmap and data view 1 Hz
-            self.refresh_heavy(slow=self._tick_count % 10 == 0)
+        if self._tick_count % 5 == 0:  # charts 2 Hz; heatmap, data, network 0.5 Hz
+            self.refresh_heavy(slow=self._tick_count % 20 == 0)
 
     # ------------------------------------------------------------ panels
     def _apply_panel(self) -> None:
@@ -899,6 +904,11 @@ class TrainerApp(App[None]):
         if self.recovery_file is not None:
             discard(self.recovery_file)
         self.exit()
+
+
+def _set_title(widget: Any, title: str) -> None:
+    if str(widget.border_title or "") != title:
+        widget.border_title = title
 
 
 def _parse_target(text: str) -> tuple[str, int] | None:
