@@ -18,8 +18,10 @@ crash can end the app early, and that fails the test.
 from __future__ import annotations
 
 import asyncio
+import html
 import math
 import random
+import re
 import time
 import unicodedata
 from pathlib import Path
@@ -157,6 +159,8 @@ async def drain(app: TrainerApp, timeout: float = 30.0) -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     while True:
+        if not app.is_running or app._exception is not None:
+            return  # crashed or ended: the caller reports it (and run_test re-raises)
         queues = [app._message_queue, *(s._message_queue for s in app.screen_stack)]
         if all(q.empty() for q in queues):
             return
@@ -183,6 +187,37 @@ async def quiesce(app: TrainerApp, pilot: Pilot) -> None:
         await pilot.pause(0.01)
     await drain(app)
     await pilot.pause()
+
+
+_SVG_TEXT = re.compile(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
+
+
+def screen_text(app: TrainerApp) -> str:
+    """What the terminal shows, as plain text (from the screenshot's text runs)."""
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for x, y, run in _SVG_TEXT.findall(app.export_screenshot()):
+        rows.setdefault(float(y), []).append((float(x), html.unescape(run)))
+    return "\n".join(
+        "".join(t for _, t in sorted(runs)).replace("\xa0", " ") for _, runs in sorted(rows.items())
+    )
+
+
+NOT_DRAWN = "not drawable"  # the note a chart shows when plotext fails to draw it
+
+
+async def check_charts_draw(app: TrainerApp, pilot: Pilot, where: str) -> None:
+    """At a normal terminal size every chart on screen draws (no failure note)."""
+    await resize(app, 100, 32)
+    await pilot.pause()
+    text = screen_text(app)
+    assert NOT_DRAWN not in text, f"a chart failed to draw at 100x32 ({where}):\n{text}"
+
+
+async def resize(app: TrainerApp, w: int, h: int) -> None:
+    assert app._driver is not None
+    app._driver._size = (w, h)  # the headless driver reports this size
+    app.post_message(events.Resize(events.Size(w, h), events.Size(w, h)))
+    await drain(app)
 
 
 def check_consistent(app: TrainerApp, where: str) -> None:
@@ -227,17 +262,15 @@ async def mash(app: TrainerApp, pilot: Pilot, seed: int, n_keys: int) -> dict[st
                 w, h = rng.randint(30, 59), rng.randint(6, 17)  # too small
             else:
                 w, h = rng.randint(60, 200), rng.randint(18, 60)
-            assert app._driver is not None
-            app._driver._size = (w, h)  # the headless driver reports this size
-            app.post_message(events.Resize(events.Size(w, h), events.Size(w, h)))
+            await resize(app, w, h)
             stats["resizes"] += 1
-            await drain(app)
         assert app.is_running and app._exception is None, f"the app ended after key {i}"
         stats["max_step"] = max(stats["max_step"], app.session.step)
         if i >= next_check or i >= len(keys):
             next_check += CHECK_EVERY
             await quiesce(app, pilot)
             check_consistent(app, f"after {i} keys")
+            await check_charts_draw(app, pilot, f"after {i} keys")
             stats["checks"] += 1
     return stats
 
@@ -275,4 +308,76 @@ def test_keymash(seed: int, epochs: int) -> None:
     assert stats["keys"] == 1200 and stats["checks"] >= 4, stats
     assert stats["resizes"] >= 5, stats
     assert stats["max_step"] > 0, stats  # the mashing did train
+    if epochs > 1000:
+        assert stats["runs_seen"] > 0, stats  # keys arrived while a run was going
     assert time.monotonic() - t0 < 120, stats
+
+
+# ------------------------------------------------------------------ charts in log scale
+
+
+def _run_epoch_then(keys: list[str], body: Any, size: tuple[int, int] = (100, 32)) -> None:
+    app = TrainerApp(xor_session(), name="chart")
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("e")
+            await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
+            await pilot.pause()
+            await pilot.press(*keys)
+            await pilot.pause()
+            await body(app, pilot)
+
+    asyncio.run(main())
+
+
+def test_log_scale_loss_chart_draws() -> None:
+    """l shows the loss chart in log scale, and it stays drawn through redraws."""
+
+    async def body(app: TrainerApp, pilot: Pilot) -> None:
+        assert app.panel == "chart"
+        text = screen_text(app)
+        assert NOT_DRAWN not in text, text
+        assert "loss (log)" in text, text
+        for w, h in ((120, 40), (80, 24), (100, 32)):
+            await resize(app, w, h)
+            await pilot.pause()
+            text = screen_text(app)
+            assert NOT_DRAWN not in text, f"{w}x{h}:\n{text}"
+            assert "loss (log)" in text, f"{w}x{h}:\n{text}"
+        await pilot.press("question_mark")  # a dialog over the chart, then back
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert NOT_DRAWN not in screen_text(app)
+        await pilot.press("l")  # and back to linear
+        await pilot.pause()
+        text = screen_text(app)
+        assert NOT_DRAWN not in text and "loss (log)" not in text, text
+
+    _run_epoch_then(["l"], body)
+
+
+def test_log_scale_compare_chart_draws() -> None:
+    """The compare tool's chart in log scale (l) draws too, also after a resize."""
+
+    async def body(app: TrainerApp, pilot: Pilot) -> None:
+        await pilot.press("enter")  # run the comparison with its default values
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        while "Done:" not in screen_text(app):
+            assert time.monotonic() < deadline, (
+                f"the comparison did not finish:\n{screen_text(app)}"
+            )
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert NOT_DRAWN not in screen_text(app)
+        await pilot.press("l")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "log scale" in text and NOT_DRAWN not in text, text
+        await resize(app, 120, 40)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "log scale" in text and NOT_DRAWN not in text, text
+
+    _run_epoch_then(["C"], body)

@@ -128,7 +128,7 @@ def test_toml_writer_round_trips() -> None:
     import tomllib
 
     doc = {
-        "name": "x\u00e9\"\\\x01\x7f",
+        "name": 'x\u00e9"\\\x01\x7f',
         "seed": -(2**63),
         "data": {"n_samples": 10**30, "noise": float("nan"), "when": Date("1979-05-27")},
         "model": {"layers": [{"units": 3}], "hidden": [1, 2.5, "a"]},
@@ -171,7 +171,11 @@ junk = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.sampled_from(["units", "activation", "condition", "phase", "x", ""]), inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["units", "activation", "condition", "phase", "x", ""]),
+            inner,
+            max_size=3,
+        ),
     ),
     max_leaves=8,
 )
@@ -226,7 +230,9 @@ def valid_data(draw: Any) -> dict[str, Any]:
             d["standardize"] = draw(st.booleans())
     else:
         if draw(st.integers(0, 4)):
-            d["n_samples"] = draw(edgy(st.integers(4, 600), [3, 4, 5, 4999, 5000, 10**6, 10**6 + 1]))
+            d["n_samples"] = draw(
+                edgy(st.integers(4, 600), [3, 4, 5, 4999, 5000, 10**6, 10**6 + 1])
+            )
         if draw(st.booleans()):
             d["noise"] = draw(edgy(st.floats(0, 1), [0.0, 1.0, 1.0000001, -0.0, 1e-320]))
         if kind in ("gauss", "spiral", "blobs", "spirals") and draw(st.booleans()):
@@ -254,7 +260,12 @@ def valid_model(draw: Any) -> dict[str, Any]:
         m["output_activation"] = draw(st.sampled_from(ACTIVATIONS))
     if draw(st.booleans()):
         m["init"] = draw(choice(list(INITS), ["glorot", "kaiming"]))
-    for key, hi in (("init_std", 2.0), ("init_scale", 3.0), ("bias_init", 1.0), ("leaky_slope", 0.5)):
+    for key, hi in (
+        ("init_std", 2.0),
+        ("init_scale", 3.0),
+        ("bias_init", 1.0),
+        ("leaky_slope", 0.5),
+    ):
         if draw(st.integers(0, 3)) == 0:
             m[key] = draw(edgy(st.floats(0.001, hi), [0.0, -0.0, 1e-300, 1e300, -1.0]))
     return m
@@ -316,7 +327,11 @@ def valid_document(draw: Any) -> dict[str, Any]:
         doc["watch"] = draw(_text)
     if draw(st.booleans()):
         doc["seed"] = draw(edgy(st.integers(0, 1000), [0, 2**32 - 1, 2**32, 2**63 - 1, -1]))
-    for name, strategy in (("data", valid_data), ("model", valid_model), ("training", valid_training)):
+    for name, strategy in (
+        ("data", valid_data),
+        ("model", valid_model),
+        ("training", valid_training),
+    ):
         if draw(st.integers(0, 9)):
             doc[name] = draw(strategy())
     return doc
@@ -361,7 +376,9 @@ def scenario_documents(draw: Any) -> dict[str, Any]:
 def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small CSV files the random documents point at (relative paths)."""
     d = tmp_path_factory.mktemp("fuzz")
-    rows = "\n".join(f"{i % 7 * 0.5},{(i * 3) % 5 - 2},{i % 3 - 1.5},{'ab'[i % 2]}" for i in range(40))
+    rows = "\n".join(
+        f"{i % 7 * 0.5},{(i * 3) % 5 - 2},{i % 3 - 1.5},{'ab'[i % 2]}" for i in range(40)
+    )
     (d / "good.csv").write_text("a,b,c,label\n" + rows + "\n", encoding="utf-8")
     rows = "\n".join(f"{i * 0.1},{i * 0.37 % 1},{(i * 0.1) ** 2 + 0.123 * i}" for i in range(30))
     (d / "regress.csv").write_text("a,b,y\n" + rows + "\n", encoding="utf-8")
@@ -384,7 +401,9 @@ def _params(sc: Scenario, cfg: Any, n_features: int) -> int:
 def check_loaded(sc: Scenario, text: str) -> str:
     """Data and config raise only ScenarioError; small models train one step."""
     spec = sc.data
-    if spec.kind == "digits" or (spec.kind not in ("csv", "iris") and spec.n_samples > MAX_LOAD_SAMPLES):
+    if spec.kind == "digits" or (
+        spec.kind not in ("csv", "iris") and spec.n_samples > MAX_LOAD_SAMPLES
+    ):
         return "loaded"
     try:
         data = sc.load_data()
@@ -432,7 +451,9 @@ def test_random_documents(doc: dict[str, Any], fuzz_dir: Path) -> None:
 
 # ------------------------------------------------------------------ mutated built-ins
 
-BUILTIN_TEXTS = {n: (builtin_dir() / f"{n}.toml").read_text(encoding="utf-8") for n in builtin_names()}
+BUILTIN_TEXTS = {
+    n: (builtin_dir() / f"{n}.toml").read_text(encoding="utf-8") for n in builtin_names()
+}
 ALL_LINES = sorted({ln for t in BUILTIN_TEXTS.values() for ln in t.splitlines()})
 JUNK_CHARS = ["=", "[", "]", "{", "}", '"', "'", '"""', "#", ",", ".", "\\", "\n", "\t", " "]
 JUNK_CHARS += ["\x00", "\ufeff", "\u00e9", "nan", "inf", "-", "1e999", "0x", "true", "\r\n", "\r"]
@@ -470,7 +491,9 @@ def mutated_builtin(draw: Any) -> str:
                 lines[i] = m.group(1) + toml_value(draw(junk))
         elif op == "junk":
             at = draw(st.integers(0, len(lines[i])))
-            bit = draw(st.one_of(st.sampled_from(JUNK_CHARS), st.text(string.printable, max_size=3)))
+            bit = draw(
+                st.one_of(st.sampled_from(JUNK_CHARS), st.text(string.printable, max_size=3))
+            )
             lines[i] = lines[i][:at] + bit + lines[i][at:]
         elif op == "cut":
             at = draw(st.integers(0, len(lines[i])))

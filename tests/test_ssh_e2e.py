@@ -32,7 +32,9 @@ import pytest
 
 from tui_trainer.engine.checkpoint import read_checkpoint
 
-SSHD = next((p for p in ("/usr/sbin/sshd", shutil.which("sshd")) if p and os.access(p, os.X_OK)), None)
+SSHD = next(
+    (p for p in ("/usr/sbin/sshd", shutil.which("sshd")) if p and os.access(p, os.X_OK)), None
+)
 SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
 TMUX = shutil.which("tmux")

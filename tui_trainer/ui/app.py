@@ -16,13 +16,14 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.message import Message
@@ -314,6 +315,21 @@ class TrainerApp(App[None]):
             ),
             done,
         )
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """Every debugger action in the command palette (ctrl+p), with its key."""
+        yield from super().get_system_commands(screen)
+        help_text = dict(self.HELP)
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or b.id in ("next_panel", "prev_panel"):
+                continue
+            key = b.key.split(",")[0]
+            title = _COMMAND_TITLES.get(b.id or "", b.description)
+            yield SystemCommand(
+                f"{title} ({key})",
+                help_text.get(key, b.description),
+                partial(self.run_action, b.action),
+            )
 
     def help_rows(self) -> list[tuple[str, str]]:
         return self.HELP
@@ -904,6 +920,42 @@ class TrainerApp(App[None]):
         if self.recovery_file is not None:
             discard(self.recovery_file)
         self.exit()
+
+
+_COMMAND_TITLES = {
+    "next_phase": "Next phase",
+    "step_layer": "Step into the next layer",
+    "finish_step": "Finish the step",
+    "finish_epoch": "Finish the epoch",
+    "continue": "Continue (run to a breakpoint or the end)",
+    "pause": "Pause",
+    "run_to": "Run to an epoch or step",
+    "back_phase": "Back one phase",
+    "back_layer": "Back one layer",
+    "back_step": "Back to the start of the step",
+    "restart": "Restart from the initial weights",
+    "panel_matrix": "Show the matrix panel",
+    "panel_chart": "Show the loss chart",
+    "panel_data": "Show the data panel",
+    "panel_debug": "Show the debug panel",
+    "cycle_view": "Cycle the matrix view",
+    "toggle_images": "First-layer weights as images",
+    "toggle_cursor": "Weight cursor",
+    "toggle_log": "Log scale for the loss chart",
+    "add_breakpoint": "Add a breakpoint",
+    "breakpoints": "Manage breakpoints",
+    "add_watch": "Add a watch",
+    "write_scenario": "Write the scenario to a file",
+    "sanity": "Sanity checks",
+    "landscape": "Loss landscape",
+    "what_if": "What if (fork)",
+    "compare": "Compare settings side by side",
+    "open": "Open a scenario",
+    "edit_hyper": "Edit hyperparameters",
+    "save": "Save a checkpoint",
+    "help": "Help",
+    "quit": "Quit",
+}
 
 
 def _set_title(widget: Any, title: str) -> None:
