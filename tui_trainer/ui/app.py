@@ -756,13 +756,6 @@ class TrainerApp(App[None]):
         self.push_screen(BreakpointsScreen(self.breakpoints), lambda _: self.refresh_all())
 
     def action_add_watch(self) -> None:
-        def validate(text: str) -> str | None:
-            try:
-                parse(text)
-            except ConditionError as e:
-                return e.pretty(text).replace("[", "\\[")
-            return None
-
         def done(text: str | None) -> None:
             if text:
                 self.watches.add(text)
@@ -771,7 +764,8 @@ class TrainerApp(App[None]):
 
         self.push_screen(
             PromptScreen(
-                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])", validate=validate
+                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])",
+                validate=_validate_condition,
             ),
             done,
         )
@@ -815,13 +809,6 @@ class TrainerApp(App[None]):
         )
 
     def action_add_breakpoint(self) -> None:
-        def validate(text: str) -> str | None:
-            try:
-                parse(text)
-            except ConditionError as e:
-                return e.pretty(text).replace("[", "\\[")
-            return None
-
         def done(text: str | None) -> None:
             if text:
                 self.breakpoints.add(text)
@@ -830,7 +817,7 @@ class TrainerApp(App[None]):
         self.push_screen(
             PromptScreen(
                 "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)",
-                validate=validate,
+                validate=_validate_condition,
             ),
             done,
         )
@@ -956,6 +943,15 @@ _COMMAND_TITLES = {
     "help": "Help",
     "quit": "Quit",
 }
+
+
+def _validate_condition(text: str) -> str | None:
+    """The caret-annotated error for a breakpoint/watch expression, or None."""
+    try:
+        parse(text)
+    except ConditionError as e:
+        return e.pretty(text).replace("[", "\\[")
+    return None
 
 
 def _set_title(widget: Any, title: str) -> None:
