@@ -263,11 +263,19 @@ def test_hangup_saves_and_next_start_resumes(
     t2.send("y")
     t2.wait_for(r"Resumed the interrupted session at step 3, epoch 1")
     assert t2.status() == before
-    assert not expected.exists()  # resumed: the recovery file is used up
+    # The resumed work exists nowhere else: the file stays until a deliberate quit.
+    assert expected.exists()
 
     # ... and training goes on from there
     t2.send("n")
     t2.wait_for(r"step 3 \| batch 4/16 \| phase LOSS\b")
+
+    # Quitting asks (the progress is unsaved), and a deliberate quit drops the file.
+    t2.send("q")
+    t2.wait_for(r"Quit\? Training progress \(step 3\)")
+    t2.send("y")
+    assert t2.wait_exit() == 0
+    assert not expected.exists()
 
 
 @needs_tmux
@@ -439,8 +447,15 @@ def test_resume_offer_yes(tmp_path: Path) -> None:
         await pilot.press("y")
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
         _same_state(saved, app.session)
-        assert app.saved_position == saved.position  # resuming is not unsaved progress
-        assert not path.exists()
+        # The resumed work is saved nowhere else: the file stays, and quitting asks.
+        assert path.exists()
+        assert app.saved_position < app.session.position
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running)
+        assert app.return_code == 0
+        assert not path.exists()  # a deliberate quit keeps no recovery file
 
     run_app(app, body)
 

@@ -457,9 +457,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError("serve needs the web extra: pip install 'tui-trainer[web]'") from None
     load(args.scenario)  # validate before serving
     command = f"{sys.executable} -m tui_trainer open {_shell_quote(args.scenario)}"
+    import socket
+
+    try:  # a clear message for a busy port or a bad address, before serving
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, args.port))
+    except OSError as e:
+        raise InputError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
     server = Server(command, host=args.host, port=args.port, title="tui-trainer")
     print(f"serving tui-trainer on http://{args.host}:{args.port}", file=sys.stderr)
-    server.serve()
+    try:
+        server.serve()
+    except OSError as e:
+        raise InputError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
     return EXIT_OK
 
 
@@ -543,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else str(e), file=sys.stderr)
         return EXIT_INPUT
     except OSError as e:
-        print(f"tui-trainer: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tui-trainer: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

@@ -169,6 +169,8 @@ class TrainerApp(App[None]):
     ) -> None:
         super().__init__()
         self.recovery_file = recovery_file
+        self._deliberate_quit = False
+        self._recovery_saved = False
         self.session = session
         self.scenario_name = name or "scenario"
         self.watch_text = watch_text
@@ -279,7 +281,23 @@ class TrainerApp(App[None]):
 
     def _on_signal(self, sig: int) -> None:
         self.save_recovery()
+        self._recovery_saved = True
         self.exit(return_code=128 + int(sig))
+
+    def on_unmount(self) -> None:
+        """Any exit the user did not choose (a closed browser tab under
+        ``serve``, a lost connection) keeps the work in a recovery file."""
+        if not self._deliberate_quit and not self._recovery_saved:
+            self.save_recovery()
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Even a bug in the app must not lose the training session.
+        if not self._recovery_saved:
+            try:
+                self._recovery_saved = self.save_recovery() is not None
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        super()._handle_exception(error)
 
     def _offer_resume(self) -> None:
         path = self.recovery_file
@@ -904,6 +922,7 @@ class TrainerApp(App[None]):
 
     def _quit_now(self) -> None:
         """A deliberate quit: the user chose to leave, so no recovery file is kept."""
+        self._deliberate_quit = True
         if self.recovery_file is not None:
             discard(self.recovery_file)
         self.exit()

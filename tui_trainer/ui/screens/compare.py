@@ -31,6 +31,7 @@ from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
+from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
 
 PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
 MAX_EPOCHS = 200
@@ -358,6 +359,7 @@ class CompareScreen(Dialog[None]):
         log = self.log_scale
         top = plot_ceiling([c.loss for c in self.curves])
         clipped = False
+        shown: list[float] = []
 
         def ok(y: np.ndarray) -> np.ndarray:
             m = np.isfinite(y)
@@ -371,12 +373,14 @@ class CompareScreen(Dialog[None]):
                 if not m.any():
                     continue
                 clipped = clipped or bool(y[m].max() > top)
-                v = np.minimum(y[m], top).tolist()
+                v = log10_list(np.minimum(y[m], top)) if log else np.minimum(y[m], top).tolist()
+                shown.extend(v)
                 if line:
                     plt.plot(x[m].tolist(), v, color=color, marker="braille", label=label)
                 else:
                     plt.scatter(x[m].tolist(), v, color=color, marker="•")
-        plt.yscale("log" if log else "linear")
+        if log:
+            set_log_ticks(plt, shown)
         plt.xlabel("epoch")
         wide = chart.size.width >= 90
         title = "train loss (lines), validation loss (•)" if wide else "train (lines), val (•)"

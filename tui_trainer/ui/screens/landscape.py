@@ -326,7 +326,7 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         return
     top = min(max(abs(float(vals[ok][0])), 1e-12) * 1e6, 1e30)  # plotext fails past ~1e50
     v = np.minimum(vals[ok], top)
-    logy = bool((v > 0).all() and v.max() / v.min() > 50)
+    logy = False  # plotext's log scale breaks on re-render; the slice spans little
     plt.plot(ts[ok].tolist(), v.tolist(), color="cyan", marker="braille")
     plt.vline(sl.lr, "orange")
     if math.isfinite(sl.value_min):
@@ -344,7 +344,6 @@ def draw_slice(plot: PlotextPlot, sl: Slice) -> None:
         else:
             label, align = ("◆ your step", "left") if frac < 0.6 else ("your step ◆", "right")
         plt.text(label, sl.lr, sl.value_at_lr, color="orange", alignment=align)
-    plt.yscale("log" if logy else "linear")
     plt.xlabel("step size t")
     wide = plot.size.width >= 56
     plt.title(

@@ -34,6 +34,7 @@ from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
+from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
 
 CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs")
 MAX_EPOCHS_AHEAD = 1000
@@ -432,17 +433,21 @@ class WhatIfScreen(Dialog[Session | None]):
             m = np.isfinite(y)
             return m & (y > 0) if logy else m
 
+        def ys(y: np.ndarray) -> list[float]:  # log axis drawn on a linear one
+            return log10_list(y) if logy else y.tolist()
+
         for f, color in zip(futures, COLORS, strict=False):
             m = ok(f.step_loss)
             if m.any():
                 x, y = downsample(f.step_x[m], np.minimum(f.step_loss[m], top), n)
                 label = f.label + (" (diverged)" if f.state == "diverged" else "")
-                plt.plot(x.tolist(), y.tolist(), color=color, marker="braille", label=label)
+                plt.plot(x.tolist(), ys(y), color=color, marker="braille", label=label)
             m = ok(f.val_loss)
             if m.any():
                 y = np.minimum(f.val_loss[m], top)
-                plt.scatter(f.epoch_x[m].tolist(), y.tolist(), color=color, marker="•")
-        plt.yscale("log" if logy else "linear")
+                plt.scatter(f.epoch_x[m].tolist(), ys(y), color=color, marker="•")
+        if logy:
+            set_log_ticks(plt, log10_list(allv[allv > 0]))
         plt.xlabel("step")
         wide = chart.size.width >= 90
         title = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
+from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,32 +98,30 @@ class LossChart(PlotextPlot):
         val_loss = np.clip(val_loss, -ceiling, ceiling)
         if clipped:
             title = (title or "loss") + f" (clipped at {ceiling:.0e})"
+        log = self.log_scale
+
+        def ys(y: np.ndarray) -> list[float]:
+            return log10_list(y) if log else y.tolist()
+
         x = np.arange(1, len(step_loss) + 1)
+        plotted: list[np.ndarray] = []
         fin = self._plottable(step_loss)
         if fin.any():
-            xs, ys = downsample(x[fin], step_loss[fin], n)
-            plt.plot(xs.tolist(), ys.tolist(), label="train (step)", color="gray", marker="braille")
+            xs, yv = downsample(x[fin], step_loss[fin], n)
+            plt.plot(xs.tolist(), ys(yv), label="train (step)", color="gray", marker="braille")
+            plotted.append(yv)
         ef = self._plottable(epoch_loss)
         if ef.any():
-            xs, ys = downsample(epoch_steps[ef], epoch_loss[ef], n)
-            plt.plot(
-                xs.tolist(), ys.tolist(), label="train (epoch)", color="cyan", marker="braille"
-            )
+            xs, yv = downsample(epoch_steps[ef], epoch_loss[ef], n)
+            plt.plot(xs.tolist(), ys(yv), label="train (epoch)", color="cyan", marker="braille")
+            plotted.append(yv)
         vf = self._plottable(val_loss)
         if vf.any():
-            xs, ys = downsample(epoch_steps[vf], val_loss[vf], n)
-            plt.plot(xs.tolist(), ys.tolist(), label="validation", color="orange", marker="braille")
-        shown = np.concatenate([step_loss[fin], epoch_loss[ef], val_loss[vf]])
-        # plotext's log scale fails on an empty figure, and pads a flat one
-        # to a range that reaches below zero: give it a positive range.
-        if self.log_scale and len(shown) and shown.min() > 0:
-            lo, hi = float(shown.min()), float(shown.max())
-            if hi <= lo * 1.0001:
-                lo, hi = lo / 2, hi * 2
-            plt.yscale("log")
-            plt.ylim(lo, hi)
-        else:
-            plt.yscale("linear")
+            xs, yv = downsample(epoch_steps[vf], val_loss[vf], n)
+            plt.plot(xs.tolist(), ys(yv), label="validation", color="orange", marker="braille")
+            plotted.append(yv)
+        if log and plotted:
+            set_log_ticks(plt, log10_list(np.concatenate(plotted)))
         plt.xlabel("step")
         plt.title(title or ("loss (log)" if self.log_scale else "loss"))
         self.refresh()
