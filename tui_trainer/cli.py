@@ -554,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, CheckpointError, InputError) as e:
         print(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else str(e), file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # `tui-trainer list | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         print(f"tui-trainer: {where}{e.strerror or e}", file=sys.stderr)
