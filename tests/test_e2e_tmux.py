@@ -8,128 +8,31 @@ the screen with ``capture-pane``. Every wait polls the pane with a timeout.
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-TMUX = shutil.which("tmux")
+from terminal import KEY_TIMEOUT, STARTUP_TIMEOUT, TMUX, Term, app_command, wait, write_scenario
+
 CMD = shutil.which("tui-trainer")
 
 pytestmark = pytest.mark.skipif(
     TMUX is None or CMD is None, reason="needs tmux and the installed tui-trainer command"
 )
 
-SCENARIO = """\
-name = "e2e"
-seed = 0
-
-[data]
-kind = "xor"
-n_samples = 200
-noise = 0.0
-val_fraction = 0.2
-
-[model]
-hidden = [4]
-activation = "tanh"
-
-[training]
-lr = 0.1
-batch_size = 10
-epochs = {epochs}
-"""
-
-STARTUP_TIMEOUT = 15.0
-KEY_TIMEOUT = 5.0
-
-
-class Term:
-    """A detached 80x24 tmux session running one command."""
-
-    def __init__(self, command: str, width: int = 80, height: int = 24) -> None:
-        self.socket = f"tui-trainer-test-{uuid.uuid4().hex[:12]}"
-        self.target = "main"
-        self._tmux(
-            "new-session",
-            "-d",
-            "-s",
-            self.target,
-            "-x",
-            str(width),
-            "-y",
-            str(height),
-            command,
-        )
-        path = self._tmux("display-message", "-p", "#{socket_path}", check=False).stdout.strip()
-        self.socket_path = Path(path) if path else None
-
-    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert TMUX is not None
-        return subprocess.run(
-            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=check,
-        )
-
-    def screen(self) -> str:
-        r = self._tmux("capture-pane", "-p", "-t", self.target, check=False)
-        return r.stdout
-
-    def send(self, *keys: str) -> None:
-        for key in keys:
-            # -l: literal text, so "N" is a capital N and not a key name
-            self._tmux("send-keys", "-t", self.target, "-l", key)
-
-    def wait_for(self, pattern: str, timeout: float = KEY_TIMEOUT) -> str:
-        """Poll the pane until ``pattern`` (a regex) shows; return the screen."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if rx.search(text):
-                return text
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not on screen after {timeout} s:\n{text}")
-
-    def status_line(self) -> str:
-        for line in self.screen().splitlines():
-            if " | epoch " in line and " | step " in line:
-                return line
-        raise AssertionError(f"no status line on screen:\n{self.screen()}")
-
-    def kill(self) -> None:
-        self._tmux("kill-server", check=False)
-        if self.socket_path is not None:  # tmux leaves the socket file behind
-            self.socket_path.unlink(missing_ok=True)
-
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "e2e.toml"
-    path.write_text(SCENARIO.format(epochs=20), encoding="utf-8")
-    return path
+    return write_scenario(tmp_path / "e2e.toml")
 
 
 def _command(tmp_path: Path, scenario: Path) -> str:
     """The app, then its exit status on screen (the pane stays open to be read)."""
-    config = tmp_path / "config"  # no user keymap
-    state = tmp_path / "state"  # recovery checkpoints stay in the test's directory
-    return (
-        f"cd {shlex.quote(str(tmp_path))} && "
-        f"env XDG_CONFIG_HOME={shlex.quote(str(config))} "
-        f"XDG_STATE_HOME={shlex.quote(str(state))} "
-        f"{shlex.quote(str(CMD))} {shlex.quote(str(scenario))}; "
-        "echo EXITED $?; sleep 60"
-    )
+    assert CMD is not None
+    return app_command(CMD, tmp_path, scenario)
 
 
 @pytest.fixture
@@ -171,10 +74,7 @@ def test_step_through_phases_and_quit(term: Term) -> None:
     term.send("q")
     term.wait_for(r"Quit\? Training progress \(step 3\)")
     term.send("n")
-    deadline = time.monotonic() + KEY_TIMEOUT
-    while "Quit?" in term.screen():
-        assert time.monotonic() < deadline, "the dialog did not close"
-        time.sleep(0.05)
+    wait(lambda: "Quit?" not in term.screen(), KEY_TIMEOUT, "the dialog did not close")
     assert "EXITED" not in term.screen()
     term.send("q")
     term.wait_for(r"Quit\?")
@@ -188,8 +88,7 @@ def test_quit_without_progress(term: Term) -> None:
 
 
 def test_run_and_pause(tmp_path: Path) -> None:
-    path = tmp_path / "long.toml"
-    path.write_text(SCENARIO.format(epochs=100000), encoding="utf-8")
+    path = write_scenario(tmp_path / "long.toml", "e2e", epochs=100000)
     t = Term(_command(tmp_path, path))
     try:
         t.wait_for(r"e2e \| epoch 1/100000 \| step 0 \|", STARTUP_TIMEOUT)

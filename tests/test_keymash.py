@@ -32,12 +32,12 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 
-from tui_trainer.engine import data
-from tui_trainer.engine.config import LayerSpec, TrainConfig
+from pilot import WORKER_TIMEOUT
+from pilot import xor_session as _xor_session
+from tui_trainer.engine.config import LayerSpec
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
 
-WORKER_TIMEOUT = 30.0
 CHECK_EVERY = 300
 
 QUIT_KEYS = {"q", "ctrl+q"}  # a deliberate quit would end the test, not find a bug
@@ -130,18 +130,12 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def xor_session(**kw: Any) -> Session:
     """2 -> 4 relu -> 3 tanh -> 2 on 160 xor points: 16 batches of 10 per epoch."""
-    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
     base: dict[str, Any] = dict(
         layers=(LayerSpec(4, "relu"), LayerSpec(3, "tanh"), LayerSpec(2, "linear")),
-        loss="cross_entropy",
-        lr=0.1,
-        batch_size=10,
-        epochs=20,
-        seed=0,
         history_steps=200,  # a short step-back horizon, so stepping back can run out
     )
     base.update(kw)
-    return Session(TrainConfig(**base), d)
+    return _xor_session(**base)
 
 
 def send_key(app: TrainerApp, key: str) -> None:

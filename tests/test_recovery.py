@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import shlex
-import shutil
 import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,160 +22,45 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
-from tui_trainer.engine import data
+from pilot import run_app, wait_until
+from pilot import xor_session as _xor_session
+from terminal import (
+    KEY_TIMEOUT,
+    SAVE_TIMEOUT,
+    STARTUP_TIMEOUT,
+    TMUX,
+    Term,
+    app_command,
+    installed_command,
+    wait,
+    write_scenario,
+)
 from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
-from tui_trainer.engine.config import LayerSpec, TrainConfig
 from tui_trainer.engine.session import Session
 from tui_trainer.recovery import recovery_path, state_dir
 from tui_trainer.scenario import load_scenario
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 
-TMUX = shutil.which("tmux")
-
-
-def _installed_command() -> str | None:
-    """The console script next to this interpreter (not a version-manager shim)."""
-    here = Path(sys.executable).parent / "tui-trainer"
-    if here.is_file() and os.access(here, os.X_OK):
-        return str(here)
-    return shutil.which("tui-trainer")
-
-
-CMD = _installed_command()
+CMD = installed_command()
 needs_tmux = pytest.mark.skipif(
     TMUX is None or CMD is None, reason="needs tmux and the installed tui-trainer command"
 )
 
-SCENARIO = """\
-name = "recover"
-seed = 0
-
-[data]
-kind = "xor"
-n_samples = 200
-noise = 0.0
-val_fraction = 0.2
-
-[model]
-hidden = [4]
-activation = "tanh"
-
-[training]
-lr = 0.1
-batch_size = 10
-epochs = 20
-"""
-
-STARTUP_TIMEOUT = 15.0
-KEY_TIMEOUT = 5.0
-SAVE_TIMEOUT = 10.0
-STATUS_RX = re.compile(r"\| step (\d+) \| batch \d+/\d+ \| phase ([A-Za-z]+(?: L\d+)?) \|")
+SIZE = (100, 30)  # the Pilot tests' terminal
 
 
 # ------------------------------------------------------------------ terminal
 
 
-class Term:
-    """A detached 80x24 tmux session running the app under ``sh``.
-
-    When the app ends, the shell prints ``EXITED <status>`` and keeps the pane
-    open, so the exit status can be read from the screen.
-    """
-
-    def __init__(self, command: str) -> None:
-        self.socket = f"tui-trainer-recovery-{uuid.uuid4().hex[:12]}"
-        self.target = "main"
-        self._tmux("new-session", "-d", "-s", self.target, "-x", "80", "-y", "24", command)
-
-    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert TMUX is not None
-        return subprocess.run(
-            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=check,
-        )
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", self.target, check=False).stdout
-
-    def send(self, *keys: str) -> None:
-        for key in keys:
-            self._tmux("send-keys", "-t", self.target, "-l", key)
-
-    def wait_for(self, pattern: str, timeout: float = KEY_TIMEOUT) -> str:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if rx.search(text):
-                return text
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not on screen after {timeout} s:\n{text}")
-
-    def status(self) -> tuple[int, str]:
-        """(step, phase) from the status line."""
-        text = self.screen()
-        m = STATUS_RX.search(text)
-        assert m is not None, f"no status line on screen:\n{text}"
-        return int(m.group(1)), m.group(2)
-
-    def app_pid(self) -> int:
-        """The app's process: the pane's shell's child."""
-        shell = int(self._tmux("list-panes", "-t", self.target, "-F", "#{pane_pid}").stdout)
-        kids = _children(shell)
-        assert len(kids) == 1, f"expected one child of the pane's shell, found {kids}"
-        return kids[0]
-
-    def wait_exit(self, timeout: float = SAVE_TIMEOUT) -> int:
-        """Wait until the app has exited; return its exit status."""
-        m = re.search(r"EXITED (\d+)", self.wait_for(r"EXITED \d+", timeout))
-        assert m is not None
-        return int(m.group(1))
-
-    def hang_up(self) -> None:
-        """Close the terminal: the pane's processes get SIGHUP."""
-        self._tmux("kill-session", "-t", self.target, check=False)
-
-    def kill(self) -> None:
-        self._tmux("kill-server", check=False)
-
-
-def _children(pid: int) -> list[int]:
-    """Child processes of ``pid`` (Linux /proc)."""
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "recover.toml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    return path
+    return write_scenario(tmp_path / "recover.toml")
 
 
 def _command(tmp_path: Path, scenario: Path) -> str:
-    env = {
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no user keymap
-        "TERM": "xterm-256color",
-    }
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return (
-        f"cd {shlex.quote(str(tmp_path))} && env {assigns} "
-        f"{shlex.quote(str(CMD))} {shlex.quote(str(scenario))}; echo EXITED $?; sleep 60"
-    )
+    assert CMD is not None
+    return app_command(CMD, tmp_path, scenario, TERM="xterm-256color")
 
 
 def _expected_file(tmp_path: Path, scenario: Path) -> Path:
@@ -200,12 +78,11 @@ def _expected_file(tmp_path: Path, scenario: Path) -> Path:
 
 
 def _wait_file(path: Path, timeout: float = SAVE_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        if time.monotonic() > deadline:
-            listing = sorted(str(p) for p in path.parents[2].rglob("*"))
-            raise AssertionError(f"{path} not written within {timeout} s; found {listing}")
-        time.sleep(0.05)
+    def failure() -> str:
+        listing = sorted(str(p) for p in path.parents[2].rglob("*"))
+        return f"{path} not written within {timeout} s; found {listing}"
+
+    wait(path.is_file, timeout, failure)
 
 
 @pytest.fixture
@@ -218,7 +95,7 @@ def terms() -> Iterator[list[Term]]:
 
 
 def _start(tmp_path: Path, scenario: Path, terms: list[Term]) -> Term:
-    t = Term(_command(tmp_path, scenario))
+    t = Term(_command(tmp_path, scenario), "recovery")
     terms.append(t)
     t.wait_for(r"recover \| epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
     return t
@@ -256,7 +133,7 @@ def test_hangup_saves_and_next_start_resumes(
     assert sorted(p.name for p in expected.parent.iterdir()) == [expected.name]
 
     # The next start on the same scenario offers to resume; y resumes exactly there.
-    t2 = Term(_command(tmp_path, scenario))
+    t2 = Term(_command(tmp_path, scenario), "recovery")
     terms.append(t2)
     t2.wait_for(r"interrupted at step 3, epoch 1", STARTUP_TIMEOUT)
     t2.wait_for(r"Resume it\?")
@@ -294,14 +171,11 @@ def test_signal_saves_and_exits(
     assert int(arrays["resume_position"]) == 3 * 6 + 2  # step 3, end of forward (2 layers)
 
     # Answering n discards the recovery file and starts afresh.
-    t2 = Term(_command(tmp_path, scenario))
+    t2 = Term(_command(tmp_path, scenario), "recovery")
     terms.append(t2)
     t2.wait_for(r"Resume it\?", STARTUP_TIMEOUT)
     t2.send("n")
-    deadline = time.monotonic() + KEY_TIMEOUT
-    while "Resume it?" in t2.screen():
-        assert time.monotonic() < deadline, "the dialog did not close"
-        time.sleep(0.05)
+    wait(lambda: "Resume it?" not in t2.screen(), KEY_TIMEOUT, "the dialog did not close")
     assert t2.status() == (0, "start")
     assert before != (0, "start")
     assert not expected.exists()
@@ -344,35 +218,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def xor_session(**kw: Any) -> Session:
-    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
-    base: dict[str, Any] = dict(
-        layers=(LayerSpec(4, "tanh"), LayerSpec(2, "linear")),
-        loss="cross_entropy",
-        optimizer="adam",
-        lr=0.1,
-        batch_size=10,
-        epochs=20,
-        seed=0,
-    )
-    base.update(kw)
-    return Session(TrainConfig(**base), d)
-
-
-def run_app(app: TrainerApp, body: Callable[[Pilot], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            await body(pilot)
-
-    asyncio.run(main())
-
-
-async def wait_until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        await pilot.pause(0.02)
+    return _xor_session(**{"optimizer": "adam", **kw})
 
 
 def _same_state(a: Session, b: Session) -> None:
@@ -409,7 +255,7 @@ def test_save_recovery_round_trip(tmp_path: Path) -> None:
         fresh.advance("step", 5)
         _same_state(s, fresh)
 
-    run_app(app, body)
+    run_app(app, body, SIZE)
 
 
 def test_save_recovery_nothing_to_save(tmp_path: Path) -> None:
@@ -422,7 +268,7 @@ def test_save_recovery_nothing_to_save(tmp_path: Path) -> None:
         plain = TrainerApp(xor_session(), name="xor")  # no recovery file configured
         assert plain.save_recovery() is None
 
-    run_app(app, body)
+    run_app(app, body, SIZE)
 
 
 def _saved_session(path: Path, steps: int, phases: int) -> Session:
@@ -457,7 +303,7 @@ def test_resume_offer_yes(tmp_path: Path) -> None:
         assert app.return_code == 0
         assert not path.exists()  # a deliberate quit keeps no recovery file
 
-    run_app(app, body)
+    run_app(app, body, SIZE)
 
 
 def test_resume_offer_no(tmp_path: Path) -> None:
@@ -472,7 +318,7 @@ def test_resume_offer_no(tmp_path: Path) -> None:
         assert app.session.position == 0
         assert not path.exists()
 
-    run_app(app, body)
+    run_app(app, body, SIZE)
 
 
 def test_damaged_recovery_file_is_discarded_quietly(tmp_path: Path) -> None:
@@ -487,7 +333,7 @@ def test_damaged_recovery_file_is_discarded_quietly(tmp_path: Path) -> None:
         assert not path.exists()
         assert app.session.position == 0
 
-    run_app(app, body)
+    run_app(app, body, SIZE)
 
 
 def test_recovery_path_depends_on_file_and_text(tmp_path: Path) -> None:

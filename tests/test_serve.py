@@ -28,27 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from terminal import free_port, isolated_env, processes_with, wait, write_scenario
 from tui_trainer.cli import build_parser
-
-SCENARIO = """\
-name = "webrun"
-seed = 0
-
-[data]
-kind = "xor"
-n_samples = 200
-noise = 0.0
-val_fraction = 0.2
-
-[model]
-hidden = [4]
-activation = "tanh"
-
-[training]
-lr = 0.1
-batch_size = 10
-epochs = 20
-"""
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -56,23 +37,13 @@ SCREEN_TIMEOUT = 20.0
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "webrun.toml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    return path
+    return write_scenario(tmp_path / "webrun.toml")
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env = {**os.environ, **isolated_env(tmp_path)}
     env.pop("TEXTUAL", None)
     return env
 
@@ -163,16 +134,9 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-def _processes_with(arg: str) -> list[int]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if arg.encode() in args and b"open" in args:
-            found.append(int(cmdline.parent.name))
-    return found
+def _app_processes(scenario: Path) -> list[int]:
+    """The apps serve runs for the browsers (``python -m tui_trainer open <scenario>``)."""
+    return processes_with(str(scenario), "open")
 
 
 # ------------------------------------------------------------------ without the extra
@@ -212,7 +176,7 @@ def test_serve_rejects_a_bad_scenario_before_serving(tmp_path: Path) -> None:
     pytest.importorskip("textual_serve")
     bad = tmp_path / "bad.toml"
     bad.write_text("[training]\nlr = -1\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     r = subprocess.run(
         [sys.executable, "-m", "tui_trainer", "serve", str(bad), "--port", str(port)],
         capture_output=True,
@@ -229,7 +193,7 @@ def test_serve_page_app_and_shutdown(
     tmp_path: Path, scenario: Path, started: list[ServeProcess]
 ) -> None:
     pytest.importorskip("textual_serve")
-    port = _free_port()
+    port = free_port()
     server = ServeProcess(tmp_path, str(scenario), "--port", str(port))
     started.append(server)
     page = _wait_http(server, f"http://127.0.0.1:{port}/")
@@ -254,10 +218,12 @@ def test_serve_page_app_and_shutdown(
         raise AssertionError(f"serve ignored SIGTERM:\n{server.output()}") from None
     assert code == 0, server.output()
     assert "Traceback" not in server.output()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _processes_with(str(scenario)):  # the app it ran for the browser is gone too
-        assert time.monotonic() < deadline, f"app processes left: {_processes_with(str(scenario))}"
-        time.sleep(0.1)
+    wait(  # the app it ran for the browser is gone too
+        lambda: not _app_processes(scenario),
+        STOP_TIMEOUT,
+        lambda: f"app processes left: {_app_processes(scenario)}",
+        interval=0.1,
+    )
 
 
 async def _browser_session(port: int, keys: list[str], close: bool = True) -> str:
@@ -330,17 +296,18 @@ def test_closing_the_browser_keeps_a_recovery_checkpoint(
     """The browser tab is the terminal here: closing it must not lose the session,
     just as a dropped SSH connection (SIGHUP) does not."""
     pytest.importorskip("textual_serve")
-    port = _free_port()
+    port = free_port()
     server = ServeProcess(tmp_path, str(scenario), "--port", str(port))
     started.append(server)
     _wait_http(server, f"http://127.0.0.1:{port}/")
     asyncio.run(_browser_session(port, ["f", "f", "f"]))
     recovery = tmp_path / "state" / "tui-trainer" / "recovery"
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while not (recovery.is_dir() and any(p.suffix == ".npz" for p in recovery.iterdir())):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no recovery checkpoint in {recovery} after the browser closed "
-                f"(app processes: {_processes_with(str(scenario))})\n{server.output()[-2000:]}"
-            )
-        time.sleep(0.1)
+    wait(
+        lambda: recovery.is_dir() and any(p.suffix == ".npz" for p in recovery.iterdir()),
+        STOP_TIMEOUT,
+        lambda: (
+            f"no recovery checkpoint in {recovery} after the browser closed "
+            f"(app processes: {_app_processes(scenario)})\n{server.output()[-2000:]}"
+        ),
+        interval=0.1,
+    )

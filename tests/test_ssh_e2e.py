@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import shlex
 import shutil
 import signal
@@ -24,12 +23,22 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from terminal import (
+    SAVE_TIMEOUT,
+    TMUX,
+    Term,
+    free_port,
+    installed_command,
+    isolated_env,
+    processes_with,
+    wait,
+    write_scenario,
+)
 from tui_trainer.engine.checkpoint import read_checkpoint
 
 SSHD = next(
@@ -37,56 +46,17 @@ SSHD = next(
 )
 SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
-TMUX = shutil.which("tmux")
-
-
-def _installed_command() -> str | None:
-    """The console script next to this interpreter (not a version-manager shim)."""
-    here = Path(sys.executable).parent / "tui-trainer"
-    if here.is_file() and os.access(here, os.X_OK):
-        return str(here)
-    return shutil.which("tui-trainer")
-
-
-CMD = _installed_command()
+CMD = installed_command()
 
 pytestmark = pytest.mark.skipif(
     None in (SSHD, SSH, SSH_KEYGEN, TMUX, CMD) or not sys.platform.startswith("linux"),
     reason="needs the OpenSSH server and client, tmux and the installed tui-trainer (Linux)",
 )
 
-SCENARIO = """\
-name = "sshrun"
-seed = 0
-
-[data]
-kind = "xor"
-n_samples = 200
-noise = 0.0
-val_fraction = 0.2
-
-[model]
-hidden = [4]
-activation = "tanh"
-
-[training]
-lr = 0.1
-batch_size = 10
-epochs = 20
-"""
-
 START_TIMEOUT = 20.0  # sshd up, the login, the app's first screen
-KEY_TIMEOUT = 5.0
-SAVE_TIMEOUT = 10.0
 
 
 # ------------------------------------------------------------------ sshd
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _keygen(path: Path) -> None:
@@ -148,7 +118,7 @@ class SshServer:
     def start(self) -> None:
         assert SSHD is not None
         for _attempt in range(3):  # the free port may be taken in between: retry
-            port = _free_port()
+            port = free_port()
             conf = self._config(port)
             check = subprocess.run(
                 [SSHD, "-t", "-f", str(conf)], capture_output=True, text=True, timeout=30
@@ -227,81 +197,13 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
         server.stop()
 
 
-# ------------------------------------------------------------------ terminal
-
-
-class Term:
-    """A detached 80x24 tmux session whose pane runs one command (``exec``)."""
-
-    def __init__(self, command: str) -> None:
-        self.socket = f"tui-trainer-ssh-{uuid.uuid4().hex[:12]}"
-        self.target = "main"
-        self._tmux("new-session", "-d", "-s", self.target, "-x", "80", "-y", "24", command)
-
-    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert TMUX is not None
-        return subprocess.run(
-            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=check,
-        )
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", self.target, check=False).stdout
-
-    def send(self, *keys: str) -> None:
-        for key in keys:
-            self._tmux("send-keys", "-t", self.target, "-l", key)
-
-    def wait_for(self, pattern: str, timeout: float = KEY_TIMEOUT, why: str = "") -> str:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if rx.search(text):
-                return text
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not on screen after {timeout} s:\n{text}\n{why}")
-
-    def pane_pid(self) -> int:
-        return int(self._tmux("list-panes", "-t", self.target, "-F", "#{pane_pid}").stdout)
-
-    def kill(self) -> None:
-        self._tmux("kill-server", check=False)
-
-
-def _processes_with(arg: str) -> list[int]:
-    """Processes with ``arg`` as one of their command-line arguments (Linux /proc)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if arg.encode() in args:
-            found.append(int(cmdline.parent.name))
-    return found
-
-
-def _wait(cond: object, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.05)
-
-
 # ------------------------------------------------------------------ the test
 
 
 def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    scenario = work / "sshrun.toml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
+    scenario = write_scenario(work / "sshrun.toml")
     state = tmp_path / "state"
 
     # The login works at all (a clear message if not, rather than a blank pane).
@@ -319,8 +221,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
 
     assert CMD is not None
     env = {
-        "XDG_STATE_HOME": str(state),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no user keymap
+        **isolated_env(tmp_path),  # XDG_STATE_HOME is `state`
         "TERM": "xterm-256color",
         "PATH": f"{Path(CMD).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
@@ -331,7 +232,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
         f"{shlex.quote(CMD)} {shlex.quote(str(scenario))}"
     )
     local = shlex.join([*sshd.ssh_args(), "-tt", "127.0.0.1", remote])
-    term = Term(f"exec {local}")  # the pane's process is the ssh client
+    term = Term(f"exec {local}", "ssh")  # the pane's process is the ssh client
     try:
         term.wait_for(
             r"sshrun \| epoch 1/20 \| step 0 \| batch 1/16 \| phase start",
@@ -340,7 +241,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
         )
         client = term.pane_pid()
         assert Path(f"/proc/{client}/comm").read_text().strip() == "ssh"
-        remote_apps = _processes_with(str(scenario))
+        remote_apps = processes_with(str(scenario))
         assert len(remote_apps) == 1, remote_apps  # the app, on the server's side
 
         for label in ("FORWARD", "LOSS", "BACKPROP"):
@@ -362,7 +263,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
         def saved() -> bool:
             return recovery.is_dir() and any(p.suffix == ".npz" for p in recovery.iterdir())
 
-        _wait(
+        wait(
             saved,
             SAVE_TIMEOUT,
             f"no recovery checkpoint in {recovery} within {SAVE_TIMEOUT} s\n"
@@ -373,14 +274,14 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
         arrays = read_checkpoint(files[0])
         assert int(arrays["resume_position"]) == 2 * 6 + 2  # step 2, end of forward
         # ... and the remote app has exited (nothing left running on the server)
-        _wait(
-            lambda: not any(p in _processes_with(str(scenario)) for p in remote_apps),
+        wait(
+            lambda: not any(p in processes_with(str(scenario)) for p in remote_apps),
             SAVE_TIMEOUT,
             f"the remote app {remote_apps} is still running after the hang-up",
         )
     finally:
         term.kill()
-        for pid in _processes_with(str(scenario)):  # only the app this test started
+        for pid in processes_with(str(scenario)):  # only the app this test started
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,19 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DirectoryTree, Input, Label, OptionList
 
+from pilot import (
+    WORKER_TIMEOUT,
+    run_app,
+    sine_session,
+    tanh_session,
+    wait_until,
+    xor_session,
+)
+from terminal import xor_scenario
 from tui_trainer.engine import data
 from tui_trainer.engine.breakpoints import BreakpointSet
 from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
-from tui_trainer.engine.config import LayerSpec, TrainConfig
+from tui_trainer.engine.config import LayerSpec
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
@@ -42,8 +50,6 @@ from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 
-WORKER_TIMEOUT = 30.0
-
 # ------------------------------------------------------------------ fixtures
 
 
@@ -54,64 +60,11 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def xor_session(**kw: Any) -> Session:
-    """2 -> 4 tanh -> 2 on 160 xor training points: 16 batches of 10 per epoch."""
-    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
-    base: dict[str, Any] = dict(
-        layers=(LayerSpec(4, "tanh"), LayerSpec(2, "linear")),
-        loss="cross_entropy",
-        lr=0.1,
-        batch_size=10,
-        epochs=20,
-        seed=0,
-    )
-    base.update(kw)
-    return Session(TrainConfig(**base), d)
-
-
-def sine_session(**kw: Any) -> Session:
-    """1-D regression (mse)."""
-    d = data.split(data.generate("sine", 200, 0.1, 0), 0.2, 0)
-    base: dict[str, Any] = dict(
-        layers=(LayerSpec(8, "tanh"), LayerSpec(1, "linear")),
-        loss="mse",
-        lr=0.01,
-        batch_size=10,
-        epochs=20,
-        seed=0,
-    )
-    base.update(kw)
-    return Session(TrainConfig(**base), d)
-
-
-def run_app(
-    app: TrainerApp,
-    body: Callable[[Pilot], Awaitable[None]],
-    size: tuple[int, int] = (80, 24),
-) -> None:
-    """Run ``body`` against the app headless; exceptions inside the app re-raise here."""
-
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await body(pilot)
-
-    asyncio.run(main())
-
-
 async def settle(app: TrainerApp, pilot: Pilot) -> None:
     """Wait (bounded) for the training worker to stop, then for the UI to catch up."""
     await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
     await wait_until(pilot, lambda: not app.running)  # RunFinished handled
     await pilot.pause()
-
-
-async def wait_until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        await pilot.pause(0.02)
 
 
 async def press_now(app: TrainerApp, key: str) -> None:
@@ -592,15 +545,7 @@ def test_panels_tab_and_numbers() -> None:
 def test_toggle_images_for_image_data() -> None:
     g = data.load_builtin("digits", standardize=True)
     d = data.split(g, 0.2, 0)
-    cfg = TrainConfig(
-        layers=(LayerSpec(6, "tanh"), LayerSpec(10, "linear")),
-        loss="cross_entropy",
-        lr=0.1,
-        batch_size=32,
-        epochs=2,
-        seed=0,
-    )
-    app = TrainerApp(Session(cfg, d), name="digits")
+    app = TrainerApp(tanh_session(d, 6, 10, batch_size=32, epochs=2), name="digits")
 
     async def body(pilot: Pilot) -> None:
         mv = app.query_one(MatrixView)
@@ -1001,24 +946,7 @@ def test_add_watch() -> None:
     run_app(app, body)
 
 
-SCENARIO_TOML = """\
-name = "written"
-seed = 0
-
-[data]
-kind = "xor"
-n_samples = 200
-noise = 0.0
-
-[model]
-hidden = [4]
-activation = "tanh"
-
-[training]
-lr = 0.1
-batch_size = 10
-epochs = 20
-"""
+SCENARIO_TOML = xor_scenario("written", val_fraction=None)
 
 
 def test_write_scenario_with_current_hyperparameters(tmp_path: Path) -> None:

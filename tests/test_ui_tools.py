@@ -20,8 +20,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Label
 
-from tui_trainer.engine import data
-from tui_trainer.engine.config import LayerSpec, TrainConfig
+from pilot import WORKER_TIMEOUT, run_app, sine_session, xor_session
 from tui_trainer.engine.gradcheck import objective
 from tui_trainer.engine.landscape import data_subset, surface
 from tui_trainer.engine.session import Session
@@ -30,37 +29,11 @@ from tui_trainer.ui.screens.landscape import LandscapeScreen, render_surface
 from tui_trainer.ui.screens.sanity import SanityScreen
 from tui_trainer.ui.screens.whatif import WhatIfScreen, parse_change
 
-WORKER_TIMEOUT = 30.0
-
 
 # ------------------------------------------------------------------ helpers
-def xor_session(**kw: Any) -> Session:
-    """2 -> 4 tanh -> 2 on 160 xor points: 16 batches of 10 per epoch."""
-    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
-    base: dict[str, Any] = dict(
-        layers=(LayerSpec(4, "tanh"), LayerSpec(2, "linear")),
-        loss="cross_entropy",
-        lr=0.1,
-        batch_size=10,
-        epochs=20,
-        seed=0,
-    )
-    base.update(kw)
-    return Session(TrainConfig(**base), d)
-
-
 def diverged_session() -> Session:
     """1-D regression with a learning rate far too large: non-finite within 100 steps."""
-    d = data.split(data.generate("sine", 200, 0.1, 0), 0.2, 0)
-    cfg = TrainConfig(
-        layers=(LayerSpec(8, "tanh"), LayerSpec(1, "linear")),
-        loss="mse",
-        lr=5.0,
-        batch_size=10,
-        epochs=20,
-        seed=0,
-    )
-    s = Session(cfg, d)
+    s = sine_session(lr=5.0)
     s.run()
     assert s.nonfinite is not None
     return s
@@ -87,13 +60,7 @@ def run_host(
     size: tuple[int, int] = (80, 24),
 ) -> Host:
     app = Host(make)
-
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await body(app, pilot)
-
-    asyncio.run(main())
+    run_app(app, lambda pilot: body(app, pilot), size)
     return app
 
 
