@@ -29,8 +29,10 @@ class Table:
             grown = np.full((self.data.shape[0] * 2, len(self.columns)), np.nan)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
+        # No reset: rows start as NaN and every column is either written at
+        # every append or never (e.g. dead_fraction of a tanh layer), so a
+        # row reused after a rewind holds no stale value.
         row = self.data[self.n]
-        row[:] = np.nan
         self.n += 1
         return row
 
