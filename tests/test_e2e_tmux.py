@@ -107,3 +107,36 @@ def test_run_and_pause(tmp_path: Path) -> None:
         t.wait_for(r"EXITED 0\b")
     finally:
         t.kill()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TERM": "xterm"},  # 16 colours
+        {"TERM": "xterm-256color"},  # what SSH usually gives (COLORTERM not forwarded)
+        {"TERM": "xterm-256color", "COLORTERM": "truecolor"},
+        {"TERM": "xterm-256color", "NO_COLOR": "1"},
+    ],
+    ids=["16-colours", "256-colours", "truecolor", "no-color"],
+)
+def test_terminal_variety(tmp_path: Path, scenario: Path, env: dict[str, str]) -> None:
+    """The same keys work and the same text shows in every kind of terminal."""
+    assert CMD is not None
+    t = Term(app_command(CMD, tmp_path, scenario, **env))
+    try:
+        t.wait_for(r"e2e \| epoch 1/20 \| step 0 \| .*phase start", STARTUP_TIMEOUT)
+        t.send("n")
+        t.wait_for(r"phase FORWARD\b")
+        t.send("n", "n", "n")
+        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        assert "Network" in t.screen() and "Explain" in t.screen()
+        t.send("N")
+        t.wait_for(r"step 0 \| batch 1/16 \| phase BACKPROP L1\b")
+        t.send("f")  # back to step 1: progress a quit must ask about
+        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        t.send("q")
+        t.wait_for(r"Quit\?")
+        t.send("y")
+        t.wait_for(r"EXITED 0")
+    finally:
+        t.kill()
