@@ -369,3 +369,19 @@ def test_healthy_scenario_has_no_warnings(name):
     found = diagnose(_scenario(name))
     bad = [(f.code, f.evidence) for f in found if f.severity in ("error", "warning")]
     assert bad == []
+
+
+def test_lr_too_large_is_flagged_within_the_first_ten_steps() -> None:
+    """The loss doubling with huge update ratios is reported before the smoothed rules
+    have enough steps; healthy scenarios stay quiet over the same steps."""
+    from tui_trainer.cli import load
+
+    _, s = load("lr_too_large")
+    s.advance("step", 8)
+    assert s.nonfinite is None
+    assert "lr_too_large" in {f.code for f in diagnose(s)}
+    for healthy in ("xor", "lr_just_right", "regression_sine", "digits"):
+        _, h = load(healthy)
+        for _ in range(9):
+            h.advance("step")
+            assert not diagnose(h), healthy

@@ -329,6 +329,12 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
             f"steps) and rose to {_f(10**now)} by step {n - 1}"
             + (", then the run diverged" if r.diverged else "")
         )
+    elif 5 <= n < 10 and float(lg[-1]) - base >= rise:
+        # Early warning, before the smoothed rules have enough steps: the raw
+        # loss already doubled (the update-ratio test below must hold too).
+        above = np.flatnonzero(lg > base + rise)
+        start = int(above[0]) if above.size else 0
+        how = f"the loss rose from {_f(float(loss[0]))} at the first step to {_f(float(loss[-1]))} by step {n - 1}"
     if not how and n >= 20 and r.s.batches_per_epoch == 1:
         tail = loss[-50:]
         d = np.diff(tail)
