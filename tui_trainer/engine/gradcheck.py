@@ -8,7 +8,6 @@ Runs on a copy of the network, so it never disturbs a session.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,16 +69,7 @@ def gradcheck(
     Computed in float64 on a deep copy. Big parameters are sampled
     (``max_per_param`` entries, seeded) to keep it interactive.
     """
-    net = Network(
-        [copy.copy(ly) for ly in net.layers]
-    )  # shallow layer copies: no deep copy of caches (they may hold the whole data set)
-    for ly in net.layers:
-        ly.W = ly.W.astype(np.float64)  # new float64 arrays, independent of the original
-        ly.b = ly.b.astype(np.float64)
-        ly.dW = np.zeros_like(ly.W)
-        ly.db = np.zeros_like(ly.b)
-        ly.flat_grads = False
-        ly.clear_cache()
+    net = net.detached_copy(np.float64)
     x = x.astype(np.float64)
     if y.dtype.kind == "f":
         y = y.astype(np.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -141,6 +142,25 @@ class Network:
         for layer in self.layers:
             x = layer.predict(x)
         return x
+
+    def detached_copy(self, dtype: np.dtype | type | None = None) -> Network:
+        """Independent parameters (optionally cast), no caches, separate arrays.
+
+        For checks that must not disturb a session (gradient check, sanity
+        checks, landscapes). Not ``copy.deepcopy``: the caches may hold the
+        whole training set (full-batch training), which a copy never needs.
+        """
+        layers = []
+        for ly in self.layers:
+            c = copy.copy(ly)  # shares only the stateless activation object
+            c.clear_cache()
+            c.W = ly.W.astype(dtype if dtype is not None else ly.W.dtype, copy=True)
+            c.b = ly.b.astype(dtype if dtype is not None else ly.b.dtype, copy=True)
+            c.dW, c.db = np.zeros_like(c.W), np.zeros_like(c.b)
+            c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
+            c.flat_grads = False
+            layers.append(c)
+        return Network(layers)
 
     def get_params(self) -> list[np.ndarray]:
         return [p.copy() for p in self.params()]

@@ -24,7 +24,6 @@ pause point (``run_all`` reports progress for a UI).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,51 +77,18 @@ class CheckResult:
 
 # ---------------------------------------------------------------- helpers
 def position_batch(s: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The batch at the session's current position, without touching it.
-
-    Mid-step: the batch being processed (``s.rec``). At a step boundary: the
-    batch the next step will use (at the start: the first batch), selected
-    exactly as ``Session._begin_step`` does (epoch shuffle from stream
-    ``(seed, 2, epoch)``). Returns ``(x, y, labels)``.
-    """
-    rec = s.rec
-    if s.pos != 0 and rec.x is not None and rec.y is not None:
-        return rec.x, rec.y, rec.labels
-    n = s.n_train
-    batch_size = upcoming_hyper(s).get("batch_size", s.batch_size)
-    bs = n if batch_size <= 0 else min(batch_size, n)
-    cursor = s.cursor if s.cursor < n else 0
-    if bs >= n and cursor == 0:
-        return s.x_train, s.y_train, s.labels_train
-    perm = np.random.default_rng([s.cfg.seed, 2, s.epoch]).permutation(n)
-    idx = perm[cursor : cursor + bs]
-    labels = s.labels_train[idx] if s.labels_train is not None else None
-    return s.x_train[idx], s.y_train[idx], labels
+    """The batch at the session's current position (see ``Session.current_batch``)."""
+    return s.current_batch()
 
 
 def upcoming_hyper(s: Session) -> dict[str, Any]:
     """Hyperparameter changes the next step applies when it begins (at a boundary)."""
-    if s.pos != 0:
-        return {}
-    return dict(getattr(s, "_hp_log", {}).get(s.step, {}))
+    return s.pending_hyper()
 
 
 def clone_net(net: Network, dtype: np.dtype | None = None) -> Network:
-    """A copy of ``net`` with its own parameters and no caches, optionally cast.
-
-    Not ``copy.deepcopy``: the layer caches may hold the whole training set
-    (full-batch training), which a copy has no use for.
-    """
-    layers = []
-    for ly in net.layers:
-        c = copy.copy(ly)  # shares only the (stateless) activation object
-        c.clear_cache()
-        c.W = ly.W.astype(dtype if dtype is not None else ly.W.dtype, copy=True)
-        c.b = ly.b.astype(dtype if dtype is not None else ly.b.dtype, copy=True)
-        c.dW, c.db = np.zeros_like(c.W), np.zeros_like(c.b)
-        c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
-        layers.append(c)
-    return Network(layers)
+    """A copy of ``net`` with its own parameters and no caches (``Network.detached_copy``)."""
+    return net.detached_copy(dtype)
 
 
 def _fmt(x: float) -> str:

@@ -201,28 +201,48 @@ class Session:
             self._apply_hyper(changes)
         if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
             self._store_keyframe()
-        bs = self._effective_batch()
         rec = self.rec
         rec.step, rec.epoch = self.step, self.epoch
         rec.nonfinite = None
         rec.out = rec.per_sample = rec.dout = None
         rec.loss = rec.objective = math.nan
+        rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(self._effective_batch())
+        self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
+
+    def _select_batch(
+        self, bs: int
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(indices, x, y, labels) of the batch of size ``bs`` at the data cursor."""
         if bs >= self.n_train and self.cursor == 0:
             # Full batch: the order only changes rounding, so skip the shuffle/copy.
-            rec.batch_index = None
-            rec.x, rec.y, rec.labels = self.x_train, self.y_train, self.labels_train
+            return None, self.x_train, self.y_train, self.labels_train
+        idx = self._perm(self.epoch)[self.cursor : self.cursor + bs]
+        y = self.y_train[idx]
+        if self.labels_train is None:
+            labels = None
+        elif self.labels_train is self.y_train:  # cross-entropy: targets are the labels
+            labels = y
         else:
-            idx = self._perm(self.epoch)[self.cursor : self.cursor + bs]
-            rec.batch_index = idx
-            rec.x = self.x_train[idx]
-            rec.y = self.y_train[idx]
-            if self.labels_train is None:
-                rec.labels = None
-            elif self.labels_train is self.y_train:  # cross-entropy: targets are the labels
-                rec.labels = rec.y
-            else:
-                rec.labels = self.labels_train[idx]
-        self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
+            labels = self.labels_train[idx]
+        return idx, self.x_train[idx], y, labels
+
+    def pending_hyper(self) -> dict[str, Any]:
+        """Hyperparameter changes the next step applies when it begins (at a boundary)."""
+        return dict(self._hp_log.get(self.step, {})) if self.pos == 0 else {}
+
+    def current_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(x, y, labels) of the batch at this position, without changing anything.
+
+        Inside a step: the batch being trained on. At a step boundary: the batch
+        the next step will use, chosen exactly as that step will choose it.
+        """
+        rec = self.rec
+        if self.pos != 0 and rec.x is not None and rec.y is not None:
+            return rec.x, rec.y, rec.labels
+        bs = int(self.pending_hyper().get("batch_size", self.batch_size))
+        bs = self.n_train if bs <= 0 else min(bs, self.n_train)
+        _, x, y, labels = self._select_batch(bs)
+        return x, y, labels
 
     def _end_step(self) -> None:
         rec = self.rec
