@@ -48,6 +48,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INPUT)
 
 
+def _number(conv: Any, what: str, ok: Any, rule: str) -> Any:
+    """An argparse type: ``conv`` the text, then require ``ok(value)``."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = conv(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return v
+
+    return parse
+
+
+_positive_int = _number(int, "a whole number", lambda v: v >= 1, ">= 1")
+_nonneg_int = _number(int, "a whole number", lambda v: v >= 0, ">= 0")
+_positive_float = _number(
+    float, "a number", lambda v: math.isfinite(v) and v > 0, "a positive finite number"
+)
+_nonneg_float = _number(
+    float, "a number", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
@@ -112,16 +137,6 @@ def _list_of(conv: Any, what: str) -> Any:
     return parse
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return v
-
-
 def _optimizer_name(text: str) -> str:
     if text not in ("sgd", "momentum", "adam"):
         raise argparse.ArgumentTypeError(f"optimizer {text!r} is not one of sgd, momentum, adam")
@@ -129,38 +144,8 @@ def _optimizer_name(text: str) -> str:
 
 
 _float_list = _list_of(_nonneg_float, "numbers")
-_int_list = _list_of(lambda t: _positive_int(t), "whole numbers")
+_int_list = _list_of(_positive_int, "whole numbers")
 _name_list = _list_of(_optimizer_name, "optimizer names")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return v
 
 
 # ------------------------------------------------------------------ loading

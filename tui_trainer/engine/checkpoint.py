@@ -29,13 +29,7 @@ def save_checkpoint(session: Session, path: str | Path, scenario_text: str = "")
     """Save the state at the start of the current step (replaying back if needed)."""
     path = Path(path)
     here = session.position
-    if session.pos != 0 or session.nonfinite is not None:
-        session.goto(session.step * session.E)
-    try:
-        arrays = session.state_arrays()
-    finally:
-        if session.position != here:
-            session.goto(here)  # replay is deterministic: a diverged step diverges again
+    arrays = session.step_start_state()
     arrays["kind"] = np.array(KIND)
     arrays["format"] = np.array(FORMAT)
     arrays["resume_position"] = np.array(here, dtype=np.int64)

@@ -683,6 +683,22 @@ class Session:
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
 
+    def step_start_state(self) -> dict[str, np.ndarray]:
+        """``state_arrays`` of the start of the current step, from any position.
+
+        Inside a step (or diverged) the session replays back to the step's
+        start, takes the state, and replays forward to where it was; replay
+        is deterministic, so a diverged step diverges again.
+        """
+        here = self.position
+        if self.pos != 0 or self.nonfinite is not None:
+            self.goto(self.step * self.E)
+        try:
+            return self.state_arrays()
+        finally:
+            if self.position != here:
+                self.goto(here)
+
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` produced (same config and data)."""
         meta = json.loads(str(arrays["state"]))
@@ -712,13 +728,7 @@ def fork_session(session: Session, **changes: Any) -> Session:
     future is bit-identical to the original's.
     """
     here = session.position
-    if session.pos != 0 or session.nonfinite is not None:
-        session.goto(session.step * session.E)
-    try:
-        arrays = session.state_arrays()
-    finally:
-        if session.position != here:
-            session.goto(here)
+    arrays = session.step_start_state()
     other = Session.__new__(Session)
     other.__dict__.update(
         {
