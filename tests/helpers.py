@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 
 from tui_trainer.engine.config import Dataset, LayerSpec, TrainConfig
@@ -34,3 +37,17 @@ def make_session(
     base = dict(layers=layers, loss=loss, lr=0.05, batch_size=16, epochs=5, seed=3)
     base.update(kw)
     return Session(TrainConfig(**base), data)  # type: ignore[arg-type]
+
+
+def expectation(path: Path) -> tuple[str, str, int | None]:
+    """(field, message substring, line or None) from a broken scenario file's header
+    (``# expect: <field> | <message>`` and optionally ``# line: N``)."""
+    head = path.read_bytes().decode("utf-8", errors="replace").splitlines()[:3]
+    m = re.match(r"#\s*expect:\s*(.*?)\s*\|\s*(.+?)\s*$", head[0])
+    assert m, f"{path.name}: first line must be '# expect: <field> | <message>'"
+    line = None
+    for text in head[1:]:
+        lm = re.match(r"#\s*line:\s*(\d+)\s*$", text)
+        if lm:
+            line = int(lm.group(1))
+    return m.group(1), m.group(2), line

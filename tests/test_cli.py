@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import expectation
 from tui_trainer import __version__
 from tui_trainer.scenario import builtin_names
 
@@ -112,19 +113,6 @@ def summary(proc: subprocess.CompletedProcess) -> str:
     lines = proc.stdout.splitlines()
     assert lines, f"no summary line on stdout; stderr:\n{proc.stderr}"
     return lines[0]
-
-
-def expectation(path: Path) -> tuple[str, str, int | None]:
-    """(field, message substring, line or None) from a broken file's header."""
-    head = path.read_bytes().decode("utf-8", errors="replace").splitlines()[:3]
-    m = re.match(r"#\s*expect:\s*(.*?)\s*\|\s*(.+?)\s*$", head[0])
-    assert m, f"{path.name}: first line must be '# expect: <field> | <message>'"
-    line = None
-    for text in head[1:]:
-        lm = re.match(r"#\s*line:\s*(\d+)\s*$", text)
-        if lm:
-            line = int(lm.group(1))
-    return m.group(1), m.group(2), line
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import expectation
 from tui_trainer.engine.config import Dataset, LayerSpec
 from tui_trainer.scenario import (
     BreakpointSpec,
@@ -37,19 +38,6 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _expectation(path: Path) -> tuple[str, str, int | None]:
-    """(field, message substring, line or None) from the file's header comments."""
-    head = path.read_bytes().decode("utf-8", errors="replace").splitlines()[:3]
-    m = re.match(r"#\s*expect:\s*(.*?)\s*\|\s*(.+?)\s*$", head[0])
-    assert m, f"{path.name}: first line must be '# expect: <field> | <message>'"
-    line = None
-    for text in head[1:]:
-        lm = re.match(r"#\s*line:\s*(\d+)\s*$", text)
-        if lm:
-            line = int(lm.group(1))
-    return m.group(1), m.group(2), line
-
-
 # --------------------------------------------------------------------------
 # Broken files
 # --------------------------------------------------------------------------
@@ -61,7 +49,7 @@ def test_enough_broken_files() -> None:
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
 def test_broken_scenario(path: Path) -> None:
-    field, substring, line = _expectation(path)
+    field, substring, line = expectation(path)
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     problems = info.value.problems
