@@ -532,21 +532,17 @@ def item_profile(scenarios: list[str], quick: bool) -> None:
 
 
 # --------------------------------------------------------------------------- 4. pty output (+ throughput)
-WIDGETS = ("phase-bar", "status", "network", "matrix", "explain", "footer")
+WIDGETS = ("phase-bar", "status", "network", "matrix", "explain", "keys")
 BREAKDOWN_COLUMNS = (*WIDGETS, "cursor moves", "other")
 CUP = re.compile(r"\x1b\[(\d+);(\d+)H")
 
 
 async def _regions(name: str, cols: int, rows: int) -> dict[str, Any]:
     """Where each widget is on the screen at this size (from the real layout)."""
-    from textual.widgets import Footer
-
     app, _ = make_app(name)
     async with app.run_test(size=(cols, rows)) as pilot:
         await pilot.pause()
-        out = {w: app.query_one(f"#{w}").region for w in WIDGETS if w != "footer"}
-        out["footer"] = app.query_one(Footer).region
-    return out
+        return {w: app.query_one(f"#{w}").region for w in WIDGETS}
 
 
 def breakdown(raw: str, regions: dict[str, Any]) -> dict[str, int]:

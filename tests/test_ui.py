@@ -46,6 +46,7 @@ from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
 from tui_trainer.ui.screens.sanity import SanityScreen
 from tui_trainer.ui.screens.whatif import WhatIfScreen
+from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
@@ -1558,6 +1559,28 @@ def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
         assert s.epoch == 1
         assert "phase UPDATE" in status(app)
         assert "phase UPDATE" in _svg_text(app.export_screenshot())
+
+    run_app(app, body)
+
+
+def test_key_bar_shows_the_keys_and_follows_the_user_keymap(tmp_path: Path) -> None:
+    keys = tmp_path / "config" / "tui-trainer" / "keys.toml"
+    keys.parent.mkdir(parents=True)
+    keys.write_text('[keys]\ncontinue = "g"\n', encoding="utf-8")
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        bar = app.query_one(KeyBar)
+        line = bar.render().plain
+        assert line.startswith(" n next  s layer  f step  e epoch  g run "), line
+        assert " c run" not in line  # remapped: the bar shows the key that works
+        assert " ? help " in line and " q quit " in line
+        assert " b break" not in line  # show=False bindings stay off the bar
+        await pilot.press("g")
+        await wait_until(pilot, lambda: app.running or app.session.position > 0)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert bar.region.y == 23 and bar.region.height == 1  # the bottom line at 80x24
 
     run_app(app, body)
 

@@ -28,7 +28,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.message import Message
 from textual.reactive import var
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.atomic import write_text_atomic
@@ -52,6 +52,8 @@ from tui_trainer.ui.screens.prompt import PromptScreen
 from tui_trainer.ui.widgets.data_view import DataView
 from tui_trainer.ui.widgets.explain_panel import ExplainPanel
 from tui_trainer.ui.widgets.inspector import Inspector
+from tui_trainer.ui.widgets.key_bar import KeyBar
+from tui_trainer.ui.widgets.lazy_plot import preload_plotting
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
@@ -212,7 +214,7 @@ class TrainerApp(App[None]):
                 yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
         yield Static("", id="too-small")
-        yield Footer(show_command_palette=False)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         self.query_one("#chart").border_title = "Loss (l: log scale)"
@@ -230,6 +232,12 @@ class TrainerApp(App[None]):
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
         self.call_after_refresh(self.refresh_heavy)
+        # The charts import plotext when first shown; import it ahead of that,
+        # off the event loop, once the first screen is up.
+        self.set_timer(0.5, self._preload)
+
+    def _preload(self) -> None:
+        self.run_worker(preload_plotting, thread=True, group="preload", exit_on_error=False)
 
     def on_resize(self, event: events.Resize) -> None:
         # App.size updates a moment after this event: use the event's size.

@@ -26,12 +26,12 @@ from textual.worker import get_current_worker
 
 from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
 from tui_trainer.engine.config import Dataset, TrainConfig
+from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
-from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
 
 PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
 MAX_EPOCHS = 200

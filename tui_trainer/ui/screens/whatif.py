@@ -29,12 +29,12 @@ from textual.worker import get_current_worker
 
 from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
+from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.dialog import Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
-from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
 
 CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs")
 MAX_EPOCHS_AHEAD = 1000

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,7 +20,7 @@ from textual.widgets import Static
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
 from tui_trainer.ui.render.decision import decision_map, grid_points, map_grid_size
-from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
+from tui_trainer.ui.widgets.lazy_plot import lazy_plot
 
 
 def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -37,19 +39,19 @@ class DataView(Container):
 
     def compose(self) -> ComposeResult:
         yield Static(id="data-text")
-        yield PlotextPlot(id="data-plot")
 
     def show(self, s: Session) -> None:
         text = self.query_one("#data-text", Static)
-        plot = self.query_one("#data-plot", PlotextPlot)
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
         if d.task == "regression" and d.n_features == 1:
             text.display = False
+            plot = lazy_plot(self, "data-plot")
             plot.display = True
             self._curve(s, plot)
             return
-        plot.display = False
+        for plot in self.query("#data-plot"):  # from an earlier 1-D regression scenario
+            plot.display = False
         text.display = True
         if d.task == "classification" and d.n_features == 2:
             text.update(self._decision(s, w, h))
@@ -95,7 +97,7 @@ class DataView(Container):
             class_names=s.data.class_names or None,
         )
 
-    def _curve(self, s: Session, plot: PlotextPlot) -> None:
+    def _curve(self, s: Session, plot: Any) -> None:
         x = s.data.x_train[:, 0]
         y = s.data.y_train[:, 0]
         xs = np.linspace(x.min(), x.max(), max(20, plot.size.width * 2))

@@ -7,10 +7,13 @@ with the number of points).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
-from tui_trainer.ui.widgets.safe_plot import log10_list, set_log_ticks
+import numpy as np
+from textual.containers import Container
+
+from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
+from tui_trainer.ui.widgets.lazy_plot import lazy_plot
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,13 +46,20 @@ def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
     return min(max(ref, 1e-12) * factor, 1e30)
 
 
-class LossChart(PlotextPlot):
+class LossChart(Container):
     """Train loss per step (faint) and per epoch, validation loss per epoch."""
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    DEFAULT_CSS = "LossChart > SafePlot { width: 1fr; height: 1fr; }"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.log_scale = False
         self._key: tuple | None = None
+
+    @property
+    def plt(self) -> Any:
+        """The plotext figure API of the chart (the plot is created on first use)."""
+        return lazy_plot(self, "chart-plot").plt
 
     def _plottable(self, y: np.ndarray) -> np.ndarray:
         ok = np.isfinite(y)
@@ -124,4 +134,4 @@ class LossChart(PlotextPlot):
             set_log_ticks(plt, log10_list(np.concatenate(plotted)))
         plt.xlabel("step")
         plt.title(title or ("loss (log)" if self.log_scale else "loss"))
-        self.refresh()
+        lazy_plot(self, "chart-plot").refresh()
