@@ -64,3 +64,19 @@ def test_optimizer_state_roundtrip():
     b = other.deltas(GRADS2, Hyper(lr=0.1))
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_deltas_into_given_arrays_equal_new_ones(name: str) -> None:
+    """The engine writes updates into preallocated buffers (views the UI shows)."""
+    shapes = [g.shape for g in GRADS]
+    fresh = make_optimizer(name, shapes, np.dtype("float64"))
+    into = make_optimizer(name, shapes, np.dtype("float64"))
+    h = Hyper(lr=0.1, momentum=0.9)
+    out = [np.full(s, np.nan) for s in shapes]
+    for grads in (GRADS, GRADS2, GRADS):
+        want = fresh.deltas(grads, h)
+        got = into.deltas(grads, h, out=out)
+        for w, g, o in zip(want, got, out, strict=True):
+            assert g is o
+            np.testing.assert_array_equal(g, w)

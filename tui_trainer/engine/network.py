@@ -56,6 +56,7 @@ class Network:
         self.layers = layers
         self.flat: np.ndarray | None = None
         self.flat_grad: np.ndarray | None = None
+        self.flat_delta: np.ndarray | None = None  # the last update, laid out like flat
         self.starts: np.ndarray | None = None  # offset of W0, b0, W1, b1, ... in flat
 
     def _make_flat(self) -> None:
@@ -64,6 +65,7 @@ class Network:
         total = int(sum(sizes))
         flat = np.empty(total, dtype=dtype)
         grad = np.zeros(total, dtype=dtype)
+        delta = np.zeros(total, dtype=dtype)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
         k = 0
         for ly in self.layers:
@@ -75,9 +77,10 @@ class Network:
                 setattr(ly, name, view)
                 gview = grad[k : k + n].reshape(arr.shape)
                 setattr(ly, "dW" if name == "W" else "db", gview)
+                setattr(ly, f"delta_{name}", delta[k : k + n].reshape(arr.shape))
                 k += n
             ly.flat_grads = True
-        self.flat, self.flat_grad, self.starts = flat, grad, starts
+        self.flat, self.flat_grad, self.flat_delta, self.starts = flat, grad, delta, starts
 
     def opt_shapes(self) -> list[tuple[int, ...]]:
         """Shapes the optimizer keeps state for (one vector for a flat network)."""

@@ -43,10 +43,13 @@ class Optimizer:
         self.t = 0
         self.state: dict[str, list[np.ndarray]] = {}
 
-    def deltas(self, grads: list[np.ndarray], h: Hyper) -> list[np.ndarray]:
+    def deltas(
+        self, grads: list[np.ndarray], h: Hyper, out: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        """The updates to add to the parameters, written into ``out`` if given."""
         self.t += 1
         lr = h.lr
-        return [g * -lr for g in grads]
+        return [np.multiply(g, -lr, out=o) for g, o in _with_out(grads, out)]
 
     # -- checkpointing -------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
@@ -75,15 +78,17 @@ class Momentum(Optimizer):
         super().__init__(shapes, dtype)
         self.state = {"v": [np.zeros(s, dtype=dtype) for s in shapes]}
 
-    def deltas(self, grads: list[np.ndarray], h: Hyper) -> list[np.ndarray]:
+    def deltas(
+        self, grads: list[np.ndarray], h: Hyper, out: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
         self.t += 1
         mu, lr = h.momentum, h.lr
-        out = []
-        for v, g in zip(self.state["v"], grads, strict=True):
+        result = []
+        for v, (g, o) in zip(self.state["v"], _with_out(grads, out), strict=True):
             v *= mu
             v += g
-            out.append(v * -lr)
-        return out
+            result.append(np.multiply(v, -lr, out=o))
+        return result
 
 
 class Adam(Optimizer):
@@ -97,15 +102,19 @@ class Adam(Optimizer):
             "v": [np.zeros(s, dtype=dtype) for s in shapes],
         }
 
-    def deltas(self, grads: list[np.ndarray], h: Hyper) -> list[np.ndarray]:
+    def deltas(
+        self, grads: list[np.ndarray], h: Hyper, out: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
         self.t += 1
         b1, b2, eps, lr = h.beta1, h.beta2, h.eps, h.lr
         bc1 = 1.0 - b1**self.t
         bc2 = 1.0 - b2**self.t
         step_size = lr / bc1
         sqrt_bc2 = math.sqrt(bc2)
-        out = []
-        for m, v, g in zip(self.state["m"], self.state["v"], grads, strict=True):
+        result = []
+        for m, v, (g, o) in zip(
+            self.state["m"], self.state["v"], _with_out(grads, out), strict=True
+        ):
             m *= b1
             m += (1.0 - b1) * g
             v *= b2
@@ -113,8 +122,19 @@ class Adam(Optimizer):
             denom = np.sqrt(v)
             denom /= sqrt_bc2
             denom += eps
-            out.append((m / denom) * -step_size)
-        return out
+            d = np.divide(m, denom, out=o)
+            d *= -step_size
+            result.append(d)
+        return result
+
+
+def _with_out(
+    grads: list[np.ndarray], out: list[np.ndarray] | None
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Pairs (gradient, output array or None for a new one)."""
+    if out is None:
+        return [(g, None) for g in grads]
+    return list(zip(grads, out, strict=True))
 
 
 def make_optimizer(name: str, shapes: list[tuple[int, ...]], dtype: np.dtype) -> Optimizer:

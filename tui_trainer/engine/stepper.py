@@ -105,7 +105,7 @@ class StepRecord:
 
 def _finite(a: np.ndarray) -> bool:
     # One reduction on the fast path; a full check only if the sum overflowed.
-    s = float(a.sum())
+    s = float(np.add.reduce(a, axis=None))
     if math.isfinite(s):
         return True
     return bool(np.isfinite(a).all())
@@ -170,13 +170,10 @@ def run_step(
     rec.lr = hyper.lr
     if net.flat is not None:
         # One vector operation for the whole network; layers see views.
-        delta = opt.deltas([net.flat_grad], hyper)[0]  # type: ignore[list-item]
+        # The layers' delta_W/delta_b are views into net.flat_delta.
+        delta = opt.deltas([net.flat_grad], hyper, out=[net.flat_delta])[0]  # type: ignore[list-item]
         net.flat += delta
-        starts = net.starts
-        for j, layer in enumerate(layers):
-            a0, b0 = starts[2 * j], starts[2 * j + 1]  # type: ignore[index]
-            layer.delta_W = delta[a0:b0].reshape(layer.W.shape)
-            layer.delta_b = delta[b0 : b0 + layer.b.size]
+        for layer in layers:
             layer.delta_valid = True
         w_sq = net.layer_sq_norms(net.flat)
         d_sq = net.layer_sq_norms(delta)
