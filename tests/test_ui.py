@@ -1566,21 +1566,41 @@ def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_key_bar_shows_the_keys_and_follows_the_user_keymap(tmp_path: Path) -> None:
     keys = tmp_path / "config" / "tui-trainer" / "keys.toml"
     keys.parent.mkdir(parents=True)
-    keys.write_text('[keys]\ncontinue = "g"\n', encoding="utf-8")
-    app = TrainerApp(xor_session(), name="xor")
+    keys.write_text('[keys]\ncontinue = "g"\npause = "z"\n', encoding="utf-8")
+    app = TrainerApp(xor_session(epochs=100_000), name="xor")
 
     async def body(pilot: Pilot) -> None:
         bar = app.query_one(KeyBar)
+        assert bar.region.y == 23 and bar.region.height == 1  # the bottom line at 80x24
         line = bar.render().plain
         assert line.startswith(" n next  s layer  f step  e epoch  g run "), line
         assert " c run" not in line  # remapped: the bar shows the key that works
-        assert " ? help " in line and " q quit " in line
+        assert line.rstrip().endswith(" ? help  q quit"), line
         assert " b break" not in line  # show=False bindings stay off the bar
         await pilot.press("g")
-        await wait_until(pilot, lambda: app.running or app.session.position > 0)
-        await pilot.press("p")
+        await wait_until(pilot, lambda: app.running)
+        await wait_until(pilot, lambda: bar.render().plain.startswith(" z pause "))
+        running = bar.render().plain
+        # the key that matters now comes first; help and quit stay at 80 columns
+        assert len(running.rstrip()) <= 80 and running.rstrip().endswith(" ? help  q quit")
+        await pilot.press("z")
         await settle(app, pilot)
-        assert bar.region.y == 23 and bar.region.height == 1  # the bottom line at 80x24
+        await wait_until(pilot, lambda: not bar.render().plain.startswith(" z pause "))
+        assert bar.render().plain == line
+
+    run_app(app, body)
+
+
+def test_key_bar_leads_with_step_back_and_restart_after_divergence() -> None:
+    app = TrainerApp(sine_session(lr=50), name="sine")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.session.nonfinite is not None
+        await pilot.pause()
+        line = app.query_one(KeyBar).render().plain
+        assert line.startswith(" N back  R restart  h hyper "), line
 
     run_app(app, body)
 

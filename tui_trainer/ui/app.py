@@ -62,6 +62,13 @@ from tui_trainer.ui.widgets.status_line import StatusLine, status_text
 
 MIN_W, MIN_H = 60, 18
 PANELS = ("matrix", "chart", "data", "debug")
+# The keys that matter in each state, first on the key bar (by action).
+LEAD_KEYS = {
+    "running": ("pause",),
+    "DIVERGED": ("back_phase", "restart", "edit_hyper"),
+    "finished": ("restart", "edit_hyper"),
+    "at breakpoint": ("continue_run", "manage_breakpoints"),
+}
 
 
 class RunFinished(Message):
@@ -214,7 +221,7 @@ class TrainerApp(App[None]):
                 yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
         yield Static("", id="too-small")
-        yield KeyBar(id="keys")
+        yield KeyBar(id="keys", keep=("help", "quit_app"))
 
     def on_mount(self) -> None:
         self.query_one("#chart").border_title = "Loss (l: log scale)"
@@ -394,6 +401,7 @@ class TrainerApp(App[None]):
             if phase_args != self._last_phase_args:
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
+            self.query_one(KeyBar).set_lead(LEAD_KEYS.get(state, ()))
             text = status_text(s, self.scenario_name, state)
             if text != self._last_status:
                 self._last_status = text

@@ -42,6 +42,11 @@ class KeyBar(Widget):
     }
     """
 
+    def __init__(self, *, keep: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(**kw)
+        self.keep = keep  # actions never dropped for width (help, quit)
+        self.lead: tuple[str, ...] = ()
+
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
 
@@ -52,29 +57,57 @@ class KeyBar(Widget):
         if screen is self.screen:
             self.refresh()
 
-    def hints(self) -> list[tuple[str, str, bool]]:
-        """(key as displayed, description, enabled) per shown action.
+    def set_lead(self, actions: tuple[str, ...]) -> None:
+        """Actions that matter now (``pause`` while running, ``restart`` after
+        divergence), shown first and highlighted, even if their binding is not
+        normally on the bar."""
+        if actions != self.lead:
+            self.lead = actions
+            self.refresh()
 
-        In the order the app declares its bindings, so a remapped key (a user
-        keymap) keeps its place on the bar."""
+    def hints(self) -> list[tuple[str, str, bool, str]]:
+        """(key as displayed, description, enabled, action): the lead actions,
+        then every shown action in the order the app declares its bindings
+        (so a key remapped by a user keymap keeps its place)."""
         declared = [b.action for b in type(self.app).BINDINGS if isinstance(b, Binding)]
         rank = {action: i for i, action in reversed(list(enumerate(declared)))}
-        seen: set[str] = set()
-        out = []
+        first: dict[str, tuple[str, str, bool, str]] = {}
+        shown = []
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
+            action = binding.action
+            if action in first:
                 continue
-            seen.add(binding.action)
-            hint = (self.app.get_key_display(binding), binding.description, enabled)
-            out.append((rank.get(binding.action, len(rank)), len(out), hint))
-        return [hint for *_, hint in sorted(out)]
+            hint = (self.app.get_key_display(binding), binding.description, enabled, action)
+            first[action] = hint
+            if binding.show and action not in self.lead:
+                shown.append((rank.get(action, len(rank)), len(shown), hint))
+        lead = [first[a] for a in self.lead if a in first]
+        return lead + [hint for *_, hint in sorted(shown)]
+
+    def fitted(self, width: int) -> list[tuple[str, str, bool, str]]:
+        """The hints that fit in ``width`` cells: the last droppable ones go first."""
+        hints = self.hints()
+
+        def cells(hs: list[tuple[str, str, bool, str]]) -> int:
+            return sum(len(k) + len(d) + 3 for k, d, _, _ in hs)
+
+        while cells(hints) > width:
+            drop = [
+                i for i, h in enumerate(hints) if h[3] not in self.keep and h[3] not in self.lead
+            ]
+            if not drop:
+                break
+            del hints[drop[-1]]
+        return hints
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-bar--key")
         desc_style = self.get_component_rich_style("key-bar--description")
         text = Text(no_wrap=True, overflow="crop", end="")
-        for key, description, enabled in self.hints():
+        for key, description, enabled, action in self.fitted(self.size.width):
             part = Text.assemble((f" {key} ", key_style), (f"{description} ", desc_style))
+            if action in self.lead:
+                part.stylize("reverse", 0, len(key) + 2)
             if not enabled:
                 part.stylize("dim")
             text.append_text(part)
