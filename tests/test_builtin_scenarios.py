@@ -21,6 +21,7 @@ import pytest
 
 from tui_trainer.engine.conditions import DictContext, parse
 from tui_trainer.engine.config import LayerSpec
+from tui_trainer.engine.diagnostics import diagnose
 from tui_trainer.engine.session import Session
 from tui_trainer.scenario import Scenario, builtin_dir, builtin_names, load_scenario
 
@@ -88,6 +89,13 @@ def initial_train_loss(sc: Scenario) -> float:
     s = session_for(sc)
     loss, _ = s.evaluate(s.x_train, s.y_train, s.labels_train)
     return loss
+
+
+def codes_after_first_step(name: str) -> set[str]:
+    """The diagnosis (the debug panel's findings) after one training step."""
+    s = session_for(load(name))
+    s.advance("step")
+    return {f.code for f in diagnose(s)}
 
 
 def first_epoch_reaching(series: np.ndarray, ok) -> int | None:
@@ -180,6 +188,10 @@ def test_xor_linear_model_stays_near_chance():
     assert epochs(s, "accuracy")[-1] <= 0.70
     assert epochs(s, "loss")[-1] > 0.6  # ln 2 = 0.69: hardly better than guessing
 
+    assert initial_train_loss(load("xor_linear")) > 2 * math.log(2)  # inputs reach +-5
+    assert "init_loss" in codes_after_first_step("xor_linear")
+    assert epochs(s, "loss")[4] < 0.75  # about ln 2 within five epochs
+
 
 def test_regression_sine_fits_well_below_the_variance():
     """regression_sine: validation mse ends below a tenth of the variance of y
@@ -271,6 +283,10 @@ def test_spiral_has_enough_capacity():
     s = trained("spiral")
     assert epochs(s, "accuracy")[-1] >= 0.95
     assert epochs(s, "val_accuracy")[-1] >= 0.95
+    # the wide first layer on +-6 inputs starts confidently wrong, flagged, then recovers
+    assert 1.5 < initial_train_loss(spiral) < 2.2
+    assert "init_loss" in codes_after_first_step("spiral")
+    assert epochs(s, "loss")[4] < 0.75
 
 
 def test_overfitting_val_loss_turns_up():
