@@ -1600,7 +1600,7 @@ def test_key_bar_leads_with_step_back_and_restart_after_divergence() -> None:
         assert app.session.nonfinite is not None
         await pilot.pause()
         line = app.query_one(KeyBar).render().plain
-        assert line.startswith(" N back  R restart  h hyper "), line
+        assert line.startswith(" N back  R restart  h hyper │  n next "), line
 
     run_app(app, body)
 

@@ -89,7 +89,8 @@ class KeyBar(Widget):
         hints = self.hints()
 
         def cells(hs: list[tuple[str, str, bool, str]]) -> int:
-            return sum(len(k) + len(d) + 3 for k, d, _, _ in hs)
+            lead = any(h[3] in self.lead for h in hs)
+            return sum(len(k) + len(d) + 3 for k, d, _, _ in hs) + (2 if lead else 0)
 
         while cells(hints) > width:
             drop = [
@@ -104,10 +105,14 @@ class KeyBar(Widget):
         key_style = self.get_component_rich_style("key-bar--key")
         desc_style = self.get_component_rich_style("key-bar--description")
         text = Text(no_wrap=True, overflow="crop", end="")
+        in_lead = False
         for key, description, enabled, action in self.fitted(self.size.width):
+            if in_lead and action not in self.lead:
+                text.append("│ ", desc_style)  # the keys that matter now | the usual ones
+            in_lead = action in self.lead
             part = Text.assemble((f" {key} ", key_style), (f"{description} ", desc_style))
-            if action in self.lead:
-                part.stylize("reverse", 0, len(key) + 2)
+            if in_lead:
+                part.stylize("bold", len(key) + 2)
             if not enabled:
                 part.stylize("dim")
             text.append_text(part)
