@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -828,6 +830,32 @@ def test_loss_chart_redraws_after_rewrite_of_history() -> None:
         await pilot.pause()
         await pilot.pause()
         assert plotted["train (step)"] == pytest.approx(new)
+
+    run_app(app, body)
+
+
+def test_start_up_leaves_plotext_for_later() -> None:
+    """plotext is a tenth of the start-up: the app module must not import it (the
+    charts create their plot when first shown; a thread preloads it after start)."""
+    code = (
+        "import sys, tui_trainer.cli, tui_trainer.ui.app; "
+        "print(sorted(m for m in ('plotext', 'textual_plotext') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_chart_plot_is_created_when_the_chart_is_first_shown() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        chart = app.query_one(LossChart)
+        assert not chart.query("#chart-plot")  # at 80x24 the matrix panel shows first
+        await pilot.press("f", "2")
+        await pilot.pause()
+        plot = chart.query_one("#chart-plot")
+        assert plot.region.height > 5 and plot.region.width > 20
+        assert "train (step)" in _svg_text(app.export_screenshot())
 
     run_app(app, body)
 
