@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -65,3 +67,37 @@ async def wait_until(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")
         await pilot.pause(0.02)
+
+
+def _char(key: str) -> str | None:
+    """The character a terminal sends with ``key`` (as Textual's Pilot derives it)."""
+    try:
+        from textual.keys import _get_unicode_name_from_key
+
+        return unicodedata.lookup(_get_unicode_name_from_key(key))
+    except (ImportError, KeyError):
+        return key if len(key) == 1 else None
+
+
+def send_key(app: App[Any], key: str) -> None:
+    """Deliver a key as the terminal driver does (without Pilot's idle waits,
+    which never end while the training thread runs)."""
+    assert app._driver is not None
+    event = events.Key(key, _char(key))
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+async def drain(app: App[Any], timeout: float = 30.0) -> None:
+    """Let the app handle everything sent so far (bounded)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(3):
+        await asyncio.sleep(0)
+    while True:
+        if not app.is_running or app._exception is not None:
+            return  # crashed or ended: the caller reports it (and run_test re-raises)
+        queues = [app._message_queue, *(s._message_queue for s in app.screen_stack)]
+        if all(q.empty() for q in queues):
+            return
+        assert time.monotonic() < deadline, "the app stopped handling keys"
+        await asyncio.sleep(0.005)

@@ -96,7 +96,9 @@ def test_run_and_pause(tmp_path: Path) -> None:
         t.wait_for(r"RUNNING")
         t.wait_for(r"step [1-9]\d* \|")  # the status line follows the run
         bottom = t.screen().splitlines()[-1]
-        assert bottom.startswith(" p pause │  n next ") and bottom.rstrip().endswith("? help  q quit")
+        assert bottom.startswith(" p pause │  n next ") and bottom.rstrip().endswith(
+            "? help  q quit"
+        )
         t.send("p")
         t.wait_for(r"PAUSED", KEY_TIMEOUT)
         step = re.search(r"step (\d+) \|", t.status_line())

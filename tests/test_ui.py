@@ -25,7 +25,9 @@ from textual.widgets import DirectoryTree, Input, Label, OptionList
 
 from pilot import (
     WORKER_TIMEOUT,
+    drain,
     run_app,
+    send_key,
     sine_session,
     tanh_session,
     wait_until,
@@ -1342,6 +1344,91 @@ def test_open_scenario_by_path_and_file_tree(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert calls == ["my.toml", str(tmp_path / "pick.toml")]
+
+    run_app(app, body)
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [
+        ["ctrl+p", "a", "pageup"],
+        ["ctrl+p", "down", "pagedown"],
+        ["ctrl+p", "s", "t", "pageup", "escape", "escape", "escape"],
+        ["h", "ctrl+p", "pagedown", "escape", "escape", "escape", "escape"],
+    ],
+    ids=["type-then-page", "down-then-page", "queued-escapes", "over-a-dialog"],
+)
+def test_command_palette_survives_key_bursts(burst: list[str]) -> None:
+    """Keys typed faster than the screen changes (a laggy SSH link delivers them
+    together) crashed Textual 8.2.8's palette; escapes queued behind each other
+    closed the palette and then the screens under it."""
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        for key in burst:
+            send_key(app, key)
+        await drain(app)
+        await pilot.pause(0.2)
+        assert app.is_running and app._exception is None
+        for _ in range(4):  # close whatever is still open, one escape at a time
+            if len(app.screen_stack) == 1:
+                break
+            await pilot.press("escape")
+            await pilot.pause()
+        assert len(app.screen_stack) == 1 and app.screen is app.main_screen
+        before = app.session.position
+        await pilot.press("n")  # the debugger still answers
+        assert app.session.position > before
+
+    run_app(app, body)
+
+
+def test_palette_search_outliving_its_list_ends_quietly() -> None:
+    """The palette's search worker may run after its list is gone (keys typed
+    as it closes); Textual 8.2.8 then raised NoMatches and ended the app."""
+    from textual.command import CommandList, CommandPalette
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        await palette.query_one(CommandList).remove()  # as while the palette closes
+        await palette._gather_commands("step").wait()
+        await pilot.pause()
+        assert app.is_running and app._exception is None
+
+    run_app(app, body)
+
+
+def test_a_dialog_under_the_palette_cannot_close_in_its_place(tmp_path: Path) -> None:
+    """A submit the dialog handles after ctrl+p opened the palette over it (keys
+    in a burst) must not close the palette in the dialog's place: Textual pops
+    the top screen, and the dialog would later be closed twice and crash."""
+    from textual.command import CommandPalette
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        prompt.dismiss("late.npz")  # what the queued Enter does
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)  # the palette stays
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is prompt  # and so does the dialog, for the user to finish
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main_screen and len(app.screen_stack) == 1
+        assert list(tmp_path.glob("*.npz")) == []  # cancelled: nothing saved
 
     run_app(app, body)
 

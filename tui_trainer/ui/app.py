@@ -45,6 +45,7 @@ from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
+from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
@@ -348,6 +349,15 @@ class TrainerApp(App[None]):
             ),
             done,
         )
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, guarded against its crashes under fast typing."""
+        from textual.command import CommandPalette
+
+        from tui_trainer.ui.screens.palette import SafeCommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         """Every debugger action in the command palette (ctrl+p), with its key."""

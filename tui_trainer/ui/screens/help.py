@@ -35,8 +35,7 @@ class HelpScreen(Dialog[None]):
     ]
 
     def action_close(self) -> None:
-        if self.is_current:  # a queued second close must not pop the debugger itself
-            self.dismiss(None)
+        self.dismiss(None)  # Dialog.dismiss ignores a queued second close
 
     def compose(self) -> ComposeResult:
         table = Table(title="tui-trainer keys", box=None, padding=(0, 2))
