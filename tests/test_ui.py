@@ -1403,6 +1403,40 @@ def test_palette_search_outliving_its_list_ends_quietly() -> None:
     run_app(app, body)
 
 
+def test_palette_closed_twice_leaves_the_screen_under_it() -> None:
+    """Two selections queued in the palette (Enter on its list, then on its
+    input) dismissed it twice: the second popped the dialog under it, or failed
+    with "Can't pop screen" over the debugger."""
+    from textual.command import CommandPalette
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        prompt = app.screen
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        palette.dismiss()
+        palette.dismiss()  # the queued second selection
+        await pilot.pause()
+        assert app.screen is prompt
+        await pilot.press("escape")  # closes the prompt
+        await pilot.pause()
+        assert app.screen is app.main_screen
+        await pilot.press("ctrl+p")  # now over the debugger itself
+        await pilot.pause()
+        palette = app.screen
+        palette.dismiss()
+        palette.dismiss()
+        await pilot.pause()
+        assert app.screen is app.main_screen and app._exception is None
+
+    run_app(app, body)
+
+
 def test_a_dialog_under_the_palette_cannot_close_in_its_place(tmp_path: Path) -> None:
     """A submit the dialog handles after ctrl+p opened the palette over it (keys
     in a burst) must not close the palette in the dialog's place: Textual pops
@@ -1704,6 +1738,22 @@ def test_key_bar_shows_the_keys_and_follows_the_user_keymap(tmp_path: Path) -> N
         assert bar.render().plain == line
 
     run_app(app, body)
+
+
+@pytest.mark.parametrize(("width", "extras"), [(80, 1), (120, 5), (200, 10)])
+def test_key_bar_lists_more_keys_when_wide(width: int, extras: int) -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        line = app.query_one(KeyBar).render().plain.rstrip()
+        assert len(line) <= width and line.endswith(" ? help  q quit"), line
+        for usual in ("n next", "c run", "N back", "v view"):
+            assert usual in line  # the usual keys are never pushed out by extras
+        wide = ["t to", "h hyper", "b break", "W watch", "g checks", "L landscape"]
+        wide += ["x what if", "C compare", "o open", "^s save"]
+        assert [k for k in wide if f" {k} " in line] == wide[:extras]
+
+    run_app(app, body, size=(width, 60 if width > 80 else 24))
 
 
 def test_key_bar_leads_with_step_back_and_restart_after_divergence() -> None:

@@ -63,6 +63,19 @@ from tui_trainer.ui.widgets.status_line import StatusLine, status_text
 
 MIN_W, MIN_H = 60, 18
 PANELS = ("matrix", "chart", "data", "debug")
+# More keys for the key bar when the terminal is wide enough (by action).
+WIDE_KEYS = (
+    "run_to",
+    "edit_hyper",
+    "add_breakpoint",
+    "add_watch",
+    "sanity_checks",
+    "landscape",
+    "what_if",
+    "compare",
+    "open_scenario",
+    "save_checkpoint",
+)
 # The keys that matter in each state, first on the key bar (by action).
 LEAD_KEYS = {
     "running": ("pause",),
@@ -222,7 +235,7 @@ class TrainerApp(App[None]):
                 yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
         yield Static("", id="too-small")
-        yield KeyBar(id="keys", keep=("help", "quit_app"))
+        yield KeyBar(id="keys", keep=("help", "quit_app"), extras=WIDE_KEYS)
 
     def on_mount(self) -> None:
         self.query_one("#chart").border_title = "Loss (l: log scale)"

@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 
+Hint = tuple[str, str, bool, str]  # key as displayed, description, enabled, action
+
 
 class KeyBar(Widget):
     """The shown bindings of the screen this bar is on, e.g. ``n next  s layer``."""
@@ -42,9 +44,12 @@ class KeyBar(Widget):
     }
     """
 
-    def __init__(self, *, keep: tuple[str, ...] = (), **kw: Any) -> None:
+    def __init__(
+        self, *, keep: tuple[str, ...] = (), extras: tuple[str, ...] = (), **kw: Any
+    ) -> None:
         super().__init__(**kw)
-        self.keep = keep  # actions never dropped for width (help, quit)
+        self.keep = keep  # actions never dropped for width (help, quit), shown last
+        self.extras = extras  # unshown bindings listed too when the terminal is wide
         self.lead: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
@@ -65,13 +70,13 @@ class KeyBar(Widget):
             self.lead = actions
             self.refresh()
 
-    def hints(self) -> list[tuple[str, str, bool, str]]:
-        """(key as displayed, description, enabled, action): the lead actions,
-        then every shown action in the order the app declares its bindings
-        (so a key remapped by a user keymap keeps its place)."""
+    def hints(self) -> list[Hint]:
+        """What the bar shows when there is room, in order: the lead actions, the
+        shown bindings (in the order the app declares them, so a key remapped by a
+        user keymap keeps its place), the extras, then the ``keep`` actions."""
         declared = [b.action for b in type(self.app).BINDINGS if isinstance(b, Binding)]
         rank = {action: i for i, action in reversed(list(enumerate(declared)))}
-        first: dict[str, tuple[str, str, bool, str]] = {}
+        first: dict[str, Hint] = {}
         shown = []
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             action = binding.action
@@ -81,24 +86,31 @@ class KeyBar(Widget):
             first[action] = hint
             if binding.show and action not in self.lead:
                 shown.append((rank.get(action, len(rank)), len(shown), hint))
-        lead = [first[a] for a in self.lead if a in first]
-        return lead + [hint for *_, hint in sorted(shown)]
+        ordered = [hint for *_, hint in sorted(shown)]
+        taken = {*self.lead, *(h[3] for h in ordered)}
+        extra = [first[a] for a in self.extras if a in first and a not in taken]
+        return (
+            [first[a] for a in self.lead if a in first]
+            + [h for h in ordered if h[3] not in self.keep]
+            + extra
+            + [h for h in ordered if h[3] in self.keep]
+        )
 
-    def fitted(self, width: int) -> list[tuple[str, str, bool, str]]:
-        """The hints that fit in ``width`` cells: the last droppable ones go first."""
+    def fitted(self, width: int) -> list[Hint]:
+        """The hints that fit in ``width`` cells: extras are dropped first, then
+        the shown bindings, last first; the lead and ``keep`` actions stay."""
         hints = self.hints()
 
-        def cells(hs: list[tuple[str, str, bool, str]]) -> int:
+        def cells(hs: list[Hint]) -> int:
             lead = any(h[3] in self.lead for h in hs)
             return sum(len(k) + len(d) + 3 for k, d, _, _ in hs) + (2 if lead else 0)
 
         while cells(hints) > width:
-            drop = [
-                i for i, h in enumerate(hints) if h[3] not in self.keep and h[3] not in self.lead
-            ]
-            if not drop:
+            droppable = [i for i, h in enumerate(hints) if h[3] not in (*self.keep, *self.lead)]
+            extras = [i for i in droppable if hints[i][3] in self.extras]
+            if not droppable:
                 break
-            del hints[drop[-1]]
+            del hints[(extras or droppable)[-1]]
         return hints
 
     def render(self) -> Text:
