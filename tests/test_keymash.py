@@ -128,24 +128,30 @@ def xor_session(**kw: Any) -> Session:
 
 
 async def quiesce(app: TrainerApp, pilot: Pilot) -> None:
-    """Close the dialogs, pause any run and wait for every worker to stop."""
-    for _ in range(20):
-        if len(app.screen_stack) <= 1:
-            break
-        send_key(app, "escape")
+    """Close the dialogs, pause any run and wait for every worker to stop; again
+    if something queued (a command chosen in the palette runs after the palette
+    closes) opened a dialog or started a run meanwhile."""
+    for _ in range(10):
+        for _ in range(20):
+            if len(app.screen_stack) <= 1:
+                break
+            send_key(app, "escape")
+            await drain(app)
+            await pilot.pause(0.01)
+        while len(app.screen_stack) > 1:  # a dialog that escape does not close
+            app.pop_screen()
+            await drain(app)
+        app.action_pause()
+        await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        while app.running:  # RunFinished is handled on the UI thread
+            assert time.monotonic() < deadline, "the run did not report that it stopped"
+            await pilot.pause(0.01)
         await drain(app)
-        await pilot.pause(0.01)
-    while len(app.screen_stack) > 1:  # a dialog that escape does not close
-        app.pop_screen()
-        await drain(app)
-    app.action_pause()
-    await asyncio.wait_for(app.workers.wait_for_complete(), WORKER_TIMEOUT)
-    deadline = time.monotonic() + WORKER_TIMEOUT
-    while app.running:  # RunFinished is handled on the UI thread
-        assert time.monotonic() < deadline, "the run did not report that it stopped"
-        await pilot.pause(0.01)
-    await drain(app)
-    await pilot.pause()
+        await pilot.pause()
+        if not app.running and len(app.screen_stack) == 1:
+            return
+    raise AssertionError("the app did not settle")
 
 
 _SVG_TEXT = re.compile(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
