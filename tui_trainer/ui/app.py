@@ -219,6 +219,7 @@ class TrainerApp(App[None]):
         self._last_status = ""
         self._last_explain = ""
         self._dirty_heavy = True
+        self._refresh_pending = False
         self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
 
@@ -229,7 +230,7 @@ class TrainerApp(App[None]):
         with Horizontal(id="body"):
             yield NetworkView(id="network")
             with Container(id="main"):
-                yield MatrixView(id="matrix")
+                yield MatrixView(id="matrix", classes="shown")  # the first panel
                 yield LossChart(id="chart")
                 yield DataView(id="data")
                 yield Inspector(id="debug")
@@ -252,7 +253,7 @@ class TrainerApp(App[None]):
         if self.recovery_file is not None and self.recovery_file.is_file():
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
-        self.call_after_refresh(self.refresh_heavy)
+        self._refresh_soon()
         # The charts import plotext when first shown; import it ahead of that,
         # off the event loop, once the first screen is up.
         self.set_timer(0.5, self._preload)
@@ -268,12 +269,24 @@ class TrainerApp(App[None]):
         small = w < MIN_W or h < MIN_H
         box = self.query_one("#too-small", Static)
         box.display = small
-        box.update(
-            f"Terminal too small: {w}x{h}. tui-trainer needs at least {MIN_W}x{MIN_H} "
-            f"(80x24 recommended). Enlarge the window or press q to quit."
-        )
+        if small:  # (an update of the hidden box would still cost a layout)
+            box.update(
+                f"Terminal too small: {w}x{h}. tui-trainer needs at least {MIN_W}x{MIN_H} "
+                f"(80x24 recommended). Enlarge the window or press q to quit."
+            )
         self.main_screen.set_class(w >= 150 and h >= 40, "wide")
-        self.call_after_refresh(self.refresh_all)
+        self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        """One full redraw after the next frame, however often it is asked for
+        meanwhile (start-up asks from mount and from each resize event)."""
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.call_after_refresh(self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._refresh_pending = False
+        self.refresh_all()
 
     @property
     def main_screen(self) -> Any:
