@@ -1756,6 +1756,22 @@ def test_key_bar_lists_more_keys_when_wide(width: int, extras: int) -> None:
     run_app(app, body, size=(width, 60 if width > 80 else 24))
 
 
+def test_key_bar_leads_with_continue_and_back_at_a_breakpoint() -> None:
+    bps = BreakpointSet()
+    bps.add("step >= 3")
+    app = TrainerApp(xor_session(), name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.session.step == 3
+        line = app.query_one(KeyBar).render().plain
+        assert line.startswith(" c run  N back │  n next "), line
+        assert line.rstrip().endswith(" ? help  q quit"), line
+
+    run_app(app, body)
+
+
 def test_key_bar_leads_with_step_back_and_restart_after_divergence() -> None:
     app = TrainerApp(sine_session(lr=50), name="sine")
 

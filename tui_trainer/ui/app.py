@@ -81,7 +81,7 @@ LEAD_KEYS = {
     "running": ("pause",),
     "DIVERGED": ("back_phase", "restart", "edit_hyper"),
     "finished": ("restart", "edit_hyper"),
-    "at breakpoint": ("continue_run", "manage_breakpoints"),
+    "at breakpoint": ("continue_run", "back_phase"),
 }
 
 
