@@ -28,7 +28,7 @@ from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockste
 from tui_trainer.engine.config import Dataset, TrainConfig
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
-from tui_trainer.ui.screens.dialog import Dialog
+from tui_trainer.ui.screens.dialog import RUN_DIALOG_CSS, Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
@@ -111,24 +111,11 @@ def capture(runs: list[Run]) -> list[Curves]:
 class CompareScreen(Dialog[None]):
     """Side-by-side runs of the scenario with different values of one hyperparameter."""
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        RUN_DIALOG_CSS
+        + """
     CompareScreen {
         align: center middle;
-    }
-    #cmp-box {
-        width: 100%;
-        height: 100%;
-        background: $surface;
-        border: round $primary;
-        border-title-align: left;
-    }
-    #cmp-form {
-        height: 3;
-    }
-    #cmp-form Label {
-        height: 3;
-        content-align: left middle;
-        padding: 0 1;
     }
     #cmp-param {
         width: 20;
@@ -139,32 +126,8 @@ class CompareScreen(Dialog[None]):
     #cmp-epochs {
         width: 10;
     }
-    #cmp-status, #cmp-help {
-        height: auto;
-        max-height: 2;
-        width: 100%;
-        padding: 0 1;
-    }
-    #cmp-help {
-        height: 1;
-        color: $text-muted;
-    }
-    #cmp-progress {
-        height: 1;
-        padding: 0 1;
-    }
-    #cmp-progress Bar {
-        width: 1fr;
-    }
-    #cmp-chart {
-        height: 1fr;
-        min-height: 6;
-    }
-    #cmp-table {
-        height: auto;
-        padding: 0 1;
-    }
     """
+    )
 
     BINDINGS = [
         Binding("escape", "close", "close", id="compare_close"),
@@ -219,21 +182,22 @@ class CompareScreen(Dialog[None]):
 
     def compose(self) -> ComposeResult:
         params = PARAMS if self.param in PARAMS else (*PARAMS, self.param)
-        with Vertical(id="cmp-box"):
-            with Horizontal(id="cmp-form"):
+        with Vertical(id="cmp-box", classes="run-box"):
+            with Horizontal(id="cmp-form", classes="run-form"):
                 yield Select(
                     [(p, p) for p in params], value=self.param, allow_blank=False, id="cmp-param"
                 )
                 yield Input(self.values_text, placeholder="e.g. 0.01,0.1,1", id="cmp-values")
                 yield Label("epochs")
                 yield Input(str(self.epochs), id="cmp-epochs")
-            yield Label(self._intro(), id="cmp-status")
-            yield ProgressBar(total=100, show_eta=False, id="cmp-progress")
-            yield PlotextPlot(id="cmp-chart")
-            yield Static("", id="cmp-table")
+            yield Label(self._intro(), id="cmp-status", classes="run-note")
+            yield ProgressBar(total=100, show_eta=False, id="cmp-progress", classes="run-progress")
+            yield PlotextPlot(id="cmp-chart", classes="run-chart")
+            yield Static("", id="cmp-table", classes="run-table")
             yield Label(
                 "Enter run   l log scale   Tab next field   Esc close (stops the runs)",
                 id="cmp-help",
+                classes="run-note run-help",
             )
 
     def _intro(self) -> str:

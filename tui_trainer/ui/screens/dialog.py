@@ -33,3 +33,50 @@ def on_top(screen: Screen[Any]) -> bool:
         return screen.app.screen is screen
     except ScreenStackError:
         return False
+
+
+# Layout shared by the dialogs that run training and chart it (compare, what
+# if): a bordered box filling the screen, a one-row form, notes, a progress
+# bar, the chart and a table. Each dialog adds its own field widths.
+RUN_DIALOG_CSS = """
+.run-box {
+    width: 100%;
+    height: 100%;
+    background: $surface;
+    border: round $primary;
+    border-title-align: left;
+}
+.run-form {
+    height: 3;
+}
+.run-form Label {
+    height: 3;
+    content-align: left middle;
+    padding: 0 1;
+}
+.run-note {
+    height: auto;
+    max-height: 2;
+    width: 100%;
+    padding: 0 1;
+}
+.run-help {
+    height: 1;
+    color: $text-muted;
+}
+.run-progress {
+    height: 1;
+    padding: 0 1;
+}
+.run-progress Bar {
+    width: 1fr;
+}
+.run-chart {
+    height: 1fr;
+    min-height: 6;
+}
+.run-table {
+    height: auto;
+    padding: 0 1;
+}
+"""

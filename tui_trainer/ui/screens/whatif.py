@@ -31,7 +31,7 @@ from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
-from tui_trainer.ui.screens.dialog import Dialog
+from tui_trainer.ui.screens.dialog import RUN_DIALOG_CSS, Dialog
 from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
@@ -183,34 +183,11 @@ COLORS = ("cyan", "orange")
 class WhatIfScreen(Dialog[Session | None]):
     """Fork, change one hyperparameter, run both futures, keep one (1 / 2) or neither (Esc)."""
 
-    DEFAULT_CSS = """
+    DEFAULT_CSS = (
+        RUN_DIALOG_CSS
+        + """
     WhatIfScreen {
         align: center middle;
-    }
-    #whatif-box {
-        width: 100%;
-        height: 100%;
-        background: $surface;
-        border: round $primary;
-        border-title-align: left;
-    }
-    #whatif-status, #whatif-error, #whatif-help {
-        height: auto;
-        max-height: 2;
-        width: 100%;
-        padding: 0 1;
-    }
-    #whatif-help {
-        height: 1;
-        color: $text-muted;
-    }
-    #whatif-form {
-        height: 3;
-    }
-    #whatif-form Label {
-        height: 3;
-        content-align: left middle;
-        padding: 0 1;
     }
     #whatif-change {
         width: 1fr;
@@ -218,22 +195,8 @@ class WhatIfScreen(Dialog[Session | None]):
     #whatif-epochs {
         width: 10;
     }
-    #whatif-progress {
-        height: 1;
-        padding: 0 1;
-    }
-    #whatif-progress Bar {
-        width: 1fr;
-    }
-    #whatif-chart {
-        height: 1fr;
-        min-height: 6;
-    }
-    #whatif-table {
-        height: auto;
-        padding: 0 1;
-    }
     """
+    )
 
     BINDINGS = [
         Binding("escape", "discard", "discard both", id="whatif_discard"),
@@ -279,20 +242,23 @@ class WhatIfScreen(Dialog[Session | None]):
 
     def compose(self) -> ComposeResult:
         now = "  ".join(f"{k}={_show(k, self.current[k])}" for k in CHANGEABLE if k in self.current)
-        with Vertical(id="whatif-box"):
-            yield Label(f"Now: {now}", id="whatif-status")
-            with Horizontal(id="whatif-form"):
+        with Vertical(id="whatif-box", classes="run-box"):
+            yield Label(f"Now: {now}", id="whatif-status", classes="run-note")
+            with Horizontal(id="whatif-form", classes="run-form"):
                 yield Label("change")
                 yield Input(placeholder="lr=0.3", id="whatif-change")
                 yield Label("epochs ahead")
                 yield Input(str(self.epochs), id="whatif-epochs")
-            yield Label("", id="whatif-error")
-            yield ProgressBar(total=100, show_eta=False, id="whatif-progress")
-            yield PlotextPlot(id="whatif-chart")
-            yield Static("", id="whatif-table")
+            yield Label("", id="whatif-error", classes="run-note")
+            yield ProgressBar(
+                total=100, show_eta=False, id="whatif-progress", classes="run-progress"
+            )
+            yield PlotextPlot(id="whatif-chart", classes="run-chart")
+            yield Static("", id="whatif-table", classes="run-table")
             yield Label(
                 "Enter run both   1 keep as is   2 keep the change   Esc discard both",
                 id="whatif-help",
+                classes="run-note run-help",
             )
 
     def on_mount(self) -> None:
