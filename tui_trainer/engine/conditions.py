@@ -316,10 +316,7 @@ class Name(Node):
 
 
 class Indexed(Node):
-    __slots__ = _fields = (
-        "name",
-        "layer",
-    )
+    __slots__ = _fields = ("name", "layer")
     name: str
     layer: int
 
@@ -328,11 +325,7 @@ class Indexed(Node):
 
 
 class Weight(Node):
-    __slots__ = _fields = (
-        "name",
-        "layer",
-        "index",
-    )
+    __slots__ = _fields = ("name", "layer", "index")
     name: str
     layer: int
     index: tuple[int, ...]
@@ -342,10 +335,7 @@ class Weight(Node):
 
 
 class Unary(Node):
-    __slots__ = _fields = (
-        "op",
-        "operand",
-    )
+    __slots__ = _fields = ("op", "operand")
     op: str
     operand: Node
 
@@ -353,12 +343,10 @@ class Unary(Node):
         return (self.operand,)
 
 
-class Binary(Node):
-    __slots__ = _fields = (
-        "op",
-        "left",
-        "right",
-    )
+class _Pair(Node):
+    """An operator between two operands (arithmetic, comparison, and/or)."""
+
+    __slots__ = _fields = ("op", "left", "right")
     op: str
     left: Node
     right: Node
@@ -367,11 +355,12 @@ class Binary(Node):
         return (self.left, self.right)
 
 
+class Binary(_Pair):
+    __slots__ = ()  # op: + - * /
+
+
 class Call(Node):
-    __slots__ = _fields = (
-        "func",
-        "args",
-    )
+    __slots__ = _fields = ("func", "args")
     func: str
     args: tuple[Node, ...]
 
@@ -379,32 +368,12 @@ class Call(Node):
         return self.args
 
 
-class Compare(Node):
-    __slots__ = _fields = (
-        "op",
-        "left",
-        "right",
-    )
-    op: str
-    left: Node
-    right: Node
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
+class Compare(_Pair):
+    __slots__ = ()  # op: < <= > >= == !=
 
 
-class BoolOp(Node):
-    __slots__ = _fields = (
-        "op",
-        "left",
-        "right",
-    )
-    op: str  # "and" | "or"
-    left: Node
-    right: Node
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
+class BoolOp(_Pair):
+    __slots__ = ()  # op: and, or
 
 
 class Not(Node):
@@ -416,13 +385,7 @@ class Not(Node):
 
 
 class Trend(Node):
-    __slots__ = _fields = (
-        "kind",
-        "target",
-        "count",
-        "per",
-        "tolerance",
-    )
+    __slots__ = _fields = ("kind", "target", "count", "per", "tolerance")
     _defaults = {"tolerance": DEFAULT_PLATEAU_TOLERANCE}
     kind: str  # rising | falling | plateau
     target: Name | Indexed
