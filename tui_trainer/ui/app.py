@@ -220,6 +220,7 @@ class TrainerApp(App[None]):
         self._last_explain = ""
         self._dirty_heavy = True
         self._refresh_pending = False
+        self._heavy_pending = False
         self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
 
@@ -617,7 +618,19 @@ class TrainerApp(App[None]):
             except SessionError as e:
                 self.message_text = str(e)
                 self.bell()
-        self.refresh_all()
+        # The phase bar and status line at once; the heavy views right after
+        # that frame, so the key's effect shows without waiting for them.
+        self.refresh_status()
+        self._refresh_heavy_soon()
+
+    def _refresh_heavy_soon(self) -> None:
+        if not self._heavy_pending:
+            self._heavy_pending = True
+            self.call_after_refresh(self._refresh_heavy_now)
+
+    def _refresh_heavy_now(self) -> None:
+        self._heavy_pending = False
+        self.refresh_heavy()
 
     def action_next_phase(self) -> None:
         self._inline(self.session.advance, "phase")

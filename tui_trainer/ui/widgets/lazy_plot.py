@@ -26,5 +26,9 @@ def lazy_plot(parent: Widget, plot_id: str) -> Any:
 
 
 def preload_plotting() -> None:
-    """Import plotext ahead of need (called off the event loop, after start-up)."""
+    """Import ahead of need, off the event loop once the first screen is up:
+    plotext for the charts, and ``numpy.ma``, which ``np.median`` (in the
+    diagnosis) imports on its first call, 15 ms on the first redraw otherwise."""
+    import numpy.ma  # noqa: F401
+
     import tui_trainer.ui.widgets.safe_plot  # noqa: F401
