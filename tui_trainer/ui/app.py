@@ -54,7 +54,7 @@ from tui_trainer.ui.widgets.data_view import DataView
 from tui_trainer.ui.widgets.explain_panel import ExplainPanel
 from tui_trainer.ui.widgets.inspector import Inspector
 from tui_trainer.ui.widgets.key_bar import KeyBar
-from tui_trainer.ui.widgets.lazy_plot import preload_plotting
+from tui_trainer.ui.widgets.lazy_plot import preload_imports
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
@@ -218,7 +218,6 @@ class TrainerApp(App[None]):
         self._last_phase_args: tuple | None = None
         self._last_status = ""
         self._last_explain = ""
-        self._dirty_heavy = True
         self._refresh_pending = False
         self._heavy_pending = False
         self.cell: tuple[int, int] | None = None
@@ -255,12 +254,12 @@ class TrainerApp(App[None]):
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
         self._refresh_soon()
-        # The charts import plotext when first shown; import it ahead of that,
-        # off the event loop, once the first screen is up.
+        # What the first screen does not need (plotext for the charts) is
+        # imported off the event loop once it is up, ahead of first use.
         self.set_timer(0.5, self._preload)
 
     def _preload(self) -> None:
-        self.run_worker(preload_plotting, thread=True, group="preload", exit_on_error=False)
+        self.run_worker(preload_imports, thread=True, group="preload", exit_on_error=False)
 
     def on_resize(self, event: events.Resize) -> None:
         # App.size updates a moment after this event: use the event's size.

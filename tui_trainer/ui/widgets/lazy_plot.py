@@ -25,7 +25,7 @@ def lazy_plot(parent: Widget, plot_id: str) -> Any:
         return plot
 
 
-def preload_plotting() -> None:
+def preload_imports() -> None:
     """Import ahead of need, off the event loop once the first screen is up:
     plotext for the charts, and ``numpy.ma``, which ``np.median`` (in the
     diagnosis) imports on its first call, 15 ms on the first redraw otherwise."""
