@@ -129,6 +129,10 @@ class Term:
             # -l: literal text, so "N" is a capital N and not a key name
             self._tmux("send-keys", "-t", self.target, "-l", key)
 
+    def press(self, *names: str) -> None:
+        """Keys by tmux name (``C-p``, ``NPage``, ``Escape``), all in one write."""
+        self._tmux("send-keys", "-t", self.target, *names)
+
     def wait_for(self, pattern: str, timeout: float = KEY_TIMEOUT, why: str = "") -> str:
         """Poll the pane until ``pattern`` (a regex) shows; return the screen."""
         rx = re.compile(pattern)

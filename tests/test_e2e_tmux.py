@@ -87,6 +87,23 @@ def test_quit_without_progress(term: Term) -> None:
     term.wait_for(r"EXITED 0\b")
 
 
+def test_palette_key_burst(term: Term) -> None:
+    """ctrl+p, a letter and page keys arriving together (as over a laggy SSH
+    link) ended the app inside Textual 8.2.8's command palette."""
+    term.press("C-p", "a", "NPage", "PPage", "NPage")
+    time.sleep(0.5)
+    assert "EXITED" not in term.screen()
+    assert "🔎" in term.screen()  # the palette is up, with the letter typed
+    for _ in range(3):  # close the palette (its list first, then the palette)
+        if "🔎" not in term.screen():
+            break
+        term.press("Escape")
+        time.sleep(0.3)
+    term.send("n")
+    term.wait_for(r"phase FORWARD")
+    assert "EXITED" not in term.screen()
+
+
 def test_run_and_pause(tmp_path: Path) -> None:
     path = write_scenario(tmp_path / "long.toml", "e2e", epochs=100000)
     t = Term(_command(tmp_path, path))
