@@ -1,11 +1,14 @@
-"""The key hints on the bottom line: the screen's shown bindings, one widget.
+"""The key hints on the bottom line: the keys that matter now, one widget.
 
 Textual's ``Footer`` mounts one widget per key and recomposes them all
 whenever the focus changes; with a dozen keys that was a fifth of the
 time to the first frame and work on every focus change. This bar draws the
 same hints (key in the theme's footer colours, then the description,
 disabled keys dimmed) as one line of text, redrawn when the bindings
-change. Mouse clicks are not needed: the app runs with the mouse off.
+change. On top of the footer's job it puts the keys that matter in the
+current state first (``set_lead``: pause while running), lists more keys
+when the terminal is wide (``extras``), and never crops the ``keep`` keys
+(help, quit). Mouse clicks are not needed: the app runs with the mouse off.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ Hint = tuple[str, str, bool, str]  # key as displayed, description, enabled, act
 
 
 class KeyBar(Widget):
-    """The shown bindings of the screen this bar is on, e.g. ``n next  s layer``."""
+    """The bindings of the screen this bar is on, e.g. `` n next  s layer ... ? help``."""
 
     ALLOW_SELECT = False
     COMPONENT_CLASSES = {"key-bar--key", "key-bar--description"}
