@@ -218,8 +218,7 @@ class TrainerApp(App[None]):
         self._last_phase_args: tuple | None = None
         self._last_status = ""
         self._last_explain = ""
-        self._refresh_pending = False
-        self._heavy_pending = False
+        self._pending: set[Callable[[], None]] = set()  # redraws queued by _after_frame
         self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
 
@@ -253,7 +252,7 @@ class TrainerApp(App[None]):
         if self.recovery_file is not None and self.recovery_file.is_file():
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
-        self._refresh_soon()
+        self._after_frame(self.refresh_all)
         # What the first screen does not need (plotext for the charts) is
         # imported off the event loop once it is up, ahead of first use.
         self.set_timer(0.5, self._preload)
@@ -275,18 +274,20 @@ class TrainerApp(App[None]):
                 f"(80x24 recommended). Enlarge the window or press q to quit."
             )
         self.main_screen.set_class(w >= 150 and h >= 40, "wide")
-        self._refresh_soon()
+        self._after_frame(self.refresh_all)
 
-    def _refresh_soon(self) -> None:
-        """One full redraw after the next frame, however often it is asked for
-        meanwhile (start-up asks from mount and from each resize event)."""
-        if not self._refresh_pending:
-            self._refresh_pending = True
-            self.call_after_refresh(self._refresh_now)
+    def _after_frame(self, redraw: Callable[[], None]) -> None:
+        """Run ``redraw`` once after the next frame, however often it is asked
+        for meanwhile (start-up asks from mount and from each resize event)."""
+        if redraw in self._pending:
+            return
+        self._pending.add(redraw)
 
-    def _refresh_now(self) -> None:
-        self._refresh_pending = False
-        self.refresh_all()
+        def run() -> None:
+            self._pending.discard(redraw)
+            redraw()
+
+        self.call_after_refresh(run)
 
     @property
     def main_screen(self) -> Any:
@@ -540,7 +541,7 @@ class TrainerApp(App[None]):
     def watch_panel(self) -> None:
         if self.is_mounted:
             self._apply_panel()
-            self.call_after_refresh(self.refresh_heavy)
+            self._after_frame(self.refresh_heavy)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # tab belongs to the dialogs' own fields while one is open.
@@ -566,7 +567,7 @@ class TrainerApp(App[None]):
             self.panel = "matrix"
             mv.focus()
             self.cell = mv.cell
-        self.call_after_refresh(self.refresh_heavy)
+        self._after_frame(self.refresh_heavy)
 
     def on_matrix_view_cell_moved(self, msg: MatrixView.CellMoved) -> None:
         self.cell = msg.cell
@@ -620,16 +621,7 @@ class TrainerApp(App[None]):
         # The phase bar and status line at once; the heavy views right after
         # that frame, so the key's effect shows without waiting for them.
         self.refresh_status()
-        self._refresh_heavy_soon()
-
-    def _refresh_heavy_soon(self) -> None:
-        if not self._heavy_pending:
-            self._heavy_pending = True
-            self.call_after_refresh(self._refresh_heavy_now)
-
-    def _refresh_heavy_now(self) -> None:
-        self._heavy_pending = False
-        self.refresh_heavy()
+        self._after_frame(self.refresh_heavy)
 
     def action_next_phase(self) -> None:
         self._inline(self.session.advance, "phase")
@@ -762,7 +754,7 @@ class TrainerApp(App[None]):
             self.message_text = "Paused."
         # The PAUSED frame first; the heavy views right after it.
         self.refresh_status()
-        self.call_after_refresh(self.refresh_heavy)
+        self._after_frame(self.refresh_heavy)
 
     # ------------------------------------------------------------ dialogs
     def action_help(self) -> None:
