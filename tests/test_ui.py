@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from textual import events
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DirectoryTree, Input, Label, OptionList
 
@@ -1383,18 +1384,22 @@ def test_command_palette_survives_key_bursts(burst: list[str]) -> None:
     run_app(app, body)
 
 
+async def open_palette(pilot: Pilot, app: TrainerApp) -> CommandPalette:
+    """Open the command palette (ctrl+p) over whatever screen is on top."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    palette = app.screen
+    assert isinstance(palette, CommandPalette)
+    return palette
+
+
 def test_palette_search_outliving_its_list_ends_quietly() -> None:
     """The palette's search worker may run after its list is gone (keys typed
     as it closes); Textual 8.2.8 then raised NoMatches and ended the app."""
-    from textual.command import CommandList, CommandPalette
-
     app = TrainerApp(xor_session(), name="xor")
 
     async def body(pilot: Pilot) -> None:
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        palette = app.screen
-        assert isinstance(palette, CommandPalette)
+        palette = await open_palette(pilot, app)
         await palette.query_one(CommandList).remove()  # as while the palette closes
         await palette._gather_commands("step").wait()
         await pilot.pause()
@@ -1407,18 +1412,13 @@ def test_palette_closed_twice_leaves_the_screen_under_it() -> None:
     """Two selections queued in the palette (Enter on its list, then on its
     input) dismissed it twice: the second popped the dialog under it, or failed
     with "Can't pop screen" over the debugger."""
-    from textual.command import CommandPalette
-
     app = TrainerApp(xor_session(), name="xor")
 
     async def body(pilot: Pilot) -> None:
         await pilot.press("ctrl+s")
         await pilot.pause()
         prompt = app.screen
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        palette = app.screen
-        assert isinstance(palette, CommandPalette)
+        palette = await open_palette(pilot, app)
         palette.dismiss()
         palette.dismiss()  # the queued second selection
         await pilot.pause()
@@ -1426,9 +1426,7 @@ def test_palette_closed_twice_leaves_the_screen_under_it() -> None:
         await pilot.press("escape")  # closes the prompt
         await pilot.pause()
         assert app.screen is app.main_screen
-        await pilot.press("ctrl+p")  # now over the debugger itself
-        await pilot.pause()
-        palette = app.screen
+        palette = await open_palette(pilot, app)  # now over the debugger itself
         palette.dismiss()
         palette.dismiss()
         await pilot.pause()
@@ -1441,8 +1439,6 @@ def test_a_dialog_under_the_palette_cannot_close_in_its_place(tmp_path: Path) ->
     """A submit the dialog handles after ctrl+p opened the palette over it (keys
     in a burst) must not close the palette in the dialog's place: Textual pops
     the top screen, and the dialog would later be closed twice and crash."""
-    from textual.command import CommandPalette
-
     app = TrainerApp(xor_session(), name="xor")
 
     async def body(pilot: Pilot) -> None:
@@ -1450,9 +1446,7 @@ def test_a_dialog_under_the_palette_cannot_close_in_its_place(tmp_path: Path) ->
         await pilot.pause()
         prompt = app.screen
         assert isinstance(prompt, PromptScreen)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        assert isinstance(app.screen, CommandPalette)
+        await open_palette(pilot, app)
         prompt.dismiss("late.npz")  # what the queued Enter does
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)  # the palette stays
