@@ -93,7 +93,8 @@ class LossChart(Container):
         if key == self._key:
             return
         self._key = key
-        plt = self.plt
+        plot = lazy_plot(self, "chart-plot")
+        plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         n = max(20, self.size.width * 2)
@@ -134,4 +135,4 @@ class LossChart(Container):
             set_log_ticks(plt, log10_list(np.concatenate(plotted)))
         plt.xlabel("step")
         plt.title(title or ("loss (log)" if self.log_scale else "loss"))
-        lazy_plot(self, "chart-plot").refresh()
+        plot.refresh()
