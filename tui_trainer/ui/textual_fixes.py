@@ -24,6 +24,4 @@ def _move_page_when_laid_out(self: OptionList, direction: Any) -> None:
         pass  # not laid out yet: the key does nothing, as on an empty list
 
 
-if not getattr(_move_page, "_tui_trainer_fix", False):
-    _move_page_when_laid_out._tui_trainer_fix = True  # type: ignore[attr-defined]
-    OptionList._move_page = _move_page_when_laid_out  # type: ignore[method-assign]
+OptionList._move_page = _move_page_when_laid_out  # type: ignore[method-assign]
