@@ -32,7 +32,16 @@ Rules (at most one finding per (code, layer); sorted by severity, then step):
     least 2x its start (the larger of the first step's loss and the chance
     level, since one lucky first batch can score far below chance); when the
     run diverged, the last finite loss is compared instead, and divergence
-    within the first 3 steps counts too; or, in full-batch training (where
+    within the first 3 steps counts too; or the smoothed loss rose to at
+    least 2x its start earlier in the run and has since come back down (the
+    update ratio is then taken over the steps of that rise). A huge learning
+    rate often blows the loss up in the first steps and then saturates tanh
+    or sigmoid units, which settles the loss and starves the first layers of
+    gradient: that aftermath (vanishing gradient of layer 1, saturated
+    layers) is named in this finding's evidence, not reported as a cause of
+    its own. The rise comes first, before rounding differences between
+    machines and BLAS builds have grown in a chaotic run, so this rule finds
+    the same cause everywhere; or, in full-batch training (where
     a good step size lowers the loss every step), the loss zigzags: over the
     last 50 steps at least half of the changes flip sign and the median
     change is at least 10% of the loss. A zigzag needs only an update ratio
@@ -87,7 +96,9 @@ Rules (at most one finding per (code, layer); sorted by severity, then step):
     At least 8 epochs with a validation loss. With 3-epoch moving averages:
     the best validation epoch is at least 5 epochs before the last, the
     validation loss now is more than 1.1x its best, and the training loss now
-    is below 0.8x what it was at the best epoch (it kept falling).
+    is below 0.8x what it was at the best epoch (it kept falling). Not
+    reported when the run diverged or ``lr_too_large`` was found: huge steps
+    make the validation loss wander for reasons of their own.
 ``underfitting`` (warning)
     At least 20 epochs (with 10, the plateau of the healthy xor scenario,
     which lasts until about epoch 30, is flagged from epoch 10 on). Over the
@@ -109,6 +120,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from tui_trainer.engine.layers import Dense
     from tui_trainer.engine.session import Session
 
 CODES = (
@@ -335,6 +347,22 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         above = np.flatnonzero(lg > base + rise)
         start = int(above[0]) if above.size else 0
         how = f"the loss rose from {_f(float(loss[0]))} at the first step to {_f(float(loss[-1]))} by step {n - 1}"
+    seg_to = n
+    if not how and n >= 10:
+        # An earlier blow-up the run has since recovered from (or settled
+        # after, with saturated units). The steps of that rise are the evidence:
+        # they come first, before rounding differences between machines grow
+        # in a chaotic run, so the cause is found the same way everywhere.
+        peak = int(np.argmax(sm))
+        if float(sm[peak]) - base >= rise:
+            above = np.flatnonzero(lg > base + rise)
+            start = seg_from = int(above[0]) if above.size else 0
+            seg_to = max(peak + w, seg_from + 1)
+            how = (
+                f"the loss rose from {_f(float(loss[0]))} at the first step to "
+                f"{_f(10 ** float(sm[peak]))} around step {peak + w - 1} (mean of log10 over "
+                f"{w} steps) before it came back down to {_f(10**now)}"
+            )
     if not how and n >= 20 and r.s.batches_per_epoch == 1:
         tail = loss[-50:]
         d = np.diff(tail)
@@ -349,8 +377,8 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
             )
     if not how:
         return None
-    seg_from = max(seg_from, n - 2000)
-    seg = r.upd[seg_from:] if n - seg_from >= 5 else r.upd[max(0, n - 5) :]
+    seg_from = max(seg_from, seg_to - 2000)
+    seg = r.upd[seg_from:seg_to] if seg_to - seg_from >= 5 else r.upd[max(0, seg_to - 5) : seg_to]
     med = np.median(seg, axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
     worst = int(np.argmax(med))
@@ -370,7 +398,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         epoch=r.epoch_of(int(start)),
         evidence=(
             f"{how}; the median update ratio of layer {worst + 1} is {_f(float(med[worst]))}"
-            f"{extra}, healthy is about 1e-3"
+            f"{extra}, healthy is about 1e-3{_aftermath(r)}"
         ),
         advice=(
             "Each step jumps past the bottom of the valley and lands higher up the other side. "
@@ -380,6 +408,48 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         ),
         layer=worst,
     )
+
+
+def _saturated_fraction(ly: Dense) -> float | None:
+    """The share of a tanh/sigmoid layer's cached activations where its slope is < 6% of peak."""
+    act, a = ly.activation, ly.a
+    if act not in ("tanh", "sigmoid") or a is None or a.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        if act == "tanh":
+            sat = np.abs(a) > 1 - SATURATION_EDGE
+        else:
+            sat = (a < SATURATION_EDGE) | (a > 1 - SATURATION_EDGE)
+    return float(np.count_nonzero(sat)) / a.size
+
+
+def _aftermath(r: _Run) -> str:
+    """What the big steps left behind, as evidence for the learning rate as the cause.
+
+    A too-large learning rate saturates tanh/sigmoid units (or silences ReLUs),
+    after which the gradient of the first layers vanishes. Reported here, next
+    to its cause, instead of as a separate "vanishing gradients" finding.
+    """
+    if r.diverged or r.n < 2 or r.L < 2:
+        return ""
+    parts: list[str] = []
+    rows = slice(max(0, r.n - r.W), r.n)
+    ratio = _safe_ratio(r.grad[rows, 0], r.grad[rows, r.L - 1])
+    ratio = ratio[np.isfinite(ratio)]
+    if ratio.size and float(np.median(ratio)) < VANISH_RATIO:
+        parts.append(
+            f"the gradient of layer 1 is now {float(np.median(ratio)):.1e} times the output "
+            f"layer's (median over the last {rows.stop - rows.start} steps)"
+        )
+    for i, ly in enumerate(r.s.net.layers[:-1]):
+        frac = _saturated_fraction(ly)
+        if frac is not None and frac >= SATURATED_FRACTION:
+            parts.append(
+                f"{_pct(frac)} of layer {i + 1}'s {ly.activation} activations are saturated"
+            )
+    if not parts:
+        return ""
+    return "; the big steps left their mark: " + ", and ".join(parts)
 
 
 def _lr_too_small(r: _Run) -> Finding | None:
@@ -657,16 +727,9 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
         act = ly.activation
         if act not in ("tanh", "sigmoid") or ly.a is None or ly.a.size == 0:
             continue
-        a = ly.a
-        with np.errstate(invalid="ignore"):
-            if act == "tanh":
-                sat = np.abs(a) > 1 - SATURATION_EDGE
-                where = "within 0.03 of -1 or +1"
-            else:
-                sat = (a < SATURATION_EDGE) | (a > 1 - SATURATION_EDGE)
-                where = "below 0.03 or above 0.97"
-        frac = float(np.count_nonzero(sat)) / a.size
-        if frac < SATURATED_FRACTION:
+        where = "within 0.03 of -1 or +1" if act == "tanh" else "below 0.03 or above 0.97"
+        frac = _saturated_fraction(ly)
+        if frac is None or frac < SATURATED_FRACTION:
             continue
         # The caches belong to the step in progress, or to the last one done.
         start = s.step - 1 if s.pos == 0 and s.step > 0 else s.step
@@ -879,7 +942,8 @@ def diagnose(session: Session) -> list[Finding]:
     found.extend(_dead_relu(r))
     found.extend(_saturated(r, lr_large is not None))
     add(_init_loss(r))
-    add(_overfitting(r))
+    if lr_large is None and not r.diverged:  # huge steps make the validation loss wander too
+        add(_overfitting(r))
     if not any(f.code in _CAUSES for f in found):
         add(_underfitting(r))
 
