@@ -30,6 +30,7 @@ CLAIM_TESTED = {
     "classification_ce",
     "dead_relu",
     "digits",
+    "divergence",
     "exploding_gradients",
     "iris",
     "lr_just_right",
@@ -201,14 +202,12 @@ def test_regression_sine_fits_well_below_the_variance():
     assert epochs(s, "val_loss")[-1] < 0.1 * variance
 
 
-def test_lr_too_large_diverges_to_nan():
-    """lr_too_large: regression_sine with 10x the learning rate: the loss rises by
+def test_divergence_diverges_to_nan():
+    """divergence: regression_sine with 10x the learning rate: the loss rises by
     orders of magnitude (>= 1000x the first step's) and ends in NaN/inf, while
     regression_sine itself converges."""
-    assert_same_run_except(
-        load("lr_too_large"), load("regression_sine"), lr=load("regression_sine").lr
-    )
-    s = trained("lr_too_large")
+    assert_same_run_except(load("divergence"), load("regression_sine"), lr=load("regression_sine").lr)
+    s = trained("divergence")
     assert s.nonfinite is not None
     loss = steps(s, "loss")
     finite = loss[np.isfinite(loss)]
@@ -216,6 +215,30 @@ def test_lr_too_large_diverges_to_nan():
     # The "loss > 10" breakpoint pauses within the first epoch, long before the NaN.
     assert (loss[: s.batches_per_epoch] > 10).any()
     assert trained("regression_sine").nonfinite is None
+
+
+def test_the_three_learning_rates_share_one_problem():
+    """lr_too_small, lr_just_right and lr_too_large: the same data, network and seed,
+    only the learning rate differs, 0.0003 < 0.3 < 30, so "too large" and "just
+    right" mean the same problem in all three."""
+    small, right, large = load("lr_too_small"), load("lr_just_right"), load("lr_too_large")
+    assert_same_run_except(right, small, lr=small.lr)
+    assert_same_run_except(large, small, lr=small.lr)
+    assert small.lr < right.lr < large.lr
+
+
+def test_lr_too_large_bounces_above_the_start():
+    """lr_too_large: the loss passes 10 within the first epoch (its breakpoint fires
+    there), no epoch's mean loss gets back down to the initial loss, nothing
+    overflows (tanh saturates), and the diagnosis blames the learning rate."""
+    sc = load("lr_too_large")
+    s = trained("lr_too_large")
+    assert s.nonfinite is None
+    loss = steps(s, "loss")
+    assert (loss[:20] > 10).any()  # the first steps: the same on every machine
+    assert (epochs(s, "loss") > initial_train_loss(sc)).all()
+    assert "lr_too_large" in {f.code for f in diagnose(s)}
+    assert "loss > 10" in [b.condition for b in sc.breakpoints]
 
 
 def test_lr_too_small_crawls():
