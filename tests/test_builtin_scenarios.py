@@ -206,7 +206,9 @@ def test_divergence_diverges_to_nan():
     """divergence: regression_sine with 10x the learning rate: the loss rises by
     orders of magnitude (>= 1000x the first step's) and ends in NaN/inf, while
     regression_sine itself converges."""
-    assert_same_run_except(load("divergence"), load("regression_sine"), lr=load("regression_sine").lr)
+    assert_same_run_except(
+        load("divergence"), load("regression_sine"), lr=load("regression_sine").lr
+    )
     s = trained("divergence")
     assert s.nonfinite is not None
     loss = steps(s, "loss")
