@@ -622,6 +622,7 @@ def test_matrix_cursor() -> None:
 # Every binding of the app, and the test(s) above that press it and check what it does.
 # A new binding fails test_every_binding_is_tested until a test is written for it.
 TESTED_BINDINGS = {
+    "about": "test_about_key",  # more in test_about.py
     "next_phase": "test_next_phase_walks_the_four_phases",
     "step_layer": "test_step_layer",
     "finish_step": "test_finish_step",
@@ -666,6 +667,22 @@ def test_every_binding_is_tested() -> None:
     assert set(TESTED_BINDINGS) - ids == set(), "tests for bindings that no longer exist"
     for name in TESTED_BINDINGS.values():
         assert callable(globals().get(name)), name
+
+
+def test_about_key() -> None:
+    from tui_trainer.ui.screens.about import AboutScreen
+
+    app = TrainerApp(xor_session(), name="xor", description="XOR, the classic.", watch_text="w")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, AboutScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(app.screen, AboutScreen)
+
+    run_app(app, body)
 
 
 # ------------------------------------------------------------ hyperparameters

@@ -481,6 +481,7 @@ def cmd_open(args: argparse.Namespace) -> int:
             "watches": list(sc2.watches),
             "name": sc2.name,
             "watch_text": sc2.watch,
+            "description": sc2.description,
             "breakpoints": breakpoint_set(sc2),
             "scenario_text": sc2.text,
         }
@@ -502,6 +503,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         session,
         name=sc.name,
         watch_text=sc.watch,
+        description=sc.description,
         breakpoints=breakpoint_set(sc),
         watches=list(sc.watches),
         scenario_text=sc.text,

@@ -47,6 +47,7 @@ from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
+from tui_trainer.ui.screens.about import lesson_text
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
 from tui_trainer.ui.screens.prompt import PromptScreen
@@ -134,6 +135,7 @@ class TrainerApp(App[None]):
         Binding("o", "open_scenario", "open", show=False, id="open"),
         Binding("h", "edit_hyper", "hyper", show=False, id="edit_hyper"),
         Binding("ctrl+s", "save_checkpoint", "save", show=False, id="save"),
+        Binding("d", "about", "about", show=False, id="about"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit_app", "quit", id="quit"),
     ]
@@ -168,6 +170,7 @@ class TrainerApp(App[None]):
         ("C", "compare up to four learning rates (or other settings) side by side"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
+        ("d", "about this scenario: what it teaches and what to watch"),
         ("ctrl+p", "command palette"),
         ("?", "this help"),
         ("q", "quit"),
@@ -183,6 +186,7 @@ class TrainerApp(App[None]):
         *,
         name: str = "",
         watch_text: str = "",
+        description: str = "",
         breakpoints: BreakpointSet | None = None,
         watches: list[str] | None = None,
         scenario_text: str = "",
@@ -197,6 +201,7 @@ class TrainerApp(App[None]):
         self.session = session
         self.scenario_name = name or "scenario"
         self.watch_text = watch_text
+        self.description = description
         self.breakpoints = breakpoints or BreakpointSet()
         self.watches = WatchList()
         for w in watches or []:
@@ -488,7 +493,12 @@ class TrainerApp(App[None]):
             text = self._explain_text()
             if text != self._last_explain:
                 self._last_explain = text
-                self._safely(self.query_one(ExplainPanel), lambda w: w.update(Text(text)))
+                panel = self.query_one(ExplainPanel)
+                panel.set_class(self._intro(), "intro")
+                _set_title(
+                    panel, "About this scenario (d shows it again)" if self._intro() else "Explain"
+                )
+                self._safely(panel, lambda w: w.update(Text(text)))
             # Setting a border title repaints the whole widget: only on change.
             mv = self.query_one(MatrixView)
             _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
@@ -517,9 +527,15 @@ class TrainerApp(App[None]):
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
         if self.message_text:
             text = self.message_text + "\n" + text
-        if s.last_event is None and self.watch_text:
-            text += "\nWhat to watch: " + self.watch_text
+        if self._intro():
+            # The lesson text first: what this scenario teaches, what to watch.
+            about = lesson_text(self.scenario_name, self.description, self.watch_text).plain
+            text = f"{about}\n\n{text}"
         return text
+
+    def _intro(self) -> bool:
+        """Nothing has run yet: the explain panel introduces the scenario."""
+        return self.session.last_event is None and self.session.position == 0
 
     def refresh_all(self) -> None:
         self.refresh_status()
@@ -760,6 +776,11 @@ class TrainerApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_about(self) -> None:
+        from tui_trainer.ui.screens.about import AboutScreen
+
+        self.push_screen(AboutScreen(self.scenario_name, self.description, self.watch_text))
+
     def action_edit_hyper(self) -> None:
         if self.running:
             self.action_pause()
@@ -936,6 +957,7 @@ class TrainerApp(App[None]):
                 self.session = session
                 self.scenario_name = kw.get("name", choice)
                 self.watch_text = kw.get("watch_text", "")
+                self.description = kw.get("description", "")
                 self.breakpoints = kw.get("breakpoints") or BreakpointSet()
                 self.scenario = kw.get("scenario")
                 self.watches = WatchList()
@@ -1009,6 +1031,7 @@ _COMMAND_TITLES = {
     "add_watch": "Add a watch",
     "write_scenario": "Write the scenario to a file",
     "sanity": "Sanity checks",
+    "about": "About this scenario (description, what to watch)",
     "landscape": "Loss landscape",
     "what_if": "What if (fork)",
     "compare": "Compare settings side by side",
