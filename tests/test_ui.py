@@ -1291,7 +1291,10 @@ def test_open_scenario_load_error_is_shown() -> None:
         await pilot.pause()
         assert calls == ["broken"]
         assert app.session is old
-        assert any("training.lr: must be > 0" in m for m in notifications(app))
+        # The problem stays in the dialog (no toast that vanishes), ready for another try.
+        assert isinstance(app.screen, OpenScenarioScreen)
+        assert "training.lr: must be > 0" in app.screen.error
+        assert not notifications(app)
 
     run_app(app, body)
 

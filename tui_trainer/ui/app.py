@@ -527,7 +527,7 @@ class TrainerApp(App[None]):
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
         if self.message_text:
             text = self.message_text + "\n" + text
-        if self._intro():
+        if self._intro() and (self.description.strip() or self.watch_text.strip()):
             # The lesson text first: what this scenario teaches, what to watch.
             about = lesson_text(self.scenario_name, self.description, self.watch_text).plain
             text = f"{about}\n\n{text}"
@@ -945,14 +945,10 @@ class TrainerApp(App[None]):
             self.notify("opening scenarios is not available here", severity="warning")
             return
 
-        def done(choice: str | None) -> None:
-            if not choice:
+        def done(result: tuple[str, Any] | None) -> None:
+            if not result:
                 return
-            try:
-                session, kw = self.loader(choice)
-            except Exception as e:  # noqa: BLE001 - any load failure is shown, never raised
-                self.notify(str(e), severity="error", timeout=10)
-                return
+            choice, (session, kw) = result
             with self.lock:
                 self.session = session
                 self.scenario_name = kw.get("name", choice)
@@ -973,7 +969,7 @@ class TrainerApp(App[None]):
         from tui_trainer.ui.screens.open_scenario import OpenScenarioScreen
 
         builtins = self.builtins() if callable(self.builtins) else self.builtins
-        self.push_screen(OpenScenarioScreen(builtins), done)
+        self.push_screen(OpenScenarioScreen(builtins, loader=self.loader), done)
 
     def action_quit_app(self) -> None:
         if self.running:

@@ -2,17 +2,23 @@
 
 Files can be typed as a path or picked in a directory tree (directories and
 ``.toml`` files only), starting at the current directory.
+
+The dialog loads the choice itself: a file with mistakes shows the same
+file:line list as ``tui-trainer check`` inside the dialog, which stays open
+with the path in the input, ready to be corrected and tried again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import DirectoryTree, Input, Label, OptionList
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_trainer.ui.screens.dialog import Dialog
@@ -29,15 +35,28 @@ class ScenarioTree(DirectoryTree):
         ]
 
 
-class OpenScenarioScreen(Dialog[str | None]):
-    """Returns a built-in name or a path, or None."""
+Loaded = tuple[str, Any]  # the choice, and what the loader returned for it
+
+
+class OpenScenarioScreen(Dialog[Loaded | None]):
+    """Returns ``(choice, loader(choice))``, or None when cancelled.
+
+    Without a loader the choice is returned as it is, with ``None`` loaded.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="open_cancel")]
 
-    def __init__(self, builtins: list[tuple[str, str]], start: Path | None = None) -> None:
+    def __init__(
+        self,
+        builtins: list[tuple[str, str]],
+        start: Path | None = None,
+        loader: Callable[[str], Any] | None = None,
+    ) -> None:
         super().__init__()
         self.builtins = builtins
         self.start = start or Path.cwd()
+        self.loader = loader
+        self.error = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-box"):
@@ -50,17 +69,44 @@ class OpenScenarioScreen(Dialog[str | None]):
             )
             yield ScenarioTree(self.start, id="open-tree")
             yield Input(placeholder="path/to/scenario.toml", id="open-path")
-            yield Label("", id="open-error")
+            with VerticalScroll(id="open-error-box"):
+                yield Static("", id="open-error")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self._try(str(event.option.id))
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        self.dismiss(str(event.path))
+        self._try(str(event.path))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
-            self.dismiss(event.value.strip())
+            self._try(event.value.strip())
+
+    def _try(self, choice: str) -> None:
+        if self.loader is None:
+            self.dismiss((choice, None))
+            return
+        try:
+            loaded = self.loader(choice)
+        except Exception as e:  # noqa: BLE001 - any load failure is shown, never raised
+            self._show_error(choice, str(e) or type(e).__name__)
+            return
+        self.dismiss((choice, loaded))
+
+    def _show_error(self, choice: str, message: str) -> None:
+        """The problems, as ``check`` lists them, and the path back in the input."""
+        self.error = message
+        box = self.query_one("#open-error-box")
+        box.display = True
+        self.query_one("#open-error", Static).update(
+            Text(f"{choice} cannot be opened:\n", style="bold red") + Text(message)
+        )
+        box.scroll_home(animate=False)
+        path = self.query_one("#open-path", Input)
+        if choice not in {name for name, _ in self.builtins}:
+            path.value = choice  # a file: correct it and press Enter again
+            path.cursor_position = len(choice)
+        path.focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
