@@ -343,8 +343,13 @@ async def _attack(ws_url: str, headers: dict[str, str], victim: Path) -> int:
             await _until(ws, STATUS)
             await ws.send_json(["stdin", "w"])
             await _until(ws, "Write scenario")
-            for keys in ("\x15", str(victim), "\r"):
-                await ws.send_json(["stdin", keys])
+            # ctrl+u clears the suggested name; then the path, one key a message at
+            # a typist's pace (a burst right after the prompt opens can be lost)
+            for key in ["\x15", *str(victim)]:
+                await ws.send_json(["stdin", key])
+                await asyncio.sleep(0.05)
+            await _until(ws, re.escape(victim.name))
+            await ws.send_json(["stdin", "\r"])
             deadline = time.monotonic() + SCREEN_TIMEOUT
             while victim.read_text() == "precious\n" and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
