@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
             "browser cannot start or drive the app."
         ),
     )
-    sv.add_argument("scenario", nargs="?", default="xor")
+    sv.add_argument(
+        "scenario", nargs="?", default="xor", help="a built-in name or a .toml path (default xor)"
+    )
     sv.add_argument(
         "--host",
         default="127.0.0.1",
