@@ -120,10 +120,40 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--optimizer", type=_name_list, help="optimizers, e.g. sgd,momentum,adam")
     cmp_.add_argument("--epochs", type=_positive_int, help="epochs for every run")
 
-    sv = sub.add_parser("serve", help="serve the app to a web browser (needs tui-trainer[web])")
-    sv.add_argument("scenario", nargs="?", default="xor")
-    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sv.add_argument("--port", type=_positive_int, default=8000)
+    sv = sub.add_parser(
+        "serve",
+        help="serve the app to a web browser (needs tui-trainer[web])",
+        description=(
+            "Serve the app to a web browser: each browser tab runs its own copy. "
+            "Open the URL printed at start; it carries a random token, without which "
+            "the page and its websocket are refused (403), and the websocket must come "
+            "from this server's own page (its Origin), so other web pages open in the "
+            "browser cannot start or drive the app."
+        ),
+    )
+    sv.add_argument(
+        "scenario", nargs="?", default="xor", help="a built-in name or a .toml path (default xor)"
+    )
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; "
+        "anything else warns, since the token then crosses the network unencrypted)",
+    )
+    sv.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    sv.add_argument(
+        "--token",
+        help="the access token, 16-256 of A-Z a-z 0-9 . _ ~ - (default: $TUI_TRAINER_TOKEN, "
+        "else a new random one each start); other users can see command lines, "
+        "so prefer the environment variable",
+    )
+    sv.add_argument(
+        "--max-sessions",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="browser sessions (app processes) running at once; more are refused (default 4)",
+    )
     return p
 
 
@@ -436,12 +466,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the app behind a token, an Origin check and a session limit (tui_trainer.web)."""
     try:
-        from textual_serve.server import Server
+        from tui_trainer import web
     except ImportError:
         raise InputError("serve needs the web extra: pip install 'tui-trainer[web]'") from None
+    import os
+
+    token, source = args.token, "--token"
+    if token is None:
+        token, source = os.environ.get(web.TOKEN_ENV) or web.new_token(), f"${web.TOKEN_ENV}"
+    problem = web.token_problem(token)
+    if problem:
+        raise InputError(f"{source}: {problem}")
     load(args.scenario)  # validate before serving
     command = f"{sys.executable} -m tui_trainer open {_shell_quote(args.scenario)}"
+    if not web.is_loopback(args.host):
+        print(
+            f"tui-trainer: warning: {args.host} is not a loopback address: other machines can "
+            "connect, and over plain http the token can be read on the network",
+            file=sys.stderr,
+        )
     import socket
 
     try:  # a clear message for a busy port or a bad address, before serving
@@ -451,8 +496,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             probe.bind((args.host, args.port))
     except OSError as e:
         raise InputError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
-    server = Server(command, host=args.host, port=args.port, title="tui-trainer")
-    print(f"serving tui-trainer on http://{args.host}:{args.port}", file=sys.stderr)
+    server = web.GuardedServer(
+        command, host=args.host, port=args.port, token=token, max_sessions=args.max_sessions
+    )
+    url = web.browser_url(args.host, args.port, token)
+    print(f"serving tui-trainer: open {url}", file=sys.stderr)
     try:
         server.serve()
     except OSError as e:
