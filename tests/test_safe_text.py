@@ -11,6 +11,7 @@ markup appears as its literal text, and nothing is interpreted.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pty
 import re
@@ -19,12 +20,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
 from textual.content import Content
+from textual.pilot import Pilot
 
+from pilot import run_app, tanh_session, wait_until, xor_session
+from tui_trainer.engine import data
 from tui_trainer.safe_text import markup_safe, plain, visible
+from tui_trainer.ui.app import TrainerApp
+from tui_trainer.ui.screens.confirm import ConfirmScreen
 
 TIMEOUT = 60
 
@@ -254,3 +261,173 @@ def test_run_with_a_markup_name_in_a_terminal(tmp_path: Path) -> None:
     assert b"\x1b[5m" not in raw  # nothing blinks
     text = assert_clean(RICH_CSI.sub(b"", raw), allow=b"\r\n")
     assert text.count(MARKUP) >= 2  # the progress bar and the summary
+
+
+# ------------------------------------------------------------------ the app
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private config directory (for keys.toml); the app runs in ``tmp_path``."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config" / "tui-trainer").mkdir(parents=True)
+    return tmp_path / "config" / "tui-trainer"
+
+
+def screen(app: Any) -> tuple[str, str]:
+    """(the screen's text, the string Textual writes to the terminal for it), checked:
+    no text drawn on the screen holds a control character (the only escapes
+    in the terminal string are then Textual's own), and no OSC or BEL at all."""
+    strips = app.screen._compositor.render_strips()
+    for strip in strips:
+        for seg in strip:
+            assert not UNSAFE.search(seg.text), f"raw control drawn: {seg.text!r}"
+            style = seg.style
+            assert style is None or (not style.link and not style.blink), seg
+    terminal = app.screen._compositor.render_update(full=True).render_segments(app.console)
+    assert "\x1b]" not in terminal and "\x07" not in terminal
+    assert not C1_BIDI.search(terminal)
+    return "\n".join(strip.text for strip in strips), terminal
+
+
+def test_app_shows_an_evil_name_and_watch_visibly(config: Path) -> None:
+    app = TrainerApp(xor_session(), name=EVIL, watch_text=f"watch {EVIL}")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        text, terminal = screen(app)
+        assert EVIL_SHOWN in text  # the status line
+        assert f"watch {EVIL_SHOWN}"[:40] in text.replace("\n", "")  # the explain panel
+        assert "\\x1b]52;c;" in terminal
+
+    run_app(app, body, size=(200, 50))
+
+
+def test_app_shows_markup_in_a_name_and_watch_literally(config: Path) -> None:
+    app = TrainerApp(xor_session(), name=MARKUP, watch_text=f"watch {MARKUP}")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        text, _ = screen(app)
+        assert text.count(MARKUP) >= 2  # the status line and the explain panel
+
+    run_app(app, body, size=(200, 50))
+
+
+def test_app_dialogs_and_toasts_show_file_text_visibly(config: Path) -> None:
+    from tui_trainer.scenario import Problem, ScenarioError
+
+    def loader(choice: str) -> Any:
+        path = f"/tmp/x{EVIL}.toml"
+        raise ScenarioError([Problem(path, "data.target", 3, f"column {MARKUP!r} not found")])
+
+    app = TrainerApp(xor_session(), name=EVIL, loader=loader, builtins=[("xor", MARKUP)])
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        app.action_open_scenario()
+        await pilot.pause()
+        text, _ = screen(app)
+        assert MARKUP in text  # the built-in's description, in the list
+        await pilot.press("enter")  # open the first built-in: the loader fails
+        await wait_until(pilot, lambda: bool(app.screen.query("Toast")))
+        await pilot.pause()
+        text, _ = screen(app)
+        flat = text.replace("\n", "").replace(" ", "")
+        assert "\\x1b]0;pwned\\x07" in flat and "[link=file:///etc/passwd]" in flat
+        app.push_screen(ConfirmScreen(f"A session of {EVIL} {MARKUP} was interrupted."))
+        await pilot.pause()
+        text, _ = screen(app)
+        flat = text.replace("\n", "")
+        assert EVIL_SHOWN in flat and MARKUP in flat
+
+    async def main() -> None:  # run_app's run_test leaves toasts out
+        async with app.run_test(size=(200, 50), notifications=True) as pilot:
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+def _csv_session(tmp_path: Path, n_features: int) -> Any:
+    """Classes whose labels (and the label column's name) hold escape sequences."""
+    labels = ["x\x1b[31m\u202e", f"y{MARKUP}", "z\x07"]
+    cols = ["a", "b", "c"][:n_features]
+    rows = [",".join([*cols, "\x1b[2Jlabel"])]
+    rows += [
+        ",".join([*(str((i * (j + 3)) % 7) for j in range(n_features)), labels[i % 3]])
+        for i in range(60)
+    ]
+    path = tmp_path / "evil.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    d = data.split(data.load_csv(path), 0.2, 0)
+    return tanh_session(d, 4, 3, epochs=2)
+
+
+@pytest.mark.parametrize("n_features", [2, 3])  # decision map legend, confusion matrix
+def test_app_shows_csv_class_labels_visibly(config: Path, n_features: int) -> None:
+    app = TrainerApp(_csv_session(config, n_features), name="csv")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("3")  # the data panel
+        await pilot.pause(0.3)
+        text, _ = screen(app)
+        assert "x\\x1b[31m\\u2" in text and "z\\x07" in text
+        assert "y[link=file:" in text
+
+    run_app(app, body, size=(120, 40))
+
+
+def test_key_bar_shows_an_escape_in_a_key_visibly(config: Path) -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        app.set_keymap({"next_phase": "\x1b[2J\u202e"})  # a binding the loader would refuse
+        await pilot.pause()
+        text, _ = screen(app)
+        assert "\\x1b[2J\\u202e next" in text.splitlines()[-1]
+
+    run_app(app, body, size=(200, 50))
+
+
+def test_keys_toml_with_an_escape_is_refused_with_a_message(config: Path) -> None:
+    (config / "keys.toml").write_text(
+        '[keys]\nnext_phase = "\\u001b]0;pwned\\u0007"\ncontinue = "g"\n', encoding="utf-8"
+    )
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        text, _ = screen(app)
+        bar = text.splitlines()[-1]
+        assert " n next " in bar and " g run " in bar  # the good binding applies
+        (message,) = [n.message for n in app._notifications]
+        assert "keys.next_phase: ignored:" in message and "\\x1b]0;pwned\\x07" in message
+
+    run_app(app, body, size=(200, 50))
+
+
+def test_keys_toml_nested_too_deeply_starts_the_app_with_a_message(config: Path) -> None:
+    (config / "keys.toml").write_text(
+        "[keys]\nnext_phase = " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8"
+    )
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        (message,) = [n.message for n in app._notifications]
+        assert "keys.toml: ignored: nested too deeply" in message
+        await pilot.press("n")
+        assert "phase FORWARD" in str(app.query_one("#status").content)  # default keys
+
+    run_app(app, body)
+
+
+def test_check_reports_a_scenario_nested_too_deeply(tmp_path: Path) -> None:
+    # a regression guard: the scenario loader already caught this
+    f = tmp_path / "deep.toml"
+    f.write_text("name = " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    proc = cli("check", f, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "invalid TOML: nested too deeply" in assert_clean(proc.stdout + proc.stderr)

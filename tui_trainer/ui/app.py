@@ -45,6 +45,7 @@ from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
+from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.screens.confirm import ConfirmScreen
@@ -241,9 +242,11 @@ class TrainerApp(App[None]):
         self.query_one("#chart").border_title = "Loss (l: log scale)"
         self.query_one("#data").border_title = "Data and predictions"
         self.query_one("#explain").border_title = "Explain"
-        keymap = load_keymap()
+        keymap, problems = load_keymap()
         if keymap:
             self.set_keymap(keymap)
+        if problems:  # the app starts with its own keys there, and says why
+            self.notify("\n".join(problems), severity="warning", timeout=20)
         self.query_one(NetworkView).focus()
         self._apply_size(self.size.width, self.size.height)
         self._apply_panel()
@@ -377,6 +380,26 @@ class TrainerApp(App[None]):
             done,
         )
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast, from any screen: its text often quotes a file (a path, an
+        error about a scenario or checkpoint), so it is never read as markup and
+        its control characters are shown, not sent (``markup`` is ignored)."""
+        super().notify(
+            visible(message, keep_newlines=True),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
     def action_command_palette(self) -> None:
         """Textual's palette, guarded against its crashes under fast typing."""
         from textual.command import CommandPalette
@@ -488,7 +511,10 @@ class TrainerApp(App[None]):
             text = self._explain_text()
             if text != self._last_explain:
                 self._last_explain = text
-                self._safely(self.query_one(ExplainPanel), lambda w: w.update(Text(text)))
+                self._safely(
+                    self.query_one(ExplainPanel),
+                    lambda w: w.update(plain(text, keep_newlines=True)),
+                )
             # Setting a border title repaints the whole widget: only on change.
             mv = self.query_one(MatrixView)
             _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
@@ -850,7 +876,7 @@ class TrainerApp(App[None]):
             self.notify("no scenario file to write", severity="warning")
             return
         hp = self.session.hyperparameters()
-        default = f"{self.scenario_name}-edited.toml"
+        default = visible(f"{self.scenario_name}-edited.toml")
 
         def done(path: str | None) -> None:
             if not path:
@@ -900,7 +926,7 @@ class TrainerApp(App[None]):
         if self.running:
             self.action_pause()
             return
-        default = f"{self.scenario_name}-step{self.session.step}.npz"
+        default = visible(f"{self.scenario_name}-step{self.session.step}.npz")
 
         def done(path: str | None) -> None:
             if not path:

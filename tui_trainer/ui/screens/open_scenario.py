@@ -9,17 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DirectoryTree, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from tui_trainer.safe_text import plain
 from tui_trainer.ui.screens.dialog import Dialog
 
 
 class ScenarioTree(DirectoryTree):
     """A directory tree that shows only directories and scenario files."""
+
+    def process_label(self, label: str | Text) -> Text:
+        """File names as they are: the tree would read a name as markup, and a
+        name can hold control characters."""
+        return super().process_label(plain(label) if isinstance(label, str) else label)
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
@@ -45,7 +52,7 @@ class OpenScenarioScreen(Dialog[str | None]):
                 "Open a scenario: pick a built-in (Enter), a .toml file below, or type a path"
             )
             yield OptionList(
-                *[Option(f"{name:22} {desc}", id=name) for name, desc in self.builtins],
+                *[Option(plain(f"{name:22} {desc}"), id=name) for name, desc in self.builtins],
                 id="open-list",
             )
             yield ScenarioTree(self.start, id="open-tree")
