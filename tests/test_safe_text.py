@@ -431,3 +431,53 @@ def test_check_reports_a_scenario_nested_too_deeply(tmp_path: Path) -> None:
     proc = cli("check", f, cwd=tmp_path)
     assert proc.returncode == 2
     assert "invalid TOML: nested too deeply" in assert_clean(proc.stdout + proc.stderr)
+
+
+def test_run_resume_shows_evil_checkpoint_metadata_visibly(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    f = tmp_path / "ok.toml"
+    f.write_text(scenario(), encoding="utf-8")
+    ckpt = tmp_path / "ok.npz"
+    assert cli("run", f, "--save", ckpt, cwd=tmp_path).returncode == 0
+    with np.load(ckpt, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["state"]))
+    meta["config"]["loss"] = EVIL  # the checkpoint's metadata names a model of its own
+    arrays["state"] = np.array(json.dumps(meta))
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, **arrays)
+    proc = cli("run", f, "--resume", evil, cwd=tmp_path)
+    assert proc.returncode == 2
+    err = assert_clean(proc.stdout + proc.stderr)
+    assert "different model" in err and EVIL_SHOWN in err
+
+
+def test_app_drops_a_recovery_file_with_evil_metadata(config: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from tui_trainer.engine.checkpoint import save_checkpoint
+
+    s = xor_session()
+    s.advance("step")
+    path = config / "recovery.npz"
+    save_checkpoint(s, path, "")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["state"]))
+    meta["epoch"] = EVIL  # shown in the resume question if it were used
+    arrays["state"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    app = TrainerApp(xor_session(), name="xor", recovery_file=path)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # no question about a damaged file
+        assert not path.exists()
+        screen(app)
+
+    run_app(app, body)

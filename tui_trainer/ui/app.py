@@ -352,8 +352,11 @@ class TrainerApp(App[None]):
             arrays = read_checkpoint(path)
             meta = json.loads(str(arrays["state"]))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            where = f"step {int(arrays['resume_position']) // self.session.E}, epoch {meta['epoch'] + 1}"
-        except (CheckpointError, KeyError, ValueError, OSError):
+            where = (
+                f"step {int(arrays['resume_position']) // self.session.E}, "
+                f"epoch {int(meta['epoch']) + 1}"
+            )
+        except (CheckpointError, KeyError, ValueError, TypeError, OSError):  # damaged: dropped
             discard(path)
             return
 
