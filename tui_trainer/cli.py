@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tui_trainer import __version__
+from tui_trainer.safe_text import markup_safe, visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
 COMMANDS = ("open", "list", "check", "run", "trace", "compare", "serve")
@@ -41,10 +42,17 @@ class InputError(Exception):
     """Bad input from the user: printed as one message, exit status 2."""
 
 
+def say(text: object, *, err: bool = False) -> None:
+    """Print a line the CLI shows: every message can carry text from a file
+    (a scenario name, a key, a path, a CSV header), so control characters are
+    made visible here, once, for everything the CLI prints."""
+    print(visible(text, keep_newlines=True), file=sys.stderr if err else sys.stdout)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line plus usage, exit 2
         self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        say(f"{self.prog}: error: {message}", err=True)
         raise SystemExit(EXIT_INPUT)
 
 
@@ -217,7 +225,7 @@ def cmd_list() -> int:
             first = desc.split(". ")[0].rstrip(".")
         except Exception as e:  # noqa: BLE001 - a broken built-in is listed, not fatal
             first = f"(broken: {e})"
-        print(f"{name:<{width}}  {first}")
+        say(f"{name:<{width}}  {first}")
     return EXIT_OK
 
 
@@ -230,9 +238,9 @@ def cmd_check(files: list[str]) -> int:
             sc = load_scenario(resolve_scenario(f))
             data = sc.load_data()
             sc.train_config(data)
-            print(f"{f}: ok")
+            say(f"{f}: ok")
         except ScenarioError as e:
-            print(str(e), file=sys.stderr)
+            say(e, err=True)
             status = EXIT_INPUT
     return status
 
@@ -336,7 +344,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         disable=args.quiet,
         transient=False,
     ) as progress:
-        task = progress.add_task(sc.name, total=session.epochs, completed=session.epoch, info="")
+        task = progress.add_task(
+            markup_safe(sc.name), total=session.epochs, completed=session.epoch, info=""
+        )
         while True:
             reason = session.run(until, max_steps=200, event_check=event_check)
             elapsed = max(1e-9, time.perf_counter() - t0)
@@ -365,16 +375,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if reason.kind == "diverged":
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
-        print(
+        say(
             f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
             f"step {nf.step}, phase {where}. Try a smaller learning rate.",
-            file=sys.stderr,
+            err=True,
         )
-        print(summary)
+        say(summary)
         return EXIT_NONFINITE
-    print(summary)
+    say(summary)
     if reason.kind == "predicate" and hit[0] is not None:
-        print(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
+        say(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
         return EXIT_BREAK
     return EXIT_OK
 
@@ -425,9 +435,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
     out["meta"] = np.array(json.dumps(meta))
     with atomic_writer(args.output) as f:
         np.savez_compressed(f, **out)
-    print(f"{args.output}: {recorded} steps of {sc.name}")
+    say(f"{args.output}: {recorded} steps of {sc.name}")
     if recorded < args.steps:
-        print(f"training ended or diverged after {recorded} steps", file=sys.stderr)
+        say(f"training ended or diverged after {recorded} steps", err=True)
         return EXIT_NONFINITE if s.nonfinite is not None else EXIT_OK
     return EXIT_OK
 
@@ -460,8 +470,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     run_lockstep(runs, epochs=args.epochs, on_epoch=on_epoch)
     if err.is_terminal:
         err.print(" " * 20, end="\r")
-    print(f"{sc.name}: {param} compared over {total} epochs")
-    print(format_table(runs))
+    say(f"{sc.name}: {param} compared over {total} epochs")
+    say(format_table(runs))
     return EXIT_OK
 
 
@@ -587,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         return cmd_open(args)
     except (ScenarioError, CheckpointError, InputError) as e:
-        print(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else str(e), file=sys.stderr)
+        say(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else e, err=True)
         return EXIT_INPUT
     except BrokenPipeError:  # `tui-trainer list | head`: the reader left, not an error
         import os
@@ -596,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
-        print(f"tui-trainer: {where}{e.strerror or e}", file=sys.stderr)
+        say(f"tui-trainer: {where}{e.strerror or e}", err=True)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

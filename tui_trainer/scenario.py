@@ -39,6 +39,7 @@ from tui_trainer.engine.config import (
     LayerSpec,
     TrainConfig,
 )
+from tui_trainer.safe_text import visible
 
 __all__ = [
     "BREAKPOINT_PHASES",
@@ -312,6 +313,9 @@ class Problem:
     allowed: str = ""
 
     def __str__(self) -> str:
+        # The path, the field (an unknown key is the file's own text) and the
+        # message (a did-you-mean, a CSV header) may hold control characters:
+        # shown visibly, on one line.
         where = self.file or "<scenario>"
         if self.line is not None:
             where += f":{self.line}"
@@ -322,7 +326,7 @@ class Problem:
         if self.allowed and self.allowed not in self.message:
             text += f" (allowed: {self.allowed})"
         parts.append(text)
-        return ": ".join(parts)
+        return visible(": ".join(parts))
 
 
 class ScenarioError(Exception):

@@ -45,6 +45,7 @@ from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
 from tui_trainer.recovery import discard
+from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.screens.about import lesson_text
@@ -246,9 +247,11 @@ class TrainerApp(App[None]):
         self.query_one("#chart").border_title = "Loss (l: log scale)"
         self.query_one("#data").border_title = "Data and predictions"
         self.query_one("#explain").border_title = "Explain"
-        keymap = load_keymap()
+        keymap, problems = load_keymap()
         if keymap:
             self.set_keymap(keymap)
+        if problems:  # the app starts with its own keys there, and says why
+            self.notify("\n".join(problems), severity="warning", timeout=20)
         self.query_one(NetworkView).focus()
         self._apply_size(self.size.width, self.size.height)
         self._apply_panel()
@@ -354,8 +357,11 @@ class TrainerApp(App[None]):
             arrays = read_checkpoint(path)
             meta = json.loads(str(arrays["state"]))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            where = f"step {int(arrays['resume_position']) // self.session.E}, epoch {meta['epoch'] + 1}"
-        except (CheckpointError, KeyError, ValueError, OSError):
+            where = (
+                f"step {int(arrays['resume_position']) // self.session.E}, "
+                f"epoch {int(meta['epoch']) + 1}"
+            )
+        except (CheckpointError, KeyError, ValueError, TypeError, OSError):  # damaged: dropped
             discard(path)
             return
 
@@ -380,6 +386,26 @@ class TrainerApp(App[None]):
                 f"A session of {self.scenario_name} was interrupted at {where} ({when}). Resume it?"
             ),
             done,
+        )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast, from any screen: its text often quotes a file (a path, an
+        error about a scenario or checkpoint), so it is never read as markup and
+        its control characters are shown, not sent (``markup`` is ignored)."""
+        super().notify(
+            visible(message, keep_newlines=True),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
         )
 
     def action_command_palette(self) -> None:
@@ -498,7 +524,7 @@ class TrainerApp(App[None]):
                 _set_title(
                     panel, "About this scenario (d shows it again)" if self._intro() else "Explain"
                 )
-                self._safely(panel, lambda w: w.update(Text(text)))
+                self._safely(panel, lambda w: w.update(plain(text, keep_newlines=True)))
             # Setting a border title repaints the whole widget: only on change.
             mv = self.query_one(MatrixView)
             _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
@@ -871,7 +897,7 @@ class TrainerApp(App[None]):
             self.notify("no scenario file to write", severity="warning")
             return
         hp = self.session.hyperparameters()
-        default = f"{self.scenario_name}-edited.toml"
+        default = visible(f"{self.scenario_name}-edited.toml")
 
         def done(path: str | None) -> None:
             if not path:
@@ -921,7 +947,7 @@ class TrainerApp(App[None]):
         if self.running:
             self.action_pause()
             return
-        default = f"{self.scenario_name}-step{self.session.step}.npz"
+        default = visible(f"{self.scenario_name}-step{self.session.step}.npz")
 
         def done(path: str | None) -> None:
             if not path:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from rich.text import Text
 
+from tui_trainer.safe_text import visible
+
 from .colors import assemble_lines, blend
 
 __all__ = ["confusion_matrix", "confusion_table", "worst_confusions"]
@@ -79,7 +81,7 @@ def confusion_table(
         return Text()
     k = c.shape[0] if c.ndim == 2 else 0
     names = [
-        str(class_names[i]) if class_names is not None and i < len(class_names) else str(i)
+        visible(class_names[i]) if class_names is not None and i < len(class_names) else str(i)
         for i in range(k)
     ]
     total = int(c.sum())

@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 from rich.text import Span, Text
 
+from tui_trainer.safe_text import visible
+
 from .colors import BAD_COLOR, assemble_lines, blend, run_bounds
 
 __all__ = [
@@ -275,7 +277,7 @@ def _legend(
     text = Text(no_wrap=True)
     for j in range(k):
         if class_names is not None and j < len(class_names):
-            name = str(class_names[j])
+            name = visible(class_names[j])  # a CSV label: shown, never sent raw
         else:
             name = f"class {j}" if k <= 2 else str(j)
         glyph = str(j) if marker == "digit" and j < 10 else "●"

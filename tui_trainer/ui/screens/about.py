@@ -3,7 +3,8 @@
 A scenario's ``description`` and ``watch`` are its lesson text. The explain
 panel shows them when the scenario opens (until the first phase runs); this
 dialog brings them back at any time, scrollable at any terminal size. The
-text comes from a file, so it is rendered as plain ``Text``: never markup.
+text comes from a file, so it is rendered as plain ``Text`` (never markup)
+with control characters made visible.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui_trainer.safe_text import visible
 from tui_trainer.ui.screens.dialog import Dialog
 
 
 def lesson_text(name: str, description: str, watch: str) -> Text:
     """The scenario's name, description and what to watch, as plain text."""
     out = Text()
-    out.append(name, style="bold")
+    out.append(visible(name), style="bold")
     out.append("\n")
-    out.append(" ".join(description.split()) or "(this scenario has no description)")
+    out.append(visible(" ".join(description.split())) or "(this scenario has no description)")
     if watch.strip():
         out.append("\n\nWhat to watch: ", style="bold")
-        out.append(" ".join(watch.split()))
+        out.append(visible(" ".join(watch.split())))
     return out
 
 

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from tui_trainer.engine.breakpoints import PHASES, Breakpoint, BreakpointSet
 from tui_trainer.engine.conditions import ConditionError
+from tui_trainer.safe_text import plain
 from tui_trainer.ui.screens.dialog import Dialog
 
 
@@ -47,7 +48,9 @@ class BreakpointsScreen(Dialog[None]):
         ol.clear_options()
         for i, bp in enumerate(self.bps.items):
             mark = "●" if bp.enabled else "○"
-            ol.add_option(Option(f"{mark} {bp.source}   [{bp.phase}, {bp.hits} hits]", id=str(i)))
+            ol.add_option(
+                Option(plain(f"{mark} {bp.source}   [{bp.phase}, {bp.hits} hits]"), id=str(i))
+            )
         if not self.bps.items:
             ol.add_option(Option("(no breakpoints yet)", id="none", disabled=True))
         elif keep is not None:

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label
 
+from tui_trainer.safe_text import plain
 from tui_trainer.ui.screens.dialog import Dialog
 
 
@@ -22,7 +23,7 @@ class ConfirmScreen(Dialog[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
-            yield Label(self.question)
+            yield Label(plain(self.question, keep_newlines=True))  # may name a file's text
             yield Label("[b]y[/b] yes   [b]n[/b] no")
 
     def action_answer(self, yes: bool) -> None:

@@ -21,11 +21,17 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui_trainer.safe_text import plain
 from tui_trainer.ui.screens.dialog import Dialog
 
 
 class ScenarioTree(DirectoryTree):
     """A directory tree that shows only directories and scenario files."""
+
+    def process_label(self, label: str | Text) -> Text:
+        """File names as they are: the tree would read a name as markup, and a
+        name can hold control characters."""
+        return super().process_label(plain(label) if isinstance(label, str) else label)
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
@@ -64,7 +70,7 @@ class OpenScenarioScreen(Dialog[Loaded | None]):
                 "Open a scenario: pick a built-in (Enter), a .toml file below, or type a path"
             )
             yield OptionList(
-                *[Option(f"{name:22} {desc}", id=name) for name, desc in self.builtins],
+                *[Option(plain(f"{name:22} {desc}"), id=name) for name, desc in self.builtins],
                 id="open-list",
             )
             yield ScenarioTree(self.start, id="open-tree")
@@ -99,7 +105,8 @@ class OpenScenarioScreen(Dialog[Loaded | None]):
         box = self.query_one("#open-error-box")
         box.display = True
         self.query_one("#open-error", Static).update(
-            Text(f"{choice} cannot be opened:\n", style="bold red") + Text(message)
+            plain(f"{choice} cannot be opened:\n", style="bold red")
+            + plain(message, keep_newlines=True)
         )
         box.scroll_home(animate=False)
         path = self.query_one("#open-path", Input)

@@ -10,6 +10,7 @@ from textual.widgets import Static
 from tui_trainer.engine.breakpoints import BreakpointSet
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.watches import WatchList
+from tui_trainer.safe_text import visible
 from tui_trainer.ui.render.histogram import sparkline
 
 SEVERITY_STYLE = {"error": "bold white on red", "warning": "bold black on yellow", "info": "bold"}
@@ -41,7 +42,7 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
         t.append("  none\n", style="dim")
     for bp in bps.items:
         mark = "●" if bp.enabled else "○"
-        t.append(f"  {mark} {bp.source}", style="" if bp.enabled else "dim")
+        t.append(f"  {mark} {visible(bp.source)}", style="" if bp.enabled else "dim")
         t.append(f"  [{bp.phase}, {bp.hits} hits]\n", style="dim")
     t.append("Watches", style="bold underline")
     t.append("  (W add)\n", style="dim")
@@ -50,9 +51,9 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
     spark_w = max(8, min(40, width - 40))
     for w in watches.items:
         vals = [v for _, v in w.history]
-        t.append(f"  {w.source} = ")
+        t.append(f"  {visible(w.source)} = ")
         if w.error:
-            t.append(w.error, style="red")
+            t.append(visible(w.error), style="red")
         else:
             t.append(_fmt(w.value), style="bold")
             t.append("  " + sparkline(vals, spark_w), style="cyan")

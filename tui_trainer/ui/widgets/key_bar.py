@@ -19,6 +19,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 
+from tui_trainer.safe_text import visible
+
 Hint = tuple[str, str, bool, str]  # key as displayed, description, enabled, action
 
 
@@ -85,7 +87,8 @@ class KeyBar(Widget):
             action = binding.action
             if action in first:
                 continue
-            hint = (self.app.get_key_display(binding), binding.description, enabled, action)
+            key = visible(self.app.get_key_display(binding))  # may come from keys.toml
+            hint = (key, visible(binding.description), enabled, action)
             first[action] = hint
             if binding.show and action not in self.lead:
                 shown.append((rank.get(action, len(rank)), len(shown), hint))

@@ -7,6 +7,7 @@ import math
 from textual.widgets import Static
 
 from tui_trainer.engine.session import Session
+from tui_trainer.safe_text import visible
 
 
 def fmt_loss(x: float) -> str:
@@ -28,7 +29,7 @@ def status_text(s: Session, name: str, state: str) -> str:
     loss = s.rec.loss if ev is not None and s.pos > s.n_layers else s.history.steps.last("loss")
     val = s.history.epochs.last("val_loss")
     parts = [
-        name,
+        visible(name),  # from the scenario file
         f"epoch {min(s.epoch + 1, s.epochs)}/{s.epochs}",
         f"step {s.step}",
         f"batch {s.batch_in_epoch}/{s.batches_per_epoch}",
