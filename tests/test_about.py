@@ -122,7 +122,7 @@ def test_d_is_listed_in_help_and_in_the_command_palette() -> None:
 
 def test_markup_in_a_description_is_shown_as_text() -> None:
     app, sc = _app("xor")
-    app.description = "[bold]not bold[/bold] [link=file:///etc/passwd]click[/link]"
+    app.description = "[bold]not bold[/bold] [link=file:///etc/passwd]click[/link] \x1b]0;pwned\x07"
 
     async def body(pilot: Pilot) -> None:
         await pilot.pause()
@@ -131,6 +131,8 @@ def test_markup_in_a_description_is_shown_as_text() -> None:
         assert "[link=file:///etc/passwd]click[/link]" in _panel_text(app, "#explain")
         await pilot.press("d")
         await pilot.pause()
-        assert "[bold]not bold[/bold]" in " ".join(screen_lines(app))
+        shown = " ".join(screen_lines(app))
+        assert "[bold]not bold[/bold]" in shown
+        assert "\\x1b]0;pwned\\x07" in shown and "\x1b" not in shown
 
     run_app(app, body, size=(120, 40))

@@ -332,6 +332,13 @@ def test_app_dialogs_and_toasts_show_file_text_visibly(config: Path) -> None:
         text, _ = screen(app)
         assert MARKUP in text  # the built-in's description, in the list
         await pilot.press("enter")  # open the first built-in: the loader fails
+        await wait_until(pilot, lambda: bool(getattr(app.screen, "error", "")))
+        await pilot.pause()
+        text, _ = screen(app)  # the problems, in the open dialog
+        flat = text.replace("\n", "").replace(" ", "")
+        assert "\\x1b]0;pwned\\x07" in flat and "[link=file:///etc/passwd]" in flat
+        await pilot.press("escape")
+        app.notify(f"{EVIL} {MARKUP}", severity="error")  # any toast, from any screen
         await wait_until(pilot, lambda: bool(app.screen.query("Toast")))
         await pilot.pause()
         text, _ = screen(app)
