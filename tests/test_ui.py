@@ -522,6 +522,70 @@ def test_toggle_log_scale() -> None:
     run_app(app, body)
 
 
+def _plot_text(widget: Any) -> list[str]:
+    """The rows a person sees in ``widget`` (a plot or a panel), as text."""
+    from textual.geometry import Region
+
+    w, h = widget.size
+    return [strip.text for strip in widget.render_lines(Region(0, 0, w, h))]
+
+
+def test_accuracy_chart_key() -> None:
+    """``a`` swaps the loss for train and validation accuracy (0%..100%), and back."""
+    app = TrainerApp(xor_session(epochs=3), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running, WORKER_TIMEOUT)
+        await pilot.press("a")
+        await pilot.pause()
+        chart = app.query_one(LossChart)
+        assert app.panel == "chart" and chart.accuracy
+        assert str(chart.border_title).startswith("Accuracy")
+        legend = chart.legend.plain
+        assert "train" in legend and "val" in legend
+        rows = "\n".join(_plot_text(app.query_one("#chart-plot")))
+        assert "100%" in rows and "0%" in rows
+        await pilot.press("a")
+        await pilot.pause()
+        assert not chart.accuracy and str(chart.border_title).startswith("Loss")
+
+    run_app(app, body)
+
+
+def test_accuracy_chart_key_is_refused_for_regression() -> None:
+    app = TrainerApp(sine_session(epochs=2), name="sine")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("a")
+        await pilot.pause()
+        assert not app.query_one(LossChart).accuracy
+        assert "classification" in " ".join(str(n.message) for n in app._notifications)
+
+    run_app(app, body)
+
+
+def test_validation_points_key() -> None:
+    """Validation points are drawn as ○ in the data panel; ``V`` hides and shows them."""
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        data_text = app.query_one("#data-text")
+        shown = "\n".join(_plot_text(data_text))
+        assert "○" in shown and "○ validation" in shown
+        await pilot.press("V")
+        await pilot.pause()
+        hidden = "\n".join(_plot_text(data_text))
+        assert "○" not in hidden and "●" in hidden
+        await pilot.press("V")
+        await pilot.pause()
+        assert "○" in "\n".join(_plot_text(data_text))
+
+    run_app(app, body, size=(120, 40))
+
+
 def test_panels_tab_and_numbers() -> None:
     app = TrainerApp(xor_session(), name="xor")
     panels = ("matrix", "chart", "data", "debug")
@@ -644,6 +708,8 @@ TESTED_BINDINGS = {
     "toggle_images": "test_toggle_images_for_image_data",
     "toggle_cursor": "test_matrix_cursor",
     "toggle_log": "test_toggle_log_scale",
+    "toggle_accuracy": "test_accuracy_chart_key",
+    "toggle_val_points": "test_validation_points_key",
     "add_breakpoint": "test_add_breakpoint_and_syntax_error",
     "breakpoints": "test_manage_breakpoints_screen",
     "sanity": "test_sanity_checks_key",

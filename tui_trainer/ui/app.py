@@ -125,6 +125,8 @@ class TrainerApp(App[None]):
         Binding("i", "toggle_images", "images", show=False, id="toggle_images"),
         Binding("m", "toggle_cursor", "cursor", show=False, id="toggle_cursor"),
         Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
+        Binding("a", "toggle_accuracy", "accuracy", show=False, id="toggle_accuracy"),
+        Binding("V", "toggle_val_points", "val points", show=False, id="toggle_val_points"),
         Binding("b", "add_breakpoint", "break", show=False, id="add_breakpoint"),
         Binding("B", "manage_breakpoints", "breakpoints", show=False, id="breakpoints"),
         Binding("g", "sanity_checks", "checks", show=False, id="sanity"),
@@ -159,6 +161,8 @@ class TrainerApp(App[None]):
         ("i", "first-layer weights as images (image data such as digits)"),
         ("m", "move a cursor over the weights (arrows); explain shows its chain rule"),
         ("l", "log scale for the loss chart"),
+        ("a", "accuracy chart (train and validation) instead of the loss; again: loss"),
+        ("V", "data panel: show or hide the validation points (drawn as ○)"),
         ("4", "debug panel: diagnosis, breakpoints, watches"),
         ("b", "add a breakpoint, e.g. 'val_loss rising for 5 epochs'"),
         ("B", "manage breakpoints: enable/disable, edit, delete, hit counts"),
@@ -244,7 +248,7 @@ class TrainerApp(App[None]):
         yield KeyBar(id="keys", keep=("help", "quit_app"), extras=WIDE_KEYS)
 
     def on_mount(self) -> None:
-        self.query_one("#chart").border_title = "Loss (l: log scale)"
+        self._title_chart()
         self.query_one("#data").border_title = "Data and predictions"
         self.query_one("#explain").border_title = "Explain"
         keymap, problems = load_keymap()
@@ -502,6 +506,8 @@ class TrainerApp(App[None]):
                         h.epoch_series("step").copy(),
                         h.epoch_series("loss").copy(),
                         h.epoch_series("val_loss").copy(),
+                        epoch_acc=h.epoch_series("accuracy").copy(),
+                        val_acc=h.epoch_series("val_accuracy").copy(),
                     ),
                 )
             if slow and (wide or self.panel == "data"):
@@ -526,6 +532,7 @@ class TrainerApp(App[None]):
                 )
                 self._safely(panel, lambda w: w.update(plain(text, keep_newlines=True)))
             # Setting a border title repaints the whole widget: only on change.
+            self._title_chart()
             mv = self.query_one(MatrixView)
             _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
             acc = s.history.epochs.last("val_accuracy")
@@ -635,9 +642,42 @@ class TrainerApp(App[None]):
 
     def action_toggle_log(self) -> None:
         chart = self.query_one(LossChart)
+        if chart.accuracy:
+            chart.accuracy = False  # a log scale is for the loss
         chart.log_scale = not chart.log_scale
+        self._show_chart()
+
+    def action_toggle_accuracy(self) -> None:
+        """The chart shows train and validation accuracy per epoch (classifiers)."""
+        chart = self.query_one(LossChart)
+        if self.session.data.task != "classification":
+            self.notify("accuracy is for classification; this scenario is regression", timeout=3)
+            return
+        chart.accuracy = not chart.accuracy
+        self._show_chart()
+
+    def _show_chart(self) -> None:
+        self._title_chart()
         if self.panel != "chart" and not self.main_screen.has_class("wide"):
             self.panel = "chart"
+        self.refresh_heavy()
+
+    def _title_chart(self) -> None:
+        chart = self.query_one(LossChart)
+        classes = self.session.data.task == "classification"
+        if chart.accuracy and classes:
+            title = "Accuracy (a: loss)"
+        else:
+            title = "Loss (l: log scale" + (", a: accuracy)" if classes else ")")
+        _set_title(chart, title)
+
+    def action_toggle_val_points(self) -> None:
+        """Validation points on or off in the data panel (drawn as ○ when on)."""
+        dv = self.query_one(DataView)
+        dv.show_val = not dv.show_val
+        if self.panel != "data" and not self.main_screen.has_class("wide"):
+            self.panel = "data"
+        self.notify(f"validation points {'shown (○)' if dv.show_val else 'hidden'}", timeout=1.5)
         self.refresh_heavy()
 
     # ------------------------------------------------------------ stepping
@@ -1048,6 +1088,8 @@ _COMMAND_TITLES = {
     "toggle_images": "First-layer weights as images",
     "toggle_cursor": "Weight cursor",
     "toggle_log": "Log scale for the loss chart",
+    "toggle_accuracy": "Accuracy chart (train and validation)",
+    "toggle_val_points": "Validation points in the data panel",
     "add_breakpoint": "Add a breakpoint",
     "breakpoints": "Manage breakpoints",
     "add_watch": "Add a watch",

@@ -55,6 +55,7 @@ CLASS_COLORS: tuple[str, ...] = (
 N_SHADES = 5
 _BASE = "#1a1a1a"
 _MIXED = "*"
+_VAL = "○"
 
 
 def grid_points(extent: Extent, gw: int, gh: int) -> np.ndarray:
@@ -123,6 +124,8 @@ def decision_map(
     half_blocks: bool = True,
     marker: Literal["dot", "digit"] = "dot",
     legend: bool = True,
+    val_points: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
 ) -> Text:
     """Render decision regions and data points in ``width`` x ``height`` cells.
 
@@ -134,7 +137,9 @@ def decision_map(
     are skipped and counted in the legend. A cell holding points of several
     classes shows ``*``. With ``half_blocks`` every text row shows two grid
     rows (``'▀'``, fg = upper, bg = lower). The last line is a legend unless
-    ``legend=False`` or ``height < 2``.
+    ``legend=False`` or ``height < 2``. ``val_points``/``val_labels``
+    (validation data) are drawn as ``○`` in their class colour, under any
+    training point sharing their cell.
     """
     width, height = int(width), int(height)
     if width < 1 or height < 1:
@@ -177,37 +182,23 @@ def decision_map(
         cell = pix.copy()
     n_base = n_pix * n_pix if half_blocks else n_pix  # overlay codes start here
 
-    # Points -> cells.
+    # Points -> cells: validation points first, so a training point in the
+    # same cell wins it (the model was fitted to those).
     overlay: dict[int, tuple[str, str]] = {}
     n_out = 0
     any_mixed = False
-    if points is not None and labels is not None and np.size(points):
-        pts = np.asarray(points, dtype=float).reshape(-1, 2)
-        lab = _as_labels(labels, k)
-        xmin, xmax, ymin, ymax = (float(v) for v in extent)
-        sx = (xmax - xmin) or 1.0
-        sy = (ymax - ymin) or 1.0
-        x, y = pts[:, 0], pts[:, 1]
-        with np.errstate(invalid="ignore"):
-            inside = (
-                np.isfinite(x)
-                & np.isfinite(y)
-                & (x >= xmin)
-                & (x <= xmax)
-                & (y >= ymin)
-                & (y <= ymax)
-                & (lab >= 0)
-            )
-        n_out = int(np.count_nonzero(~inside))
-        x, y, lab = x[inside], y[inside], lab[inside]
-        col = np.clip(((x - xmin) / sx * cols).astype(np.int64), 0, cols - 1)
-        prow = np.clip(((ymax - y) / sy * prow_n).astype(np.int64), 0, prow_n - 1)
-        trow = prow // 2 if half_blocks else prow
-        flat = trow * cols + col
+    any_val = False
+    for pts_in, lab_in, own_glyph in ((val_points, val_labels, _VAL), (points, labels, "●")):
+        if pts_in is None or lab_in is None or not np.size(pts_in):
+            continue
+        found = _point_cells(pts_in, lab_in, k, extent, rows, cols, prow_n, half_blocks)
+        n_out += found[3]
+        flat, prow, lab = found[0], found[1], found[2]
         n_cells = rows * cols
         counts = np.bincount(flat * k + lab, minlength=n_cells * k).reshape(n_cells, k)
         upper = np.bincount(flat[prow % 2 == 0], minlength=n_cells) > 0
         occupied = np.flatnonzero(counts.sum(axis=1))
+        any_val |= own_glyph == _VAL and len(occupied) > 0
         for idx in occupied.tolist():
             r, cc = divmod(idx, cols)
             row_counts = counts[idx]
@@ -223,7 +214,7 @@ def decision_map(
             elif marker == "digit" and maj < 10:
                 glyph = str(maj)
             else:
-                glyph = "●"
+                glyph = own_glyph
             overlay[idx] = (glyph, f"bold {point_colors[maj]} on {pix_colors[int(bg_code)]}")
             cell[r, cc] = n_base + idx
 
@@ -261,8 +252,46 @@ def decision_map(
         lines.append(Text("".join(parts), spans=spans, no_wrap=True))
 
     if with_legend:
-        lines.append(_legend(k, colors, point_colors, class_names, marker, any_mixed, n_out))
+        lines.append(
+            _legend(k, colors, point_colors, class_names, marker, any_mixed, n_out, any_val)
+        )
     return assemble_lines(lines, width, height)
+
+
+def _point_cells(
+    points: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    extent: Extent,
+    rows: int,
+    cols: int,
+    prow_n: int,
+    half_blocks: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(text cell index, pixel row, class) of each point inside ``extent``, and
+    how many points fell outside it (or had no valid class)."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    lab = _as_labels(labels, k)
+    xmin, xmax, ymin, ymax = (float(v) for v in extent)
+    sx = (xmax - xmin) or 1.0
+    sy = (ymax - ymin) or 1.0
+    x, y = pts[:, 0], pts[:, 1]
+    with np.errstate(invalid="ignore"):
+        inside = (
+            np.isfinite(x)
+            & np.isfinite(y)
+            & (x >= xmin)
+            & (x <= xmax)
+            & (y >= ymin)
+            & (y <= ymax)
+            & (lab >= 0)
+        )
+    n_out = int(np.count_nonzero(~inside))
+    x, y, lab = x[inside], y[inside], lab[inside]
+    col = np.clip(((x - xmin) / sx * cols).astype(np.int64), 0, cols - 1)
+    prow = np.clip(((ymax - y) / sy * prow_n).astype(np.int64), 0, prow_n - 1)
+    trow = prow // 2 if half_blocks else prow
+    return trow * cols + col, prow, lab, n_out
 
 
 def _legend(
@@ -273,6 +302,7 @@ def _legend(
     marker: str,
     any_mixed: bool,
     n_out: int,
+    any_val: bool = False,
 ) -> Text:
     text = Text(no_wrap=True)
     for j in range(k):
@@ -285,6 +315,8 @@ def _legend(
         if name != glyph:
             text.append(f" {name}", style=colors[j])
         text.append("  ")
+    if any_val:
+        text.append(f"● train {_VAL} validation  ", style="dim")
     if n_out:
         text.append(f"{n_out} outside  ", style="bold")
     if any_mixed:

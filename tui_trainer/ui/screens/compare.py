@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
 from tui_trainer.engine.config import Dataset, TrainConfig
+from tui_trainer.ui.render.chart_axes import apply_axes, rgb
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.dialog import RUN_DIALOG_CSS, Dialog
@@ -324,6 +325,7 @@ class CompareScreen(Dialog[None]):
         top = plot_ceiling([c.loss for c in self.curves])
         clipped = False
         shown: list[float] = []
+        keys: list[str] = []
 
         def ok(y: np.ndarray) -> np.ndarray:
             m = np.isfinite(y)
@@ -339,12 +341,23 @@ class CompareScreen(Dialog[None]):
                 clipped = clipped or bool(y[m].max() > top)
                 v = log10_list(np.minimum(y[m], top)) if log else np.minimum(y[m], top).tolist()
                 shown.extend(v)
-                if line:
-                    plt.plot(x[m].tolist(), v, color=color, marker="braille", label=label)
+                if line:  # no plotext label: its legend would sit on the curves
+                    plt.plot(x[m].tolist(), v, color=rgb(color), marker="braille")
                 else:
-                    plt.scatter(x[m].tolist(), v, color=color, marker="•")
+                    plt.scatter(x[m].tolist(), v, color=rgb(color), marker="•")
+            keys.append(f"{color}: {label}")
         if log:
             set_log_ticks(plt, shown)
+        if shown:
+            last = max((len(c.loss) for c in self.curves), default=1)
+            apply_axes(
+                plt,
+                (1.0, float(last)),
+                shown,
+                rows=chart.size.height,
+                cols=chart.size.width,
+                log_ticks=log,
+            )
         plt.xlabel("epoch")
         wide = chart.size.width >= 90
         title = "train loss (lines), validation loss (•)" if wide else "train (lines), val (•)"
@@ -352,7 +365,7 @@ class CompareScreen(Dialog[None]):
             title += ", log scale"
         if clipped:
             title += f"; clipped at {fmt(top)}"
-        plt.title(title)
+        plt.title("; ".join(keys) + " | " + title)
         chart.refresh()
 
     # ------------------------------------------------------------ keys

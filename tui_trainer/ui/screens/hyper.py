@@ -84,22 +84,23 @@ class HyperScreen(Dialog[dict[str, Any] | None]):
             yield Label("Hyperparameters (applied from the next step; Enter applies, Esc cancels)")
             with Grid(id="hyper-grid"):
                 yield Label("learning rate")
-                yield Input(f"{c['lr']:g}", id="lr")
+                yield Input(compact=True, value=f"{c['lr']:g}", id="lr")
                 yield Label("batch size")
-                yield Input(bs, id="batch_size")
+                yield Input(compact=True, value=bs, id="batch_size")
                 yield Label("optimizer")
                 yield Select(
                     [(o, o) for o in OPTIMIZERS],
                     value=c["optimizer"],
                     allow_blank=False,
+                    compact=True,
                     id="optimizer",
                 )
                 yield Label("momentum")
-                yield Input(f"{c['momentum']:g}", id="momentum")
+                yield Input(compact=True, value=f"{c['momentum']:g}", id="momentum")
                 yield Label("L2")
-                yield Input(f"{c['l2']:g}", id="l2")
+                yield Input(compact=True, value=f"{c['l2']:g}", id="l2")
                 yield Label("epochs")
-                yield Input(str(c["epochs"]), id="epochs")
+                yield Input(compact=True, value=str(c["epochs"]), id="epochs")
             yield Label("", id="hyper-error")
 
     def values(self) -> dict[str, str]:

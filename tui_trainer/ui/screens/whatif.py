@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
+from tui_trainer.ui.render.chart_axes import apply_axes, rgb
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.screens.dialog import RUN_DIALOG_CSS, Dialog
@@ -406,14 +407,30 @@ class WhatIfScreen(Dialog[Session | None]):
             m = ok(f.step_loss)
             if m.any():
                 x, y = downsample(f.step_x[m], np.minimum(f.step_loss[m], top), n)
-                label = f.label + (" (diverged)" if f.state == "diverged" else "")
-                plt.plot(x.tolist(), ys(y), color=color, marker="braille", label=label)
+                # No plotext label: its legend would sit on the curves; the
+                # title names each colour instead.
+                plt.plot(x.tolist(), ys(y), color=rgb(color), marker="braille")
             m = ok(f.val_loss)
             if m.any():
                 y = np.minimum(f.val_loss[m], top)
-                plt.scatter(f.epoch_x[m].tolist(), ys(y), color=color, marker="•")
+                plt.scatter(f.epoch_x[m].tolist(), ys(y), color=rgb(color), marker="•")
         if logy:
             set_log_ticks(plt, log10_list(allv[allv > 0]))
+        last = max((float(f.step_x[-1]) for f in futures if len(f.step_x)), default=1.0)
+        if len(allv):
+            shown = log10_list(allv[allv > 0]) if logy else allv
+            apply_axes(
+                plt,
+                (1.0, last),
+                shown,
+                rows=chart.size.height,
+                cols=chart.size.width,
+                log_ticks=logy,
+            )
+        key = "; ".join(
+            f"{color}: {f.label}" + (" (diverged)" if f.state == "diverged" else "")
+            for f, color in zip(futures, COLORS, strict=False)
+        )
         plt.xlabel("step")
         wide = chart.size.width >= 90
         title = (
@@ -425,7 +442,7 @@ class WhatIfScreen(Dialog[Session | None]):
             title += ", log"
         if clipped:
             title += f"; clipped at {fmt(top)}"
-        plt.title(title)
+        plt.title(f"{key} | {title}")
         chart.refresh()
 
     # ------------------------------------------------------------ keys

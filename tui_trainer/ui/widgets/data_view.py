@@ -18,6 +18,7 @@ from textual.containers import Container
 from textual.widgets import Static
 
 from tui_trainer.engine.session import Session
+from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION, legend_line
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
 from tui_trainer.ui.render.decision import decision_map, grid_points, map_grid_size
 from tui_trainer.ui.widgets.lazy_plot import lazy_plot
@@ -35,7 +36,16 @@ def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
 
 
 class DataView(Container):
-    """Decision boundary, fitted curve or confusion matrix, whichever fits the data."""
+    """Decision boundary, fitted curve or confusion matrix, whichever fits the data.
+
+    Validation points are drawn too (``○``, training points ``●``), so a
+    boundary that fits the training points but not the held-out ones shows;
+    ``show_val`` (key ``V``) hides them.
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.show_val = True
 
     def compose(self) -> ComposeResult:
         yield Static(id="data-text")
@@ -73,7 +83,9 @@ class DataView(Container):
             )
 
     def _decision(self, s: Session, w: int, h: int) -> Text:
-        ext = _extent(s.x_train)
+        val = self.show_val and len(s.x_val) > 0
+        # The frame holds every point drawn: the held-out ones too.
+        ext = _extent(np.vstack([s.x_train, s.x_val]) if val else s.x_train)
         gw, gh = map_grid_size(w, h)
         grid = grid_points(ext, gw, gh).astype(s.dtype)
         with np.errstate(all="ignore"):
@@ -95,6 +107,8 @@ class DataView(Container):
             h,
             n_classes,
             class_names=s.data.class_names or None,
+            val_points=s.data.x_val if val else None,
+            val_labels=s.data.y_val if val else None,
         )
 
     def _curve(self, s: Session, plot: Any) -> None:
@@ -106,11 +120,15 @@ class DataView(Container):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.scatter(x.tolist(), y.tolist(), marker="dot", color="orange", label="data")
+        plt.scatter(x.tolist(), y.tolist(), marker="dot", color=VALIDATION)
+        entries: list[tuple[str, Any, str]] = [("•", VALIDATION, "training data")]
+        if self.show_val and len(s.data.x_val):
+            xv, yv = s.data.x_val[:, 0], s.data.y_val[:, 0]
+            plt.scatter(xv.tolist(), yv.tolist(), marker="x", color=STEP_TRAIN)
+            entries.append(("x", STEP_TRAIN, "validation (V hides)"))
         ok = np.isfinite(fit)
         if ok.any():
-            plt.plot(
-                xs[ok].tolist(), fit[ok].tolist(), color="cyan", label="model", marker="braille"
-            )
-        plt.title("fit")
+            plt.plot(xs[ok].tolist(), fit[ok].tolist(), color=EPOCH_TRAIN, marker="braille")
+            entries.append(("━", EPOCH_TRAIN, "model"))
+        plt.title(legend_line(entries).plain)
         plot.refresh()

@@ -1,4 +1,5 @@
-"""Loss chart: per-step train loss and per-epoch train and validation loss.
+"""Loss chart: per-step train loss and per-epoch train and validation loss;
+or train and validation accuracy per epoch for a classifier.
 
 Series are downsampled to about twice the plot width before plotting, so a
 redraw costs the same after ten steps or a million (plotext's cost grows
@@ -10,8 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import Container
+from textual.widgets import Static
 
+from tui_trainer.ui.render.chart_axes import (
+    EPOCH_TRAIN,
+    STEP_TRAIN,
+    VALIDATION,
+    apply_axes,
+    legend_line,
+)
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.widgets.lazy_plot import lazy_plot
 
@@ -47,25 +58,48 @@ def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
 
 
 class LossChart(Container):
-    """Train loss per step (faint) and per epoch, validation loss per epoch."""
+    """Train loss per step and per epoch, validation loss per epoch; or, for a
+    classifier (``a``), train and validation accuracy per epoch.
 
-    DEFAULT_CSS = "LossChart > SafePlot { width: 1fr; height: 1fr; }"
+    The key to the series is a line above the plot, never inside it, and the
+    plot has no title of its own: the panel's border names the chart.
+    """
+
+    DEFAULT_CSS = """
+    LossChart > #chart-legend { height: 1; width: 1fr; padding: 0 1; }
+    LossChart > SafePlot { width: 1fr; height: 1fr; }
+    """
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.log_scale = False
+        self.accuracy = False  # accuracy instead of loss (classification only)
         self._key: tuple | None = None
+        self._legend_text = Text()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="chart-legend")
 
     @property
     def plt(self) -> Any:
         """The plotext figure API of the chart (the plot is created on first use)."""
         return lazy_plot(self, "chart-plot").plt
 
+    @property
+    def legend(self) -> Text:
+        """The key to the series as shown above the plot."""
+        return self._legend_text
+
     def _plottable(self, y: np.ndarray) -> np.ndarray:
         ok = np.isfinite(y)
-        if self.log_scale:
+        if self.log_scale and not self.accuracy:
             ok &= y > 0
         return ok
+
+    def _set_legend(self, text: Text) -> None:
+        if text.plain != self._legend_text.plain:
+            self._legend_text = text
+            self.query_one("#chart-legend", Static).update(text)
 
     def show(
         self,
@@ -74,10 +108,13 @@ class LossChart(Container):
         epoch_loss: np.ndarray,
         val_loss: np.ndarray,
         title: str = "",
+        epoch_acc: np.ndarray | None = None,
+        val_acc: np.ndarray | None = None,
     ) -> None:
-        def tail(a: np.ndarray) -> float:
-            return float(a[-1]) if len(a) else 0.0
+        def tail(a: np.ndarray | None) -> float:
+            return float(a[-1]) if a is not None and len(a) else 0.0
 
+        acc = self.accuracy and epoch_acc is not None and val_acc is not None
         # Lengths and last values: a rewritten history (rewind, new lr) redraws too.
         key = (
             len(step_loss),
@@ -85,8 +122,11 @@ class LossChart(Container):
             tail(step_loss),
             tail(epoch_loss),
             tail(val_loss),
+            tail(epoch_acc) if acc else 0.0,
+            tail(val_acc) if acc else 0.0,
             float(np.nansum(step_loss[-64:])) if len(step_loss) else 0.0,
             self.log_scale,
+            acc,
             self.size,
             title,
         )
@@ -97,6 +137,15 @@ class LossChart(Container):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
+        # The plot's own size is 0 until its first layout: use the panel's.
+        rows, cols = max(1, self.size.height - 1), self.size.width
+        n_steps = max(len(step_loss), int(np.nanmax(epoch_steps)) if len(epoch_steps) else 0)
+        x_range = (1.0, float(max(1, n_steps)))
+        if acc:
+            assert epoch_acc is not None and val_acc is not None
+            self._accuracy(plt, epoch_steps, epoch_acc, val_acc, x_range, rows, cols)
+            plot.refresh()
+            return
         n = max(20, self.size.width * 2)
         # plotext draws nothing past ~1e50; a diverging loss reaches 1e300.
         ceiling = plot_ceiling([step_loss, epoch_loss, val_loss])
@@ -107,8 +156,11 @@ class LossChart(Container):
         step_loss = np.clip(step_loss, -ceiling, ceiling)
         epoch_loss = np.clip(epoch_loss, -ceiling, ceiling)
         val_loss = np.clip(val_loss, -ceiling, ceiling)
+        notes = [title] if title else []
+        if self.log_scale:
+            notes.append("log scale")
         if clipped:
-            title = (title or "loss") + f" (clipped at {ceiling:.0e})"
+            notes.append(f"clipped at {ceiling:.0e}")
         log = self.log_scale
 
         def ys(y: np.ndarray) -> list[float]:
@@ -116,23 +168,49 @@ class LossChart(Container):
 
         x = np.arange(1, len(step_loss) + 1)
         plotted: list[np.ndarray] = []
-        fin = self._plottable(step_loss)
-        if fin.any():
-            xs, yv = downsample(x[fin], step_loss[fin], n)
-            plt.plot(xs.tolist(), ys(yv), label="train (step)", color="gray", marker="braille")
+        entries: list[tuple[str, Any, str]] = []
+        series = (
+            (x, step_loss, STEP_TRAIN, "train, each step|step"),
+            (epoch_steps, epoch_loss, EPOCH_TRAIN, "train, epoch mean|epoch"),
+            (epoch_steps, val_loss, VALIDATION, "validation|val"),
+        )
+        for xv, yv_all, color, label in series:
+            ok = self._plottable(yv_all)
+            if not ok.any():
+                continue
+            xs, yv = downsample(xv[ok], yv_all[ok], n)
+            plt.plot(xs.tolist(), ys(yv), color=color, marker="braille")
             plotted.append(yv)
-        ef = self._plottable(epoch_loss)
-        if ef.any():
-            xs, yv = downsample(epoch_steps[ef], epoch_loss[ef], n)
-            plt.plot(xs.tolist(), ys(yv), label="train (epoch)", color="cyan", marker="braille")
-            plotted.append(yv)
-        vf = self._plottable(val_loss)
-        if vf.any():
-            xs, yv = downsample(epoch_steps[vf], val_loss[vf], n)
-            plt.plot(xs.tolist(), ys(yv), label="validation", color="orange", marker="braille")
-            plotted.append(yv)
+            entries.append(("━", color, label))
+        allv = np.concatenate(plotted) if plotted else np.array([])
         if log and plotted:
-            set_log_ticks(plt, log10_list(np.concatenate(plotted)))
+            set_log_ticks(plt, log10_list(allv))
+        if plotted:
+            apply_axes(plt, x_range, allv, rows=rows, cols=cols, log_ticks=log)
         plt.xlabel("step")
-        plt.title(title or ("loss (log)" if self.log_scale else "loss"))
+        self._set_legend(legend_line(entries, ", ".join(notes), cols - 2))
         plot.refresh()
+
+    def _accuracy(
+        self,
+        plt: Any,
+        epoch_steps: np.ndarray,
+        epoch_acc: np.ndarray,
+        val_acc: np.ndarray,
+        x_range: tuple[float, float],
+        rows: int,
+        cols: int,
+    ) -> None:
+        entries: list[tuple[str, Any, str]] = []
+        for y, color, label in (
+            (epoch_acc, EPOCH_TRAIN, "train, per epoch|train"),
+            (val_acc, VALIDATION, "validation, per epoch|val"),
+        ):
+            ok = np.isfinite(y)
+            if ok.any():
+                plt.plot(epoch_steps[ok].tolist(), y[ok].tolist(), color=color, marker="braille")
+                entries.append(("━", color, label))
+        apply_axes(plt, x_range, [], rows=rows, cols=cols, percent=True)
+        plt.xlabel("step")
+        note = "" if entries else "accuracy appears after the first epoch"
+        self._set_legend(legend_line(entries, note, cols - 2))
