@@ -244,6 +244,11 @@ MORE: list[tuple[str, list[Callable], tuple[str, ...]]] = [
     ("active_int", [with_array("acc/active0", lambda a: a.astype(np.int64))], ("acc/active0",)),
     ("extra_member", [lambda m: m.__setitem__("evil.npy", _npy(np.zeros(3)))], ("evil",)),
     (
+        "many_members",
+        [lambda m: m.update({f"pad/{i}.npy": _npy(np.zeros(0)) for i in range(2000)})],
+        ("2018 members",),
+    ),
+    (
         "resume_position_far",
         [with_array("resume_position", lambda a: np.array(10**15))],
         ("resume_position",),

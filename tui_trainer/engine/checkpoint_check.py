@@ -39,6 +39,8 @@ MAX_TEXT_CHARS = 16 * 1024 * 1024
 MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_HEADER_BYTES = 10_000  # numpy's own limit for a safe .npy header
 MAX_INT = 2**62
+# Members of the largest network a scenario allows (64 layers), with room to spare.
+MAX_MEMBERS = 512
 NPY_MAGIC = b"\x93NUMPY"
 # numpy kinds a checkpoint member may hold: bool, signed/unsigned int, float, text.
 SAFE_KINDS = "biufU"
@@ -116,7 +118,12 @@ def open_zip(path: Path) -> zipfile.ZipFile:
 def scan(zf: zipfile.ZipFile, path: Path) -> dict[str, Member]:
     """Every member's header, read without inflating any array data."""
     members: dict[str, Member] = {}
-    for info in zf.infolist():
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise CheckpointError(
+            f"{path}: {len(infos)} members; a checkpoint has at most {MAX_MEMBERS}"
+        )
+    for info in infos:
         raw = info.filename
         if not raw.endswith(".npy") or info.is_dir():
             raise CheckpointError(f"{path}: member {raw!r} is not an .npy array")
