@@ -375,16 +375,14 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
     f = _Fields(path)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: state: expected a JSON object, got {_describe(meta)}")
-    saved = meta.get("config")
+    f.obj(meta, "", STATE_KEYS)
+    saved = f.obj(meta["config"], "config")
     mine = config_to_dict(session.cfg)
-    if not isinstance(saved, dict) or any(
-        saved.get(k) != mine[k] for k in ("layers", "loss", "dtype")
-    ):
-        shown = (saved.get("layers"), saved.get("loss")) if isinstance(saved, dict) else saved
+    if any(saved.get(k) != mine[k] for k in ("layers", "loss", "dtype")):
+        shown = (saved.get("layers"), saved.get("loss"), saved.get("dtype"))
         raise CheckpointError(
             f"{path}: checkpoint is for a different model {shown} than this scenario"
         )
-    f.obj(meta, "", STATE_KEYS)
     data = meta["data"]
     if not isinstance(data, str) or data != session.data_fingerprint():
         raise f.fail(
