@@ -152,3 +152,34 @@ def test_bound_condition_raises_the_same_error():
     with pytest.raises(ConditionError) as fast:
         c.bound(SessionContext(s))()
     assert str(plain.value) == str(fast.value)
+
+
+def test_step_boundary_readers_give_the_live_values():
+    """Watches record through StepBoundaryContext's fast readers: at every
+    boundary they must read exactly what SessionContext computes there."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import SessionContext, StepBoundaryContext
+
+    s = make_session(epochs=4)
+    texts = [
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "grad_norm[0]",
+        "grad_norm[-1]",
+        "update_ratio[1]",
+        "W[0][1,2]",
+        "b[-1][0]",
+        "W[0][-1,-1]",
+    ]
+    fast = {t: parse(t).closure(StepBoundaryContext(s)) for t in texts}
+    for _ in range(20):  # across an epoch boundary (8 steps per epoch)
+        s.advance("step")
+        live = SessionContext(s)
+        for t in texts:
+            a, b = parse(t).evaluate(live), fast[t]()
+            assert a == b or (a != a and b != b), t
+    # out of range: no fast reader, the general path reports the error
+    with pytest.raises(ConditionError):
+        parse("W[0][9,9]").bound(StepBoundaryContext(s))()

@@ -1008,6 +1008,12 @@ def _evaluate(node: Node, ctx: EvalContext) -> float | bool:
     raise TypeError(f"unknown node {node!r}")  # pragma: no cover
 
 
+def _leaf(ctx: EvalContext, name: str, layer: int | None, index: Any) -> Any:
+    """A context's own fast reader for a leaf, if it offers one (``leaf``)."""
+    leaf = getattr(ctx, "leaf", None)
+    return leaf(name, layer, index) if leaf is not None else None
+
+
 def _closure(node: Node, ctx: EvalContext) -> Callable[[], float | bool]:
     """Closures computing exactly what ``_evaluate`` computes for ``node``."""
     match node:
@@ -1017,12 +1023,18 @@ def _closure(node: Node, ctx: EvalContext) -> Callable[[], float | bool]:
             scalar = ctx.scalar
             return lambda: bool(scalar("nonfinite"))
         case Name(name=name):
+            if (leaf := _leaf(ctx, name, None, None)) is not None:
+                return leaf
             scalar = ctx.scalar
             return lambda: float(scalar(name))
         case Indexed(name=name, layer=layer):
+            if (leaf := _leaf(ctx, name, layer, None)) is not None:
+                return leaf
             layer_value = ctx.layer_value
             return lambda: float(layer_value(name, layer))
         case Weight(name=name, layer=layer, index=index):
+            if (leaf := _leaf(ctx, name, layer, index)) is not None:
+                return leaf
             weight = ctx.weight
             return lambda: float(weight(name, layer, index))
         case Unary(op="-", operand=operand):
@@ -1187,6 +1199,11 @@ class Condition:
         """Truth value (numbers: non-zero and not NaN); errors raise ConditionError."""
         return _truthy(self.evaluate(ctx))
 
+    def closure(self, ctx: EvalContext) -> Callable[[], float | bool]:
+        """The closures of :meth:`bound` without its safety net: on any failure
+        they raise whatever happened; the caller re-runs :meth:`evaluate`."""
+        return _closure(self.root, ctx)
+
     def bound(self, ctx: EvalContext) -> Callable[[], float | bool]:
         """``evaluate`` bound to ``ctx`` as nested closures, for evaluating every step.
 
@@ -1195,7 +1212,7 @@ class Condition:
         more than the recording). Any failure re-runs the plain evaluator,
         which gives the same value or raises the same ``ConditionError``.
         """
-        fast = _closure(self.root, ctx)
+        fast = self.closure(ctx)
         root = self.root
 
         def run() -> float | bool:

@@ -15,21 +15,65 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tui_trainer.engine.conditions import Condition, ConditionError, parse
-from tui_trainer.engine.context import SessionContext
+from tui_trainer.engine.context import SessionContext, StepBoundaryContext
 from tui_trainer.engine.session import Session
 
 DEFAULT_LIMIT = 1000
 
 
+class Series:
+    """``(key, value)`` pairs, oldest first, at most ``limit`` of them.
+
+    Keys and values live in two deques of plain ints and floats: unlike a
+    deque of tuples, recording at every step creates no objects the garbage
+    collector has to track (and rescan), which would slow the whole run.
+    """
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT, items: Iterable[tuple[int, float]] = ()) -> None:
+        pairs = list(items)[-limit:]
+        self.keys: deque[int] = deque((k for k, _ in pairs), maxlen=limit)
+        self.values: deque[float] = deque((v for _, v in pairs), maxlen=limit)
+
+    @property
+    def limit(self) -> int | None:
+        return self.keys.maxlen
+
+    def append(self, key: int, value: float) -> None:
+        """Record ``value`` for ``key``, first dropping ``key`` and anything after it."""
+        keys = self.keys
+        if keys and keys[-1] >= key:
+            self.trim(key - 1)
+        keys.append(key)
+        self.values.append(value)
+
+    def trim(self, last: int) -> None:
+        """Drop entries recorded for ``last + 1`` or later (the future after a step back)."""
+        keys, values = self.keys, self.values
+        while keys and keys[-1] > last:
+            keys.pop()
+            values.pop()
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        return zip(self.keys, self.values, strict=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
 @dataclass
 class Watch:
     condition: Condition
-    steps: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=DEFAULT_LIMIT))
-    epochs: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=DEFAULT_LIMIT))
+    steps: Series = field(default_factory=Series)
+    epochs: Series = field(default_factory=Series)
     current: float = math.nan
     error: str = ""
     fast: Callable[[], float | bool] | None = field(default=None, repr=False)
@@ -39,19 +83,13 @@ class Watch:
         return self.condition.source
 
     @property
-    def history(self) -> deque[tuple[int, float]]:
+    def history(self) -> Series:
         """One ``(step, value)`` per completed step, oldest first."""
         return self.steps
 
     @property
     def value(self) -> float:
         return self.current
-
-
-def _trim(series: deque[tuple[int, float]], last: int) -> None:
-    """Drop entries recorded for ``last + 1`` or later (the future after a step back)."""
-    while series and series[-1][0] > last:
-        series.pop()
 
 
 @dataclass
@@ -75,7 +113,7 @@ class WatchList:
         if self.session is not None and self.session is not s:
             self.session.on_step = None
         self.session = s
-        self._ctx = SessionContext(s)
+        self._ctx = StepBoundaryContext(s)  # record only runs at step boundaries
         s.on_step = self.record
         for w in self.items:
             self._prepare(w)
@@ -84,37 +122,46 @@ class WatchList:
         s = self.session
         assert s is not None and self._ctx is not None
         limit = max(1, s.cfg.history_steps)
-        if w.steps.maxlen != limit:
-            w.steps = deque(w.steps, maxlen=limit)
-            w.epochs = deque(w.epochs, maxlen=limit)
-        w.fast = w.condition.bound(self._ctx)
+        if w.steps.limit != limit:
+            w.steps = Series(limit, w.steps)
+            w.epochs = Series(limit, w.epochs)
+        w.fast = w.condition.closure(self._ctx)
 
     def record(self, s: Session) -> None:
-        """The session's ``on_step``: one value per watch for the step just completed."""
+        """The session's ``on_step``: one value per watch for the step just completed.
+
+        Runs at every step of a fast-forward, so it is written for speed: the
+        raw closures, with the plain evaluator (and its error message) only
+        when one fails, and the series' appends inlined.
+        """
         step = s.step
         epoch_end = s.cursor == 0
         for w in self.items:
-            st = w.steps
-            if st and st[-1][0] >= step:
-                _trim(st, step - 1)
             try:
-                v = float(w.fast()) if w.fast is not None else math.nan
-            except ConditionError as e:
-                w.error = e.message
-                v = math.nan
-            st.append((step, v))
+                v = float(w.fast())  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - the plain evaluator says what went wrong
+                v = self._slow(w)
+            keys = w.steps.keys
+            if keys and keys[-1] >= step:
+                w.steps.trim(step - 1)
+            keys.append(step)
+            w.steps.values.append(v)
             if epoch_end:
-                ep = w.epochs
-                if ep and ep[-1][0] >= s.epoch:
-                    _trim(ep, s.epoch - 1)
-                ep.append((s.epoch, v))
+                w.epochs.append(s.epoch, v)
+
+    def _slow(self, w: Watch) -> float:
+        try:
+            return float(w.condition.evaluate(self._ctx))  # type: ignore[arg-type]
+        except ConditionError as e:
+            w.error = e.message
+            return math.nan
 
     def sample(self, s: Session) -> None:
         """At a pause: forget what lies past this position, take the current values."""
         ctx = SessionContext(s)
         for w in self.items:
-            _trim(w.steps, s.step)
-            _trim(w.epochs, s.epoch)
+            w.steps.trim(s.step)
+            w.epochs.trim(s.epoch)
             try:
                 w.current = float(w.condition.evaluate(ctx))
                 w.error = ""

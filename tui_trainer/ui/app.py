@@ -700,6 +700,7 @@ class TrainerApp(App[None]):
     def _train(self, kind: str, target: int | None) -> None:
         worker = get_current_worker()
         s = self.session
+
         def target_reached(sess: Session) -> bool:
             if kind == "epoch" and sess.epoch >= (target or 0):
                 return True
