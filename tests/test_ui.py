@@ -996,8 +996,8 @@ def test_manage_breakpoints_screen() -> None:
         ol = app.screen.query_one("#bp-list", OptionList)
         assert ol.option_count == 1
         assert app.focused is ol
-        # tab reaches the form (phase, then condition)
-        await pilot.press("tab", "tab")
+        # tab reaches the form (phase, mode, ignore, then condition)
+        await pilot.press("tab", "tab", "tab", "tab")
         await pilot.pause()
         assert app.focused is app.screen.query_one("#bp-input", Input)
         await type_text(pilot, "epoch >=")
@@ -1012,7 +1012,7 @@ def test_manage_breakpoints_screen() -> None:
         assert [b.source for b in bps.items] == ["epoch >= 5", "epoch >= 1"]
         assert ol.option_count == 2
         # back to the list: space disables the highlighted one, d deletes it
-        await pilot.press("shift+tab", "shift+tab")
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "shift+tab")
         await pilot.pause()
         assert app.focused is ol
         while ol.highlighted != 0:

@@ -18,18 +18,50 @@ def test_watch_values_follow_the_session_and_step_back():
     wl = WatchList()
     w_loss = wl.add("loss")
     w_w = wl.add("W[0][0,0]")
+    wl.bind(s)
     for _ in range(5):
         s.advance("step")
-        wl.sample(s)
-    assert len(w_loss.history) == 5
+    wl.sample(s)
+    assert [k for k, _ in w_loss.history] == [1, 2, 3, 4, 5]
     assert w_loss.value == pytest.approx(s.history.steps.last("loss"))
+    assert list(s.history.step_series("loss")) == [v for _, v in w_loss.history]
     assert w_w.value == s.net.layers[0].W[0, 0]
     s.back("step")
     s.back("step")
     wl.sample(s)
-    assert [p for p, _ in w_loss.history] == [k * s.E for k in range(1, 4)]
+    assert [k for k, _ in w_loss.history] == [1, 2, 3]
     with pytest.raises(ConditionError):
         wl.add("loss >")
+
+
+def test_watches_record_every_step_of_a_fast_forward_and_each_epoch():
+    s = make_session(epochs=10)
+    wl = WatchList()
+    w = wl.add("grad_norm[0] / max(grad_norm[-1], 1e-12)")
+    wl.bind(s)
+    s.run_to_epoch(3)
+    wl.sample(s)
+    assert [k for k, _ in w.history] == list(range(1, s.step + 1))
+    assert [e for e, _ in w.epochs] == [1, 2, 3]
+    g0, g1 = s.history.step_series("grad_norm", 0), s.history.step_series("grad_norm", 2)
+    assert [v for _, v in w.history] == pytest.approx(list(g0 / g1))
+    # step back into epoch 2: the future is forgotten, replay re-records the same values
+    before = list(w.history)
+    s.goto((s.step - 5) * s.E + 1)
+    wl.sample(s)
+    assert list(w.history) == before[: s.step]
+    assert [e for e, _ in w.epochs] == [1, 2]
+    s.run_to_epoch(3)
+    assert list(w.history) == before
+
+
+def test_watch_history_is_bounded_by_the_step_back_horizon():
+    s = make_session(epochs=30, history_steps=20)
+    wl = WatchList()
+    w = wl.add("loss")
+    wl.bind(s)
+    s.run(max_steps=50)
+    assert [k for k, _ in w.history] == list(range(31, 51))
 
 
 def test_watch_runtime_error_is_recorded_not_raised():
@@ -79,3 +111,75 @@ def test_breakpoint_with_runtime_error_is_disabled_and_reported():
     h = bps.check(s, None)
     assert h is not None and "disabled" in h.explanation and not bps.items[0].enabled
     assert np.isfinite(s.history.steps.last("loss"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "loss",
+        "-loss + 2 * accuracy - 1 / 0",
+        "0 / 0",
+        "grad_norm[0] < 0.01 * grad_norm[-1] or not nonfinite",
+        "abs(W[0][1,2]) > 0.1 and epoch >= 1",
+        "log10(weight_norm[1]) + max(lr, 0.5)",
+        "loss rising for 2 epochs",
+        "val_loss != val_loss",
+        "true and 1",
+    ],
+)
+def test_bound_condition_gives_what_evaluate_gives(text):
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import SessionContext
+
+    s = make_session(epochs=4)
+    s.run_to_epoch(2)
+    s.advance("phase", 2)
+    ctx = SessionContext(s)
+    c = parse(text)
+    a, b = c.evaluate(ctx), c.bound(ctx)()
+    assert type(a) is type(b)
+    assert a == b or (a != a and b != b)
+
+
+def test_bound_condition_raises_the_same_error():
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import SessionContext
+
+    s = make_session()
+    c = parse("W[7][0,0] + 1")
+    with pytest.raises(ConditionError) as plain:
+        c.evaluate(SessionContext(s))
+    with pytest.raises(ConditionError) as fast:
+        c.bound(SessionContext(s))()
+    assert str(plain.value) == str(fast.value)
+
+
+def test_step_boundary_readers_give_the_live_values():
+    """Watches record through StepBoundaryContext's fast readers: at every
+    boundary they must read exactly what SessionContext computes there."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import SessionContext, StepBoundaryContext
+
+    s = make_session(epochs=4)
+    texts = [
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "grad_norm[0]",
+        "grad_norm[-1]",
+        "update_ratio[1]",
+        "W[0][1,2]",
+        "b[-1][0]",
+        "W[0][-1,-1]",
+    ]
+    fast = {t: parse(t).closure(StepBoundaryContext(s)) for t in texts}
+    for _ in range(20):  # across an epoch boundary (8 steps per epoch)
+        s.advance("step")
+        live = SessionContext(s)
+        for t in texts:
+            a, b = parse(t).evaluate(live), fast[t]()
+            assert a == b or (a != a and b != b), t
+    # out of range: no fast reader, the general path reports the error
+    with pytest.raises(ConditionError):
+        parse("W[0][9,9]").bound(StepBoundaryContext(s))()

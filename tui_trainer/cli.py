@@ -208,7 +208,7 @@ def breakpoint_set(sc: Any) -> Any:
 
     bps = BreakpointSet()
     for spec in sc.breakpoints:
-        bps.add(spec.condition, spec.phase, spec.enabled)
+        bps.add(spec.condition, spec.phase, spec.enabled, spec.ignore, spec.every)
     return bps
 
 
@@ -309,26 +309,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         session.set_hyper(epochs=args.epochs)
     if args.lr is not None:
         session.set_hyper(lr=args.lr)
-    bps = breakpoint_set(sc) if args.use_breaks else None
-    hit: list[Any] = [None]
+    from tui_trainer.engine.breakpoints import BreakpointSet, Trap
 
-    def until(s: Any) -> bool:
-        if bps is not None and bps.items:
-            h = bps.check(s, None)
-            if h is not None:
-                hit[0] = h
-                return True
-        return False
-
-    event_check = None
-    if bps is not None and bps.needs_events:
-
-        def event_check(s: Any, ev: Any) -> bool:
-            h = bps.check(s, ev)
-            if h is not None and h.breakpoint.phase not in ("step", "epoch"):
-                hit[0] = h
-                return True
-            return False
+    trap = Trap(breakpoint_set(sc) if args.use_breaks else BreakpointSet(), session)
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
@@ -348,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             markup_safe(sc.name), total=session.epochs, completed=session.epoch, info=""
         )
         while True:
-            reason = session.run(until, max_steps=200, event_check=event_check)
+            reason = trap.run(session, max_steps=200)
             elapsed = max(1e-9, time.perf_counter() - t0)
             h = session.history
             info = (
@@ -383,8 +366,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(summary)
         return EXIT_NONFINITE
     say(summary)
-    if reason.kind == "predicate" and hit[0] is not None:
-        say(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
+    if reason.kind == "predicate" and trap.hit is not None:
+        say(f"stopped at breakpoint '{trap.hit.breakpoint.source}': {trap.hit.explanation}")
         return EXIT_BREAK
     return EXIT_OK
 

@@ -151,7 +151,8 @@ _TRAINING_KEYS = (
     "watches",
 )
 _LAYER_KEYS = ("units", "activation")
-_BREAKPOINT_KEYS = ("condition", "phase", "enabled")
+_BREAKPOINT_KEYS = ("condition", "phase", "enabled", "ignore", "every")
+MAX_IGNORE = 1_000_000_000
 
 _SECTION_OF: dict[str, str] = {
     **{
@@ -347,11 +348,18 @@ class ScenarioError(Exception):
 
 @dataclass(frozen=True)
 class BreakpointSpec:
-    """A breakpoint condition and the phase of a step at which it is checked."""
+    """A breakpoint condition and the phase of a step at which it is checked.
+
+    ``ignore`` skips that many hits (gdb's ``ignore``); ``every`` makes it stop
+    at every check where the condition holds instead of only when it becomes
+    true (see docs/conditions.md).
+    """
 
     condition: str
     phase: str = "step"
     enabled: bool = True
+    ignore: int = 0
+    every: bool = False
 
 
 @dataclass(frozen=True)
@@ -1609,7 +1617,7 @@ def _read_breakpoints(ck: _Checker, value: Any, prefix: str) -> list[BreakpointS
         if isinstance(item, str):
             cond_path = path
             condition = ck.check_str(item, path, None, nonempty=True, allowed="a condition")
-            phase, enabled = "step", True
+            phase, enabled, ignore, every = "step", True, 0, False
         elif isinstance(item, dict):
             ck.keys(item, path, _BREAKPOINT_KEYS)
             cond_path = f"{path}.condition"
@@ -1622,12 +1630,16 @@ def _read_breakpoints(ck: _Checker, value: Any, prefix: str) -> list[BreakpointS
                 condition = ck.string(item, path, "condition", None, nonempty=True)
             phase = ck.choice(item, path, "phase", "step", BREAKPOINT_PHASES)
             enabled = ck.boolean(item, path, "enabled", True)
+            ignore = ck.integer(
+                item, path, "ignore", 0, 0, MAX_IGNORE, f"an integer 0..{MAX_IGNORE:_}"
+            )
+            every = ck.boolean(item, path, "every", False)
         else:
             ck.add(
                 path,
                 'expected a condition string or a table { condition = "...", phase = "..." }, '
                 f"got {_describe(item)}",
-                f"a string, or a table with condition, phase ({phases}) and enabled",
+                f"a string, or a table with condition, phase ({phases}), enabled, ignore, every",
             )
             continue
         if condition is None:
@@ -1637,7 +1649,7 @@ def _read_breakpoints(ck: _Checker, value: Any, prefix: str) -> list[BreakpointS
             if error:
                 ck.add(cond_path, error, "a breakpoint condition, see docs/scenarios.md")
                 continue
-        out.append(BreakpointSpec(condition, phase, enabled))
+        out.append(BreakpointSpec(condition, phase, enabled, ignore, every))
     return out
 
 
@@ -1972,11 +1984,15 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, Path):
         return _toml_value(value.as_posix())
     if isinstance(value, BreakpointSpec):
-        if value.phase == "step" and value.enabled:
+        if value.phase == "step" and value.enabled and not value.ignore and not value.every:
             return _toml_value(value.condition)
         parts = {"condition": value.condition, "phase": value.phase}
         if not value.enabled:
             parts["enabled"] = False  # type: ignore[assignment]
+        if value.ignore:
+            parts["ignore"] = value.ignore  # type: ignore[assignment]
+        if value.every:
+            parts["every"] = True  # type: ignore[assignment]
         return _toml_value(parts)
     if isinstance(value, dict):
         if not value:

@@ -65,7 +65,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -1008,6 +1008,62 @@ def _evaluate(node: Node, ctx: EvalContext) -> float | bool:
     raise TypeError(f"unknown node {node!r}")  # pragma: no cover
 
 
+def _leaf(ctx: EvalContext, name: str, layer: int | None, index: Any) -> Any:
+    """A context's own fast reader for a leaf, if it offers one (``leaf``)."""
+    leaf = getattr(ctx, "leaf", None)
+    return leaf(name, layer, index) if leaf is not None else None
+
+
+def _closure(node: Node, ctx: EvalContext) -> Callable[[], float | bool]:
+    """Closures computing exactly what ``_evaluate`` computes for ``node``."""
+    match node:
+        case Num(value=value) | BoolLit(value=value):
+            return lambda: value
+        case Name(name="nonfinite"):
+            scalar = ctx.scalar
+            return lambda: bool(scalar("nonfinite"))
+        case Name(name=name):
+            if (leaf := _leaf(ctx, name, None, None)) is not None:
+                return leaf
+            scalar = ctx.scalar
+            return lambda: float(scalar(name))
+        case Indexed(name=name, layer=layer):
+            if (leaf := _leaf(ctx, name, layer, None)) is not None:
+                return leaf
+            layer_value = ctx.layer_value
+            return lambda: float(layer_value(name, layer))
+        case Weight(name=name, layer=layer, index=index):
+            if (leaf := _leaf(ctx, name, layer, index)) is not None:
+                return leaf
+            weight = ctx.weight
+            return lambda: float(weight(name, layer, index))
+        case Unary(op="-", operand=operand):
+            f = _closure(operand, ctx)
+            return lambda: -_as_float(f())
+        case Binary(op=op, left=left, right=right):
+            fa, fb = _closure(left, ctx), _closure(right, ctx)
+            arith = {
+                "+": lambda a, b: a + b,
+                "-": lambda a, b: a - b,
+                "*": lambda a, b: a * b,
+            }.get(op, _divide)
+            return lambda: arith(_as_float(fa()), _as_float(fb()))
+        case Compare(op=op, left=left, right=right):
+            fa, fb = _closure(left, ctx), _closure(right, ctx)
+            return lambda: _compare(op, _as_float(fa()), _as_float(fb()))
+        case BoolOp(op="and", left=left, right=right):
+            fa, fb = _closure(left, ctx), _closure(right, ctx)
+            return lambda: _truthy(fa()) and _truthy(fb())
+        case BoolOp(left=left, right=right):
+            fa, fb = _closure(left, ctx), _closure(right, ctx)
+            return lambda: _truthy(fa()) or _truthy(fb())
+        case Not(operand=operand):
+            f = _closure(operand, ctx)
+            return lambda: not _truthy(f())
+    # Calls, unary plus, trends: rare in watches, evaluated as usual.
+    return lambda: _evaluate(node, ctx)
+
+
 def _fmt(value: float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -1142,6 +1198,30 @@ class Condition:
     def is_true(self, ctx: EvalContext) -> bool:
         """Truth value (numbers: non-zero and not NaN); errors raise ConditionError."""
         return _truthy(self.evaluate(ctx))
+
+    def closure(self, ctx: EvalContext) -> Callable[[], float | bool]:
+        """The closures of :meth:`bound` without its safety net: on any failure
+        they raise whatever happened; the caller re-runs :meth:`evaluate`."""
+        return _closure(self.root, ctx)
+
+    def bound(self, ctx: EvalContext) -> Callable[[], float | bool]:
+        """``evaluate`` bound to ``ctx`` as nested closures, for evaluating every step.
+
+        The tree is matched once here instead of at every call (watches are
+        recorded at every step of a fast-forward, where the walk would cost
+        more than the recording). Any failure re-runs the plain evaluator,
+        which gives the same value or raises the same ``ConditionError``.
+        """
+        fast = self.closure(ctx)
+        root = self.root
+
+        def run() -> float | bool:
+            try:
+                return fast()
+            except Exception:  # noqa: BLE001 - the plain evaluator reports it properly
+                return _evaluate(root, ctx)
+
+        return run
 
     def names(self) -> set[str]:
         """Base names used (``grad_norm`` for ``grad_norm[0]``, ``W`` for weights)."""

@@ -104,6 +104,9 @@ class Session:
         self.events = events_for(self.n_layers)
         self.E = len(self.events)
         self.hook: Callable[[Session, Event], None] | None = None
+        # Called after every completed step, replays included (watches record
+        # through it); cheap enough to leave the fast-forward path on.
+        self.on_step: Callable[[Session], None] | None = None
         self._reset()
 
     # ------------------------------------------------------------------ setup
@@ -274,6 +277,8 @@ class Session:
         self.cursor += n
         if self.cursor >= self.n_train:
             self._end_epoch()
+        if self.on_step is not None:
+            self.on_step(self)
 
     def _end_epoch(self) -> None:
         acc = self._acc
@@ -753,6 +758,7 @@ def fork_session(session: Session, **changes: Any) -> Session:
         }
     )
     other.hook = None
+    other.on_step = None
     other.load_state_arrays(arrays)
     older = {k: v for k, v in session.keyframes.items() if k < other.step}
     other.keyframes = dict(sorted({**older, **other.keyframes}.items()))

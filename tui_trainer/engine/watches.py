@@ -1,61 +1,170 @@
-"""Watch expressions: conditions-language expressions evaluated at every pause.
+"""Watch expressions: conditions-language expressions recorded at every step.
 
-Each watch keeps a bounded history of ``(position, value)`` so a view can
-draw a sparkline. Values recorded at positions after the current one are
-dropped when the session steps back, so the history always describes the
-timeline being looked at.
+A bound :class:`WatchList` is the session's ``on_step`` observer: every
+completed step (stepping, fast-forward or replay alike, since all of them end
+steps in ``Session._end_step``) appends ``(step, value)`` to each watch's
+``steps`` series, and the last step of an epoch also ``(epoch, value)`` to its
+``epochs`` series. Both are bounded by the scenario's ``history_steps`` (the
+step-back horizon). Recording a step first drops what was recorded for that
+step or later, and :meth:`WatchList.sample` drops everything past the current
+position, so after a step back the series describe the timeline being looked
+at. ``value`` is the watch at the current position (also inside a step).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tui_trainer.engine.conditions import Condition, ConditionError, parse
-from tui_trainer.engine.context import SessionContext
+from tui_trainer.engine.context import SessionContext, StepBoundaryContext
 from tui_trainer.engine.session import Session
+
+DEFAULT_LIMIT = 1000
+
+
+class Series:
+    """``(key, value)`` pairs, oldest first, at most ``limit`` of them.
+
+    Keys and values live in two deques of plain ints and floats: unlike a
+    deque of tuples, recording at every step creates no objects the garbage
+    collector has to track (and rescan), which would slow the whole run.
+    """
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT, items: Iterable[tuple[int, float]] = ()) -> None:
+        pairs = list(items)[-limit:]
+        self.keys: deque[int] = deque((k for k, _ in pairs), maxlen=limit)
+        self.values: deque[float] = deque((v for _, v in pairs), maxlen=limit)
+
+    @property
+    def limit(self) -> int | None:
+        return self.keys.maxlen
+
+    def append(self, key: int, value: float) -> None:
+        """Record ``value`` for ``key``, first dropping ``key`` and anything after it."""
+        keys = self.keys
+        if keys and keys[-1] >= key:
+            self.trim(key - 1)
+        keys.append(key)
+        self.values.append(value)
+
+    def trim(self, last: int) -> None:
+        """Drop entries recorded for ``last + 1`` or later (the future after a step back)."""
+        keys, values = self.keys, self.values
+        while keys and keys[-1] > last:
+            keys.pop()
+            values.pop()
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        return zip(self.keys, self.values, strict=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
 
 
 @dataclass
 class Watch:
     condition: Condition
-    history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=512))
+    steps: Series = field(default_factory=Series)
+    epochs: Series = field(default_factory=Series)
+    current: float = math.nan
     error: str = ""
+    fast: Callable[[], float | bool] | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
         return self.condition.source
 
     @property
+    def history(self) -> Series:
+        """One ``(step, value)`` per completed step, oldest first."""
+        return self.steps
+
+    @property
     def value(self) -> float:
-        return self.history[-1][1] if self.history else math.nan
+        return self.current
 
 
 @dataclass
 class WatchList:
     items: list[Watch] = field(default_factory=list)
+    session: Session | None = None
+    _ctx: SessionContext | None = None
 
     def add(self, text: str) -> Watch:
         w = Watch(parse(text))
         self.items.append(w)
+        if self.session is not None:
+            self._prepare(w)
         return w
 
     def remove(self, index: int) -> None:
         del self.items[index]
 
+    def bind(self, s: Session) -> None:
+        """Record every watch at every completed step of ``s`` from now on."""
+        if self.session is not None and self.session is not s:
+            self.session.on_step = None
+        self.session = s
+        self._ctx = StepBoundaryContext(s)  # record only runs at step boundaries
+        s.on_step = self.record
+        for w in self.items:
+            self._prepare(w)
+
+    def _prepare(self, w: Watch) -> None:
+        s = self.session
+        assert s is not None and self._ctx is not None
+        limit = max(1, s.cfg.history_steps)
+        if w.steps.limit != limit:
+            w.steps = Series(limit, w.steps)
+            w.epochs = Series(limit, w.epochs)
+        w.fast = w.condition.closure(self._ctx)
+
+    def record(self, s: Session) -> None:
+        """The session's ``on_step``: one value per watch for the step just completed.
+
+        Runs at every step of a fast-forward, so it is written for speed: the
+        raw closures, with the plain evaluator (and its error message) only
+        when one fails, and the series' appends inlined.
+        """
+        step = s.step
+        epoch_end = s.cursor == 0
+        for w in self.items:
+            try:
+                v = float(w.fast())  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - the plain evaluator says what went wrong
+                v = self._slow(w)
+            keys = w.steps.keys
+            if keys and keys[-1] >= step:
+                w.steps.trim(step - 1)
+            keys.append(step)
+            w.steps.values.append(v)
+            if epoch_end:
+                w.epochs.append(s.epoch, v)
+
+    def _slow(self, w: Watch) -> float:
+        try:
+            return float(w.condition.evaluate(self._ctx))  # type: ignore[arg-type]
+        except ConditionError as e:
+            w.error = e.message
+            return math.nan
+
     def sample(self, s: Session) -> None:
-        """Evaluate every watch at the session's current position."""
-        pos = s.position
+        """At a pause: forget what lies past this position, take the current values."""
         ctx = SessionContext(s)
         for w in self.items:
-            while w.history and w.history[-1][0] > pos:
-                w.history.pop()
-            if w.history and w.history[-1][0] == pos:
-                continue
+            w.steps.trim(s.step)
+            w.epochs.trim(s.epoch)
             try:
-                v = w.condition.evaluate(ctx)
+                w.current = float(w.condition.evaluate(ctx))
                 w.error = ""
-                w.history.append((pos, float(v)))
             except ConditionError as e:
                 w.error = e.message
+                w.current = math.nan

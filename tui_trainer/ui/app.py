@@ -32,7 +32,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.atomic import write_text_atomic
-from tui_trainer.engine.breakpoints import BreakpointSet, Hit
+from tui_trainer.engine.breakpoints import BreakpointSet, Hit, Trap
 from tui_trainer.engine.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -214,6 +214,7 @@ class TrainerApp(App[None]):
                 self.watches.add(w)
             except ConditionError:
                 pass  # validated when the scenario was loaded
+        self.watches.bind(session)  # records every watch at every step
         self.findings: list = []
         self.scenario: Any = None  # the Scenario object, for writing it back
         self.scenario_text = scenario_text
@@ -781,29 +782,11 @@ class TrainerApp(App[None]):
     def _train(self, kind: str, target: int | None) -> None:
         worker = get_current_worker()
         s = self.session
-        bps = self.breakpoints
-        hit: list[Hit | None] = [None]
 
-        def until(sess: Session) -> bool:
+        def target_reached(sess: Session) -> bool:
             if kind == "epoch" and sess.epoch >= (target or 0):
                 return True
-            if kind == "step" and sess.step >= (target or 0):
-                return True
-            h = bps.check(sess, None) if bps.items else None
-            if h is not None:
-                hit[0] = h
-                return True
-            return False
-
-        event_check = None
-        if bps.needs_events:
-
-            def event_check(sess: Session, ev: Any) -> bool:
-                h = bps.check(sess, ev)
-                if h is not None and h.breakpoint.phase not in ("step", "epoch"):
-                    hit[0] = h
-                    return True
-                return False
+            return kind == "step" and sess.step >= (target or 0)
 
         def stop() -> bool:
             return worker.is_cancelled or self._stop.is_set()
@@ -812,10 +795,12 @@ class TrainerApp(App[None]):
         reason_kind, message = "cancelled", ""
         if kind == "epoch" and s.epoch >= (target or 0):
             target = s.epoch + 1
+        with self.lock:
+            trap = Trap(self.breakpoints, s, target_reached)
         while True:
             t0 = time.perf_counter()
             with self.lock:
-                r = s.run(until, max_steps=chunk, should_stop=stop, event_check=event_check)
+                r = trap.run(s, max_steps=chunk, should_stop=stop)
             dt = time.perf_counter() - t0
             if r.kind != "limit":
                 reason_kind, message = r.kind, r.message
@@ -825,7 +810,7 @@ class TrainerApp(App[None]):
             # chunks of ~10 ms: the UI waits at most that long for the lock
             chunk = max(1, min(chunk * 2, int(chunk * 0.01 / dt) if dt > 0 else chunk * 2))
             time.sleep(0)
-        self._last_hit = hit[0]
+        self._last_hit = trap.hit
         self.post_message(RunFinished(reason_kind, message))
 
     def on_run_finished(self, msg: RunFinished) -> None:
@@ -904,6 +889,7 @@ class TrainerApp(App[None]):
             if chosen is not None:
                 with self.lock:
                     self.session = chosen
+                    self.watches.bind(chosen)
                 self.message_text = "Kept the chosen future."
             self.refresh_all()
 
@@ -955,7 +941,8 @@ class TrainerApp(App[None]):
                     epochs=hp["epochs"],
                     batch_size="full" if hp["batch_size"] <= 0 else hp["batch_size"],
                     breakpoints=[
-                        BreakpointSpec(b.source, b.phase, b.enabled) for b in self.breakpoints.items
+                        BreakpointSpec(b.source, b.phase, b.enabled, b.ignore, b.every)
+                        for b in self.breakpoints.items
                     ],
                     watches=[w.source for w in self.watches.items],
                 )
@@ -1025,6 +1012,7 @@ class TrainerApp(App[None]):
                 self.watches = WatchList()
                 for w in kw.get("watches", []):
                     self.watches.add(w)
+                self.watches.bind(session)
                 self.scenario_text = kw.get("scenario_text", "")
                 self.selected_layer = 0
                 self.query_one(NetworkView).selected = 0

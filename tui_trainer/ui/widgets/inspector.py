@@ -43,7 +43,7 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
     for bp in bps.items:
         mark = "●" if bp.enabled else "○"
         t.append(f"  {mark} {visible(bp.source)}", style="" if bp.enabled else "dim")
-        t.append(f"  [{bp.phase}, {bp.hits} hits]\n", style="dim")
+        t.append(f"  [{bp.describe()}]\n", style="dim")
     t.append("Watches", style="bold underline")
     t.append("  (W add)\n", style="dim")
     if not watches.items:
