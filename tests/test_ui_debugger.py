@@ -131,7 +131,7 @@ def _with_dialog(check) -> None:  # noqa: ANN001
 
 def test_breakpoints_dialog_instructions_fully_visible_at_80x24():
     async def check(app: TrainerApp, pilot: Pilot) -> None:
-        box = app.screen.query_one("#open-box").content_region
+        box = app.screen.query_one("#bp-box").content_region
         for label in app.screen.query(Label):
             # what the label draws in its size, and all of that size is inside the box
             drawn = " ".join(s.text for s in label.render_lines(Region(0, 0, *label.size)))

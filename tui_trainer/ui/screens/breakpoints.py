@@ -26,7 +26,12 @@ class BreakpointsScreen(Dialog[None]):
     BreakpointsScreen {
         align: center middle;
     }
-    BreakpointsScreen #open-box {
+    BreakpointsScreen #bp-box {
+        width: 72;
+        height: auto;
+        max-height: 90%;
+        border: thick $accent;
+        background: $surface;
         padding: 0 1;
     }
     BreakpointsScreen .bp-help {
@@ -74,7 +79,7 @@ class BreakpointsScreen(Dialog[None]):
         self.editing: int | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="open-box") as box:
+        with Vertical(id="bp-box") as box:
             box.border_title = "Breakpoints"
             yield Label(
                 "List: space enable/disable, d delete, enter edit, Esc close. "
