@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from terminal import (
     wait,
     write_scenario,
 )
-from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
+from tui_trainer.engine.atomic import write_text_atomic
+from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from tui_trainer.engine.session import Session
 from tui_trainer.recovery import recoveries, recovery_path, scenario_key, state_dir
 from tui_trainer.scenario import load_scenario
@@ -561,3 +563,78 @@ def test_recovery_path_depends_on_file_and_text(tmp_path: Path) -> None:
     assert p1.parent == state_dir() == tmp_path / "state" / "tui-trainer" / "recovery"
     odd = recovery_path("../../etc/pass wd", None, "")
     assert odd.parent == state_dir() and "/" not in odd.name and odd.name.endswith(".npz")
+
+
+# ------------------------------------------------------------------ the atomic writer
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o640, 0o600, 0o644], ids=oct)
+def test_replaced_file_keeps_its_mode(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "shared.npz"
+    path.write_bytes(b"old")
+    path.chmod(mode)
+    save_checkpoint(xor_session(), path, "")
+    assert path.stat().st_mode & 0o777 == mode
+    write_text_atomic(path, "text")
+    assert path.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize(
+    ("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)], ids=["022", "002", "077"]
+)
+def test_new_file_follows_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        save_checkpoint(xor_session(), tmp_path / "new.npz", "")
+        write_text_atomic(tmp_path / "new.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == mode
+
+
+_KILLED_WRITER = """
+import sys, time
+from tui_trainer.engine.atomic import atomic_writer
+with atomic_writer(sys.argv[1]) as f:
+    f.write(b"x" * 100000)
+    f.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def _killed_writer(target: Path) -> Path:
+    """A writer killed with SIGKILL in the middle of writing ``target``: its temporary file."""
+    before = set(target.parent.iterdir())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    proc.kill()
+    proc.wait(timeout=30)
+    [tmp] = set(target.parent.iterdir()) - before
+    assert tmp.name.startswith(f".{target.name}.") and tmp.name.endswith(".tmp")
+    return tmp
+
+
+def test_stale_temporary_files_are_cleaned_at_the_next_save(tmp_path: Path) -> None:
+    target = tmp_path / "target.npz"
+    stale = [_killed_writer(target), _killed_writer(tmp_path / "other.npz")]
+    young = _killed_writer(target)  # killed just now: another host's writer could look alike
+    long_ago = time.time() - 3600
+    for p in stale:
+        os.utime(p, (long_ago, long_ago))
+    # A live writer's temporary file (our parent's pid), our own, and files not of our naming.
+    live = tmp_path / f".target.npz.tt{os.getppid()}-abcdefgh.tmp"
+    mine = tmp_path / f".target.npz.tt{os.getpid()}-abcdefgh.tmp"
+    foreign = [tmp_path / ".target.npz.abcdefgh.tmp", tmp_path / ".notes.tmp", tmp_path / "x.tmp"]
+    for p in [live, mine, *foreign]:
+        p.write_bytes(b"keep")
+        os.utime(p, (long_ago, long_ago))
+
+    save_checkpoint(xor_session(), target, "")
+
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in [young, live, mine, *foreign])
+    assert read_checkpoint(target)["kind"] == "tui-trainer-checkpoint"
