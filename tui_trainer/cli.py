@@ -251,16 +251,150 @@ def write_metrics(session: Any, path: Path) -> None:
     write_text_atomic(path, text)
 
 
+def _fmt(value: float, spec: str = ".4g") -> str:
+    """A metric for run's output: "n/a" when it is NaN or infinite (a diverged run)."""
+    return format(value, spec) if math.isfinite(value) else "n/a"
+
+
+def _check_outputs(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(metrics, save) paths, each checked writable before any training starts.
+
+    Minutes of training must not end in a bad output path: a missing
+    directory, a file where a directory should be, no permission.
+    """
+    from tui_trainer.engine.atomic import check_writable
+
+    metrics = Path(args.metrics) if args.metrics else None
+    save = Path(args.save) if args.save else None
+    if metrics and metrics.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise InputError(f"--metrics {metrics}: use a .csv or .jsonl file name")
+    if metrics and save and metrics.resolve() == save.resolve():
+        raise InputError(f"--metrics and --save name the same file {save}: give two files")
+    for flag, path in (("--metrics", metrics), ("--save", save)):
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+        except OSError as e:
+            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return metrics, save
+
+
+class _StopSignals:
+    """SIGTERM, SIGINT and SIGHUP ask a headless run to stop at the next step.
+
+    The handlers only record the signal; the training loop polls it every
+    step, so the session is whole when it is saved. The previous handlers are
+    restored on exit.
+    """
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        import signal
+
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+def _write_outputs(session: Any, sc: Any, metrics: Path | None, save: Path | None) -> list[str]:
+    """Write the checkpoint, then the metrics; one failing never costs the other.
+
+    Returns one message per output that could not be written.
+    """
+    from tui_trainer.engine.checkpoint import save_checkpoint
+
+    failed = []
+    if save is not None:
+        try:
+            save_checkpoint(session, save, sc.text)
+        except OSError as e:
+            failed.append(f"--save {save}: could not write it ({e.strerror or e})")
+    if metrics is not None:
+        try:
+            write_metrics(session, metrics)
+        except OSError as e:
+            failed.append(f"--metrics {metrics}: could not write it ({e.strerror or e})")
+    return failed
+
+
+def _save_interrupted(session: Any, sc: Any, save: Path | None) -> tuple[Path | None, list[str]]:
+    """Save an interrupted run: to ``save`` if given, else (or if that fails) to the
+    recovery directory. Returns (where it was saved or None, what failed)."""
+    from tui_trainer.engine.checkpoint import save_checkpoint
+    from tui_trainer.recovery import recovery_path
+
+    failed = []
+    targets = [save] if save is not None else []
+    targets.append(recovery_path(sc.name, sc.source, sc.text, prefix="run-"))
+    for target in targets:
+        try:
+            if target is not save:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(session, target, sc.text)
+            return target, failed
+        except OSError as e:
+            where = e.filename or target
+            failed.append(f"could not save a checkpoint to {target} ({where}: {e.strerror or e})")
+    return None, failed
+
+
+def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
+    """The command that continues an interrupted run with the same options."""
+    parts = ["tui-trainer", "run", args.scenario, "--resume", str(checkpoint)]
+    for flag, value in (
+        ("--epochs", args.epochs),
+        ("--lr", args.lr),
+        ("--seed", args.seed),
+        ("--metrics", args.metrics),
+        ("--save", args.save),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += ["--break"] if args.use_breaks else []
+    parts += ["--quiet"] if args.quiet else []
+    return " ".join(_shell_quote(p) for p in parts)
+
+
+def _say(*lines: str) -> None:
+    """Print to stderr; a terminal that hung up (EIO) or a closed pipe is no error."""
+    for line in lines:
+        try:
+            print(line, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            return
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tui_trainer.engine.checkpoint import load_checkpoint, save_checkpoint
+    from tui_trainer.engine.checkpoint import load_checkpoint
 
     sc, session = load(args.scenario, args.seed)
-    metrics_path = Path(args.metrics) if args.metrics else None
-    if metrics_path and metrics_path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-        raise InputError(f"--metrics {metrics_path}: use a .csv or .jsonl file name")
+    metrics_path, save_path = _check_outputs(args)
     if args.resume:
         load_checkpoint(session, args.resume)
     if args.epochs is not None:
@@ -296,42 +430,81 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     steps0 = session.step
     reason = None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=args.quiet,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(sc.name, total=session.epochs, completed=session.epoch, info="")
-        while True:
-            reason = session.run(until, max_steps=200, event_check=event_check)
-            elapsed = max(1e-9, time.perf_counter() - t0)
-            h = session.history
-            info = (
-                f"loss {h.epochs.last('loss'):.4g} val {h.epochs.last('val_loss'):.4g}"
-                + (f" acc {h.epochs.last('val_accuracy'):.1%}" if session.classification else "")
-                + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
+    saved_to: Path | None = None
+    failed: list[str] = []
+    stop = _StopSignals()
+    try:
+        with (
+            stop,
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=err,
+                disable=args.quiet,
+                transient=False,
+            ) as progress,
+        ):
+            task = progress.add_task(
+                sc.name, total=session.epochs, completed=session.epoch, info=""
             )
-            progress.update(task, completed=session.epoch, info=info)
-            if reason.kind != "limit":
-                break
+            while True:
+                reason = session.run(
+                    until, max_steps=200, should_stop=stop.requested, event_check=event_check
+                )
+                elapsed = max(1e-9, time.perf_counter() - t0)
+                h = session.history
+                info = (
+                    f"loss {_fmt(h.epochs.last('loss'))} val {_fmt(h.epochs.last('val_loss'))}"
+                    + (
+                        f" acc {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
+                        if session.classification
+                        else ""
+                    )
+                    + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
+                )
+                progress.update(task, completed=session.epoch, info=info)
+                if reason.kind != "limit" or stop.requested():
+                    break
+            if stop.requested() and session.position > 0:
+                # Saved before anything else is drawn: the terminal may be gone.
+                saved_to, failed = _save_interrupted(session, sc, save_path)
+    except OSError:
+        if not stop.requested():  # a hung-up terminal (EIO) while drawing: we are stopping
+            raise
+    if stop.signum is not None:
+        name = signal.Signals(stop.signum).name
+        here = f"epoch {session.epoch + 1}, step {session.step}"
+        if saved_to is not None:
+            if metrics_path is not None:
+                failed += _write_outputs(session, sc, metrics_path, None)
+            _say(
+                *(f"tui-trainer: {m}" for m in failed),
+                f"tui-trainer: interrupted by {name} at {here}; saved a checkpoint to {saved_to}",
+                f"resume with: {_resume_command(args, saved_to)}",
+            )
+        elif session.position == 0:
+            _say(f"tui-trainer: interrupted by {name} before any training; nothing to save")
+        else:
+            _say(
+                *(f"tui-trainer: {m}" for m in failed),
+                f"tui-trainer: interrupted by {name} at {here}; the run was NOT saved",
+            )
+        return 128 + stop.signum
     elapsed = max(1e-9, time.perf_counter() - t0)
-    if metrics_path:
-        write_metrics(session, metrics_path)
-    if args.save:
-        save_checkpoint(session, args.save, sc.text)
+    failed = _write_outputs(session, sc, metrics_path, save_path)
     h = session.history
     summary = (
         f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"loss {h.epochs.last('loss'):.4g}, val_loss {h.epochs.last('val_loss'):.4g}"
+        f"loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
     )
     if session.classification:
-        summary += f", val_accuracy {h.epochs.last('val_accuracy'):.1%}"
+        summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
     summary += f" ({(session.step - steps0) / elapsed:,.0f} steps/s)"
+    for message in failed:
+        print(f"tui-trainer: {message}", file=sys.stderr)
     if reason.kind == "diverged":
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
@@ -341,8 +514,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(summary)
-        return EXIT_NONFINITE
+        return EXIT_INPUT if failed else EXIT_NONFINITE
     print(summary)
+    if failed:
+        return EXIT_INPUT
     if reason.kind == "predicate" and hit[0] is not None:
         print(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
         return EXIT_BREAK
