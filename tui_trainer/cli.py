@@ -1,8 +1,9 @@
 """Command line: open the app, or list/check/run/trace headless.
 
 Exit statuses: 0 success, 1 unexpected internal error, 2 bad input (scenario,
-arguments, checkpoint), 3 training became non-finite, 4 stopped at a
-breakpoint (``run --break``).
+arguments, checkpoint, an output path), 3 training became non-finite, 4
+stopped at a breakpoint (``run --break``), 128+N stopped by signal N (``run``
+saves a checkpoint first).
 """
 
 from __future__ import annotations
