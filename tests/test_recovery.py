@@ -499,6 +499,24 @@ def test_file_that_fails_to_load_is_set_aside(tmp_path: Path) -> None:
     run_app(app, body, SIZE)
 
 
+def test_file_taken_by_another_instance_meanwhile(tmp_path: Path) -> None:
+    """Two instances offered one file: the second yes finds it gone and starts afresh."""
+    path = _other(1)
+    _saved_session(path, 5, 0)
+    app = _app()
+
+    async def body(pilot: Pilot) -> None:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        taken = _other(2)
+        path.rename(taken)  # the other instance said yes first
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "another instance" in _notes(app))
+        assert app.session.position == 0
+        assert taken.is_file() and not _own().exists()
+
+    run_app(app, body, SIZE)
+
+
 def test_damaged_recovery_file_is_set_aside(tmp_path: Path) -> None:
     path = _other(1)
     path.parent.mkdir(parents=True)

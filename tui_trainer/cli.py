@@ -389,9 +389,6 @@ def _say(*lines: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from tui_trainer.engine.checkpoint import load_checkpoint
 
     sc, session = load(args.scenario, args.seed)
@@ -427,27 +424,68 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return True
             return False
 
-    err = Console(stderr=True)
+    # From here until the outputs are written, a stop signal never loses work:
+    # training stops at the next step and is saved, and the final writes finish.
+    with _StopSignals() as stop:
+        reason, rate = _train(args, sc, session, until, event_check, stop)
+        if stop.signum is not None:
+            return _interrupted(args, sc, session, stop.signum, metrics_path, save_path)
+        failed = _write_outputs(session, sc, metrics_path, save_path)
+    h = session.history
+    summary = (
+        f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
+        f"loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
+    )
+    if session.classification:
+        summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
+    summary += f" ({rate:,.0f} steps/s)"
+    for message in failed:
+        print(f"tui-trainer: {message}", file=sys.stderr)
+    if stop.signum is not None:  # arrived while the finished run was written: all kept
+        print(summary)
+        _say(f"tui-trainer: {signal.Signals(stop.signum).name} after the run finished")
+        return 128 + stop.signum
+    if reason.kind == "diverged":
+        nf = session.nonfinite
+        where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
+        print(
+            f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
+            f"step {nf.step}, phase {where}. Try a smaller learning rate.",
+            file=sys.stderr,
+        )
+        print(summary)
+        return EXIT_INPUT if failed else EXIT_NONFINITE
+    print(summary)
+    if failed:
+        return EXIT_INPUT
+    if reason.kind == "predicate" and hit[0] is not None:
+        print(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
+        return EXIT_BREAK
+    return EXIT_OK
+
+
+def _train(
+    args: argparse.Namespace, sc: Any, session: Any, until: Any, event_check: Any, stop: Any
+) -> tuple[Any, float]:
+    """Train with the progress bar until the end, a breakpoint, divergence or a
+    stop signal; returns the session's StopReason and the steps per second."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     t0 = time.perf_counter()
     steps0 = session.step
     reason = None
-    saved_to: Path | None = None
-    failed: list[str] = []
-    stop = _StopSignals()
     try:
-        with (
-            stop,
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                console=err,
-                disable=args.quiet,
-                transient=False,
-            ) as progress,
-        ):
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=args.quiet,
+            transient=False,
+        ) as progress:
             task = progress.add_task(
                 sc.name, total=session.epochs, completed=session.epoch, info=""
             )
@@ -469,60 +507,46 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=session.epoch, info=info)
                 if reason.kind != "limit" or stop.requested():
                     break
-            if stop.requested() and session.position > 0:
-                # Saved before anything else is drawn: the terminal may be gone.
-                saved_to, failed = _save_interrupted(session, sc, save_path)
     except OSError:
         if not stop.requested():  # a hung-up terminal (EIO) while drawing: we are stopping
             raise
-    if stop.signum is not None:
-        name = signal.Signals(stop.signum).name
-        here = f"epoch {session.epoch + 1}, step {session.step}"
-        if saved_to is not None:
-            if metrics_path is not None:
-                failed += _write_outputs(session, sc, metrics_path, None)
-            _say(
-                *(f"tui-trainer: {m}" for m in failed),
-                f"tui-trainer: interrupted by {name} at {here}; saved a checkpoint to {saved_to}",
-                f"resume with: {_resume_command(args, saved_to)}",
-            )
-        elif session.position == 0:
-            _say(f"tui-trainer: interrupted by {name} before any training; nothing to save")
-        else:
-            _say(
-                *(f"tui-trainer: {m}" for m in failed),
-                f"tui-trainer: interrupted by {name} at {here}; the run was NOT saved",
-            )
-        return 128 + stop.signum
-    elapsed = max(1e-9, time.perf_counter() - t0)
-    failed = _write_outputs(session, sc, metrics_path, save_path)
-    h = session.history
-    summary = (
-        f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
-    )
-    if session.classification:
-        summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
-    summary += f" ({(session.step - steps0) / elapsed:,.0f} steps/s)"
-    for message in failed:
-        print(f"tui-trainer: {message}", file=sys.stderr)
-    if reason.kind == "diverged":
-        nf = session.nonfinite
-        where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
-        print(
-            f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
-            f"step {nf.step}, phase {where}. Try a smaller learning rate.",
-            file=sys.stderr,
+    if reason is None:  # the terminal failed before the first chunk
+        from tui_trainer.engine.session import StopReason
+
+        reason = StopReason("cancelled")
+    return reason, (session.step - steps0) / max(1e-9, time.perf_counter() - t0)
+
+
+def _interrupted(
+    args: argparse.Namespace,
+    sc: Any,
+    session: Any,
+    signum: int,
+    metrics: Path | None,
+    save: Path | None,
+) -> int:
+    """Save an interrupted run, say where and how to resume it; exit 128+signal."""
+    import signal
+
+    name = signal.Signals(signum).name
+    if session.position == 0:
+        _say(f"tui-trainer: interrupted by {name} before any training; nothing to save")
+        return 128 + signum
+    here = f"epoch {session.epoch + 1}, step {session.step}"
+    saved_to, failed = _save_interrupted(session, sc, save)
+    if saved_to is None:
+        _say(
+            *(f"tui-trainer: {m}" for m in failed),
+            f"tui-trainer: interrupted by {name} at {here}; the run was NOT saved",
         )
-        print(summary)
-        return EXIT_INPUT if failed else EXIT_NONFINITE
-    print(summary)
-    if failed:
-        return EXIT_INPUT
-    if reason.kind == "predicate" and hit[0] is not None:
-        print(f"stopped at breakpoint '{hit[0].breakpoint.source}': {hit[0].explanation}")
-        return EXIT_BREAK
-    return EXIT_OK
+        return 128 + signum
+    failed += _write_outputs(session, sc, metrics, None)
+    _say(
+        *(f"tui-trainer: {m}" for m in failed),
+        f"tui-trainer: interrupted by {name} at {here}; saved a checkpoint to {saved_to}",
+        f"resume with: {_resume_command(args, saved_to)}",
+    )
+    return 128 + signum
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

@@ -407,7 +407,15 @@ class TrainerApp(App[None]):
                     with self.lock:
                         if self.session.position:
                             self.session.restart()
-                    self._set_aside(path, e)
+                    if path.exists():
+                        self._set_aside(path, e)
+                    else:  # another instance resumed it meanwhile (it took the file over)
+                        self.notify(
+                            "That interrupted session was resumed by another instance "
+                            "meanwhile; starting afresh.",
+                            severity="warning",
+                            timeout=10,
+                        )
                 else:
                     self.message_text = f"Resumed the interrupted session at {where}."
                     # The resumed work becomes this instance's own file: it stays
