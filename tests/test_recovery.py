@@ -517,6 +517,24 @@ def test_file_taken_by_another_instance_meanwhile(tmp_path: Path) -> None:
     run_app(app, body, SIZE)
 
 
+def test_file_of_a_running_instance_is_not_offered(tmp_path: Path) -> None:
+    """An instance that resumed a file owns it while it runs: nobody else is offered it."""
+    running = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "tui-trainer"],
+    )
+    try:
+        key = scenario_key("xor", None, "")
+        live = state_dir() / f"{key}-{running.pid}-abcdef.npz"
+        _saved_session(live, 5, 0)
+        odd = state_dir() / f"{key}-{'9' * 30}-abcdef.npz"  # no possible pid: not running
+        _saved_session(odd, 2, 0)
+        assert recoveries(_own()) == [odd]
+    finally:
+        running.kill()
+        running.wait()
+    assert sorted(recoveries(_own())) == sorted([live, odd])  # it ended: now offered
+
+
 def test_damaged_recovery_file_is_set_aside(tmp_path: Path) -> None:
     path = _other(1)
     path.parent.mkdir(parents=True)

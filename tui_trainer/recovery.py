@@ -59,20 +59,42 @@ def recovery_path(name: str, source: Path | None, text: str, prefix: str = "") -
     return state_dir() / f"{prefix}{scenario_key(name, source, text)}-{instance_id()}.npz"
 
 
+def _running_instance(pid: int) -> bool:
+    """Is ``pid`` a live tui-trainer process (one that resumed a file and took it over)?"""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError, ValueError):  # gone, or no possible pid
+        return False
+    except OSError:  # EPERM: alive, another user's; read its command line if we can
+        pass
+    if not Path("/proc/self").exists():
+        return True  # no /proc: alive is all we know
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False  # exited meanwhile
+    return b"tui-trainer" in cmdline or b"tui_trainer" in cmdline
+
+
 def recoveries(own: Path) -> list[Path]:
     """Every other instance's recovery file for ``own``'s scenario, newest first.
 
     Also matches the single shared file of older versions (``<key>.npz``).
-    Unreadable directories give an empty list: a start is never blocked.
+    Skips the file of an instance that is still running (it resumed that file
+    and took it over: its work is not interrupted). Unreadable directories
+    give an empty list: a start is never blocked.
     """
     m = re.fullmatch(rf"(.+){_INSTANCE_RX}\.npz", own.name)
     if m is None:
         return []
-    rx = re.compile(rf"{re.escape(m.group(1))}(?:{_INSTANCE_RX})?\.npz")
+    rx = re.compile(rf"{re.escape(m.group(1))}(?:-(\d+)-[0-9a-f]{{6}})?\.npz")
     found: list[tuple[float, Path]] = []
     try:
         for p in own.parent.iterdir():
-            if p != own and rx.fullmatch(p.name):
+            hit = rx.fullmatch(p.name)
+            if p != own and hit and not (hit.group(1) and _running_instance(int(hit.group(1)))):
                 with contextlib.suppress(OSError):
                     if p.is_file():
                         found.append((p.stat().st_mtime, p))
