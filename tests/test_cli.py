@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -838,3 +839,15 @@ def test_run_diverged_prints_no_nan(tmp_path: Path, scenario: str, lr: str) -> N
     line = summary(proc)
     assert not re.search(r"\b(nan|inf)\b", line, re.I), line
     assert "n/a" in line
+
+
+@pytest.mark.parametrize("which", ["--save", "--metrics"])
+def test_run_output_onto_a_fifo_is_refused(tmp_path: Path, which: str) -> None:
+    """A rename would replace a device or FIFO (think --save /dev/null as root)."""
+    write(tmp_path / "s.toml", xor_toml(epochs=1))
+    fifo = tmp_path / ("x.npz" if which == "--save" else "m.csv")
+    os.mkfifo(fifo)
+    proc = cli("run", "s.toml", "-q", which, fifo, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert which in proc.stderr and "not a regular file" in proc.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)

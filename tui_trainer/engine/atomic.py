@@ -18,8 +18,10 @@ of ``mkstemp``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -85,10 +87,24 @@ def clean_stale_temps(directory: str | Path, now: float | None = None) -> list[P
     return removed
 
 
+def _refuse_special(path: Path) -> None:
+    """A rename would replace a device or FIFO (``--save /dev/null`` as root) with
+    a plain file: refuse anything that exists and is not a regular file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return  # nothing there yet (or unreadable: the write will say so)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)", str(path))
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Yield a file object; on success it replaces ``path`` in one rename."""
     path = Path(path)
+    _refuse_special(path)
     directory = path.parent or Path(".")
     clean_stale_temps(directory)
     try:
@@ -123,8 +139,7 @@ def check_writable(path: str | Path) -> None:
     that is a file or a read-only mount all show up the same way.
     """
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(path))
+    _refuse_special(path)
     try:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{path.name}.tt{os.getpid()}-", suffix=".tmp", dir=path.parent or "."
