@@ -725,8 +725,9 @@ def _interrupt(proc: subprocess.Popen, sig: int, seen: bytes) -> tuple[int, str,
     ids=["SIGTERM-save", "SIGINT-recovery-dir", "SIGHUP-save"],
 )
 def test_run_interrupted_saves_a_checkpoint_and_says_how_to_resume(
-    tmp_path: Path, sig: signal.Signals, save: bool
+    tmp_path: Path, sig: signal.Signals, save: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # also for cli()
     write(tmp_path / "s.toml", xor_toml(epochs=100000))
     extra = ("--save", "out.npz") if save else ()
     proc = _start_run(tmp_path, "s.toml", *extra)
@@ -751,6 +752,8 @@ def test_run_interrupted_saves_a_checkpoint_and_says_how_to_resume(
     # a run that was never interrupted.
     resumed = cli(*argv[1:], "--epochs", epoch + 2, "--save", "resumed.npz", "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+    # Its work saved elsewhere, a recovery file of the run is dropped; a --save file stays.
+    assert ckpt.exists() == save
     assert summary(resumed).startswith(f"tiny: epoch {epoch + 2}/{epoch + 2}, ")
     straight = cli(
         "run", "s.toml", "--epochs", epoch + 2, "--save", "straight.npz", "-q", cwd=tmp_path

@@ -9,6 +9,7 @@ saves a checkpoint first).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -360,6 +361,25 @@ def _save_interrupted(session: Any, sc: Any, save: Path | None) -> tuple[Path | 
     return None, failed
 
 
+def _drop_resumed(args: argparse.Namespace, kept: Path) -> None:
+    """Delete the run's own kind of recovery file it resumed from, once its work
+    is saved in ``kept``: recovery files of interrupted runs do not pile up.
+    Only ``run-*.npz`` in the recovery directory; any other checkpoint is the user's."""
+    from tui_trainer.recovery import discard, state_dir
+
+    if not args.resume:
+        return
+    resumed = Path(args.resume)
+    with contextlib.suppress(OSError):
+        if (
+            resumed.name.startswith("run-")
+            and resumed.suffix == ".npz"
+            and resumed.parent.resolve() == state_dir().resolve()
+            and resumed.resolve() != kept.resolve()
+        ):
+            discard(resumed)
+
+
 def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
     """The command that continues an interrupted run with the same options."""
     parts = ["tui-trainer", "run", args.scenario, "--resume", str(checkpoint)]
@@ -431,6 +451,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stop.signum is not None:
             return _interrupted(args, sc, session, stop.signum, metrics_path, save_path)
         failed = _write_outputs(session, sc, metrics_path, save_path)
+        if save_path is not None and not any(m.startswith("--save") for m in failed):
+            _drop_resumed(args, save_path)
     h = session.history
     summary = (
         f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
@@ -541,6 +563,7 @@ def _interrupted(
         )
         return 128 + signum
     failed += _write_outputs(session, sc, metrics, None)
+    _drop_resumed(args, saved_to)
     _say(
         *(f"tui-trainer: {m}" for m in failed),
         f"tui-trainer: interrupted by {name} at {here}; saved a checkpoint to {saved_to}",
