@@ -535,6 +535,22 @@ def test_file_of_a_running_instance_is_not_offered(tmp_path: Path) -> None:
     assert sorted(recoveries(_own())) == sorted([live, odd])  # it ended: now offered
 
 
+def test_file_of_an_older_version_is_offered(tmp_path: Path) -> None:
+    """The one shared <scenario>-<hash>.npz of earlier versions is still found."""
+    legacy = state_dir() / f"{scenario_key('xor', None, '')}.npz"
+    saved = _saved_session(legacy, 6, 0)
+    app = _app()
+
+    async def body(pilot: Pilot) -> None:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        _same_state(saved, app.session)
+        assert not legacy.exists() and _own().is_file()
+
+    run_app(app, body, SIZE)
+
+
 def test_damaged_recovery_file_is_set_aside(tmp_path: Path) -> None:
     path = _other(1)
     path.parent.mkdir(parents=True)
