@@ -394,7 +394,9 @@ def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
             parts += [flag, str(value)]
     parts += ["--break"] if args.use_breaks else []
     parts += ["--quiet"] if args.quiet else []
-    return " ".join(_shell_quote(p) for p in parts)
+    import shlex
+
+    return shlex.join(parts)
 
 
 def _say(*lines: str) -> None:

@@ -12,7 +12,8 @@ A live writer's file is never touched, nor any file not of this naming.
 
 The written file gets the permission bits of the file it replaces, else
 those a plain ``open()`` would give (0o666 minus the umask), not the 0o600
-of ``mkstemp``.
+of ``mkstemp``. A path that holds a directory, device, FIFO or socket is
+refused: the rename would put a plain file in its place.
 """
 
 from __future__ import annotations
