@@ -13,7 +13,10 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -666,3 +669,188 @@ def test_bad_option_values(tmp_path: Path, flag: str, value: str) -> None:
     assert "usage" in proc.stderr.lower()
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
     assert len(errors) == 1 and flag in errors[0] and value in errors[0]
+
+
+# --------------------------------------------------------------------------
+# run: interrupted, and its output files
+# --------------------------------------------------------------------------
+
+
+def _start_run(tmp_path: Path, *args: object, state: Path | None = None) -> subprocess.Popen:
+    """A long headless run whose progress bar is drawn into a pipe (rich is told the
+    pipe is an interactive terminal), with its recovery directory under tmp_path."""
+    env = {
+        **os.environ,
+        "COLUMNS": "100",
+        "NO_COLOR": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "TTY_COMPATIBLE": "1",
+        "TTY_INTERACTIVE": "1",
+        "XDG_STATE_HOME": str(state or tmp_path / "state"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui_trainer", "run", *(str(a) for a in args)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def _wait_epochs(proc: subprocess.Popen, epochs: int) -> bytes:
+    """Read the progress until it shows ``epochs`` epochs done; return what was read."""
+    seen = b""
+    assert proc.stderr is not None
+    while True:
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, f"the run ended before {epochs} epochs:\n{seen.decode(errors='replace')}"
+        seen += chunk
+        done = [int(n) for n in re.findall(rb"epoch (\d+)/\d+", seen)]
+        if done and max(done) >= epochs:
+            return seen
+
+
+def _interrupt(proc: subprocess.Popen, sig: int, seen: bytes) -> tuple[int, str, str]:
+    """Send ``sig``; return (exit status, stdout, all of stderr)."""
+    os.kill(proc.pid, sig)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    stderr = (seen + err).decode("utf-8", errors="replace")
+    assert "Traceback" not in stderr, stderr
+    return proc.returncode, out.decode("utf-8", errors="replace"), stderr
+
+
+@pytest.mark.parametrize(
+    ("sig", "save"),
+    [(signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGHUP, True)],
+    ids=["SIGTERM-save", "SIGINT-recovery-dir", "SIGHUP-save"],
+)
+def test_run_interrupted_saves_a_checkpoint_and_says_how_to_resume(
+    tmp_path: Path, sig: signal.Signals, save: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # also for cli()
+    write(tmp_path / "s.toml", xor_toml(epochs=100000))
+    extra = ("--save", "out.npz") if save else ()
+    proc = _start_run(tmp_path, "s.toml", *extra)
+    status, _, err = _interrupt(proc, sig, _wait_epochs(proc, 3))
+    assert status == 128 + int(sig), err
+    hints = [ln for ln in err.splitlines() if ln.startswith("resume with: ")]
+    assert len(hints) == 1, err
+    argv = shlex.split(hints[0].removeprefix("resume with: "))
+    assert argv[:3] == ["tui-trainer", "run", "s.toml"]
+    ckpt = Path(argv[argv.index("--resume") + 1])
+    if save:
+        assert ckpt == Path("out.npz") and argv[-2:] == ["--save", "out.npz"]
+    else:
+        assert ckpt.parent == tmp_path / "state" / "tui-trainer" / "recovery"
+        assert ckpt.name.startswith("run-tiny-")
+    ckpt = tmp_path / ckpt
+    with np.load(ckpt, allow_pickle=False) as z:
+        epoch = json.loads(str(z["state"]))["epoch"]
+    assert epoch >= 3
+
+    # The hint's command continues the run; stopped two epochs later it equals
+    # a run that was never interrupted.
+    resumed = cli(*argv[1:], "--epochs", epoch + 2, "--save", "resumed.npz", "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    # Its work saved elsewhere, a recovery file of the run is dropped; a --save file stays.
+    assert ckpt.exists() == save
+    assert summary(resumed).startswith(f"tiny: epoch {epoch + 2}/{epoch + 2}, ")
+    straight = cli(
+        "run", "s.toml", "--epochs", epoch + 2, "--save", "straight.npz", "-q", cwd=tmp_path
+    )
+    assert straight.returncode == 0, straight.stderr
+    assert_same_state(tmp_path / "resumed.npz", tmp_path / "straight.npz")
+
+
+def test_run_interrupted_into_unwritable_state_dir_says_where(tmp_path: Path) -> None:
+    """XDG_STATE_HOME under a regular file: ENOTDIR, which stops even root."""
+    blocker = write(tmp_path / "blocker", "a file\n")
+    write(tmp_path / "s.toml", xor_toml(epochs=100000))
+    proc = _start_run(tmp_path, "s.toml", state=blocker / "sub")
+    status, _, err = _interrupt(proc, signal.SIGTERM, _wait_epochs(proc, 2))
+    assert status == 143, err
+    lines = [ln for ln in err.splitlines() if "could not save a checkpoint to" in ln]
+    assert len(lines) == 1 and str(blocker / "sub") in lines[0], err
+    assert "not a directory" in lines[0].lower(), err
+    assert "NOT saved" in err and "resume with" not in err
+
+
+def test_run_interrupted_save_dir_gone_falls_back_to_recovery_dir(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    write(tmp_path / "s.toml", xor_toml(epochs=100000))
+    proc = _start_run(tmp_path, "s.toml", "--save", out / "c.npz")
+    seen = _wait_epochs(proc, 2)
+    out.rmdir()  # the --save directory went away during the run
+    status, _, err = _interrupt(proc, signal.SIGTERM, seen)
+    assert status == 143, err
+    assert f"could not save a checkpoint to {out / 'c.npz'}" in err
+    saved = list((tmp_path / "state" / "tui-trainer" / "recovery").glob("run-tiny-*.npz"))
+    assert len(saved) == 1 and f"--resume {saved[0]}" in err
+
+
+def test_run_metrics_path_checked_before_training(tmp_path: Path) -> None:
+    """A bad --metrics path fails at once (this run would take minutes), naming the flag."""
+    write(tmp_path / "s.toml", xor_toml(epochs=100000))
+    proc = cli(
+        "run",
+        "s.toml",
+        "-q",
+        "--metrics",
+        tmp_path / "nonexistent" / "m.csv",
+        "--save",
+        "ok.npz",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--metrics" in lines[0] and "nonexistent" in lines[0], lines
+    assert not (tmp_path / "ok.npz").exists()
+
+
+@pytest.mark.parametrize("which", ["--save", "--metrics"])
+def test_run_output_into_a_file_path_fails_before_training(tmp_path: Path, which: str) -> None:
+    write(tmp_path / "s.toml", xor_toml(epochs=100000))
+    write(tmp_path / "plain", "a file\n")
+    name = "sub/x.npz" if which == "--save" else "sub/m.csv"
+    proc = cli("run", "s.toml", "-q", which, tmp_path / "plain" / name, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert which in proc.stderr and "Not a directory" in proc.stderr
+
+
+def test_run_failed_metrics_write_does_not_cost_the_checkpoint(tmp_path: Path) -> None:
+    """One output failing at the end never stops the other being written."""
+    from tui_trainer.cli import _write_outputs, load
+
+    write(tmp_path / "s.toml", xor_toml(epochs=1))
+    sc, session = load(str(tmp_path / "s.toml"))
+    session.advance("step", 3)
+    gone = tmp_path / "gone" / "m.csv"
+    failed = _write_outputs(session, sc, gone, tmp_path / "ok.npz")
+    assert (tmp_path / "ok.npz").is_file()
+    assert len(failed) == 1 and str(gone) in failed[0]
+    failed = _write_outputs(session, sc, tmp_path / "m.csv", tmp_path / "gone" / "x.npz")
+    assert (tmp_path / "m.csv").is_file()
+    assert len(failed) == 1 and "--save" in failed[0]
+
+
+@pytest.mark.parametrize(("scenario", "lr"), [("mse_vs_ce", "1e30"), ("lr_too_large", "1e30")])
+def test_run_diverged_prints_no_nan(tmp_path: Path, scenario: str, lr: str) -> None:
+    proc = cli("run", scenario, "--lr", lr, "--epochs", 3, "-q", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    line = summary(proc)
+    assert not re.search(r"\b(nan|inf)\b", line, re.I), line
+    assert "n/a" in line
+
+
+@pytest.mark.parametrize("which", ["--save", "--metrics"])
+def test_run_output_onto_a_fifo_is_refused(tmp_path: Path, which: str) -> None:
+    """A rename would replace a device or FIFO (think --save /dev/null as root)."""
+    write(tmp_path / "s.toml", xor_toml(epochs=1))
+    fifo = tmp_path / ("x.npz" if which == "--save" else "m.csv")
+    os.mkfifo(fifo)
+    proc = cli("run", "s.toml", "-q", which, fifo, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert which in proc.stderr and "not a regular file" in proc.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)

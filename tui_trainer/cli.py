@@ -1,13 +1,15 @@
 """Command line: open the app, or list/check/run/trace headless.
 
 Exit statuses: 0 success, 1 unexpected internal error, 2 bad input (scenario,
-arguments, checkpoint), 3 training became non-finite, 4 stopped at a
-breakpoint (``run --break``).
+arguments, checkpoint, an output path), 3 training became non-finite, 4
+stopped at a breakpoint (``run --break``), 128+N stopped by signal N (``run``
+saves a checkpoint first).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -289,16 +291,168 @@ def write_metrics(session: Any, path: Path) -> None:
     write_text_atomic(path, text)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def _fmt(value: float, spec: str = ".4g") -> str:
+    """A metric for run's output: "n/a" when it is NaN or infinite (a diverged run)."""
+    return format(value, spec) if math.isfinite(value) else "n/a"
 
-    from tui_trainer.engine.checkpoint import load_checkpoint, save_checkpoint
+
+def _check_outputs(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(metrics, save) paths, each checked writable before any training starts.
+
+    Minutes of training must not end in a bad output path: a missing
+    directory, a file where a directory should be, no permission.
+    """
+    from tui_trainer.engine.atomic import check_writable
+
+    metrics = Path(args.metrics) if args.metrics else None
+    save = Path(args.save) if args.save else None
+    if metrics and metrics.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise InputError(f"--metrics {metrics}: use a .csv or .jsonl file name")
+    if metrics and save and metrics.resolve() == save.resolve():
+        raise InputError(f"--metrics and --save name the same file {save}: give two files")
+    for flag, path in (("--metrics", metrics), ("--save", save)):
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+        except OSError as e:
+            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return metrics, save
+
+
+class _StopSignals:
+    """SIGTERM, SIGINT and SIGHUP ask a headless run to stop at the next step.
+
+    The handlers only record the signal; the training loop polls it every
+    step, so the session is whole when it is saved. The previous handlers are
+    restored on exit.
+    """
+
+    SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        import signal
+
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+def _write_outputs(session: Any, sc: Any, metrics: Path | None, save: Path | None) -> list[str]:
+    """Write the checkpoint, then the metrics; one failing never costs the other.
+
+    Returns one message per output that could not be written.
+    """
+    from tui_trainer.engine.checkpoint import save_checkpoint
+
+    failed = []
+    if save is not None:
+        try:
+            save_checkpoint(session, save, sc.text)
+        except OSError as e:
+            failed.append(f"--save {save}: could not write it ({e.strerror or e})")
+    if metrics is not None:
+        try:
+            write_metrics(session, metrics)
+        except OSError as e:
+            failed.append(f"--metrics {metrics}: could not write it ({e.strerror or e})")
+    return failed
+
+
+def _save_interrupted(session: Any, sc: Any, save: Path | None) -> tuple[Path | None, list[str]]:
+    """Save an interrupted run: to ``save`` if given, else (or if that fails) to the
+    recovery directory. Returns (where it was saved or None, what failed)."""
+    from tui_trainer.engine.checkpoint import save_checkpoint
+    from tui_trainer.recovery import recovery_path
+
+    failed = []
+    targets = [save] if save is not None else []
+    targets.append(recovery_path(sc.name, sc.source, sc.text, prefix="run-"))
+    for target in targets:
+        try:
+            if target is not save:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(session, target, sc.text)
+            return target, failed
+        except OSError as e:
+            where = e.filename or target
+            failed.append(f"could not save a checkpoint to {target} ({where}: {e.strerror or e})")
+    return None, failed
+
+
+def _drop_resumed(args: argparse.Namespace, kept: Path) -> None:
+    """Delete the run's own kind of recovery file it resumed from, once its work
+    is saved in ``kept``: recovery files of interrupted runs do not pile up.
+    Only ``run-*.npz`` in the recovery directory; any other checkpoint is the user's."""
+    from tui_trainer.recovery import discard, state_dir
+
+    if not args.resume:
+        return
+    resumed = Path(args.resume)
+    with contextlib.suppress(OSError):
+        if (
+            resumed.name.startswith("run-")
+            and resumed.suffix == ".npz"
+            and resumed.parent.resolve() == state_dir().resolve()
+            and resumed.resolve() != kept.resolve()
+        ):
+            discard(resumed)
+
+
+def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
+    """The command that continues an interrupted run with the same options."""
+    parts = ["tui-trainer", "run", args.scenario, "--resume", str(checkpoint)]
+    for flag, value in (
+        ("--epochs", args.epochs),
+        ("--lr", args.lr),
+        ("--seed", args.seed),
+        ("--metrics", args.metrics),
+        ("--save", args.save),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += ["--break"] if args.use_breaks else []
+    parts += ["--quiet"] if args.quiet else []
+    import shlex
+
+    return shlex.join(parts)
+
+
+def _say(*lines: str) -> None:
+    """Print to stderr; a terminal that hung up (EIO) or a closed pipe is no error."""
+    for line in lines:
+        try:
+            print(visible(line, keep_newlines=True), file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            return
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from tui_trainer.engine.checkpoint import load_checkpoint
 
     sc, session = load(args.scenario, args.seed)
-    metrics_path = Path(args.metrics) if args.metrics else None
-    if metrics_path and metrics_path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-        raise InputError(f"--metrics {metrics_path}: use a .csv or .jsonl file name")
+    metrics_path, save_path = _check_outputs(args)
     if args.resume:
         load_checkpoint(session, args.resume)
     if args.epochs is not None:
@@ -313,48 +467,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     trap = Trap(breakpoint_set(sc) if args.use_breaks else BreakpointSet(), session)
 
-    err = Console(stderr=True)
-    t0 = time.perf_counter()
-    steps0 = session.step
-    reason = None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=args.quiet,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(
-            markup_safe(sc.name), total=session.epochs, completed=session.epoch, info=""
-        )
-        while True:
-            reason = trap.run(session, max_steps=200)
-            elapsed = max(1e-9, time.perf_counter() - t0)
-            h = session.history
-            info = (
-                f"loss {h.epochs.last('loss'):.4g} val {h.epochs.last('val_loss'):.4g}"
-                + (f" acc {h.epochs.last('val_accuracy'):.1%}" if session.classification else "")
-                + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
-            )
-            progress.update(task, completed=session.epoch, info=info)
-            if reason.kind != "limit":
-                break
-    elapsed = max(1e-9, time.perf_counter() - t0)
-    if metrics_path:
-        write_metrics(session, metrics_path)
-    if args.save:
-        save_checkpoint(session, args.save, sc.text)
+    # From here until the outputs are written, a stop signal never loses work:
+    # training stops at the next step and is saved, and the final writes finish.
+    with _StopSignals() as stop:
+        reason, rate = _train(args, sc, session, trap, stop)
+        if stop.signum is not None:
+            return _interrupted(args, sc, session, stop.signum, metrics_path, save_path)
+        failed = _write_outputs(session, sc, metrics_path, save_path)
+        if save_path is not None and not any(m.startswith("--save") for m in failed):
+            _drop_resumed(args, save_path)
     h = session.history
     summary = (
         f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"loss {h.epochs.last('loss'):.4g}, val_loss {h.epochs.last('val_loss'):.4g}"
+        f"loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
     )
     if session.classification:
-        summary += f", val_accuracy {h.epochs.last('val_accuracy'):.1%}"
-    summary += f" ({(session.step - steps0) / elapsed:,.0f} steps/s)"
+        summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
+    summary += f" ({rate:,.0f} steps/s)"
+    for message in failed:
+        say(f"tui-trainer: {message}", err=True)
+    if stop.signum is not None:  # arrived while the finished run was written: all kept
+        say(summary)
+        _say(f"tui-trainer: {signal.Signals(stop.signum).name} after the run finished")
+        return 128 + stop.signum
     if reason.kind == "diverged":
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
@@ -364,12 +499,98 @@ def cmd_run(args: argparse.Namespace) -> int:
             err=True,
         )
         say(summary)
-        return EXIT_NONFINITE
+        return EXIT_INPUT if failed else EXIT_NONFINITE
     say(summary)
+    if failed:
+        return EXIT_INPUT
     if reason.kind == "predicate" and trap.hit is not None:
         say(f"stopped at breakpoint '{trap.hit.breakpoint.source}': {trap.hit.explanation}")
         return EXIT_BREAK
     return EXIT_OK
+
+
+def _train(
+    args: argparse.Namespace, sc: Any, session: Any, trap: Any, stop: Any
+) -> tuple[Any, float]:
+    """Train with the progress bar until the end, a breakpoint, divergence or a
+    stop signal; returns the session's StopReason and the steps per second."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    t0 = time.perf_counter()
+    steps0 = session.step
+    reason = None
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=args.quiet,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(
+                markup_safe(sc.name), total=session.epochs, completed=session.epoch, info=""
+            )
+            while True:
+                reason = trap.run(session, max_steps=200, should_stop=stop.requested)
+                elapsed = max(1e-9, time.perf_counter() - t0)
+                h = session.history
+                info = (
+                    f"loss {_fmt(h.epochs.last('loss'))} val {_fmt(h.epochs.last('val_loss'))}"
+                    + (
+                        f" acc {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
+                        if session.classification
+                        else ""
+                    )
+                    + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
+                )
+                progress.update(task, completed=session.epoch, info=info)
+                if reason.kind != "limit" or stop.requested():
+                    break
+    except OSError:
+        if not stop.requested():  # a hung-up terminal (EIO) while drawing: we are stopping
+            raise
+    if reason is None:  # the terminal failed before the first chunk
+        from tui_trainer.engine.session import StopReason
+
+        reason = StopReason("cancelled")
+    return reason, (session.step - steps0) / max(1e-9, time.perf_counter() - t0)
+
+
+def _interrupted(
+    args: argparse.Namespace,
+    sc: Any,
+    session: Any,
+    signum: int,
+    metrics: Path | None,
+    save: Path | None,
+) -> int:
+    """Save an interrupted run, say where and how to resume it; exit 128+signal."""
+    import signal
+
+    name = signal.Signals(signum).name
+    if session.position == 0:
+        _say(f"tui-trainer: interrupted by {name} before any training; nothing to save")
+        return 128 + signum
+    here = f"epoch {session.epoch + 1}, step {session.step}"
+    saved_to, failed = _save_interrupted(session, sc, save)
+    if saved_to is None:
+        _say(
+            *(f"tui-trainer: {m}" for m in failed),
+            f"tui-trainer: interrupted by {name} at {here}; the run was NOT saved",
+        )
+        return 128 + signum
+    failed += _write_outputs(session, sc, metrics, None)
+    _drop_resumed(args, saved_to)
+    _say(
+        *(f"tui-trainer: {m}" for m in failed),
+        f"tui-trainer: interrupted by {name} at {here}; saved a checkpoint to {saved_to}",
+        f"resume with: {_resume_command(args, saved_to)}",
+    )
+    return 128 + signum
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ from tui_trainer.engine.diagnostics import diagnose
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import explain
-from tui_trainer.recovery import discard
+from tui_trainer.recovery import claim, discard, recoveries, set_aside
 from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
@@ -203,6 +203,7 @@ class TrainerApp(App[None]):
         self.recovery_file = recovery_file
         self._deliberate_quit = False
         self._recovery_saved = False
+        self.recovery_error = ""  # why the last recovery save failed, for the exit message
         self.session = session
         self.scenario_name = name or "scenario"
         self.watch_text = watch_text
@@ -262,7 +263,7 @@ class TrainerApp(App[None]):
         self._apply_panel()
         self.set_interval(0.1, self._tick)
         self._install_signal_handlers()
-        if self.recovery_file is not None and self.recovery_file.is_file():
+        if self.recovery_file is not None:
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
         self._after_frame(self.refresh_all)
@@ -327,18 +328,32 @@ class TrainerApp(App[None]):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_checkpoint(self.session, path, self.scenario_text)
+            self.recovery_error = ""
             return path
         except (OSError, CheckpointError, SessionError) as e:
-            self.log.error(f"recovery checkpoint failed: {e}")
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            where = e.filename if isinstance(e, OSError) and e.filename else path
+            self.recovery_error = (
+                f"tui-trainer: could not save a recovery checkpoint to {path} "
+                f"({where}: {reason}); the session was not kept"
+            )
+            self.log.error(self.recovery_error)
             return None
         finally:
             if got:
                 self.lock.release()
 
     def _on_signal(self, sig: int) -> None:
-        self.save_recovery()
+        saved = self.save_recovery()
         self._recovery_saved = True
-        self.exit(return_code=128 + int(sig))
+        # Said after the terminal is restored: where the work is, or where it could
+        # not go. Not after a hang-up: no terminal is left to say it on.
+        message = None
+        if sig != signal.SIGHUP and saved is not None:
+            message = Text(f"tui-trainer: the session was saved to {saved}; start again to resume")
+        elif sig != signal.SIGHUP and self.recovery_error:
+            message = Text(self.recovery_error)
+        self.exit(return_code=128 + int(sig), message=message)
 
     def on_unmount(self) -> None:
         """Any exit the user did not choose (a closed browser tab under
@@ -356,39 +371,86 @@ class TrainerApp(App[None]):
         super()._handle_exception(error)
 
     def _offer_resume(self) -> None:
-        path = self.recovery_file
-        assert path is not None
-        try:
-            arrays = read_checkpoint(path)
-            meta = json.loads(str(arrays["state"]))
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            where = (
-                f"step {int(arrays['resume_position']) // self.session.E}, "
-                f"epoch {int(meta['epoch']) + 1}"
-            )
-        except (CheckpointError, KeyError, ValueError, TypeError, OSError):  # damaged: dropped
-            discard(path)
+        """Offer the newest other recovery file of this scenario; set damaged ones aside."""
+        own = self.recovery_file
+        assert own is not None
+        for path in recoveries(own):
+            try:
+                where, when = self._describe_recovery(path)
+            except Exception as e:  # noqa: BLE001 - any damage at all: set aside, start
+                self._set_aside(path, e)
+                continue
+            others = len(recoveries(own)) - 1
+            self._ask_resume(path, where, when, others)
             return
 
+    def _describe_recovery(self, path: Path) -> tuple[str, str]:
+        """("step S, epoch E", "YYYY-mm-dd HH:MM") of a recovery file; raises if damaged."""
+        arrays = read_checkpoint(path)
+        meta = json.loads(str(arrays["state"]))
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path}: the state record is not a JSON object")
+        epoch, position = meta.get("epoch"), arrays["resume_position"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise CheckpointError(f"{path}: epoch is {epoch!r}, not a whole number >= 0")
+        if position.shape != () or position.dtype.kind not in "iu" or int(position) < 0:
+            raise CheckpointError(f"{path}: resume_position is not a whole number >= 0")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        return f"step {int(position) // self.session.E}, epoch {epoch + 1}", when
+
+    def _set_aside(self, path: Path, error: BaseException) -> None:
+        """Report a damaged recovery file and rename it out of the way (never delete it)."""
+        moved = set_aside(path)
+        kept = f"renamed to {moved.name}" if moved else "left in place (it could not be renamed)"
+        self.notify(
+            visible(f"A damaged recovery file was set aside: {path} ({error}); {kept}."),
+            severity="warning",
+            timeout=15,
+            markup=False,
+        )
+
+    def _ask_resume(self, path: Path, where: str, when: str, others: int) -> None:
         def done(yes: bool | None) -> None:
             if yes:
                 try:
                     with self.lock:
                         load_checkpoint(self.session, path)
+                except Exception as e:  # noqa: BLE001 - a damaged file never stops the app
+                    with self.lock:
+                        if self.session.position:
+                            self.session.restart()
+                    if path.exists():
+                        self._set_aside(path, e)
+                    else:  # another instance resumed it meanwhile (it took the file over)
+                        self.notify(
+                            "That interrupted session was resumed by another instance "
+                            "meanwhile; starting afresh.",
+                            severity="warning",
+                            timeout=10,
+                        )
+                else:
                     self.message_text = f"Resumed the interrupted session at {where}."
-                except CheckpointError as e:
-                    self.notify(str(e), severity="error", timeout=10)
-                    discard(path)
-                # The recovery file stays until a deliberate quit, and quitting
-                # asks first: the resumed work exists nowhere else.
+                    # The resumed work becomes this instance's own file: it stays
+                    # until a deliberate quit (which asks first: the work exists
+                    # nowhere else) and a signal saves over it.
+                    own = self.recovery_file
+                    if own is not None:
+                        claim(path, own)
                 self.saved_position = 0
             else:
-                discard(path)
+                discard(path)  # the user chose to start afresh
             self.refresh_all()
 
+        more = ""
+        if others:
+            more = (
+                f" ({others} older interrupted session{'s are' if others > 1 else ' is'} "
+                "kept; each start offers the newest.)"
+            )
+        name = self.scenario_name  # ConfirmScreen shows it as plain, visible text
         self.push_screen(
             ConfirmScreen(
-                f"A session of {self.scenario_name} was interrupted at {where} ({when}). Resume it?"
+                f"A session of {name} was interrupted at {where} ({when}). Resume it?{more}"
             ),
             done,
         )
