@@ -462,7 +462,7 @@ def test_run_resume_shows_evil_checkpoint_metadata_visibly(tmp_path: Path) -> No
     assert "different model" in err and EVIL_SHOWN in err
 
 
-def test_app_drops_a_recovery_file_with_evil_metadata(config: Path) -> None:
+def test_app_sets_aside_a_recovery_file_with_evil_metadata(config: Path) -> None:
     import json
 
     import numpy as np
@@ -471,7 +471,8 @@ def test_app_drops_a_recovery_file_with_evil_metadata(config: Path) -> None:
 
     s = xor_session()
     s.advance("step")
-    path = config / "recovery.npz"
+    own = config / "xor-0123456789ab-1-abcdef.npz"  # this instance's file
+    path = config / "xor-0123456789ab.npz"  # another's (the shared name of older versions)
     save_checkpoint(s, path, "")
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -479,12 +480,12 @@ def test_app_drops_a_recovery_file_with_evil_metadata(config: Path) -> None:
     meta["epoch"] = EVIL  # shown in the resume question if it were used
     arrays["state"] = np.array(json.dumps(meta))
     np.savez(path, **arrays)
-    app = TrainerApp(xor_session(), name="xor", recovery_file=path)
+    app = TrainerApp(xor_session(), name="xor", recovery_file=own)
 
     async def body(pilot: Pilot) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)  # no question about a damaged file
-        assert not path.exists()
+        assert not path.exists() and path.with_name(path.name + ".damaged").exists()
         screen(app)
 
     run_app(app, body)
