@@ -529,6 +529,7 @@ class Scenario:
         n_train = int(dataset.x_train.shape[0])
         batch = max(1, n_train) if self.batch_size == "full" else int(self.batch_size)
         layers = (*self.model.hidden, LayerSpec(out, self.model.output_activation))
+        self._check_breakpoint_indices([dataset.n_features, *(ly.units for ly in layers)])
         return TrainConfig(
             layers=layers,
             loss=loss,
@@ -550,6 +551,32 @@ class Scenario:
             dtype=self.dtype,
             history_steps=self.history_steps,
         )
+
+    def _check_breakpoint_indices(self, widths: list[int]) -> None:
+        """ScenarioError for layer or weight indices the network does not have.
+
+        Only known once the data gives the input width, so checked here
+        rather than while reading the file.
+        """
+        from tui_trainer.engine.conditions import ConditionError, index_errors, parse
+
+        shapes = [(widths[i], widths[i + 1]) for i in range(len(widths) - 1)]
+        prefix = "training.breakpoints" if "training.breakpoints" in self.lines else "breakpoints"
+        problems = []
+        for i, spec in enumerate(self.breakpoints):
+            try:
+                errors = index_errors(parse(spec.condition), shapes)
+            except ConditionError:  # reported when the file was read
+                continue
+            where = f"{prefix}[{i}]"
+            if f"{where}.condition" in self.lines:  # a [[breakpoints]] table
+                where += ".condition"
+            problems += [
+                Problem(self.file, where, self.line_of(where), e, "indices within the layers")
+                for e in errors
+            ]
+        if problems:
+            raise ScenarioError(problems)
 
     # -- saving -----------------------------------------------------------
 
