@@ -73,6 +73,19 @@ _nonneg_float = _number(
 )
 
 
+def _size(text: str) -> int:
+    """An argparse type for ``--max-memory``: ``2G``, ``500M``, ``1048576``."""
+    from tui_trainer.engine.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_MAX_MEMORY_HELP = "refuse scenarios estimated to need more (e.g. 2G, 500M; default: available)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
@@ -86,11 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("open", help="open the app (the default command)")
     o.add_argument("scenario", nargs="?", default="xor", help="built-in name or .toml path")
     o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint")
+    o.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     sub.add_parser("list", help="list the built-in scenarios")
 
     c = sub.add_parser("check", help="validate scenario files")
     c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     r = sub.add_parser("run", help="train headless with a progress bar")
     r.add_argument("scenario")
@@ -104,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--break", dest="use_breaks", action="store_true", help="stop at breakpoints (exit 4)"
     )
     r.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
+    r.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     t = sub.add_parser("trace", help="record the first N steps in full to an .npz")
     t.add_argument("scenario")
     t.add_argument("--steps", type=_positive_int, required=True)
     t.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    t.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     cmp_ = sub.add_parser("compare", help="run one scenario with up to four values of one setting")
     cmp_.add_argument("scenario")
@@ -149,8 +166,12 @@ _name_list = _list_of(_optimizer_name, "optimizer names")
 
 
 # ------------------------------------------------------------------ loading
-def load(arg: str, seed: int | None = None) -> tuple[Any, Any]:
-    """A scenario name or path -> (Scenario, Session). Raises ScenarioError."""
+def load(arg: str, seed: int | None = None, max_memory: int | None = None) -> tuple[Any, Any]:
+    """A scenario name or path -> (Scenario, Session). Raises ScenarioError.
+
+    Refuses (before building the network) a scenario estimated to need more
+    than ``max_memory`` bytes, or the available memory when that is None.
+    """
     from tui_trainer.engine.session import Session, SessionError
     from tui_trainer.scenario import Problem, ScenarioError, load_scenario, resolve_scenario
 
@@ -159,10 +180,56 @@ def load(arg: str, seed: int | None = None) -> tuple[Any, Any]:
         sc = dataclasses.replace(sc, seed=seed)
     data = sc.load_data()
     cfg = sc.train_config(data)
+    check_memory(sc, cfg, data, max_memory)
     try:
         return sc, Session(cfg, data)
     except (SessionError, ValueError) as e:
         raise ScenarioError([Problem(sc.file, "data", None, str(e))]) from None
+
+
+def check_memory(sc: Any, cfg: Any, data: Any, max_memory: int | None) -> Any:
+    """The run's MemoryEstimate; ScenarioError (exit 2) if it does not fit.
+
+    The limit is ``max_memory`` (``--max-memory``) or else the memory the
+    system has available; the problem points at the setting behind the
+    largest part of the estimate.
+    """
+    from tui_trainer.engine.memory import (
+        FIELD_OF_PART,
+        available_memory,
+        estimate_memory,
+        over_limit,
+    )
+    from tui_trainer.scenario import Problem, ScenarioError
+
+    y = data.y_train
+    est = estimate_memory(
+        cfg,
+        n_features=data.n_features,
+        n_train=int(data.x_train.shape[0]),
+        n_val=int(data.x_val.shape[0]),
+        target_width=int(y.shape[1]) if y.ndim == 2 else 1,
+    )
+    if max_memory is not None:
+        message = over_limit(est, max_memory, "--max-memory")
+    else:
+        message = over_limit(est, available_memory(), "the available memory")
+    if message:
+        where = FIELD_OF_PART[est.largest[0]]
+        if where == "model.hidden" and "model.layers" in sc.lines:
+            where = "model.layers"
+        raise ScenarioError(
+            [
+                Problem(
+                    sc.file,
+                    where,
+                    sc.line_of(where),
+                    message,
+                    "a smaller model, batch, data set or run, or a larger --max-memory",
+                )
+            ]
+        )
+    return est
 
 
 def breakpoint_set(sc: Any) -> Any:
@@ -191,7 +258,7 @@ def cmd_list() -> int:
     return EXIT_OK
 
 
-def cmd_check(files: list[str]) -> int:
+def cmd_check(files: list[str], max_memory: int | None = None) -> int:
     from tui_trainer.scenario import ScenarioError, load_scenario, resolve_scenario
 
     status = EXIT_OK
@@ -199,8 +266,9 @@ def cmd_check(files: list[str]) -> int:
         try:
             sc = load_scenario(resolve_scenario(f))
             data = sc.load_data()
-            sc.train_config(data)
-            print(f"{f}: ok")
+            cfg = sc.train_config(data)
+            est = check_memory(sc, cfg, data, max_memory)
+            print(f"{f}: ok, needs about {est.summary()}")
         except ScenarioError as e:
             print(str(e), file=sys.stderr)
             status = EXIT_INPUT
@@ -257,7 +325,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tui_trainer.engine.checkpoint import load_checkpoint, save_checkpoint
 
-    sc, session = load(args.scenario, args.seed)
+    sc, session = load(args.scenario, args.seed, args.max_memory)
     metrics_path = Path(args.metrics) if args.metrics else None
     if metrics_path and metrics_path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
         raise InputError(f"--metrics {metrics_path}: use a .csv or .jsonl file name")
@@ -354,7 +422,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from tui_trainer.engine.session import config_to_dict
     from tui_trainer.engine.stepper import Phase
 
-    sc, s = load(args.scenario)
+    sc, s = load(args.scenario, max_memory=args.max_memory)
     out: dict[str, np.ndarray] = {}
     meta = {
         "scenario": sc.name,
@@ -470,12 +538,12 @@ def cmd_open(args: argparse.Namespace) -> int:
     from tui_trainer.engine.checkpoint import load_checkpoint
     from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
 
-    sc, session = load(args.scenario)
+    sc, session = load(args.scenario, max_memory=args.max_memory)
     if args.resume:
         load_checkpoint(session, args.resume)
 
     def loader(choice: str) -> tuple[Any, dict[str, Any]]:
-        sc2, s2 = load(choice)
+        sc2, s2 = load(choice, max_memory=args.max_memory)
         return s2, {
             "scenario": sc2,
             "watches": list(sc2.watches),
@@ -526,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list()
         if args.command == "check":
-            return cmd_check(args.files)
+            return cmd_check(args.files, args.max_memory)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "trace":
