@@ -401,11 +401,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary += f", val_accuracy {h.epochs.last('val_accuracy'):.1%}"
     summary += f" ({(session.step - steps0) / elapsed:,.0f} steps/s)"
     if reason.kind == "diverged":
+        from tui_trainer.engine.advice import divergence_advice
+
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
         print(
             f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
-            f"step {nf.step}, phase {where}. Try a smaller learning rate.",
+            f"step {nf.step}, phase {where}. {divergence_advice(nf, session.cfg)}",
             file=sys.stderr,
         )
         print(summary)

@@ -80,6 +80,7 @@ MIN_SAMPLES = 4
 MAX_SAMPLES = 1_000_000
 MAX_CLASSES = 10
 MAX_DEGREE = 20
+MAX_INIT = 100.0  # init_std, init_scale, |bias_init|: far beyond useful, far below overflow
 
 DEFAULT_HIDDEN: tuple[int, ...] = (4, 2)
 DEFAULT_ACTIVATION = "tanh"
@@ -1463,12 +1464,34 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
         ),
         init=ck.choice(m, "model", "init", "xavier", INITS),
         init_std=ck.number(
-            m, "model", "init_std", 0.1, 0.0, lo_open=True, allowed="a positive number, e.g. 0.1"
+            m,
+            "model",
+            "init_std",
+            0.1,
+            0.0,
+            MAX_INIT,
+            lo_open=True,
+            allowed=f"a positive number up to {MAX_INIT:g}, e.g. 0.1",
         ),
         init_scale=ck.number(
-            m, "model", "init_scale", 0.5, 0.0, lo_open=True, allowed="a positive number, e.g. 0.5"
+            m,
+            "model",
+            "init_scale",
+            0.5,
+            0.0,
+            MAX_INIT,
+            lo_open=True,
+            allowed=f"a positive number up to {MAX_INIT:g}, e.g. 0.5",
         ),
-        bias_init=ck.number(m, "model", "bias_init", 0.0, allowed="a finite number, e.g. 0.0"),
+        bias_init=ck.number(
+            m,
+            "model",
+            "bias_init",
+            0.0,
+            -MAX_INIT,
+            MAX_INIT,
+            allowed=f"a number from {-MAX_INIT:g} to {MAX_INIT:g}, e.g. 0.0",
+        ),
         leaky_slope=ck.number(
             m, "model", "leaky_slope", 0.01, 0.0, 1.0, allowed="a number in [0, 1], e.g. 0.01"
         ),
