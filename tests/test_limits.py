@@ -3,10 +3,18 @@ in a message: each is refused up front with exit 2 and a located message."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from test_cli import cli, write, xor_toml
+
+from tui_trainer import scenario as scenario_mod
+from tui_trainer.engine import data as data_mod
+from tui_trainer.engine.data import DataError, load_csv
 
 
 def _huge_model(tmp_path: Path) -> Path:
@@ -77,3 +85,111 @@ def test_max_memory_must_be_a_size(tmp_path: Path) -> None:
     proc = cli("check", "--max-memory", "lots", good)
     assert proc.returncode == 2
     assert "expected a size such as 500M or 2G" in proc.stderr
+
+
+def test_init_std_overflow_at_the_first_step_gets_init_advice(tmp_path: Path) -> None:
+    # float32 overflows at 3e38: 20 relu layers with std 100 get there in the first forward pass.
+    path = write(
+        tmp_path / "init.toml",
+        "[model]\nhidden = [" + ", ".join(["64"] * 20) + ']\nactivation = "relu"\n'
+        'init = "normal"\ninit_std = 100\n[training]\nepochs = 1\ndtype = "float32"\n',
+    )
+    proc = cli("run", path, "-q")
+    assert proc.returncode == 3
+    assert "smaller init_std (now 100)" in proc.stderr
+    assert "smaller learning rate" not in proc.stderr
+
+
+# --------------------------------------------------------------------------
+# CSV paths are data: bounded, regular files, never echoed
+# --------------------------------------------------------------------------
+
+
+def _csv_scenario(tmp_path: Path, path_text: str, extra: str = "") -> Path:
+    return write(tmp_path / "csv.toml", f'[data]\nkind = "csv"\npath = "{path_text}"\n{extra}')
+
+
+def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.csv")
+    proc = cli("check", _csv_scenario(tmp_path, "pipe.csv"))
+    assert proc.returncode == 2
+    assert ":3: data.path: " in proc.stderr and "not a regular file" in proc.stderr
+
+
+def test_fifo_swapped_in_after_the_check_is_not_waited_on(tmp_path: Path) -> None:
+    """load_csv itself (the file may change after the scenario was checked)."""
+    os.mkfifo(tmp_path / "pipe.csv")
+    code = (
+        "import sys\nfrom tui_trainer.engine.data import DataError, load_csv\n"
+        "try:\n    load_csv(sys.argv[1])\nexcept DataError as e:\n    print(e.message)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pipe.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,  # opening a FIFO for reading used to wait for a writer forever
+    )
+    assert "not a regular file" in proc.stdout, proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_proc_environ_is_not_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_TRAINER_SECRET", "hunter2-do-not-print")
+    proc = cli("check", _csv_scenario(tmp_path, "/proc/self/environ"))
+    assert proc.returncode == 2
+    assert ":3: data.path: " in proc.stderr
+    assert "hunter2" not in proc.stderr and "PATH=" not in proc.stderr
+
+
+def test_cell_text_in_messages_is_cut_short(tmp_path: Path) -> None:
+    secret = "s3cret" * 1000
+    (tmp_path / "one.csv").write_text(f"{secret}\n1\n2\n3\n4\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_csv(tmp_path / "one.csv")
+    assert len(info.value.message) < 300
+    assert secret not in info.value.message
+
+
+def test_unknown_user_in_path_is_located(tmp_path: Path) -> None:
+    proc = cli("check", _csv_scenario(tmp_path, "~nonexistentuser_tt/x.csv"))
+    assert proc.returncode == 2
+    assert ":3: data.path: unknown user 'nonexistentuser_tt'" in proc.stderr
+    assert "internal error" not in proc.stderr
+
+
+def test_wrong_target_among_many_columns_gives_a_short_message(tmp_path: Path) -> None:
+    n = 20_000
+    header = ",".join(f"col{i}" for i in range(n))
+    row = ",".join("1" for _ in range(n))
+    (tmp_path / "wide.csv").write_text(header + "\n" + (row + "\n") * 4, encoding="utf-8")
+    proc = cli("check", _csv_scenario(tmp_path, "wide.csv", 'target = "col1999x"\n'))
+    assert proc.returncode == 2
+    assert len(proc.stderr) < 1000, len(proc.stderr)
+    assert "and 19990 more" in proc.stderr
+    assert "Did you mean 'col1999'" in proc.stderr
+
+
+def test_csv_row_limit_is_the_generated_data_limit() -> None:
+    assert data_mod.MAX_CSV_ROWS == scenario_mod.MAX_SAMPLES
+
+
+def test_csv_with_more_rows_than_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data_mod, "MAX_CSV_ROWS", 10)
+    rows = "".join(f"{i},{i % 2}\n" for i in range(11))
+    (tmp_path / "big.csv").write_text("x,y\n" + rows, encoding="utf-8")
+    with pytest.raises(DataError, match="more than 10 data rows") as info:
+        load_csv(tmp_path / "big.csv")
+    assert info.value.field == "path"
+    (tmp_path / "ok.csv").write_text("x,y\n" + rows[: rows.rindex("10,")], encoding="utf-8")
+    assert load_csv(tmp_path / "ok.csv").x.shape == (10, 1)
+
+
+def test_csv_larger_than_the_byte_cap_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data_mod, "MAX_CSV_BYTES", 100)
+    (tmp_path / "big.csv").write_text("x,y\n" + "1,0\n" * 40, encoding="utf-8")
+    with pytest.raises(DataError, match=r"big\.csv is 164 B; CSV files of at most 100 B are read"):
+        load_csv(tmp_path / "big.csv")

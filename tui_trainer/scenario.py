@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1396,28 +1397,53 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
 
 
 def _resolve_data_path(ck: _Checker, text: str, source: Path | None) -> Path | None:
+    """The absolute path of a csv ``path``, or None after reporting why not.
+
+    ``~`` and ``~user`` are expanded (an unknown user is an error); the file
+    must exist and be a regular file, so a FIFO or a device is refused here
+    (``os.stat`` does not open it) rather than hanging the loader.
+    """
+    allowed = "a path to a .csv file"
+    if text.startswith("~"):
+        user = text[1:].split("/", 1)[0].split(os.sep, 1)[0]
+        try:
+            expanded = os.path.expanduser(text)
+        except (KeyError, RuntimeError, ValueError):
+            expanded = text
+        if expanded == text or expanded.startswith("~"):
+            who = f"unknown user {user!r} in" if user else "no home directory for"
+            ck.add("data.path", f"{who} {_short(text)}", allowed)
+            return None
+        text = expanded
     try:
-        given = Path(text).expanduser()
+        given = Path(text)
         base = source.parent if source is not None else Path.cwd()
         path = given if given.is_absolute() else base / given
         path = Path(os.path.abspath(path))
-        if path.is_dir():
-            ck.add("data.path", f"{path} is a directory, not a file", "a path to a .csv file")
-            return None
-        if not path.is_file():
-            where = (
-                "the scenario file's directory" if source is not None else "the current directory"
-            )
-            ck.add(
-                "data.path",
-                f"file not found: {path} (relative paths start from {where})",
-                "an existing .csv file",
-            )
-            return None
-    except (OSError, ValueError) as exc:
-        ck.add("data.path", f"not a usable path: {exc}", "a path to a .csv file")
+        info = os.stat(path)
+    except FileNotFoundError:
+        where = "the scenario file's directory" if source is not None else "the current directory"
+        ck.add(
+            "data.path",
+            f"file not found: {path} (relative paths start from {where})",
+            "an existing .csv file",
+        )
+        return None
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        ck.add("data.path", f"not a usable path: {reason}", allowed)
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        ck.add("data.path", f"{path} is a directory, not a file", allowed)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        ck.add("data.path", f"{path} is not a regular file (a device, pipe or socket)", allowed)
         return None
     return path
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
