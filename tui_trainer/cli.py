@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tui_trainer import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
@@ -420,51 +418,45 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    import shutil
+
     from tui_trainer.engine.atomic import atomic_writer
+    from tui_trainer.engine.memory import format_bytes
     from tui_trainer.engine.session import config_to_dict
-    from tui_trainer.engine.stepper import Phase
+    from tui_trainer.engine.trace import (
+        TRACE_FORMAT,
+        TRACE_KEYS,
+        NpzStream,
+        estimate_trace_bytes,
+        record_trace,
+    )
 
     sc, s = load(args.scenario, max_memory=args.max_memory)
-    out: dict[str, np.ndarray] = {}
+    output = Path(args.output)
+    need = estimate_trace_bytes(s, args.steps)
+    try:
+        free = shutil.disk_usage(output.parent if str(output.parent) else ".").free
+    except OSError:
+        free = None  # a missing directory is reported when the file is created
+    if free is not None and need > free:
+        raise InputError(
+            f"-o {output}: {args.steps:,} steps of {sc.name} need about {format_bytes(need)} "
+            f"(every step's weights and gradients) but the disk has {format_bytes(free)} free; "
+            "trace fewer --steps"
+        )
     meta = {
         "scenario": sc.name,
         "config": config_to_dict(s.cfg),
         "task": s.data.task,
         "n_classes": s.data.n_classes,
-        "format": 1,
-        "keys": "k/x k/y k/out k/loss k/W{i} k/b{i} k/dW{i} k/db{i}; N/W{i} N/b{i}",
+        "format": TRACE_FORMAT,
+        "keys": TRACE_KEYS,
     }
-    recorded = 0
-    for k in range(args.steps):
-        while True:
-            ev = s.advance("layer")
-            if ev is None or ev.nonfinite:
-                break
-            if ev.phase is Phase.LOSS:
-                r = s.rec
-                out[f"{k}/x"] = np.array(r.x)
-                out[f"{k}/y"] = np.array(r.labels if r.labels is not None else r.y)
-                out[f"{k}/out"] = np.array(r.out)
-                out[f"{k}/loss"] = np.array(r.loss)
-                for i, ly in enumerate(s.net.layers):
-                    out[f"{k}/W{i}"] = ly.W.copy()
-                    out[f"{k}/b{i}"] = ly.b.copy()
-            if ev.phase is Phase.BACKWARD and ev.layer == 0:
-                for i, ly in enumerate(s.net.layers):
-                    out[f"{k}/dW{i}"] = ly.dW.copy()
-                    out[f"{k}/db{i}"] = ly.db.copy()
-            if ev.phase is Phase.UPDATE:
-                break
-        if ev is None or ev.nonfinite:
-            break
-        recorded += 1
-    for i, ly in enumerate(s.net.layers):
-        out[f"{recorded}/W{i}"] = ly.W.copy()
-        out[f"{recorded}/b{i}"] = ly.b.copy()
-    meta["steps"] = recorded
-    out["meta"] = np.array(json.dumps(meta))
-    with atomic_writer(args.output) as f:
-        np.savez_compressed(f, **out)
+    # Streamed: each array goes to the (temporary) file as it is recorded.
+    with atomic_writer(output) as f:
+        stream = NpzStream(f)
+        recorded = record_trace(s, args.steps, stream, meta)
+        stream.close()
     print(f"{args.output}: {recorded} steps of {sc.name}")
     if recorded < args.steps:
         print(f"training ended or diverged after {recorded} steps", file=sys.stderr)
