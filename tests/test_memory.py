@@ -16,6 +16,7 @@ from tui_trainer.engine.memory import (
     parse_size,
     trace_bytes,
 )
+from tui_trainer.engine.session import Session
 
 GIB = 1 << 30
 
@@ -143,3 +144,20 @@ def test_estimate_does_not_need_the_data_arrays() -> None:
     data = xor_data()
     est = estimate_memory(_cfg((4,)), data.n_features, 80, 40, 1)
     assert 0 < est.total < 10 * (1 << 20)
+
+
+def test_with_history_steps_1_only_the_metric_table_grows_and_the_estimate_covers_it() -> None:
+    """The growth seen with 64 one-unit layers and batch 1 is the per-step metric
+    table (one row per step, by design); the step-back keyframes stay bounded."""
+    cfg = _cfg((1,) * 64, batch_size=1, epochs=20, history_steps=1, loss="cross_entropy")
+    data = xor_data(n=60, val=20)
+    s = Session(cfg, data)
+    s.run_to_step(100)
+    keyframes_early = s.memory_report()["history_bytes"]
+    s.run_to_epoch(20)
+    report = s.memory_report()
+    assert report["history_bytes"] == keyframes_early  # bounded by history_steps
+    assert s.history.steps.n == s.step == 20 * 40  # one metric row per step
+    est = estimate_memory(cfg, 2, 40, 20, 1)
+    assert est.parts["step-back history"] >= report["history_bytes"]
+    assert est.parts["metric history"] >= report["metrics_bytes"]

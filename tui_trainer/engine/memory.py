@@ -124,11 +124,15 @@ def estimate_memory(
 
 
 def _table_capacity(rows: int) -> int:
-    """Rows a ``history.Table`` allocates to hold ``rows`` (it doubles from 64)."""
+    """Rows a ``history.Table`` holds at its peak to store ``rows``.
+
+    It doubles from 64 rows, and while growing holds the old array beside
+    the new one: 1.5 times the final capacity.
+    """
     cap = 64
     while cap < rows:
         cap *= 2
-    return cap
+    return cap + cap // 2
 
 
 def trace_bytes(
