@@ -193,3 +193,59 @@ def test_csv_larger_than_the_byte_cap_is_refused_before_reading(
     (tmp_path / "big.csv").write_text("x,y\n" + "1,0\n" * 40, encoding="utf-8")
     with pytest.raises(DataError, match=r"big\.csv is 164 B; CSV files of at most 100 B are read"):
         load_csv(tmp_path / "big.csv")
+
+
+# --------------------------------------------------------------------------
+# The scenario file itself
+# --------------------------------------------------------------------------
+
+
+def test_scenario_path_with_unknown_user_is_an_input_error() -> None:
+    proc = cli("check", "~nonexistentuser_tt/s.toml")
+    assert proc.returncode == 2
+    assert "unknown user 'nonexistentuser_tt'" in proc.stderr
+
+
+def test_scenario_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "s.toml")
+    code = (
+        "import sys\nfrom tui_trainer.scenario import ScenarioError, load_scenario\n"
+        "try:\n    load_scenario(sys.argv[1])\nexcept ScenarioError as e:\n    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "s.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,  # reading a FIFO used to wait for a writer forever
+    )
+    assert "not a regular file" in proc.stdout, proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_scenario_from_proc_is_refused_and_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_TRAINER_SECRET", "hunter2-do-not-print")
+    proc = cli("check", "/proc/self/environ")
+    assert proc.returncode == 2
+    assert "pseudo-file" in proc.stderr
+    assert "hunter2" not in proc.stderr
+
+
+def test_oversized_scenario_file_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * (4 * 1024 * 1024) + b"\n")
+    proc = cli("check", big)
+    assert proc.returncode == 2
+    assert "too large for a scenario file" in proc.stderr
+
+
+def test_memory_error_beyond_the_estimate_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui_trainer import cli as cli_mod
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(cli_mod, "cmd_check", boom)
+    assert cli_mod.main(["check", "xor"]) == 2
+    assert "out of memory" in capsys.readouterr().err

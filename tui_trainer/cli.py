@@ -610,6 +610,13 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"tui-trainer: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_INPUT
+    except MemoryError:  # beyond what the estimate foresaw: still no traceback
+        print(
+            "tui-trainer: out of memory; use a smaller model, batch or data set "
+            "(check shows the estimated need)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
 

@@ -1858,6 +1858,58 @@ def parse_scenario(text: str, source: str | Path | None = None) -> Scenario:
     return scenario
 
 
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+
+
+def _read_regular(p: Path, file: str) -> bytes:
+    """The bytes of a regular file of at most MAX_SCENARIO_BYTES.
+
+    Opened non-blocking and checked with ``fstat``: a FIFO, a device or a
+    pseudo-file such as ``/proc/kmsg`` (which would block) or
+    ``/proc/self/environ`` (whose size reads as 0) is refused, not read.
+    """
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        allowed = "a .toml file"
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(
+                [Problem(file, "", None, "not a regular file (a device, pipe or socket)", allowed)]
+            )
+        if info.st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                [
+                    Problem(
+                        file,
+                        "",
+                        None,
+                        f"too large for a scenario file ({info.st_size:,} bytes)",
+                        f"at most {MAX_SCENARIO_BYTES // 2**20} MiB",
+                    )
+                ]
+            )
+        try:
+            data = os.read(fd, info.st_size + 1) if info.st_size else os.read(fd, 1)
+        except BlockingIOError:
+            data = b"?"  # would block: not a plain file's content
+        if len(data) != info.st_size:
+            raise ScenarioError(
+                [
+                    Problem(
+                        file,
+                        "",
+                        None,
+                        "its size does not match what it holds (a /proc or /sys pseudo-file, "
+                        "or it changed while being read)",
+                        allowed,
+                    )
+                ]
+            )
+        return data
+    finally:
+        os.close(fd)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file. Raises only :class:`ScenarioError`."""
     file = str(path)
@@ -1867,7 +1919,7 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(
                 [Problem(file, "", None, "is a directory, not a scenario file", "a .toml file")]
             )
-        data = p.read_bytes()
+        data = _read_regular(p, file)
     except ScenarioError:
         raise
     except FileNotFoundError:
@@ -1926,6 +1978,11 @@ def resolve_scenario(arg: str) -> Path:
             raise ScenarioError(
                 [Problem(arg, "", None, "is a directory, not a scenario file", allowed)]
             )
+    except RuntimeError:  # ~user with an unknown user
+        user = arg[1:].split("/", 1)[0]
+        raise ScenarioError(
+            [Problem(arg, "", None, f"unknown user {user!r} in the path", allowed)]
+        ) from None
     except (OSError, ValueError):
         pass
     stem = arg[:-5] if arg.endswith(".toml") else arg
