@@ -50,8 +50,9 @@ def test_enough_broken_files() -> None:
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
 def test_broken_scenario(path: Path) -> None:
     field, substring, line = expectation(path)
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
+    with pytest.raises(ScenarioError) as info:  # everything `check` does
+        scenario = load_scenario(path)
+        scenario.train_config(scenario.load_data())
     problems = info.value.problems
     assert problems, "ScenarioError without problems"
     matches = [p for p in problems if p.field == field and substring in p.message]

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tui_trainer import __version__
 from tui_trainer.safe_text import markup_safe, visible
 
@@ -83,6 +81,19 @@ _nonneg_float = _number(
 )
 
 
+def _size(text: str) -> int:
+    """An argparse type for ``--max-memory``: ``2G``, ``500M``, ``1048576``."""
+    from tui_trainer.engine.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_MAX_MEMORY_HELP = "refuse scenarios estimated to need more (e.g. 2G, 500M; default: available)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
@@ -96,11 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("open", help="open the app (the default command)")
     o.add_argument("scenario", nargs="?", default="xor", help="built-in name or .toml path")
     o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint")
+    o.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     sub.add_parser("list", help="list the built-in scenarios")
 
     c = sub.add_parser("check", help="validate scenario files")
     c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     r = sub.add_parser("run", help="train headless with a progress bar")
     r.add_argument("scenario")
@@ -114,11 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--break", dest="use_breaks", action="store_true", help="stop at breakpoints (exit 4)"
     )
     r.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
+    r.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     t = sub.add_parser("trace", help="record the first N steps in full to an .npz")
     t.add_argument("scenario")
     t.add_argument("--steps", type=_positive_int, required=True)
     t.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    t.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     cmp_ = sub.add_parser("compare", help="run one scenario with up to four values of one setting")
     cmp_.add_argument("scenario")
@@ -189,8 +204,12 @@ _name_list = _list_of(_optimizer_name, "optimizer names")
 
 
 # ------------------------------------------------------------------ loading
-def load(arg: str, seed: int | None = None) -> tuple[Any, Any]:
-    """A scenario name or path -> (Scenario, Session). Raises ScenarioError."""
+def load(arg: str, seed: int | None = None, max_memory: int | None = None) -> tuple[Any, Any]:
+    """A scenario name or path -> (Scenario, Session). Raises ScenarioError.
+
+    Refuses (before building the network) a scenario estimated to need more
+    than ``max_memory`` bytes, or the available memory when that is None.
+    """
     from tui_trainer.engine.session import Session, SessionError
     from tui_trainer.scenario import Problem, ScenarioError, load_scenario, resolve_scenario
 
@@ -199,10 +218,56 @@ def load(arg: str, seed: int | None = None) -> tuple[Any, Any]:
         sc = dataclasses.replace(sc, seed=seed)
     data = sc.load_data()
     cfg = sc.train_config(data)
+    check_memory(sc, cfg, data, max_memory)
     try:
         return sc, Session(cfg, data)
     except (SessionError, ValueError) as e:
         raise ScenarioError([Problem(sc.file, "data", None, str(e))]) from None
+
+
+def check_memory(sc: Any, cfg: Any, data: Any, max_memory: int | None) -> Any:
+    """The run's MemoryEstimate; ScenarioError (exit 2) if it does not fit.
+
+    The limit is ``max_memory`` (``--max-memory``) or else the memory the
+    system has available; the problem points at the setting behind the
+    largest part of the estimate.
+    """
+    from tui_trainer.engine.memory import (
+        FIELD_OF_PART,
+        available_memory,
+        estimate_memory,
+        over_limit,
+    )
+    from tui_trainer.scenario import Problem, ScenarioError
+
+    y = data.y_train
+    est = estimate_memory(
+        cfg,
+        n_features=data.n_features,
+        n_train=int(data.x_train.shape[0]),
+        n_val=int(data.x_val.shape[0]),
+        target_width=int(y.shape[1]) if y.ndim == 2 else 1,
+    )
+    if max_memory is not None:
+        message = over_limit(est, max_memory, "--max-memory")
+    else:
+        message = over_limit(est, available_memory(), "the available memory")
+    if message:
+        where = FIELD_OF_PART[est.largest[0]]
+        if where == "model.hidden" and "model.layers" in sc.lines:
+            where = "model.layers"
+        raise ScenarioError(
+            [
+                Problem(
+                    sc.file,
+                    where,
+                    sc.line_of(where),
+                    message,
+                    "a smaller model, batch, data set or run, or a larger --max-memory",
+                )
+            ]
+        )
+    return est
 
 
 def breakpoint_set(sc: Any) -> Any:
@@ -231,7 +296,7 @@ def cmd_list() -> int:
     return EXIT_OK
 
 
-def cmd_check(files: list[str]) -> int:
+def cmd_check(files: list[str], max_memory: int | None = None) -> int:
     from tui_trainer.scenario import ScenarioError, load_scenario, resolve_scenario
 
     status = EXIT_OK
@@ -239,8 +304,9 @@ def cmd_check(files: list[str]) -> int:
         try:
             sc = load_scenario(resolve_scenario(f))
             data = sc.load_data()
-            sc.train_config(data)
-            say(f"{f}: ok")
+            cfg = sc.train_config(data)
+            est = check_memory(sc, cfg, data, max_memory)
+            say(f"{f}: ok, needs about {est.summary()}")
         except ScenarioError as e:
             say(e, err=True)
             status = EXIT_INPUT
@@ -451,7 +517,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tui_trainer.engine.checkpoint import load_checkpoint
 
-    sc, session = load(args.scenario, args.seed)
+    sc, session = load(args.scenario, args.seed, args.max_memory)
     metrics_path, save_path = _check_outputs(args)
     if args.resume:
         load_checkpoint(session, args.resume)
@@ -491,11 +557,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"tui-trainer: {signal.Signals(stop.signum).name} after the run finished")
         return 128 + stop.signum
     if reason.kind == "diverged":
+        from tui_trainer.engine.advice import divergence_advice
+
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
         say(
             f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
-            f"step {nf.step}, phase {where}. Try a smaller learning rate.",
+            f"step {nf.step}, phase {where}. {divergence_advice(nf, session.cfg)}",
             err=True,
         )
         say(summary)
@@ -594,51 +662,45 @@ def _interrupted(
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from tui_trainer.engine.atomic import atomic_writer
-    from tui_trainer.engine.session import config_to_dict
-    from tui_trainer.engine.stepper import Phase
+    import shutil
 
-    sc, s = load(args.scenario)
-    out: dict[str, np.ndarray] = {}
+    from tui_trainer.engine.atomic import atomic_writer
+    from tui_trainer.engine.memory import format_bytes
+    from tui_trainer.engine.session import config_to_dict
+    from tui_trainer.engine.trace import (
+        TRACE_FORMAT,
+        TRACE_KEYS,
+        NpzStream,
+        estimate_trace_bytes,
+        record_trace,
+    )
+
+    sc, s = load(args.scenario, max_memory=args.max_memory)
+    output = Path(args.output)
+    need = estimate_trace_bytes(s, args.steps)
+    try:
+        free = shutil.disk_usage(output.parent if str(output.parent) else ".").free
+    except OSError:
+        free = None  # a missing directory is reported when the file is created
+    if free is not None and need > free:
+        raise InputError(
+            f"-o {output}: {args.steps:,} steps of {sc.name} need about {format_bytes(need)} "
+            f"(every step's weights and gradients) but the disk has {format_bytes(free)} free; "
+            "trace fewer --steps"
+        )
     meta = {
         "scenario": sc.name,
         "config": config_to_dict(s.cfg),
         "task": s.data.task,
         "n_classes": s.data.n_classes,
-        "format": 1,
-        "keys": "k/x k/y k/out k/loss k/W{i} k/b{i} k/dW{i} k/db{i}; N/W{i} N/b{i}",
+        "format": TRACE_FORMAT,
+        "keys": TRACE_KEYS,
     }
-    recorded = 0
-    for k in range(args.steps):
-        while True:
-            ev = s.advance("layer")
-            if ev is None or ev.nonfinite:
-                break
-            if ev.phase is Phase.LOSS:
-                r = s.rec
-                out[f"{k}/x"] = np.array(r.x)
-                out[f"{k}/y"] = np.array(r.labels if r.labels is not None else r.y)
-                out[f"{k}/out"] = np.array(r.out)
-                out[f"{k}/loss"] = np.array(r.loss)
-                for i, ly in enumerate(s.net.layers):
-                    out[f"{k}/W{i}"] = ly.W.copy()
-                    out[f"{k}/b{i}"] = ly.b.copy()
-            if ev.phase is Phase.BACKWARD and ev.layer == 0:
-                for i, ly in enumerate(s.net.layers):
-                    out[f"{k}/dW{i}"] = ly.dW.copy()
-                    out[f"{k}/db{i}"] = ly.db.copy()
-            if ev.phase is Phase.UPDATE:
-                break
-        if ev is None or ev.nonfinite:
-            break
-        recorded += 1
-    for i, ly in enumerate(s.net.layers):
-        out[f"{recorded}/W{i}"] = ly.W.copy()
-        out[f"{recorded}/b{i}"] = ly.b.copy()
-    meta["steps"] = recorded
-    out["meta"] = np.array(json.dumps(meta))
-    with atomic_writer(args.output) as f:
-        np.savez_compressed(f, **out)
+    # Streamed: each array goes to the (temporary) file as it is recorded.
+    with atomic_writer(output) as f:
+        stream = NpzStream(f)
+        recorded = record_trace(s, args.steps, stream, meta)
+        stream.close()
     say(f"{args.output}: {recorded} steps of {sc.name}")
     if recorded < args.steps:
         say(f"training ended or diverged after {recorded} steps", err=True)
@@ -696,10 +758,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load(args.scenario)  # validate before serving
     command = f"{sys.executable} -m tui_trainer open {_shell_quote(args.scenario)}"
     if not web.is_loopback(args.host):
-        print(
+        say(
             f"tui-trainer: warning: {args.host} is not a loopback address: other machines can "
             "connect, and over plain http the token can be read on the network",
-            file=sys.stderr,
+            err=True,
         )
     import socket
 
@@ -732,12 +794,12 @@ def cmd_open(args: argparse.Namespace) -> int:
     from tui_trainer.engine.checkpoint import load_checkpoint
     from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
 
-    sc, session = load(args.scenario)
+    sc, session = load(args.scenario, max_memory=args.max_memory)
     if args.resume:
         load_checkpoint(session, args.resume)
 
     def loader(choice: str) -> tuple[Any, dict[str, Any]]:
-        sc2, s2 = load(choice)
+        sc2, s2 = load(choice, max_memory=args.max_memory)
         return s2, {
             "scenario": sc2,
             "watches": list(sc2.watches),
@@ -790,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list()
         if args.command == "check":
-            return cmd_check(args.files)
+            return cmd_check(args.files, args.max_memory)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "trace":
@@ -811,6 +873,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         say(f"tui-trainer: {where}{e.strerror or e}", err=True)
+        return EXIT_INPUT
+    except MemoryError:  # beyond what the estimate foresaw: still no traceback
+        print(
+            "tui-trainer: out of memory; use a smaller model, batch or data set "
+            "(check shows the estimated need)",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

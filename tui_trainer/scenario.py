@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ MIN_SAMPLES = 4
 MAX_SAMPLES = 1_000_000
 MAX_CLASSES = 10
 MAX_DEGREE = 20
+MAX_INIT = 100.0  # init_std, init_scale, |bias_init|: far beyond useful, far below overflow
 
 DEFAULT_HIDDEN: tuple[int, ...] = (4, 2)
 DEFAULT_ACTIVATION = "tanh"
@@ -541,6 +543,7 @@ class Scenario:
         n_train = int(dataset.x_train.shape[0])
         batch = max(1, n_train) if self.batch_size == "full" else int(self.batch_size)
         layers = (*self.model.hidden, LayerSpec(out, self.model.output_activation))
+        self._check_breakpoint_indices([dataset.n_features, *(ly.units for ly in layers)])
         return TrainConfig(
             layers=layers,
             loss=loss,
@@ -562,6 +565,32 @@ class Scenario:
             dtype=self.dtype,
             history_steps=self.history_steps,
         )
+
+    def _check_breakpoint_indices(self, widths: list[int]) -> None:
+        """ScenarioError for layer or weight indices the network does not have.
+
+        Only known once the data gives the input width, so checked here
+        rather than while reading the file.
+        """
+        from tui_trainer.engine.conditions import ConditionError, index_errors, parse
+
+        shapes = [(widths[i], widths[i + 1]) for i in range(len(widths) - 1)]
+        prefix = "training.breakpoints" if "training.breakpoints" in self.lines else "breakpoints"
+        problems = []
+        for i, spec in enumerate(self.breakpoints):
+            try:
+                errors = index_errors(parse(spec.condition), shapes)
+            except ConditionError:  # reported when the file was read
+                continue
+            where = f"{prefix}[{i}]"
+            if f"{where}.condition" in self.lines:  # a [[breakpoints]] table
+                where += ".condition"
+            problems += [
+                Problem(self.file, where, self.line_of(where), e, "indices within the layers")
+                for e in errors
+            ]
+        if problems:
+            raise ScenarioError(problems)
 
     # -- saving -----------------------------------------------------------
 
@@ -1380,28 +1409,53 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
 
 
 def _resolve_data_path(ck: _Checker, text: str, source: Path | None) -> Path | None:
+    """The absolute path of a csv ``path``, or None after reporting why not.
+
+    ``~`` and ``~user`` are expanded (an unknown user is an error); the file
+    must exist and be a regular file, so a FIFO or a device is refused here
+    (``os.stat`` does not open it) rather than hanging the loader.
+    """
+    allowed = "a path to a .csv file"
+    if text.startswith("~"):
+        user = text[1:].split("/", 1)[0].split(os.sep, 1)[0]
+        try:
+            expanded = os.path.expanduser(text)
+        except (KeyError, RuntimeError, ValueError):
+            expanded = text
+        if expanded == text or expanded.startswith("~"):
+            who = f"unknown user {user!r} in" if user else "no home directory for"
+            ck.add("data.path", f"{who} {_short(text)}", allowed)
+            return None
+        text = expanded
     try:
-        given = Path(text).expanduser()
+        given = Path(text)
         base = source.parent if source is not None else Path.cwd()
         path = given if given.is_absolute() else base / given
         path = Path(os.path.abspath(path))
-        if path.is_dir():
-            ck.add("data.path", f"{path} is a directory, not a file", "a path to a .csv file")
-            return None
-        if not path.is_file():
-            where = (
-                "the scenario file's directory" if source is not None else "the current directory"
-            )
-            ck.add(
-                "data.path",
-                f"file not found: {path} (relative paths start from {where})",
-                "an existing .csv file",
-            )
-            return None
-    except (OSError, ValueError) as exc:
-        ck.add("data.path", f"not a usable path: {exc}", "a path to a .csv file")
+        info = os.stat(path)
+    except FileNotFoundError:
+        where = "the scenario file's directory" if source is not None else "the current directory"
+        ck.add(
+            "data.path",
+            f"file not found: {path} (relative paths start from {where})",
+            "an existing .csv file",
+        )
+        return None
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        ck.add("data.path", f"not a usable path: {reason}", allowed)
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        ck.add("data.path", f"{path} is a directory, not a file", allowed)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        ck.add("data.path", f"{path} is not a regular file (a device, pipe or socket)", allowed)
         return None
     return path
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
@@ -1448,12 +1502,34 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
         ),
         init=ck.choice(m, "model", "init", "xavier", INITS),
         init_std=ck.number(
-            m, "model", "init_std", 0.1, 0.0, lo_open=True, allowed="a positive number, e.g. 0.1"
+            m,
+            "model",
+            "init_std",
+            0.1,
+            0.0,
+            MAX_INIT,
+            lo_open=True,
+            allowed=f"a positive number up to {MAX_INIT:g}, e.g. 0.1",
         ),
         init_scale=ck.number(
-            m, "model", "init_scale", 0.5, 0.0, lo_open=True, allowed="a positive number, e.g. 0.5"
+            m,
+            "model",
+            "init_scale",
+            0.5,
+            0.0,
+            MAX_INIT,
+            lo_open=True,
+            allowed=f"a positive number up to {MAX_INIT:g}, e.g. 0.5",
         ),
-        bias_init=ck.number(m, "model", "bias_init", 0.0, allowed="a finite number, e.g. 0.0"),
+        bias_init=ck.number(
+            m,
+            "model",
+            "bias_init",
+            0.0,
+            -MAX_INIT,
+            MAX_INIT,
+            allowed=f"a number from {-MAX_INIT:g} to {MAX_INIT:g}, e.g. 0.0",
+        ),
         leaky_slope=ck.number(
             m, "model", "leaky_slope", 0.01, 0.0, 1.0, allowed="a number in [0, 1], e.g. 0.01"
         ),
@@ -1798,6 +1874,58 @@ def parse_scenario(text: str, source: str | Path | None = None) -> Scenario:
     return scenario
 
 
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+
+
+def _read_regular(p: Path, file: str) -> bytes:
+    """The bytes of a regular file of at most MAX_SCENARIO_BYTES.
+
+    Opened non-blocking and checked with ``fstat``: a FIFO, a device or a
+    pseudo-file such as ``/proc/kmsg`` (which would block) or
+    ``/proc/self/environ`` (whose size reads as 0) is refused, not read.
+    """
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        allowed = "a .toml file"
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(
+                [Problem(file, "", None, "not a regular file (a device, pipe or socket)", allowed)]
+            )
+        if info.st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                [
+                    Problem(
+                        file,
+                        "",
+                        None,
+                        f"too large for a scenario file ({info.st_size:,} bytes)",
+                        f"at most {MAX_SCENARIO_BYTES // 2**20} MiB",
+                    )
+                ]
+            )
+        try:
+            data = os.read(fd, info.st_size + 1) if info.st_size else os.read(fd, 1)
+        except BlockingIOError:
+            data = b"?"  # would block: not a plain file's content
+        if len(data) != info.st_size:
+            raise ScenarioError(
+                [
+                    Problem(
+                        file,
+                        "",
+                        None,
+                        "its size does not match what it holds (a /proc or /sys pseudo-file, "
+                        "or it changed while being read)",
+                        allowed,
+                    )
+                ]
+            )
+        return data
+    finally:
+        os.close(fd)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file. Raises only :class:`ScenarioError`."""
     file = str(path)
@@ -1807,7 +1935,7 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(
                 [Problem(file, "", None, "is a directory, not a scenario file", "a .toml file")]
             )
-        data = p.read_bytes()
+        data = _read_regular(p, file)
     except ScenarioError:
         raise
     except FileNotFoundError:
@@ -1866,6 +1994,11 @@ def resolve_scenario(arg: str) -> Path:
             raise ScenarioError(
                 [Problem(arg, "", None, "is a directory, not a scenario file", allowed)]
             )
+    except RuntimeError:  # ~user with an unknown user
+        user = arg[1:].split("/", 1)[0]
+        raise ScenarioError(
+            [Problem(arg, "", None, f"unknown user {user!r} in the path", allowed)]
+        ) from None
     except (OSError, ValueError):
         pass
     stem = arg[:-5] if arg.endswith(".toml") else arg

@@ -1235,6 +1235,40 @@ class Condition:
         return self.source
 
 
+def index_errors(condition: Condition, layer_shapes: Sequence[tuple[int, int]]) -> list[str]:
+    """Layer and weight indices in ``condition`` that a network does not have.
+
+    ``layer_shapes`` lists each layer's ``(inputs, units)``. Indices are
+    fixed by the text and the shapes by the scenario, so a bad one is a
+    mistake in the file, reported when it is checked, rather than a
+    breakpoint that disables itself the first time it is evaluated.
+    """
+    n = len(layer_shapes)
+    errors: list[str] = []
+    for node in _walk(condition.root):
+        if not isinstance(node, Indexed | Weight):
+            continue
+        if not -n <= node.layer < n:
+            errors.append(
+                f"{node.label()}: layer {node.layer} out of range, "
+                f"the network has {n} layers (0..{n - 1})"
+            )
+            continue
+        if isinstance(node, Weight):
+            n_in, n_out = layer_shapes[node.layer % n]
+            shape = (n_in, n_out) if node.name in ("W", "dW") else (n_out,)
+            if len(node.index) != len(shape):
+                continue  # the parser already requires the right number of indices
+            for axis, (i, size) in enumerate(zip(node.index, shape, strict=True)):
+                if not -size <= i < size:
+                    errors.append(
+                        f"{node.label()}: index {i} out of range for axis {axis} of "
+                        f"{node.name}[{node.layer}], whose shape is "
+                        f"{' x '.join(map(str, shape))} (0..{size - 1})"
+                    )
+    return errors
+
+
 def parse(source: str, known: Iterable[str] | None = None) -> Condition:
     """Parse ``source``; ``known`` replaces the default vocabulary of names.
 

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import math
 import numbers
+import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from tui_trainer.engine.config import Dataset
+from tui_trainer.engine.memory import format_bytes
 
 __all__ = [
     "BUILTIN_KINDS",
@@ -52,6 +56,18 @@ __all__ = [
 
 MIN_CSV_ROWS = 4
 """A CSV file needs at least this many data rows: fewer cannot be split sensibly."""
+
+MAX_CSV_ROWS = 1_000_000
+"""At most this many data rows: the same limit as generated data's ``n_samples``."""
+
+MAX_CSV_BYTES = 256 * 1024 * 1024
+"""Larger files are refused before reading: parsing one costs several times its size."""
+
+MAX_LISTED = 10
+"""Messages list at most this many column names, then say how many more there are."""
+
+MAX_QUOTED = 40
+"""Text from a file is quoted in a message up to this many characters."""
 
 MAX_INFERRED_CLASSES = 20
 """With ``task=None`` an integer target with at most this many distinct values is
@@ -392,12 +408,37 @@ DATASET_KINDS: tuple[str, ...] = (*GENERATORS, "csv", *BUILTIN_KINDS)
 """Every canonical data set kind a scenario may name (aliases not repeated)."""
 
 
-def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+def _did_you_mean(name: str, choices: Sequence[str], n: int = 1) -> str:
+    """`` Did you mean 'x'?`` for up to ``n`` close names ("" when none is close)."""
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
-        return f" Did you mean {lowered[name.lower()]!r}?"
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+        return f" Did you mean {_quote(lowered[name.lower()])}?"
+    # difflib is quadratic in a name's length and linear in the names: bound both.
+    close = difflib.get_close_matches(name[:100], list(choices[:10_000]), n=n, cutoff=0.6)
+    return f" Did you mean {' or '.join(_quote(c) for c in close)}?" if close else ""
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for a message: control characters visible, long text cut.
+
+    File contents never go into a message whole (a CSV path may name any file,
+    e.g. ``/proc/self/environ``): at most :data:`MAX_QUOTED` characters.
+    """
+    cut = text[:MAX_QUOTED] + ("..." if len(text) > MAX_QUOTED else "")
+    return repr(cut)
+
+
+def _clip(text: str) -> str:
+    """``text`` unquoted but cut short, control characters made visible."""
+    cut = text[:MAX_QUOTED] + ("..." if len(text) > MAX_QUOTED else "")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+
+
+def _name_list(names: Sequence[str]) -> str:
+    """The first :data:`MAX_LISTED` names, then how many more."""
+    shown = ", ".join(_clip(n) for n in names[:MAX_LISTED])
+    more = len(names) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def canonical_kind(kind: str) -> str:
@@ -481,18 +522,65 @@ def generate(
 # --------------------------------------------------------------------------
 
 
+def _open_regular(path: Path) -> io.BufferedReader:
+    """Open ``path`` for reading only if it is a regular, non-empty file of bounded size.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open file, so a
+    FIFO, a device or ``/proc/kmsg`` is refused rather than waited on, and the
+    file checked is the file read. Pseudo-files (``/proc``, ``/sys``) report a
+    size of 0 and are refused as empty without reading them.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}", "path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not a CSV file", "path") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}", "path") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DataError(f"{path} is a directory, not a CSV file", "path")
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(
+                f"{path} is not a regular file (a device, pipe or socket); "
+                "give the path of a .csv file",
+                "path",
+            )
+        if info.st_size == 0:
+            raise DataError(
+                f"{path.name} has a size of 0 bytes (empty, or a /proc or /sys pseudo-file): "
+                "expected a CSV file with a header row naming the columns, then data rows",
+                "path",
+            )
+        if info.st_size > MAX_CSV_BYTES:
+            raise DataError(
+                f"{path.name} is {format_bytes(info.st_size)}; CSV files of at most "
+                f"{format_bytes(MAX_CSV_BYTES)} are read",
+                "path",
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, data rows and each row's line number (1-based, as an editor shows it)."""
-    if not path.exists():
-        raise DataError(f"data file not found: {path}", "path")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory, not a CSV file", "path")
+    """Header, data rows and each row's line number (1-based, as an editor shows it).
+
+    Reads at most :data:`MAX_CSV_ROWS` + 1 data rows, so an oversized file is
+    refused without holding all of it.
+    """
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
     try:
+        raw = _open_regular(path)
         # utf-8-sig: spreadsheet programs like to start the file with a BOM.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             try:
                 for record in reader:
@@ -501,6 +589,13 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                     if header is None:
                         header = [cell.strip() for cell in record]
                         continue
+                    if len(rows) == MAX_CSV_ROWS:
+                        raise DataError(
+                            f"{path.name} has more than {MAX_CSV_ROWS:,} data rows "
+                            f"(line {reader.line_num}); at most {MAX_CSV_ROWS:,} are read, "
+                            "the same limit as generated data's n_samples",
+                            "path",
+                        )
                     rows.append(record)
                     lines.append(reader.line_num)
             except csv.Error as exc:
@@ -530,14 +625,14 @@ def _is_number(text: str) -> bool:
 def _check_header(path: Path, header: list[str]) -> None:
     if len(header) < 2:
         raise DataError(
-            f"{path.name} has a single column {header[0]!r}: need at least one feature "
+            f"{path.name} has a single column {_quote(header[0])}: need at least one feature "
             "column and a target column (is the file comma-separated?)",
             "path",
         )
     if all(_is_number(name) for name in header):
         raise DataError(
             f"{path.name}: the first row must be a header row naming the columns, but it looks like data "
-            f"({', '.join(header[:4])}{', ...' if len(header) > 4 else ''})",
+            f"({_name_list(header[:4])}{', ...' if len(header) > 4 else ''})",
             "path",
         )
     for i, name in enumerate(header):
@@ -547,7 +642,7 @@ def _check_header(path: Path, header: list[str]) -> None:
     for name in header:
         if name in seen:
             raise DataError(
-                f"{path.name}: column name {name!r} appears twice in the header", "path"
+                f"{path.name}: column name {_quote(name)} appears twice in the header", "path"
             )
         seen.add(name)
 
@@ -566,8 +661,8 @@ def _column_index(path: Path, header: list[str], column: str | int, setting: str
     if column in header:
         return header.index(column)
     raise DataError(
-        f"column {column!r} not found in {path.name}; available columns: "
-        f"{', '.join(header)}." + _did_you_mean(column, header),
+        f"column {_quote(column)} not found in {path.name}; available columns: "
+        f"{_name_list(header)}." + _did_you_mean(column, header, n=5),
         setting,
     )
 
@@ -578,15 +673,15 @@ def _parse_float_column(
     values = np.empty(len(cells), dtype=np.float64)
     for k, text in enumerate(cells):
         text = text.strip()
-        where = f"{path.name}, line {lines[k]} (data row {k + 1}), column {column!r}"
+        where = f"{path.name}, line {lines[k]} (data row {k + 1}), column {_quote(column)}"
         if not text:
             raise DataError(f"{where}: empty cell; every cell needs a number", setting)
         try:
             value = float(text)
         except ValueError:
-            raise DataError(f"{where}: {text!r} is not a number", setting) from None
+            raise DataError(f"{where}: {_quote(text)} is not a number", setting) from None
         if not math.isfinite(value):
-            raise DataError(f"{where}: {text!r} is not a finite number", setting)
+            raise DataError(f"{where}: {_quote(text)} is not a finite number", setting)
         values[k] = value
     return values
 
@@ -665,7 +760,7 @@ def load_csv(
         feature_indices = [_column_index(path, header, f, "features") for f in features]
         if target_index in feature_indices:
             raise DataError(
-                f"column {target_name!r} is the target, so it cannot also be a feature",
+                f"column {_quote(target_name)} is the target, so it cannot also be a feature",
                 "features",
             )
         if len(set(feature_indices)) != len(feature_indices):
@@ -681,7 +776,7 @@ def load_csv(
         if not text:
             raise DataError(
                 f"{path.name}, line {lines[k]} (data row {k + 1}): the target column "
-                f"{target_name!r} is empty",
+                f"{_quote(target_name)} is empty",
                 "target",
             )
     numeric = all(_is_number(text) for text in raw_target)
@@ -700,8 +795,8 @@ def load_csv(
         if not numeric:
             bad = next(k for k, text in enumerate(raw_target) if not _is_number(text))
             raise DataError(
-                f"task is regression but the target column {target_name!r} holds "
-                f"{raw_target[bad]!r} at line {lines[bad]} (data row {bad + 1}); regression "
+                f"task is regression but the target column {_quote(target_name)} holds "
+                f"{_quote(raw_target[bad])} at line {lines[bad]} (data row {bad + 1}); regression "
                 "needs numbers (set task to classification for labels)",
                 "task",
             )
@@ -718,8 +813,8 @@ def load_csv(
         y = y.astype(np.int64).reshape(-1)
         if len(class_names) < 2:
             raise DataError(
-                f"the target column {target_name!r} has a single class "
-                f"({class_names[0]!r}); classification needs at least two",
+                f"the target column {_quote(target_name)} has a single class "
+                f"({_quote(class_names[0])}); classification needs at least two",
                 "target",
             )
 
