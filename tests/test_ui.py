@@ -38,7 +38,7 @@ from terminal import xor_scenario
 from tui_trainer.engine import data
 from tui_trainer.engine.breakpoints import BreakpointSet
 from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
-from tui_trainer.engine.config import LayerSpec
+from tui_trainer.engine.config import LayerSpec, TrainConfig
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
@@ -1814,3 +1814,80 @@ def test_snapshot_backprop_data_panel_120x40(snap_compare: Any) -> None:
     """BACKPROP of the first step with the decision-boundary panel."""
     app = TrainerApp(xor_session(), name="xor")
     assert snap_compare(app, press=["n", "n", "n", "3"], terminal_size=(120, 40))
+
+
+# ------------------------------------------- issue 12: screens that never mislead
+
+
+def scenario_app(name: str) -> TrainerApp:
+    """The app as ``tui-trainer <name>`` opens it (breakpoints and watches included)."""
+    from tui_trainer.cli import breakpoint_set, load
+
+    sc, s = load(name)
+    return TrainerApp(
+        s,
+        name=sc.name,
+        watch_text=sc.watch,
+        breakpoints=breakpoint_set(sc),
+        watches=list(sc.watches),
+    )
+
+
+def debug_text(app: TrainerApp) -> str:
+    return str(app.query_one("#debug").content)
+
+
+def test_explain_and_diagnosis_agree_after_lr_5() -> None:
+    """`tui-trainer`, h, lr = 5, Enter, c, 4 at 120x40: the diagnosis said "Learning rate
+    too large" while the explain panel said the learning rate "may be too low"."""
+    app = scenario_app("xor")
+
+    async def body(pilot: Pilot) -> None:
+        await _set_lr(pilot, app, "5")
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        diag, expl = debug_text(app), explain_text(app)
+        assert "Learning rate too large" in diag
+        assert "too low" not in expl and "too small" not in expl
+        assert "Diagnosis, layer 1: Learning rate too large" in expl
+        # Every layer the network panel marks red is one a finding names.
+        f = next(f for f in app.findings if f.code == "lr_too_large")
+        for i, q in f.involves:
+            if q == "saturated":
+                assert f"layer {i + 1}'s tanh activations are saturated" in f.evidence
+
+    run_app(app, body, size=(120, 40))
+
+
+def test_network_panel_flags_only_what_the_diagnosis_names() -> None:
+    """A leaky_relu layer shown red "dead 100%" with accuracy stuck got "nothing
+    suspicious so far": the red flag and the finding now come from one list."""
+    d = data.split(data.generate("moons", 200, 0.0, 0), 0.2, 0)
+    s = Session(
+        TrainConfig(
+            layers=(LayerSpec(16, "leaky_relu"), LayerSpec(2, "linear")),
+            loss="cross_entropy",
+            lr=0.05,
+            bias_init=-3.0,
+            epochs=5,
+            seed=0,
+        ),
+        d,
+    )
+    app = TrainerApp(s, name="leaky")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        diag = debug_text(app)
+        assert "nothing suspicious" not in diag
+        assert "Leaky ReLU units stuck below 0" in diag
+        net = app.query_one(NetworkView).content
+        spans = [(net.plain[sp.start : sp.end], str(sp.style)) for sp in net.spans]
+        assert ("dead 100%", "bold red") in [(t.strip(" ·"), st) for t, st in spans]
+
+    run_app(app, body, size=(80, 24))

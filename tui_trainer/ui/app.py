@@ -444,7 +444,9 @@ class TrainerApp(App[None]):
                 self._last_status = text
                 self.query_one(StatusLine).update(Text(text, no_wrap=True, overflow="ellipsis"))
             if not self.running:
-                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+                self.query_one(NetworkView).show(
+                    s, ev.layer if ev is not None else None, self.findings
+                )
 
     def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
@@ -457,9 +459,15 @@ class TrainerApp(App[None]):
         with self.lock:
             s = self.session
             wide = self.main_screen.has_class("wide")
-            if self.running and slow:
+            try:  # first: the network panel's flags come from these findings
+                self.findings = diagnose(s)
+            except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
+                self.log.error(f"diagnose failed: {e!r}")
+            if slow or not self.running:
                 ev = s.last_event
-                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+                self.query_one(NetworkView).show(
+                    s, ev.layer if ev is not None else None, self.findings
+                )
             if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart":
@@ -476,10 +484,6 @@ class TrainerApp(App[None]):
             if slow and (wide or self.panel == "data"):
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
             self.watches.sample(s)
-            try:
-                self.findings = diagnose(s)
-            except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
-                self.log.error(f"diagnose failed: {e!r}")
             if self.panel == "debug" or wide:
                 self._safely(
                     self.query_one(Inspector),
@@ -511,7 +515,7 @@ class TrainerApp(App[None]):
         s = self.session
         if self.running:
             return "Training... Press p or space to pause (the status line shows progress)."
-        text = explain(s, self.selected_layer, self.cell)
+        text = explain(s, self.selected_layer, self.cell, self.findings)
         if self._last_hit is not None:
             bp = self._last_hit
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
