@@ -951,7 +951,7 @@ def _overfitting(r: _Run) -> Finding | None:
             f"the validation loss was lowest at epoch {best + 1} ({_f(float(v[best_raw]))}); "
             f"{len(v) - 1 - best_raw} epochs later it is {_f(float(vs[-1] / vs[j]))}x its best "
             f"(3-epoch averages {_f(float(vs[j]))} -> {_f(float(vs[-1]))}), while the "
-            f"training loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
+            f"epoch train loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
         ),
         advice=(
             "The network has started to memorise the training examples, noise included, "
@@ -995,7 +995,7 @@ def _underfitting(r: _Run) -> Finding | None:
         if not t_end > 0.5 * var:
             return None
         fit = (
-            f"the training loss {_f(t_end)} is still more than half the variance of the "
+            f"the epoch train loss {_f(t_end)} is still more than half the variance of the "
             f"targets ({_f(var)}, the loss of always predicting their mean)"
         )
     chance = _chance_loss(r)
@@ -1019,7 +1019,7 @@ def _underfitting(r: _Run) -> Finding | None:
         step=r.epoch_end_step(e0),
         epoch=e0,
         evidence=(
-            f"after {m} epochs {fit}; over the last {m - half} epochs the training loss went "
+            f"after {m} epochs {fit}; over the last {m - half} epochs the epoch train loss went "
             f"only from {_f(t_mid)} to {_f(t_end)}{val_text} (less than 5% better){plateau}"
         ),
         advice=(

@@ -59,7 +59,7 @@ from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
-from tui_trainer.ui.widgets.status_line import StatusLine, status_text
+from tui_trainer.ui.widgets.status_line import SEPARATOR, StatusLine, status_fields
 
 MIN_W, MIN_H = 60, 18
 PANELS = ("matrix", "chart", "data", "debug")
@@ -439,10 +439,11 @@ class TrainerApp(App[None]):
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
             self.query_one(KeyBar).set_lead(LEAD_KEYS.get(state, ()))
-            text = status_text(s, self.scenario_name, state)
+            fields = status_fields(s, self.scenario_name)
+            text = SEPARATOR.join(t for _, t in fields)
             if text != self._last_status:
                 self._last_status = text
-                self.query_one(StatusLine).update(Text(text, no_wrap=True, overflow="ellipsis"))
+                self.query_one(StatusLine).show(fields)
             if not self.running:
                 self.query_one(NetworkView).show(
                     s, ev.layer if ev is not None else None, self.findings

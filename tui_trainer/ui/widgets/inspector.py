@@ -41,7 +41,7 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
         t.append("  none\n", style="dim")
     for bp in bps.items:
         mark = "●" if bp.enabled else "○"
-        t.append(f"  {mark} {bp.source}", style="" if bp.enabled else "dim")
+        t.append(f"  {mark} {bp.condition.display()}", style="" if bp.enabled else "dim")
         t.append(f"  [{bp.phase}, {bp.hits} hits]\n", style="dim")
     t.append("Watches", style="bold underline")
     t.append("  (W add)\n", style="dim")
@@ -50,7 +50,8 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
     spark_w = max(8, min(40, width - 40))
     for w in watches.items:
         vals = [v for _, v in w.history]
-        t.append(f"  {w.source} = ")
+        # Old names show as the quantity they read ("accuracy" as batch_accuracy).
+        t.append(f"  {w.condition.display()} = ")
         if w.error:
             t.append(w.error, style="red")
         else:

@@ -1,4 +1,4 @@
-"""Loss chart: per-step train loss and per-epoch train and validation loss.
+"""Loss chart: per-step batch loss and per-epoch train and validation loss.
 
 Series are downsampled to about twice the plot width before plotting, so a
 redraw costs the same after ten steps or a million (plotext's cost grows
@@ -119,12 +119,12 @@ class LossChart(Container):
         fin = self._plottable(step_loss)
         if fin.any():
             xs, yv = downsample(x[fin], step_loss[fin], n)
-            plt.plot(xs.tolist(), ys(yv), label="train (step)", color="gray", marker="braille")
+            plt.plot(xs.tolist(), ys(yv), label="batch", color="gray", marker="braille")
             plotted.append(yv)
         ef = self._plottable(epoch_loss)
         if ef.any():
             xs, yv = downsample(epoch_steps[ef], epoch_loss[ef], n)
-            plt.plot(xs.tolist(), ys(yv), label="train (epoch)", color="cyan", marker="braille")
+            plt.plot(xs.tolist(), ys(yv), label="epoch train", color="cyan", marker="braille")
             plotted.append(yv)
         vf = self._plottable(val_loss)
         if vf.any():
