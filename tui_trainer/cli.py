@@ -312,8 +312,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             elapsed = max(1e-9, time.perf_counter() - t0)
             h = session.history
             info = (
-                f"loss {h.epochs.last('loss'):.4g} val {h.epochs.last('val_loss'):.4g}"
-                + (f" acc {h.epochs.last('val_accuracy'):.1%}" if session.classification else "")
+                f"train loss {h.epochs.last('loss'):.4g} val loss {h.epochs.last('val_loss'):.4g}"
+                + (
+                    f" val acc {h.epochs.last('val_accuracy'):.1%}"
+                    if session.classification
+                    else ""
+                )
                 + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
             )
             progress.update(task, completed=session.epoch, info=info)
@@ -327,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     h = session.history
     summary = (
         f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"loss {h.epochs.last('loss'):.4g}, val_loss {h.epochs.last('val_loss'):.4g}"
+        f"train_loss {h.epochs.last('loss'):.4g}, val_loss {h.epochs.last('val_loss'):.4g}"
     )
     if session.classification:
         summary += f", val_accuracy {h.epochs.last('val_accuracy'):.1%}"
