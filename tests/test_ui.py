@@ -1840,6 +1840,22 @@ def scenario_app(name: str) -> TrainerApp:
     )
 
 
+def red_marks(app: TrainerApp) -> set[tuple[int, str]]:
+    """The (layer, quantity) pairs the narrow network panel shows in red."""
+    net = app.query_one(NetworkView).content
+    lines = net.plain.split("\n")
+    starts = [sum(len(x) + 1 for x in lines[:k]) for k in range(len(lines))]
+    kinds = {"sat": "saturated", "dead": "dead", "|grad|": "gradient", "upd": "update"}
+    out = set()
+    for sp in net.spans:
+        if "red" not in str(sp.style):
+            continue
+        row = max(k for k, st in enumerate(starts) if st <= sp.start)
+        word = net.plain[sp.start : sp.end].strip(" ·").split(" ")[0]
+        out.add(((row - 1) // 2, kinds[word]))
+    return out
+
+
 def debug_text(app: TrainerApp) -> str:
     return str(app.query_one("#debug").content)
 
@@ -1859,11 +1875,13 @@ def test_explain_and_diagnosis_agree_after_lr_5() -> None:
         assert "Learning rate too large" in diag
         assert "too low" not in expl and "too small" not in expl
         assert "Diagnosis, layer 1: Learning rate too large" in expl
-        # Every layer the network panel marks red is one a finding names.
+        # The network panel marks red exactly the (layer, quantity) pairs the findings name.
         f = next(f for f in app.findings if f.code == "lr_too_large")
         for i, q in f.involves:
             if q == "saturated":
                 assert f"layer {i + 1}'s tanh activations are saturated" in f.evidence
+        assert red_marks(app) == {iq for fd in app.findings for iq in fd.involves}
+        assert (0, "saturated") in red_marks(app)
 
     run_app(app, body, size=(120, 40))
 
@@ -1896,6 +1914,7 @@ def test_network_panel_flags_only_what_the_diagnosis_names() -> None:
         net = app.query_one(NetworkView).content
         spans = [(net.plain[sp.start : sp.end], str(sp.style)) for sp in net.spans]
         assert ("dead 100%", "bold red") in [(t.strip(" ·"), st) for t, st in spans]
+        assert red_marks(app) == {iq for fd in app.findings for iq in fd.involves}
 
     run_app(app, body, size=(80, 24))
 

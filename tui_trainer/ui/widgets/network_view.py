@@ -79,10 +79,15 @@ def network_lines(
         if label:
             t.append(f" · {label} {figure}", style=flag_style)
         t.append("\n")
-        t.append(
-            f"  |W| {_n(wn)} |grad| {_n(gn)} upd {_n(ur)}\n",
-            style="dim" if i != selected else "",
-        )
+        base = "dim" if i != selected else ""
+        named = {q for q, _ in involvements(findings or [], i)}
+        if named & {"gradient", "update"}:
+            t.append(f"  |W| {_n(wn)} ", style=base)
+            t.append(f"|grad| {_n(gn)}", style="bold red" if "gradient" in named else base)
+            t.append(f" upd {_n(ur)}", style="bold red" if "update" in named else base)
+            t.append("\n")
+        else:
+            t.append(f"  |W| {_n(wn)} |grad| {_n(gn)} upd {_n(ur)}\n", style=base)
     return t
 
 
@@ -107,6 +112,7 @@ def network_table(
         a_mean = _f(float(ly.a.mean())) if ly.a is not None else "-"
         a_std = _f(float(ly.a.std())) if ly.a is not None else "-"
         label, figure, flag_style = _flag(s, i, dead, findings or [])
+        named = {q for q, _ in involvements(findings or [], i)}
         dead_txt = Text(f"{figure} {label}".strip(), style=flag_style)
         t.add_row(
             ">" if i == selected else " ",
@@ -114,8 +120,8 @@ def network_table(
             _f(wn),
             _f(float(ly.W.mean())),
             _f(float(ly.W.std())),
-            _f(gn),
-            _f(ur),
+            Text(_f(gn), style="bold red" if "gradient" in named else ""),
+            Text(_f(ur), style="bold red" if "update" in named else ""),
             a_mean,
             a_std,
             dead_txt,
