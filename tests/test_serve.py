@@ -208,7 +208,7 @@ def test_serve_page_app_and_shutdown(
 
     # Play the browser: the app starts, shows its status line and takes keys.
     screen = asyncio.run(_browser_session(port, ["f", "f", "n"]))
-    assert re.search(r"webrun \| epoch 1/20 \| step 2 \| batch 3/16 \| phase FORWARD", screen)
+    assert re.search(r"epoch 1/20 \| step 2 \| phase FORWARD", screen)
 
     # SIGTERM (a service manager stopping it): the server exits promptly and cleanly.
     server.proc.send_signal(signal.SIGTERM)
@@ -254,15 +254,15 @@ async def _browser_session(port: int, keys: list[str], close: bool = True) -> st
                         return
                 raise AssertionError(f"{pattern!r} never appeared; the app sent:\n{text[-3000:]}")
 
-            await until(r"webrun \| epoch 1/20 \| step 0 \|")
+            await until(r"epoch 1/20 \| step 0 \|")
             step = 0
             for key in keys:
                 await ws.send_json(["stdin", key])
                 if key == "f":
                     step += 1
-                    await until(rf"\| step {step} \| batch {step + 1}/16 \| phase UPDATE")
+                    await until(rf"\| step {step} \| phase UPDATE")
                 elif key == "n":
-                    await until(rf"\| step {step} \| batch {step + 1}/16 \| phase FORWARD")
+                    await until(rf"\| step {step} \| phase FORWARD")
             if close:
                 await ws.close()
     return text
