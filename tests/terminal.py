@@ -27,7 +27,23 @@ STARTUP_TIMEOUT = 15.0  # the app's first screen
 KEY_TIMEOUT = 5.0  # the effect of one key
 SAVE_TIMEOUT = 10.0  # a recovery checkpoint written, the app exited
 
-STATUS_RX = re.compile(r"\| step (\d+) \| batch \d+/\d+ \| phase ([A-Za-z]+(?: L\d+)?) \|")
+# At 80 columns the status line keeps its most important fields (step, batch loss,
+# epoch, val loss, lr) and leaves the phase to the phase bar on the row above it:
+# "  FORWARD  > [LOSS] >  BACKPROP  >  UPDATE   PAUSED" / "epoch 1/20 | step 0 | ...".
+STEP_RX = re.compile(r"\bstep (\d+) \|")
+BAR_RX = re.compile(r"\[([A-Z]+)!?\](?:.*?layer (\d+)/\d+)?")
+
+
+def at(step: int, phase: str) -> str:
+    """A regex for the screen paused at ``step`` in ``phase`` ("FORWARD", "BACKPROP L1",
+    "start"), as a person reads it: the phase lit in the phase bar, the step in the
+    status line right below."""
+    name, _, layer = phase.partition(" L")
+    if name == "start":
+        bar = r"(?m)^[^\[\n]*PAUSED[^\n]*"
+    else:
+        bar = rf"\[{name}\]" + (rf"[^\n]*layer {layer}/" if layer else "")
+    return rf"{bar}[^\n]*\n[^\n]*\bstep {step} \|"
 
 
 def installed_command() -> str | None:
@@ -148,16 +164,22 @@ class Term:
 
     def status_line(self) -> str:
         for line in self.screen().splitlines():
-            if " | epoch " in line and " | step " in line:
+            if "epoch " in line and " | step " in line:
                 return line
         raise AssertionError(f"no status line on screen:\n{self.screen()}")
 
     def status(self) -> tuple[int, str]:
-        """(step, phase) from the status line."""
+        """(step, phase): the step from the status line, the phase ("BACKPROP L1",
+        "start") from the phase bar above it."""
         text = self.screen()
-        m = STATUS_RX.search(text)
-        assert m is not None, f"no status line on screen:\n{text}"
-        return int(m.group(1)), m.group(2)
+        lines = text.splitlines()
+        row = next((i for i, ln in enumerate(lines) if STEP_RX.search(ln)), None)
+        assert row is not None and row > 0, f"no status line on screen:\n{text}"
+        step = int(STEP_RX.search(lines[row]).group(1))  # type: ignore[union-attr]
+        m = BAR_RX.search(lines[row - 1])
+        if m is None:
+            return step, "start"
+        return step, m.group(1) + (f" L{m.group(2)}" if m.group(2) else "")
 
     def pane_pid(self) -> int:
         return int(self._tmux("list-panes", "-t", self.target, "-F", "#{pane_pid}").stdout)

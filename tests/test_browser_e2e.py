@@ -92,7 +92,7 @@ def test_serve_in_a_real_browser(tmp_path: Path, browser: Any, viewport: tuple[i
         received = PageSocket(page)
         page.goto(url, timeout=TIMEOUT_MS)
         received.wait_for(page, r"FORWARD\s+>\s+LOSS\s+>\s+BACKPROP\s+>\s+UPDATE")
-        received.wait_for(page, r"webrun \| epoch 1/20 \| step 0")
+        received.wait_for(page, r"epoch 1/20 \| step 0")
         # The whole grid is inside the page: the top row is not cut off.
         box = page.evaluate(
             """() => {

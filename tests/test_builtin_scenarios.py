@@ -296,7 +296,7 @@ def test_underfitting_stays_low_and_flat():
     assert loss[-1] > 0.6
     assert abs(loss[-1] - loss[half]) / loss[half] < 0.05
     (bp,) = load("underfitting").breakpoints
-    assert first_epoch_true(bp.condition, {"loss": loss}) is not None
+    assert first_epoch_true(bp.condition, {"train_loss": loss}) is not None
 
 
 def test_spiral_has_enough_capacity():

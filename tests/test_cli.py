@@ -143,7 +143,7 @@ def test_run_builtin_xor_for_one_epoch(tmp_path: Path) -> None:
         pytest.skip("the built-in xor scenario is not installed")
     proc = cli("run", "xor", "--epochs", "1", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert re.match(r"\S+: epoch 1/1, step \d+, loss ", summary(proc)), proc.stdout
+    assert re.match(r"\S+: epoch 1/1, step \d+, train_loss ", summary(proc)), proc.stdout
 
 
 # --------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_run_writes_metrics(tmp_path: Path, ext: str) -> None:
     assert len(proc.stdout.splitlines()) == 1
     line = summary(proc)
     assert line.startswith(f"tiny: epoch 4/4, step {4 * STEPS_PER_EPOCH}, ")
-    assert f"loss {rows[-1]['loss']:.4g}" in line
+    assert f"train_loss {rows[-1]['loss']:.4g}" in line
     assert f"val_loss {rows[-1]['val_loss']:.4g}" in line
     assert f"val_accuracy {rows[-1]['val_accuracy']:.1%}" in line
     if quiet:

@@ -456,9 +456,10 @@ def test_explain() -> None:
     assert parse("10 < grad_norm[0]").explain(CTX) == "10 < 12.3 = grad_norm[0]"
     text = parse("val_loss rising for 5 epochs").explain(CTX)
     assert text.startswith("val_loss = 0.412 (rising 5 epochs: 0.4 0.401 ")
-    assert parse("loss / lr").explain(CTX) == "loss / lr = 50 (loss = 0.5, lr = 0.01)"
+    # the old name `loss` is shown as the quantity it reads: the last batch's loss
+    assert parse("loss / lr").explain(CTX) == "batch_loss / lr = 50 (batch_loss = 0.5, lr = 0.01)"
     both = parse("grad_norm[0] > 10 and loss < 1").explain(CTX)
-    assert both == "grad_norm[0] = 12.3 > 10; loss = 0.5 < 1"
+    assert both == "grad_norm[0] = 12.3 > 10; batch_loss = 0.5 < 1"
     # for `or`, only the parts that are true
     assert parse("loss > 1 or lr < 1").explain(CTX) == "lr = 0.01 < 1"
     assert "only 4 of 6 values" in parse("loss rising for 5 epochs").explain(CTX)
@@ -571,3 +572,46 @@ def test_arithmetic_matches_python(source: str) -> None:
         assert math.isnan(value)
     else:
         assert math.isclose(value, expected, rel_tol=1e-12, abs_tol=1e-300), source
+
+
+# ------------------------------------------------ issue 12: one name per quantity
+
+
+def test_old_names_are_shown_as_the_quantity_they_read() -> None:
+    """`loss plateau for 20 epochs` read the epoch's mean training loss while the status
+    line's `loss` was the last batch's: explanations now name which one."""
+    assert parse("loss plateau for 3 epochs").explain(CTX).startswith("train_loss = 0.5 (")
+    assert parse("loss rising for 2 steps").explain(CTX).startswith("batch_loss = ")
+    assert parse("accuracy > 0.5").explain(CTX) == "batch_accuracy = 0.9 > 0.5"
+    c = parse("loss plateau for 20 epochs within 0.01 and (accuracy < 0.7 or loss > 1)")
+    assert c.display() == (
+        "train_loss plateau for 20 epochs within 0.01 and (batch_accuracy < 0.7 or batch_loss > 1)"
+    )
+    assert parse("val_loss - loss").display() == "val_loss - batch_loss"
+    # a vocabulary of one's own keeps its names as they are
+    assert parse("loss > 1", known=["loss"]).display() == "loss > 1"
+    assert parse("loss > 1", known=["loss"]).explain(CTX) == "loss = 0.5 > 1"
+
+
+def test_new_names_read_batch_epoch_and_validation_values() -> None:
+    from pilot import xor_session
+    from tui_trainer.engine.context import SessionContext
+
+    s = xor_session(epochs=3)
+    s.run(lambda x: x.step >= 20)  # one epoch (16 steps) and 4 steps of the next
+    ctx = SessionContext(s)
+    h = s.history
+    assert parse("batch_loss").evaluate(ctx) == h.steps.last("loss")
+    assert parse("loss").evaluate(ctx) == h.steps.last("loss")
+    assert parse("train_loss").evaluate(ctx) == h.epochs.last("loss")
+    assert parse("batch_accuracy").evaluate(ctx) == parse("accuracy").evaluate(ctx)
+    assert parse("train_accuracy").evaluate(ctx) == h.epochs.last("accuracy")
+    assert parse("val_accuracy").evaluate(ctx) == h.epochs.last("val_accuracy")
+    assert parse("train_loss").evaluate(ctx) != parse("batch_loss").evaluate(ctx)
+    assert parse("batch_loss rising for 2 steps").evaluate(ctx) is parse(
+        "loss rising for 2 steps"
+    ).evaluate(ctx)
+    with pytest.raises(ConditionError, match=r"no per-epoch history for 'batch_loss' \(train_loss"):
+        parse("batch_loss rising for 2 epochs").evaluate(ctx)
+    with pytest.raises(ConditionError, match=r"no per-step history for 'train_accuracy' \(batch_"):
+        parse("train_accuracy plateau for 2 steps").evaluate(ctx)

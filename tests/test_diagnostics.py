@@ -43,6 +43,12 @@ CASES: dict[str, Callable[[], Session]] = {
     "relu_huge_lr": lambda: _session(
         _data("moons", noise=0.1), (16, 16), activation="relu", init="he", lr=2.0, epochs=20
     ),
+    "leaky_negative_bias": lambda: _session(
+        _data("moons"), (16,), activation="leaky_relu", bias_init=-3.0, lr=0.05, epochs=5
+    ),
+    "tanh6_small_init": lambda: _session(
+        _data("circles"), (8,) * 6, init="normal", init_std=0.05, lr=0.1, epochs=3
+    ),
     "tanh_std10": lambda: _session(
         _data("gauss", classes=3), (16,), init="normal", init_std=10.0, epochs=5
     ),
@@ -108,6 +114,9 @@ def _check_well_formed(findings: list[Finding]) -> None:
         assert f.severity in SEVERITIES
         assert f.title and f.evidence and f.advice
         assert f.step >= 0 and f.epoch >= 0
+        for layer, quantity in f.involves:  # what the panels flag, with this finding
+            assert quantity in ("dead", "saturated", "gradient", "update")
+            assert layer >= 0
 
 
 # ------------------------------------------------------------- each rule
@@ -186,6 +195,55 @@ def test_vanishing_gradients_in_deep_sigmoid_network():
     assert "exploding_gradients" not in by
 
 
+def test_vanishing_gradients_advice_names_the_activation_used():
+    """Issue 12 item 6: a tanh network was told about sigmoid's slope of at most 0.25."""
+    f = _by_code(diagnose(_run("tanh6_small_init")))["vanishing_gradients"][0]
+    assert "tanh's slope is at most 1" in f.advice
+    assert "sigmoid" not in f.advice
+    assert "layer 1 (tanh)" in f.evidence
+    assert (0, "gradient") in f.involves
+    g = _by_code(diagnose(_run("sigmoid8")))["vanishing_gradients"][0]
+    assert "sigmoid's slope is at most 0.25" in g.advice and "tanh's slope" not in g.advice
+
+
+def test_leaky_relu_layer_stuck_below_zero_is_reported():
+    """Issue 12 item 6: a leaky_relu layer 100% below 0 ("dead 100%" in the network
+    panel) while the network does not fit got "nothing suspicious so far"."""
+    s = _run("leaky_negative_bias")
+    assert s.history.epochs.last("dead_fraction[0]") == 1.0
+    by = _by_code(diagnose(s))
+    f = by["dead_relu"][0]
+    assert f.layer == 0 and f.involves == ((0, "dead"),)
+    assert f.title == "Leaky ReLU units stuck below 0"
+    assert "layer 1 (leaky_relu)" in f.evidence and "slope of 0.01" in f.evidence
+    assert "does not fit" in f.evidence
+    assert "0.01 of the gradient" in f.advice
+
+
+def test_healthy_leaky_relu_network_is_not_flagged():
+    s = _session(
+        _data("moons", noise=0.1), (16, 16), activation="leaky_relu", init="he", lr=0.05, epochs=40
+    )
+    s.run()
+    assert "dead_relu" not in _by_code(diagnose(s))
+
+
+def test_lr_too_large_names_the_layers_it_left_saturated():
+    """The blow-up's aftermath (saturated tanh layers, vanishing gradient of layer 1) is
+    listed in ``involves``, so the network and explain panels flag it with this finding."""
+    s = _session(_data("xor"), (4, 2), lr=0.03, epochs=100, batch_size=10)
+    s.run(lambda x: x.step >= 300)
+    s.set_hyper(lr=5.0)
+    s.run()
+    by = _by_code(diagnose(s))
+    f = by["lr_too_large"][0]
+    sat = [i for i, q in f.involves if q == "saturated"]
+    assert sat, f.evidence
+    for i in sat:
+        assert f"layer {i + 1}'s tanh activations are saturated" in f.evidence
+    assert "vanishing_gradients" not in by and "saturated" not in by
+
+
 def test_dead_relu_from_negative_bias():
     by = _by_code(diagnose(_run("relu_negative_bias")))
     dead = by["dead_relu"]
@@ -227,7 +285,7 @@ def test_overfitting_names_the_best_epoch():
 
 def test_underfitting_of_a_linear_model_on_spirals():
     f = _by_code(diagnose(_run("linear_spiral")))["underfitting"][0]
-    assert "training accuracy" in f.evidence
+    assert "epoch train accuracy" in f.evidence
 
 
 def test_exploding_gradients_from_large_init():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal import KEY_TIMEOUT, STARTUP_TIMEOUT, TMUX, Term, app_command, wait, write_scenario
+from terminal import KEY_TIMEOUT, STARTUP_TIMEOUT, TMUX, Term, app_command, at, wait, write_scenario
 
 CMD = shutil.which("tui-trainer")
 
@@ -39,7 +39,7 @@ def _command(tmp_path: Path, scenario: Path) -> str:
 def term(tmp_path: Path, scenario: Path) -> Iterator[Term]:
     t = Term(_command(tmp_path, scenario))
     try:
-        t.wait_for(r"e2e \| epoch 1/20 \| step 0 \| .*phase start", STARTUP_TIMEOUT)
+        t.wait_for(at(0, "start"), STARTUP_TIMEOUT)
         yield t
     finally:
         t.kill()
@@ -48,27 +48,27 @@ def term(tmp_path: Path, scenario: Path) -> Iterator[Term]:
 def test_step_through_phases_and_quit(term: Term) -> None:
     for label in ("FORWARD", "LOSS", "BACKPROP"):
         term.send("n")
-        term.wait_for(rf"step 0 \| batch 1/16 \| phase {label}\b")
+        term.wait_for(at(0, label))
         assert f"[{label}]" in term.screen()  # the phase bar lights the phase
     term.send("n")
-    term.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+    term.wait_for(at(1, "UPDATE"))
 
     # f finishes a step: the step counter increases
     term.send("f")
-    term.wait_for(r"step 2 \| batch 3/16 \| phase UPDATE\b")
+    term.wait_for(at(2, "UPDATE"))
     term.send("f")
-    term.wait_for(r"step 3 \| batch 4/16 \| phase UPDATE\b")
+    term.wait_for(at(3, "UPDATE"))
 
     # N steps back to the previous phase
     term.send("n")
-    term.wait_for(r"step 3 \| .*phase FORWARD\b")
+    term.wait_for(at(3, "FORWARD"))
     term.send("n")
-    term.wait_for(r"step 3 \| .*phase LOSS\b")
+    term.wait_for(at(3, "LOSS"))
     term.send("N")
-    term.wait_for(r"step 3 \| .*phase FORWARD\b")
+    term.wait_for(at(3, "FORWARD"))
     assert "[FORWARD]" in term.screen()
     term.send("N")
-    term.wait_for(r"step 3 \| batch 4/16 \| phase UPDATE\b")
+    term.wait_for(at(3, "UPDATE"))
 
     # progress was made: q asks, n keeps the app open, q then y quits cleanly
     term.send("q")
@@ -100,7 +100,7 @@ def test_palette_key_burst(term: Term) -> None:
         term.press("Escape")
         time.sleep(0.3)
     term.send("n")
-    term.wait_for(r"phase FORWARD")
+    term.wait_for(r"\[FORWARD\]")
     assert "EXITED" not in term.screen()
 
 
@@ -108,7 +108,7 @@ def test_run_and_pause(tmp_path: Path) -> None:
     path = write_scenario(tmp_path / "long.toml", "e2e", epochs=100000)
     t = Term(_command(tmp_path, path))
     try:
-        t.wait_for(r"e2e \| epoch 1/100000 \| step 0 \|", STARTUP_TIMEOUT)
+        t.wait_for(r"epoch 1/100000 \| step 0 \|", STARTUP_TIMEOUT)
         t.send("c")
         t.wait_for(r"RUNNING")
         t.wait_for(r"step [1-9]\d* \|")  # the status line follows the run
@@ -145,16 +145,16 @@ def test_terminal_variety(tmp_path: Path, scenario: Path, env: dict[str, str]) -
     assert CMD is not None
     t = Term(app_command(CMD, tmp_path, scenario, **env))
     try:
-        t.wait_for(r"e2e \| epoch 1/20 \| step 0 \| .*phase start", STARTUP_TIMEOUT)
+        t.wait_for(at(0, "start"), STARTUP_TIMEOUT)
         t.send("n")
-        t.wait_for(r"phase FORWARD\b")
+        t.wait_for(r"\[FORWARD\]")
         t.send("n", "n", "n")
-        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        t.wait_for(at(1, "UPDATE"))
         assert "Network" in t.screen() and "Explain" in t.screen()
         t.send("N")
-        t.wait_for(r"step 0 \| batch 1/16 \| phase BACKPROP L1\b")
+        t.wait_for(at(0, "BACKPROP L1"))
         t.send("f")  # back to step 1: progress a quit must ask about
-        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        t.wait_for(at(1, "UPDATE"))
         t.send("q")
         t.wait_for(r"Quit\?")
         t.send("y")

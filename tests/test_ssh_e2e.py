@@ -32,6 +32,7 @@ from terminal import (
     SAVE_TIMEOUT,
     TMUX,
     Term,
+    at,
     free_port,
     installed_command,
     isolated_env,
@@ -235,7 +236,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
     term = Term(f"exec {local}", "ssh")  # the pane's process is the ssh client
     try:
         term.wait_for(
-            r"sshrun \| epoch 1/20 \| step 0 \| batch 1/16 \| phase start",
+            at(0, "start"),
             START_TIMEOUT,
             why=f"--- sshd log ---\n{sshd.log_text()}",
         )
@@ -246,13 +247,13 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
 
         for label in ("FORWARD", "LOSS", "BACKPROP"):
             term.send("n")
-            term.wait_for(rf"step 0 \| batch 1/16 \| phase {label}\b")
+            term.wait_for(at(0, label))
         term.send("n")
-        term.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        term.wait_for(at(1, "UPDATE"))
         term.send("f")
-        term.wait_for(r"step 2 \| batch 3/16 \| phase UPDATE\b")
+        term.wait_for(at(2, "UPDATE"))
         term.send("n")
-        term.wait_for(r"step 2 \| batch 3/16 \| phase FORWARD\b")
+        term.wait_for(at(2, "FORWARD"))
 
         recovery = state / "tui-trainer" / "recovery"
         assert not recovery.exists() or not any(recovery.iterdir())

@@ -38,7 +38,7 @@ from terminal import xor_scenario
 from tui_trainer.engine import data
 from tui_trainer.engine.breakpoints import BreakpointSet
 from tui_trainer.engine.checkpoint import load_checkpoint, read_checkpoint
-from tui_trainer.engine.config import LayerSpec
+from tui_trainer.engine.config import LayerSpec, TrainConfig
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
@@ -55,6 +55,7 @@ from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
+from tui_trainer.ui.widgets.status_line import PRIORITY, status_fields
 
 # ------------------------------------------------------------------ fixtures
 
@@ -907,7 +908,7 @@ def test_loss_chart_redraws_after_rewrite_of_history() -> None:
         await pilot.press("f", "f", "f")
         await pilot.pause()
         old = list(s.history.step_series("loss"))
-        assert plotted["train (step)"] == pytest.approx(old)
+        assert plotted["batch"] == pytest.approx(old)
         await pilot.press("1")  # matrix panel while rewinding and redoing
         await pilot.press("F", "F")  # back to the start of step 1
         await _set_lr(pilot, app, "20")
@@ -917,7 +918,7 @@ def test_loss_chart_redraws_after_rewrite_of_history() -> None:
         await pilot.press("2")
         await pilot.pause()
         await pilot.pause()
-        assert plotted["train (step)"] == pytest.approx(new)
+        assert plotted["batch"] == pytest.approx(new)
 
     run_app(app, body)
 
@@ -944,7 +945,7 @@ def test_chart_plot_is_created_when_the_chart_is_first_shown() -> None:
         plot = chart.query_one("#chart-plot")
         assert plot.region.height > 5 and plot.region.width > 20
         legend = str(chart.query_one("#chart-legend").render())
-        assert "step" in legend and "━" in legend  # the key, above the plot
+        assert "batch" in legend and "━" in legend  # the key, above the plot
 
     run_app(app, body)
 
@@ -1753,8 +1754,8 @@ def screen_lines(app: TrainerApp) -> list[str]:
 
 
 def test_long_lines_are_cut_not_wrapped() -> None:
-    """The status line and the narrow network view build ``Text(no_wrap=True,
-    overflow="ellipsis")``: a line too long must end in an ellipsis, never wrap
+    """The status line drops whole fields and the narrow network view builds
+    ``Text(no_wrap=True, overflow="ellipsis")``: a line too long never wraps
     onto the next row (which would hide the rest of the status line and push the
     network view's layers apart)."""
     s = xor_session(epochs=100000)
@@ -1766,9 +1767,12 @@ def test_long_lines_are_cut_not_wrapped() -> None:
         full = status(app)
         assert len(full) > 78  # longer than the line
         lines = screen_lines(app)
-        status_row = lines[1].rstrip()
-        assert status_row.endswith("…"), status_row
-        assert full.startswith(status_row[1:-1])
+        status_row = lines[1].strip()
+        # too long: whole fields are dropped (least important first), none is cut
+        shown = status_row.split(" | ")
+        assert shown and all(f in full.split(" | ") for f in shown), status_row
+        assert "step 3" in shown and "lr 0.1" in shown
+        assert "epoch" not in lines[2]  # nothing wrapped onto the next row
         net = [row[:34] for row in lines[2:]]
         l1 = next(i for i, r in enumerate(net) if "L1 2x4 tanh" in r)
         assert "|W|" in net[l1 + 1]
@@ -1790,7 +1794,9 @@ def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
         await pilot.pause()
         assert s.epoch == 1
         assert "phase UPDATE" in status(app)
-        assert "phase UPDATE" in _svg_text(app.export_screenshot())
+        # at 80 columns the status line leaves the phase to the phase bar, whose
+        # brackets show it without colour
+        assert "[UPDATE]" in _svg_text(app.export_screenshot())
 
     run_app(app, body)
 
@@ -1886,8 +1892,8 @@ def test_screenshot_after_two_phases() -> None:
         await pilot.pause()
         text = _svg_text(app.export_screenshot())
         assert "[LOSS]" in text
-        assert "phase LOSS" in text
-        assert "xor | epoch 1/20 | step 0" in text
+        assert "phase LOSS" in status(app)  # on the screen only where it fits
+        assert "epoch 1/20 | step 0 | batch loss" in text
         assert "Explain" in text
 
     run_app(app, body)
@@ -1903,3 +1909,172 @@ def test_snapshot_backprop_data_panel_120x40(snap_compare: Any) -> None:
     """BACKPROP of the first step with the decision-boundary panel."""
     app = TrainerApp(xor_session(), name="xor")
     assert snap_compare(app, press=["n", "n", "n", "3"], terminal_size=(120, 40))
+
+
+# ------------------------------------------- issue 12: screens that never mislead
+
+
+def scenario_app(name: str) -> TrainerApp:
+    """The app as ``tui-trainer <name>`` opens it (breakpoints and watches included)."""
+    from tui_trainer.cli import breakpoint_set, load
+
+    sc, s = load(name)
+    return TrainerApp(
+        s,
+        name=sc.name,
+        watch_text=sc.watch,
+        breakpoints=breakpoint_set(sc),
+        watches=list(sc.watches),
+    )
+
+
+def red_marks(app: TrainerApp) -> set[tuple[int, str]]:
+    """The (layer, quantity) pairs the narrow network panel shows in red."""
+    net = app.query_one(NetworkView).content
+    lines = net.plain.split("\n")
+    starts = [sum(len(x) + 1 for x in lines[:k]) for k in range(len(lines))]
+    kinds = {"sat": "saturated", "dead": "dead", "|grad|": "gradient", "upd": "update"}
+    out = set()
+    for sp in net.spans:
+        if "red" not in str(sp.style):
+            continue
+        row = max(k for k, st in enumerate(starts) if st <= sp.start)
+        word = net.plain[sp.start : sp.end].strip(" ·").split(" ")[0]
+        out.add(((row - 1) // 2, kinds[word]))
+    return out
+
+
+def debug_text(app: TrainerApp) -> str:
+    return str(app.query_one("#debug").content)
+
+
+def test_explain_and_diagnosis_agree_after_lr_5() -> None:
+    """`tui-trainer`, h, lr = 5, Enter, c, 4 at 120x40: the diagnosis said "Learning rate
+    too large" while the explain panel said the learning rate "may be too low"."""
+    app = scenario_app("xor")
+
+    async def body(pilot: Pilot) -> None:
+        await _set_lr(pilot, app, "5")
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        diag, expl = debug_text(app), explain_text(app)
+        assert "Learning rate too large" in diag
+        assert "too low" not in expl and "too small" not in expl
+        assert "Diagnosis, layer 1: Learning rate too large" in expl
+        # The network panel marks red exactly the (layer, quantity) pairs the findings name.
+        f = next(f for f in app.findings if f.code == "lr_too_large")
+        for i, q in f.involves:
+            if q == "saturated":
+                assert f"layer {i + 1}'s tanh activations are saturated" in f.evidence
+        assert red_marks(app) == {iq for fd in app.findings for iq in fd.involves}
+        assert (0, "saturated") in red_marks(app)
+
+    run_app(app, body, size=(120, 40))
+
+
+def test_network_panel_flags_only_what_the_diagnosis_names() -> None:
+    """A leaky_relu layer shown red "dead 100%" with accuracy stuck got "nothing
+    suspicious so far": the red flag and the finding now come from one list."""
+    d = data.split(data.generate("moons", 200, 0.0, 0), 0.2, 0)
+    s = Session(
+        TrainConfig(
+            layers=(LayerSpec(16, "leaky_relu"), LayerSpec(2, "linear")),
+            loss="cross_entropy",
+            lr=0.05,
+            bias_init=-3.0,
+            epochs=5,
+            seed=0,
+        ),
+        d,
+    )
+    app = TrainerApp(s, name="leaky")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        diag = debug_text(app)
+        assert "nothing suspicious" not in diag
+        assert "Leaky ReLU units stuck below 0" in diag
+        net = app.query_one(NetworkView).content
+        spans = [(net.plain[sp.start : sp.end], str(sp.style)) for sp in net.spans]
+        assert ("dead 100%", "bold red") in [(t.strip(" ·"), st) for t, st in spans]
+        assert red_marks(app) == {iq for fd in app.findings for iq in fd.involves}
+
+    run_app(app, body, size=(80, 24))
+
+
+def _svg_rows(svg: str) -> list[str]:
+    """The screenshot's text, one string per terminal row (from the clip-path line ids)."""
+    rows: dict[int, str] = {}
+    for m in re.finditer(
+        r'<text[^>]*clip-path="url\(#[^)]*-line-(\d+)\)"[^>]*>(.*?)</text>', svg, re.S
+    ):
+        rows[int(m.group(1))] = rows.get(int(m.group(1)), "") + m.group(2)
+    return [html.unescape(rows[k]).replace("\xa0", " ") for k in sorted(rows)]
+
+
+def _status_row(app: TrainerApp) -> str:
+    return next(r for r in _svg_rows(app.export_screenshot()) if "step " in r and " | " in r)
+
+
+def test_underfitting_breakpoint_labels_every_loss_and_accuracy() -> None:
+    """`underfitting` at its breakpoint showed `acc 48%` (validation), a watch
+    `accuracy = 0.8` (last batch), "training accuracy is only 62%" (epoch) and a
+    breakpoint `loss = 0.6511` (epoch mean) beside a status `loss 0.4955` (batch)."""
+    app = scenario_app("underfitting")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("c")
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        s = app.session
+        row = _status_row(app)
+        train_loss = s.history.epochs.last("loss")
+        val_acc = s.history.epochs.last("val_accuracy")
+        # every figure says which quantity it is
+        assert f"batch loss {s.history.steps.last('loss'):.4g}" in row
+        assert f"train loss {train_loss:.4g}" in row
+        assert f"val acc {val_acc:.0%}" in row
+        assert not re.search(r"(?<!batch )(?<!train )(?<!val )\b(loss|acc|val) [\d-]", row), row
+        expl, diag = explain_text(app), debug_text(app)
+        # the breakpoint names the quantity it reads and shows the same figure
+        assert f"hit: train_loss = {train_loss:.4g} (plateau 20 epochs" in expl
+        assert f"train_loss = {train_loss:.4g}" in diag  # the watch
+        assert f"train_accuracy = {s.history.epochs.last('accuracy'):.4g}" in diag
+        assert f"val_accuracy = {val_acc:.4g}" in diag
+        assert "the epoch train accuracy is only" in diag
+        assert not re.search(r"(?<![_ ])accuracy = ", diag)  # no unlabelled accuracy
+        assert f"val acc {val_acc:.0%}" in str(app.query_one(NetworkView).border_title)
+
+    run_app(app, body, size=(120, 40))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_status_line_drops_whole_fields_least_important_first(size: tuple[int, int]) -> None:
+    """At 80x24 the status line was cut mid-field ("val 0..."), losing val and lr."""
+    app = scenario_app("xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("e")  # one epoch: a validation loss and accuracy exist
+        await settle(app, pilot)
+        await pilot.press("n", "n")
+        await pilot.pause()
+        row = _status_row(app).strip()
+        assert len(row) <= size[0]
+        assert "…" not in row and "..." not in row
+        shown = row.split(" | ")
+        every = [t for _, t in status_fields(app.session, "xor")]
+        assert all(f in every for f in shown), shown  # whole fields only
+        for must in ("step ", "batch loss ", "epoch ", "val loss ", "lr "):
+            assert any(f.startswith(must) for f in shown), (must, shown)
+        # what was dropped is less important than everything kept
+        kept = {k for k, t in status_fields(app.session, "xor") if t in shown}
+        dropped = {k for k, _ in status_fields(app.session, "xor")} - kept
+        assert all(PRIORITY[d] > PRIORITY[k] for d in dropped for k in kept)
+
+    run_app(app, body, size=size)

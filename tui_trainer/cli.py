@@ -545,7 +545,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     h = session.history
     summary = (
         f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
+        f"train_loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
     )
     if session.classification:
         summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
@@ -607,9 +607,10 @@ def _train(
                 elapsed = max(1e-9, time.perf_counter() - t0)
                 h = session.history
                 info = (
-                    f"loss {_fmt(h.epochs.last('loss'))} val {_fmt(h.epochs.last('val_loss'))}"
+                    f"train loss {_fmt(h.epochs.last('loss'))} "
+                    f"val loss {_fmt(h.epochs.last('val_loss'))}"
                     + (
-                        f" acc {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
+                        f" val acc {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
                         if session.classification
                         else ""
                     )

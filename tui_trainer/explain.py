@@ -13,6 +13,14 @@ import math
 
 import numpy as np
 
+from tui_trainer.engine.diagnostics import (
+    SATURATED_FRACTION,
+    Finding,
+    diagnose,
+    involvements,
+    negative_fraction,
+    saturated_fraction,
+)
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
 
@@ -28,13 +36,22 @@ def f(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
-def explain(session: Session, layer: int = 0, unit: tuple[int, int] | None = None) -> str:
+def explain(
+    session: Session,
+    layer: int = 0,
+    unit: tuple[int, int] | None = None,
+    findings: list[Finding] | None = None,
+) -> str:
     """What the last phase did; ``layer``/``unit`` pick the weight to spell out.
 
     Without a ``unit`` the weight with the largest gradient (backprop) or the
-    largest step (update) in the selected layer is used.
+    largest step (update) in the selected layer is used. Advice comes only from
+    ``findings`` (``diagnose(session)`` when not given), the list the debug
+    panel and the network panel's flags show, so the panels cannot disagree.
     """
     s = session
+    if findings is None:
+        findings = diagnose(s)
     if s.nonfinite is not None:
         return explain_divergence(s)
     ev = s.last_event
@@ -45,15 +62,15 @@ def explain(session: Session, layer: int = 0, unit: tuple[int, int] | None = Non
             "? for help."
         )
     if ev.phase is Phase.FORWARD:
-        return explain_forward(s, ev.layer or 0)
+        return explain_forward(s, ev.layer or 0, findings)
     if ev.phase is Phase.LOSS:
         return explain_loss(s)
     if ev.phase is Phase.BACKWARD:
         return explain_backward(s, ev.layer or 0, unit if layer == ev.layer else None)
-    return explain_update(s, layer, unit)
+    return explain_update(s, layer, unit, findings)
 
 
-def explain_forward(s: Session, i: int) -> str:
+def explain_forward(s: Session, i: int, findings: list[Finding] | None = None) -> str:
     ly = s.net.layers[i]
     if ly.x is None or ly.z is None or ly.a is None:
         return f"Forward pass, layer {i + 1}: nothing cached."
@@ -70,20 +87,65 @@ def explain_forward(s: Session, i: int) -> str:
         f"a = {f(a0[j])}.\n"
         f"Batch of {ly.z.shape[0]}: z mean {f(float(ly.z.mean()))}, "
         f"std {f(float(ly.z.std()))}; a mean {f(float(ly.a.mean()))}."
-        + _saturation_note(ly.activation, ly.z, ly.a)
+        + _saturation_note(s, i)
+        + diagnosis_note(findings or [], i, ly.activation)
     )
 
 
-def _saturation_note(act: str, z: np.ndarray, a: np.ndarray) -> str:
-    if act in ("relu", "leaky_relu"):
-        dead = float(np.mean(~(z > 0).any(axis=0)))
-        if dead > 0:
-            return f" {dead:.0%} of units are inactive for every sample (dead ReLUs: no gradient flows)."
-    if act in ("sigmoid", "tanh"):
-        lim = 0.99 if act == "tanh" else 0.99
-        sat = float(np.mean(np.abs(a if act == "tanh" else 2 * a - 1) > lim))
-        if sat > 0.2:
-            return f" {sat:.0%} of activations are saturated (near the flat ends: tiny gradients)."
+def _saturation_note(s: Session, i: int) -> str:
+    """Facts about the flat parts of layer ``i``'s activation in this batch (no advice:
+    that comes from the findings), measured as the diagnosis measures them."""
+    ly = s.net.layers[i]
+    neg = negative_fraction(ly)
+    if neg:
+        if ly.activation == "relu":
+            return f" {neg:.0%} of units have z <= 0 for every sample: output 0, no gradient."
+        slope = getattr(ly.act, "slope", 0.01)
+        return (
+            f" {neg:.0%} of units have z <= 0 for every sample: leaky_relu passes only "
+            f"{slope:g} of the gradient there."
+        )
+    sat = saturated_fraction(ly)
+    if sat is not None and sat >= SATURATED_FRACTION / 4:
+        return (
+            f" {sat:.0%} of activations are saturated (within 0.03 of the flat ends of "
+            f"{ly.activation}, where its slope is under 6% of its peak)."
+        )
+    return ""
+
+
+# What a finding says about one quantity of one layer, in the explain panel.
+_QUANTITY = {
+    "dead": "its units are below 0 for every example",
+    "saturated": "its {act} units are saturated",
+    "gradient": "its gradient is {gradient}",
+    "update": "its update ratio is {update}",
+}
+
+
+def diagnosis_note(findings: list[Finding], layer: int, act: str) -> str:
+    """The findings about ``layer`` (or, if none, the titles of all), as one sentence."""
+    here = involvements(findings, layer)
+    if here:
+        by_finding: dict[Finding, list[str]] = {}
+        for q, fd in here:
+            by_finding.setdefault(fd, []).append(
+                _QUANTITY[q].format(
+                    act=act,
+                    gradient="exploding" if fd.code == "exploding_gradients" else "vanishing",
+                    update="too small" if fd.code == "lr_too_small" else "too large",
+                )
+            )
+        parts = []
+        for fd, qs in by_finding.items():
+            text = f"{fd.title}: " + " and ".join(qs)
+            if fd.code == "lr_too_large" and "update" not in {q for q, g in here if g is fd}:
+                text += ", left by the big steps (a symptom: a tiny step here does not mean a small learning rate)"
+            parts.append(text)
+        return f"\nDiagnosis, layer {layer + 1}: " + "; ".join(parts) + " (details: 4)."
+    if findings:
+        titles = list(dict.fromkeys(fd.title for fd in findings))
+        return "\nDiagnosis: " + "; ".join(titles[:3]) + " (details: 4)."
     return ""
 
 
@@ -161,7 +223,9 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
     )
 
 
-def explain_update(s: Session, layer: int, unit: tuple[int, int] | None) -> str:
+def explain_update(
+    s: Session, layer: int, unit: tuple[int, int] | None, findings: list[Finding] | None = None
+) -> str:
     layer = min(layer, len(s.net.layers) - 1)
     ly = s.net.layers[layer]
     if not ly.delta_valid:
@@ -179,9 +243,10 @@ def explain_update(s: Session, layer: int, unit: tuple[int, int] | None) -> str:
     hint = ""
     if math.isfinite(ratio):
         if ratio > 1e-2:
-            hint = " That is large (rule of thumb: about 1e-3); the learning rate may be too high."
+            hint = " That is large (rule of thumb: about 1e-3)."
         elif ratio < 1e-5:
-            hint = " That is tiny (rule of thumb: about 1e-3); the learning rate may be too low."
+            hint = " That is tiny (rule of thumb: about 1e-3)."
+    hint += diagnosis_note(findings if findings is not None else diagnose(s), layer, ly.activation)
     opt = s.optimizer_name
     rule = s.opt.formula
     extra = "" if opt == "sgd" else f" ({opt} uses its running averages, so step != -lr*g)"
@@ -189,7 +254,8 @@ def explain_update(s: Session, layer: int, unit: tuple[int, int] | None) -> str:
         f"GRADIENT DESCENT UPDATE ({opt}): {rule}, learning rate lr = {f(lr)}{extra}.\n"
         f"Layer {layer + 1}, W[{r},{c}]: old {f(old)}  gradient {f(g)}  "
         f"step {f(step)}  new {f(new)}.\n"
-        f"Update-to-weight ratio |dW|/|W| for this layer: {f(ratio)}.{hint}"
+        f"Update ratio |delta W|/|W| (the step's size relative to the weights) for this "
+        f"layer: {f(ratio)}.{hint}"
     )
 
 

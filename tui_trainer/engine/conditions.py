@@ -35,8 +35,14 @@ Precedence follows Python: ``not a > 1 or b`` is ``(not (a > 1)) or b`` and
 ``a == (not b)``).  The keywords ``true false nan inf and or not`` are
 case-insensitive; names are case-sensitive.
 
-Scalar names known by default: ``loss val_loss accuracy val_accuracy epoch
-step lr batch nonfinite``; per-layer names: ``grad_norm weight_norm
+Scalar names known by default: ``batch_loss train_loss val_loss
+batch_accuracy train_accuracy val_accuracy epoch step lr batch nonfinite``
+(``batch_*``: the last batch; ``train_*``: the mean over the training
+batches of the last completed epoch; ``val_*``: the validation set after the
+last completed epoch). ``loss`` and ``accuracy`` are older names kept as
+aliases: ``batch_*`` as a value or per step, ``train_*`` per epoch (``loss
+plateau for 20 epochs`` reads ``train_loss``); explanations show the
+unambiguous name (see ``ALIASES``). Per-layer names: ``grad_norm weight_norm
 update_ratio dead_fraction act_mean act_std``; single weights: ``W dW b db``.
 ``parse(source, known=...)`` replaces that vocabulary with the names an
 engine actually knows.  An unknown name is an error that lists the known
@@ -72,12 +78,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "ALIASES",
     "DEFAULT_NAMES",
     "FUNCTIONS",
     "LAYER_NAMES",
     "SCALAR_NAMES",
     "WEIGHT_NAMES",
     "Condition",
+    "canonical_name",
     "ConditionError",
     "DictContext",
     "EvalContext",
@@ -85,10 +93,14 @@ __all__ = [
 ]
 
 SCALAR_NAMES: tuple[str, ...] = (
-    "loss",
+    "batch_loss",
+    "train_loss",
     "val_loss",
-    "accuracy",
+    "batch_accuracy",
+    "train_accuracy",
     "val_accuracy",
+    "loss",
+    "accuracy",
     "epoch",
     "step",
     "lr",
@@ -109,6 +121,28 @@ DEFAULT_NAMES: frozenset[str] = (
     frozenset(SCALAR_NAMES) | frozenset(LAYER_NAMES) | frozenset(WEIGHT_NAMES)
 )
 FUNCTIONS: dict[str, int] = {"abs": 1, "log10": 1, "max": 2, "min": 2}
+# Old names that meant two quantities: (as a value or per step, per epoch).
+ALIASES: dict[str, tuple[str, str]] = {
+    "loss": ("batch_loss", "train_loss"),
+    "accuracy": ("batch_accuracy", "train_accuracy"),
+}
+
+
+def canonical_name(name: str, per: str | None = None) -> str:
+    """The unambiguous name an alias stands for (``per``: "steps", "epochs" or None)."""
+    if name not in ALIASES:
+        return name
+    return ALIASES[name][1 if per == "epochs" else 0]
+
+
+def _series_hint(name: str, per: str) -> str:
+    """Where the history ``name`` lacks lives, for the error message."""
+    for prefix, other, unit in (("batch_", "train_", "epochs"), ("train_", "batch_", "steps")):
+        if name.startswith(prefix) and per == unit:
+            what = "the epoch's mean" if other == "train_" else "the loss of each batch"
+            return f" ({other}{name[len(prefix) :]} has it: {what})"
+    return ""
+
 
 DEFAULT_PLATEAU_TOLERANCE = 1e-3
 # Limits that keep the parser and the tree walkers far from Python's recursion limit.
@@ -916,7 +950,11 @@ def _context_error(node: Node, exc: Exception, ctx: EvalContext) -> ConditionErr
     if isinstance(node, Trend):
         label = node.target.label()
         if isinstance(exc, KeyError):
-            return ConditionError(f"no per-{node.per[:-1]} history for '{label}'", node.start)
+            return ConditionError(
+                f"no per-{node.per[:-1]} history for '{label}'"
+                + _series_hint(node.target.name, node.per),
+                node.start,
+            )
     if isinstance(exc, KeyError):
         try:
             known: Iterable[str] = list(ctx.known_names())
@@ -1086,13 +1124,38 @@ def _flatten(node: Node, op: str) -> list[Node]:
     return [node]
 
 
+def _renamed(source: str, root: Node, lo: int = 0, hi: int | None = None) -> str:
+    """``source[lo:hi]`` with every alias replaced by the unambiguous name it stands for."""
+    hi = len(source) if hi is None else hi
+    spans: dict[int, tuple[int, str]] = {}
+    for node in _walk(root):
+        if isinstance(node, Trend) and node.target.name in ALIASES:
+            t = node.target
+            spans[t.start] = (t.start + len(t.name), canonical_name(t.name, node.per))
+        elif isinstance(node, Name | Indexed) and node.name in ALIASES:
+            spans.setdefault(node.start, (node.start + len(node.name), canonical_name(node.name)))
+    out = source
+    for start in sorted(spans, reverse=True):
+        end, name = spans[start]
+        if lo <= start and end <= hi:
+            out = out[:start] + name + out[end:]
+            hi += len(name) - (end - start)
+    return out[lo:hi]
+
+
 class _Explainer:
-    def __init__(self, source: str, ctx: EvalContext) -> None:
+    def __init__(self, source: str, ctx: EvalContext, aliases: bool = False) -> None:
         self.source = source
         self.ctx = ctx
+        self.aliases = aliases
 
-    def text(self, node: Node) -> str:
-        return self.source[node.start : node.end].strip()
+    def text(self, node: Node, per: str | None = None) -> str:
+        text = self.source[node.start : node.end].strip()
+        if not self.aliases:
+            return text
+        if text in ALIASES:
+            return canonical_name(text, per)
+        return _renamed(self.source, node, node.start, node.end).strip()
 
     def explain(self, node: Node) -> str:
         ctx = self.ctx
@@ -1133,14 +1196,17 @@ class _Explainer:
     def leaves(self, node: Node) -> list[str]:
         seen: dict[str, str] = {}
         for sub in _walk(node):
-            if isinstance(sub, _LEAVES) and sub.label() not in seen:
-                seen[sub.label()] = _fmt(_evaluate(sub, self.ctx))
+            label = sub.label() if isinstance(sub, _LEAVES) else ""
+            if self.aliases and isinstance(sub, Name):
+                label = canonical_name(label)
+            if isinstance(sub, _LEAVES) and label not in seen:
+                seen[label] = _fmt(_evaluate(sub, self.ctx))
         return [f"{k} = {v}" for k, v in seen.items()]
 
     def trend(self, node: Trend) -> str:
         ok, window = _trend_window(node, self.ctx)
         unit = node.per if node.count != 1 else node.per[:-1]
-        label = self.text(node.target)
+        label = self.text(node.target, node.per)
         current = _fmt(window[-1]) if window else "n/a"
         shown = " ".join(_fmt(v) for v in window)
         if len(window) > 8:
@@ -1229,7 +1295,12 @@ class Condition:
 
     def explain(self, ctx: EvalContext) -> str:
         """The values behind the result, e.g. ``grad_norm[0] = 12.3 > 10``."""
-        return _Explainer(self.source, ctx).explain(self.root)
+        return _Explainer(self.source, ctx, aliases=self.known is None).explain(self.root)
+
+    def display(self) -> str:
+        """The source with old names (``loss``, ``accuracy``) shown as the quantity they
+        read here (``batch_loss``, or ``train_loss`` in a per-epoch trend)."""
+        return self.source if self.known is not None else _renamed(self.source, self.root)
 
     def __str__(self) -> str:
         return self.source

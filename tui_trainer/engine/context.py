@@ -1,8 +1,11 @@
 """The quantities breakpoints and watches can read, taken from a live session.
 
-``loss`` is the loss of the batch just computed (from the LOSS phase on) or
-else the last completed step's; ``accuracy`` likewise; ``val_*`` come from the
-last completed epoch; per-layer values from the last completed step, except
+``batch_loss`` is the loss of the batch just computed (from the LOSS phase on)
+or else the last completed step's; ``batch_accuracy`` the last completed
+step's; ``train_*`` are the means over the last completed epoch's training
+batches and ``val_*`` the validation set's after it. The old names ``loss``
+and ``accuracy`` read ``batch_*``, and ``train_*`` in a per-epoch trend (see
+``conditions.ALIASES``). Per-layer values from the last completed step, except
 at a pause inside a step where gradients of this step are already known.
 ``epoch`` counts completed epochs and ``step`` completed steps.
 """
@@ -15,14 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from tui_trainer.engine.conditions import DEFAULT_NAMES
+from tui_trainer.engine.conditions import DEFAULT_NAMES, canonical_name
 from tui_trainer.engine.session import Session
 
-_EPOCH_COLUMNS = {
-    "loss": "loss",
-    "val_loss": "val_loss",
-    "accuracy": "accuracy",
-    "val_accuracy": "val_accuracy",
+# name -> (per-step column, per-epoch column); None where that history does not exist.
+_COLUMNS: dict[str, tuple[str | None, str | None]] = {
+    "loss": ("loss", "loss"),
+    "accuracy": ("accuracy", "accuracy"),
+    "batch_loss": ("loss", None),
+    "batch_accuracy": ("accuracy", None),
+    "train_loss": (None, "loss"),
+    "train_accuracy": (None, "accuracy"),
+    "val_loss": (None, "val_loss"),
+    "val_accuracy": (None, "val_accuracy"),
 }
 
 
@@ -41,14 +49,15 @@ class SessionContext:
     def scalar(self, name: str) -> float:
         s = self.s
         h = s.history
-        if name == "loss":
+        name = canonical_name(name)
+        if name == "batch_loss":
             if s.pos > s.n_layers and math.isfinite(s.rec.loss) or s.nonfinite is not None:
                 return s.rec.loss
             return h.steps.last("loss")
-        if name == "accuracy":
+        if name == "batch_accuracy":
             return h.steps.last("accuracy")
-        if name in ("val_loss", "val_accuracy"):
-            return h.epochs.last(name)
+        if name in _COLUMNS:  # train_* and val_*: the last completed epoch
+            return h.epochs.last(str(_COLUMNS[name][1]))
         if name == "epoch":
             return float(s.epoch)
         if name == "step":
@@ -92,6 +101,12 @@ class SessionContext:
 
     def series(self, name: str, layer: int | None, per: str) -> Sequence[float]:
         h = self.s.history
+        if name in _COLUMNS:
+            col = _COLUMNS[name][1 if per == "epochs" else 0]
+            if col is None:
+                raise KeyError(name)
+            table = h.epochs if per == "epochs" else h.steps
+            return np.asarray(table.column(col))
         if per == "epochs":
             col = name if layer is None else f"{name}[{self._layer(layer)}]"
             if col not in h.epochs.index:

@@ -59,8 +59,10 @@ Rules (at most one finding per (code, layer); sorted by severity, then step):
     ``lr_too_large`` was found, only the early window counts and the ratio
     must already be below 0.01 at the first step: a blow-up saturates or
     kills units on its way, and that is a symptom, not a cause. Not reported
-    when a ReLU layer in between is (almost) entirely dead (median per-batch
-    dead fraction >= 0.95): that blockage is ``dead_relu``'s finding.
+    when a ReLU or leaky ReLU layer in between is (almost) entirely below 0
+    (median per-batch dead fraction >= 0.95): that blockage is ``dead_relu``'s
+    finding. The advice names the slopes of the activations actually used
+    (tanh's is at most 1, sigmoid's 0.25) and the saturated layers, if any.
 ``exploding_gradients`` (warning; error when the run diverged)
     Any of: at the first step a layer's gradient norm exceeds 10x
     ``max(|W|, 1)`` (healthy networks start well below 1x); the first
@@ -74,8 +76,14 @@ Rules (at most one finding per (code, layer); sorted by severity, then step):
     low: healthy ReLU networks on 2-D inputs keep 25-40% of a second layer's
     units silent (the built-in regularized, overfitting and spiral scenarios
     reach 0.31-0.38). Before the first epoch ends: the median per-batch dead
-    fraction over the last 10-20 steps is at least 90%. Leaky ReLU units
-    always pass some gradient, so they are not reported.
+    fraction over the last 10-20 steps is at least 90%. Leaky ReLU layers
+    count too, but only while the network does not fit (recent mean loss above
+    half the chance level): below 0 their units pass back only their small
+    slope (0.01) of the gradient, so a layer of them barely learns.
+
+Every finding lists in ``involves`` the (layer, quantity) pairs it is about;
+the network panel's red "dead"/"sat" figures and the explain panel's advice
+are taken from there (``involvements``), never from thresholds of their own.
 ``saturated`` (warning)
     A tanh or sigmoid layer where at least 90% of the cached activations of
     the current batch are saturated: ``|a| > 0.97`` for tanh, ``a < 0.03`` or
@@ -172,6 +180,24 @@ class Finding:
     evidence: str
     advice: str
     layer: int | None = None
+    # Every (layer, quantity) the finding is about, so each view that marks a
+    # layer (the network panel's "dead"/"saturated" flags, the explain panel's
+    # advice) takes it from here: quantity is "dead" (units never active),
+    # "saturated", "gradient" (vanishing/exploding) or "update" (update ratio).
+    involves: tuple[tuple[int, str], ...] = ()
+
+
+def negative_fraction(ly: Dense) -> float | None:
+    """The share of a relu/leaky_relu layer's units with z <= 0 for every example of the
+    cached batch (the network panel's "dead" figure), or None for other activations."""
+    if ly.activation not in ("relu", "leaky_relu") or ly.z is None or ly.z.size == 0:
+        return None
+    return float(np.mean(~(ly.z > 0).any(axis=0)))
+
+
+def involvements(findings: Sequence[Finding], layer: int) -> list[tuple[str, Finding]]:
+    """The quantities of ``layer`` the findings name, with the finding naming each."""
+    return [(q, f) for f in findings for i, q in f.involves if i == layer]
 
 
 # ----------------------------------------------------------------- helpers
@@ -297,7 +323,7 @@ def _diverged(r: _Run) -> Finding | None:
 
 
 def _exploding_at_init(r: _Run) -> tuple[np.ndarray, np.ndarray]:
-    """Per-layer ``|dW| / max(|W|, 1)`` at the first step, and which exceed the limit."""
+    """Per-layer gradient norm ``|grad| / max(|W|, 1)`` at the first step, and which exceed the limit."""
     if r.n == 0:
         z = np.zeros(r.L)
         return z, z.astype(bool)
@@ -384,7 +410,8 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     worst = int(np.argmax(med))
     if med[worst] <= limit:
         return None
-    others = [i for i in np.argsort(-med) if med[i] > limit and i != worst]
+    others = [int(i) for i in np.argsort(-med) if med[i] > limit and i != worst]
+    aftermath, marked = _aftermath(r)
     extra = (
         " (also " + ", ".join(f"layer {i + 1}: {_f(float(med[i]))}" for i in others[:3]) + ")"
         if others
@@ -398,19 +425,20 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         epoch=r.epoch_of(int(start)),
         evidence=(
             f"{how}; the median update ratio of layer {worst + 1} is {_f(float(med[worst]))}"
-            f"{extra}, healthy is about 1e-3{_aftermath(r)}"
+            f"{extra}, healthy is about 1e-3{aftermath}"
         ),
         advice=(
             "Each step jumps past the bottom of the valley and lands higher up the other side. "
-            "Lower the learning rate, 3-10x at a time, until the update ratio |dW|/|W| is "
+            "Lower the learning rate, 3-10x at a time, until the update ratio |delta W|/|W| is "
             "around 1e-3 and the loss falls. A learning-rate warm-up or gradient clipping also "
             "tames the first big steps."
         ),
         layer=worst,
+        involves=((worst, "update"), *((i, "update") for i in others), *marked),
     )
 
 
-def _saturated_fraction(ly: Dense) -> float | None:
+def saturated_fraction(ly: Dense) -> float | None:
     """The share of a tanh/sigmoid layer's cached activations where its slope is < 6% of peak."""
     act, a = ly.activation, ly.a
     if act not in ("tanh", "sigmoid") or a is None or a.size == 0:
@@ -423,33 +451,38 @@ def _saturated_fraction(ly: Dense) -> float | None:
     return float(np.count_nonzero(sat)) / a.size
 
 
-def _aftermath(r: _Run) -> str:
+def _aftermath(r: _Run) -> tuple[str, list[tuple[int, str]]]:
     """What the big steps left behind, as evidence for the learning rate as the cause.
 
     A too-large learning rate saturates tanh/sigmoid units (or silences ReLUs),
     after which the gradient of the first layers vanishes. Reported here, next
-    to its cause, instead of as a separate "vanishing gradients" finding.
+    to its cause, instead of as a separate "vanishing gradients" finding; the
+    layers named are returned too, so the views flag them with this finding.
     """
     if r.diverged or r.n < 2 or r.L < 2:
-        return ""
+        return "", []
     parts: list[str] = []
+    involves: list[tuple[int, str]] = []
     rows = slice(max(0, r.n - r.W), r.n)
     ratio = _safe_ratio(r.grad[rows, 0], r.grad[rows, r.L - 1])
     ratio = ratio[np.isfinite(ratio)]
     if ratio.size and float(np.median(ratio)) < VANISH_RATIO:
         parts.append(
-            f"the gradient of layer 1 is now {float(np.median(ratio)):.1e} times the output "
-            f"layer's (median over the last {rows.stop - rows.start} steps)"
+            f"the gradient of layer 1 ({r.activations[0]}) is now "
+            f"{float(np.median(ratio)):.1e} times the output layer's (median over the last "
+            f"{rows.stop - rows.start} steps), so its update ratio is tiny too"
         )
+        involves.append((0, "gradient"))
     for i, ly in enumerate(r.s.net.layers[:-1]):
-        frac = _saturated_fraction(ly)
+        frac = saturated_fraction(ly)
         if frac is not None and frac >= SATURATED_FRACTION:
             parts.append(
                 f"{_pct(frac)} of layer {i + 1}'s {ly.activation} activations are saturated"
             )
+            involves.append((i, "saturated"))
     if not parts:
-        return ""
-    return "; the big steps left their mark: " + ", and ".join(parts)
+        return "", []
+    return "; the big steps left their mark: " + ", and ".join(parts), involves
 
 
 def _lr_too_small(r: _Run) -> Finding | None:
@@ -486,15 +519,16 @@ def _lr_too_small(r: _Run) -> Finding | None:
         advice=(
             "The gradient points the right way but each step moves the weights by a tiny "
             "fraction of their size. Raise the learning rate 10x at a time until the update "
-            "ratio |dW|/|W| is near 1e-3 and the loss falls clearly; Adam or momentum also make "
+            "ratio |delta W|/|W| is near 1e-3 and the loss falls clearly; Adam or momentum also make "
             "bigger effective steps."
         ),
+        involves=tuple((i, "update") for i in range(r.L)),
     )
 
 
 def _blocked_by_dead(r: _Run, rows: slice) -> bool:
     for i in range(r.L - 1):
-        if r.activations[i] == "relu":
+        if r.activations[i] in ("relu", "leaky_relu"):
             d = r.dead[rows, i]
             if d.size and float(np.median(d)) >= BLOCKED_FRACTION:
                 return True
@@ -528,6 +562,15 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
         below = np.flatnonzero(ratio[rows] < VANISH_RATIO)
         start = rows.start + (int(below[0]) if below.size else 0)
         k = rows.stop - rows.start
+        hidden = list(dict.fromkeys(r.activations[:-1]))
+        sat_text, involves = "", [(0, "gradient")]
+        for i, ly in enumerate(r.s.net.layers[:-1]):
+            frac = saturated_fraction(ly)
+            if frac is not None and frac >= SATURATED_FRACTION:
+                sat_text += (
+                    f"; {_pct(frac)} of layer {i + 1}'s {ly.activation} activations are saturated"
+                )
+                involves.append((i, "saturated"))
         return Finding(
             code="vanishing_gradients",
             title="Vanishing gradients",
@@ -535,20 +578,48 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             step=start,
             epoch=r.epoch_of(start),
             evidence=(
-                f"the gradient norm of layer 1 is {float(np.median(rr)):.1e} times that of the "
-                f"output layer (median over the {which} {k} steps); relative to the output "
-                f"layer: {_layer_list(per_layer[:-1])}"
+                f"the gradient norm of layer 1 ({r.activations[0]}) is "
+                f"{float(np.median(rr)):.1e} times that of the output layer (median over the "
+                f"{which} {k} steps); relative to the output layer: "
+                f"{_layer_list(per_layer[:-1])}{sat_text}"
             ),
             advice=(
-                "Backpropagation multiplies the error by each layer's slope; sigmoid's is at "
-                "most 0.25, so after a few layers almost nothing reaches the first ones and "
-                "they stop learning. Use ReLU (or tanh) in the hidden layers with He/Xavier "
-                "initialization, or use fewer layers; Adam partly compensates by scaling each "
-                "weight's step. (Large networks use normalization layers and skip connections.)"
+                "Backpropagation multiplies the error by each layer's slope on its way back: "
+                + "; ".join(_SLOPES.get(a, f"{a}'s slope varies") for a in hidden)
+                + ". After a few such layers almost nothing reaches the first ones and they "
+                "stop learning. "
+                + _VANISH_FIX.get(
+                    "saturated" if sat_text else hidden[0] if len(hidden) == 1 else "mixed",
+                    _VANISH_FIX["mixed"],
+                )
+                + " Adam partly compensates by scaling each weight's step. (Large networks "
+                "use normalization layers and skip connections.)"
             ),
             layer=0,
+            involves=tuple(involves),
         )
     return None
+
+
+# The slope of each activation, for advice that names the one actually used.
+_SLOPES = {
+    "sigmoid": "sigmoid's slope is at most 0.25 (at 0) and near 0 where it saturates",
+    "tanh": "tanh's slope is at most 1 (at 0) but near 0 where it saturates (|a| near 1)",
+    "relu": "relu's slope is 1 for positive inputs and 0 for negative ones",
+    "leaky_relu": "leaky_relu's slope is 1 for positive inputs and only 0.01 for negative ones",
+    "linear": "a linear layer's slope is 1, so only its weights shrink the gradient",
+}
+_VANISH_FIX = {
+    "saturated": (
+        "The saturated units are the blockage: scale the initial weights down (Xavier), "
+        "standardize the inputs and lower the learning rate if the weights grew, or use ReLU."
+    ),
+    "sigmoid": "Use ReLU (or tanh) in the hidden layers with He/Xavier initialization, or fewer layers.",
+    "tanh": "Use Xavier initialization (or ReLU with He initialization), or fewer layers.",
+    "relu": "Use He initialization, or leaky_relu so negative inputs still pass some gradient.",
+    "leaky_relu": "Use He initialization, or fewer layers.",
+    "mixed": "Use ReLU (or tanh) in the hidden layers with He/Xavier initialization, or fewer layers.",
+}
 
 
 def _exploding(r: _Run, init_ratio: np.ndarray, init_mask: np.ndarray) -> Finding | None:
@@ -572,11 +643,12 @@ def _exploding(r: _Run, init_ratio: np.ndarray, init_mask: np.ndarray) -> Findin
             evidence=(
                 f"at the first step the gradient norm of layer {worst + 1} is "
                 f"{_f(float(r.grad[0, worst]))}, {_f(float(init_ratio[worst]))}x its weight "
-                f"norm (healthy starts are well below 1x); per layer |dW|/max(|W|, 1): "
+                f"norm (healthy starts are well below 1x); per layer |grad|/max(|W|, 1): "
                 f"{_layer_list(init_ratio, '{:.3g}')}"
             ),
             advice=advice,
             layer=worst,
+            involves=((worst, "gradient"),),
         )
     if r.L >= 2:
         rows = slice(0, min(r.n, r.W))
@@ -596,6 +668,7 @@ def _exploding(r: _Run, init_ratio: np.ndarray, init_mask: np.ndarray) -> Findin
                 ),
                 advice=advice,
                 layer=0,
+                involves=((0, "gradient"),),
             )
     return None
 
@@ -631,14 +704,20 @@ def _exploding_growth(r: _Run) -> Finding | None:
             "Xavier for tanh/sigmoid) and the scaling of inputs and targets."
         ),
         layer=worst,
+        involves=((worst, "gradient"),),
     )
 
 
 def _dead_relu(r: _Run) -> list[Finding]:
     out: list[Finding] = []
     for i, act in enumerate(r.activations):
-        if act != "relu":
+        # A leaky_relu unit below zero still passes a tiny gradient (its
+        # slope there), so it only counts while the network does not fit.
+        if act != "relu" and not (act == "leaky_relu" and not _fits_well(r)):
             continue
+        leaky = act == "leaky_relu"
+        slope = float(getattr(r.s.net.layers[i].act, "slope", 0.01))
+        never = "above 0" if leaky else "active (z > 0)"
         units = r.s.net.layers[i].n_out
         blocked = ""
         if r.n_epochs:
@@ -656,7 +735,7 @@ def _dead_relu(r: _Run) -> list[Finding]:
             )
             evidence = (
                 f"{_pct(cur)} of the units of layer {i + 1} ({round(cur * units)} of {units}) "
-                f"were never active (z > 0) for any training example in epoch {r.n_epochs}"
+                f"were never {never} for any training example in epoch {r.n_epochs}"
                 f"{began}"
             )
         else:
@@ -671,19 +750,29 @@ def _dead_relu(r: _Run) -> list[Finding]:
             epoch = r.epoch_of(start)
             evidence = (
                 f"in the last {k} batches a median {_pct(cur)} of the units of layer {i + 1} "
-                f"(of {units}) were inactive (z <= 0) for every example"
+                f"(of {units}) had z <= 0 for every example"
             )
         if cur >= BLOCKED_FRACTION:
-            blocked = "; with the whole layer silent, no gradient reaches the layers below it"
+            blocked = (
+                f"; with the whole layer on its negative side, only its slope of {slope:g} "
+                f"carries gradient to the layers below it ({1 / slope:.0f}x less than above 0)"
+                if leaky
+                else "; with the whole layer silent, no gradient reaches the layers below it"
+            )
+        if leaky:
+            evidence = evidence.replace(f"layer {i + 1} ", f"layer {i + 1} (leaky_relu) ", 1)
+            evidence += f", and the network does not fit ({_fit_text(r)})"
         out.append(
             Finding(
                 code="dead_relu",
-                title="Dead ReLU units",
+                title="Leaky ReLU units stuck below 0" if leaky else "Dead ReLU units",
                 severity="warning",
                 step=int(start),
                 epoch=int(epoch),
                 evidence=evidence + blocked,
-                advice=(
+                advice=_leaky_advice(slope)
+                if leaky
+                else (
                     "A ReLU unit whose input is negative for every example outputs 0 and gets "
                     "zero gradient, so it never recovers. Usually a too-large learning rate "
                     "knocked its weights and bias far negative: lower the learning rate. Use He "
@@ -691,9 +780,33 @@ def _dead_relu(r: _Run) -> list[Finding]:
                     "or use leaky_relu, which keeps a small gradient for negative inputs."
                 ),
                 layer=i,
+                involves=((i, "dead"),),
             )
         )
     return out
+
+
+def _leaky_advice(slope: float) -> str:
+    return (
+        f"A leaky_relu unit whose input is negative for every example outputs {slope:g} z and "
+        f"passes back only {slope:g} of the gradient: it is not dead, but it learns "
+        f"{1 / slope:.0f}x slower than above 0, and a layer of them barely moves. Usually a "
+        "too-large learning rate or a negative bias pushed the weights there: lower the "
+        "learning rate, use He initialization and start the biases at a small positive value "
+        "(e.g. 0.01)."
+    )
+
+
+def _fit_text(r: _Run) -> str:
+    """How well the network fits, for evidence: the accuracy or the loss, labelled."""
+    s = r.s
+    va = s.history.epochs.last("val_accuracy")
+    ta = s.history.epochs.last("accuracy")
+    if s.classification and math.isfinite(va):
+        return f"validation accuracy {_pct(va)}"
+    if s.classification and math.isfinite(ta):
+        return f"epoch train accuracy {_pct(ta)}"
+    return f"batch loss {_f(float(np.mean(r.recent(r.loss))))} (mean of the last {len(r.recent(r.loss))} steps)"
 
 
 def _chance_loss(r: _Run) -> float:
@@ -728,7 +841,7 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
         if act not in ("tanh", "sigmoid") or ly.a is None or ly.a.size == 0:
             continue
         where = "within 0.03 of -1 or +1" if act == "tanh" else "below 0.03 or above 0.97"
-        frac = _saturated_fraction(ly)
+        frac = saturated_fraction(ly)
         if frac is None or frac < SATURATED_FRACTION:
             continue
         # The caches belong to the step in progress, or to the last one done.
@@ -752,6 +865,7 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
                     "weights grew during training; ReLU does not saturate for positive inputs."
                 ),
                 layer=i,
+                involves=((i, "saturated"),),
             )
         )
     return out
@@ -837,7 +951,7 @@ def _overfitting(r: _Run) -> Finding | None:
             f"the validation loss was lowest at epoch {best + 1} ({_f(float(v[best_raw]))}); "
             f"{len(v) - 1 - best_raw} epochs later it is {_f(float(vs[-1] / vs[j]))}x its best "
             f"(3-epoch averages {_f(float(vs[j]))} -> {_f(float(vs[-1]))}), while the "
-            f"training loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
+            f"epoch train loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
         ),
         advice=(
             "The network has started to memorise the training examples, noise included, "
@@ -875,13 +989,13 @@ def _underfitting(r: _Run) -> Finding | None:
         acc_end = float(np.mean(acc[-3:]))
         if not acc_end < UNDERFIT_ACCURACY:
             return None
-        fit = f"training accuracy is only {_pct(acc_end)}"
+        fit = f"the epoch train accuracy is only {_pct(acc_end)} (mean of the last 3 epochs)"
     else:
         var = float(np.var(s.data.y_train))
         if not t_end > 0.5 * var:
             return None
         fit = (
-            f"the training loss {_f(t_end)} is still more than half the variance of the "
+            f"the epoch train loss {_f(t_end)} is still more than half the variance of the "
             f"targets ({_f(var)}, the loss of always predicting their mean)"
         )
     chance = _chance_loss(r)
@@ -905,7 +1019,7 @@ def _underfitting(r: _Run) -> Finding | None:
         step=r.epoch_end_step(e0),
         epoch=e0,
         evidence=(
-            f"after {m} epochs {fit}; over the last {m - half} epochs the training loss went "
+            f"after {m} epochs {fit}; over the last {m - half} epochs the epoch train loss went "
             f"only from {_f(t_mid)} to {_f(t_end)}{val_text} (less than 5% better){plateau}"
         ),
         advice=(

@@ -61,7 +61,7 @@ from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
-from tui_trainer.ui.widgets.status_line import StatusLine, status_text
+from tui_trainer.ui.widgets.status_line import SEPARATOR, StatusLine, status_fields
 
 MIN_W, MIN_H = 60, 18
 PANELS = ("matrix", "chart", "data", "debug")
@@ -537,12 +537,15 @@ class TrainerApp(App[None]):
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
             self.query_one(KeyBar).set_lead(LEAD_KEYS.get(state, ()))
-            text = status_text(s, self.scenario_name, state)
+            fields = status_fields(s, self.scenario_name)
+            text = SEPARATOR.join(t for _, t in fields)
             if text != self._last_status:
                 self._last_status = text
-                self.query_one(StatusLine).update(Text(text, no_wrap=True, overflow="ellipsis"))
+                self.query_one(StatusLine).show(fields)
             if not self.running:
-                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+                self.query_one(NetworkView).show(
+                    s, ev.layer if ev is not None else None, self.findings
+                )
 
     def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
@@ -555,9 +558,15 @@ class TrainerApp(App[None]):
         with self.lock:
             s = self.session
             wide = self.main_screen.has_class("wide")
-            if self.running and slow:
+            try:  # first: the network panel's flags come from these findings
+                self.findings = diagnose(s)
+            except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
+                self.log.error(f"diagnose failed: {e!r}")
+            if slow or not self.running:
                 ev = s.last_event
-                self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+                self.query_one(NetworkView).show(
+                    s, ev.layer if ev is not None else None, self.findings
+                )
             if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart":
@@ -576,10 +585,6 @@ class TrainerApp(App[None]):
             if slow and (wide or self.panel == "data"):
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
             self.watches.sample(s)
-            try:
-                self.findings = diagnose(s)
-            except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
-                self.log.error(f"diagnose failed: {e!r}")
             if self.panel == "debug" or wide:
                 self._safely(
                     self.query_one(Inspector),
@@ -617,7 +622,7 @@ class TrainerApp(App[None]):
         s = self.session
         if self.running:
             return "Training... Press p or space to pause (the status line shows progress)."
-        text = explain(s, self.selected_layer, self.cell)
+        text = explain(s, self.selected_layer, self.cell, self.findings)
         if self._last_hit is not None:
             bp = self._last_hit
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text

@@ -42,7 +42,7 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
         t.append("  none\n", style="dim")
     for bp in bps.items:
         mark = "●" if bp.enabled else "○"
-        t.append(f"  {mark} {visible(bp.source)}", style="" if bp.enabled else "dim")
+        t.append(f"  {mark} {visible(bp.condition.display())}", style="" if bp.enabled else "dim")
         t.append(f"  [{bp.describe()}]\n", style="dim")
     t.append("Watches", style="bold underline")
     t.append("  (W add)\n", style="dim")
@@ -51,7 +51,8 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
     spark_w = max(8, min(40, width - 40))
     for w in watches.items:
         vals = [v for _, v in w.history]
-        t.append(f"  {visible(w.source)} = ")
+        # Old names show as the quantity they read ("accuracy" as batch_accuracy).
+        t.append(f"  {visible(w.condition.display())} = ")
         if w.error:
             t.append(visible(w.error), style="red")
         else:

@@ -1,4 +1,4 @@
-"""Loss chart: per-step train loss and per-epoch train and validation loss;
+"""Loss chart: per-step batch loss and per-epoch train and validation loss;
 or train and validation accuracy per epoch for a classifier.
 
 Series are downsampled to about twice the plot width before plotting, so a
@@ -170,9 +170,9 @@ class LossChart(Container):
         plotted: list[np.ndarray] = []
         entries: list[tuple[str, Any, str]] = []
         series = (
-            (x, step_loss, STEP_TRAIN, "train, each step|step"),
-            (epoch_steps, epoch_loss, EPOCH_TRAIN, "train, epoch mean|epoch"),
-            (epoch_steps, val_loss, VALIDATION, "validation|val"),
+            (x, step_loss, STEP_TRAIN, "batch loss, each step|batch"),
+            (epoch_steps, epoch_loss, EPOCH_TRAIN, "epoch train loss|epoch train"),
+            (epoch_steps, val_loss, VALIDATION, "validation loss|validation"),
         )
         for xv, yv_all, color, label in series:
             ok = self._plottable(yv_all)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_trainer.engine.diagnostics import Finding, involvements, saturated_fraction
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.numbers import fmt
 
@@ -47,7 +48,23 @@ def _layer_stats(s: Session, i: int) -> tuple[float, float, float, float]:
     return wn, gn, ur, dead
 
 
-def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
+def _flag(s: Session, i: int, dead: float, findings: list[Finding]) -> tuple[str, str, str]:
+    """Label, figure and style of a layer's flat-region share: ``dead`` (units below 0
+    for every example) for relu/leaky_relu, ``sat`` (saturated activations) for
+    tanh/sigmoid. Red only when a finding names that quantity of this layer, so
+    the panel marks exactly what the diagnosis explains."""
+    named = {q for q, _ in involvements(findings, i)}
+    if not math.isnan(dead):
+        return "dead", f"{dead:.0%}", "bold red" if "dead" in named else ""
+    sat = saturated_fraction(s.net.layers[i])
+    if sat is not None:
+        return "sat", f"{sat:.0%}", "bold red" if "saturated" in named else ""
+    return "", "-", ""
+
+
+def network_lines(
+    s: Session, selected: int, active_layer: int | None, findings: list[Finding] | None = None
+) -> Text:
     """Two lines per layer: the layer, then its key statistics (narrow screens)."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f"  input: {s.x_train.shape[1]} features\n", style="dim")
@@ -58,20 +75,33 @@ def network_lines(s: Session, selected: int, active_layer: int | None) -> Text:
             style += " bold yellow"
         mark = ">" if i == selected else " "
         t.append(f"{mark} L{i + 1} {ly.n_in}x{ly.n_out} {ly.activation}", style=style.strip())
-        if not math.isnan(dead):
-            t.append(f" · dead {dead:.0%}", style="bold red" if dead >= 0.4 else "")
+        label, figure, flag_style = _flag(s, i, dead, findings or [])
+        if label:
+            t.append(f" · {label} {figure}", style=flag_style)
         t.append("\n")
-        t.append(
-            f"  |W| {_n(wn)} |dW| {_n(gn)} upd {_n(ur)}\n",
-            style="dim" if i != selected else "",
-        )
+        base = "dim" if i != selected else ""
+        named = {q for q, _ in involvements(findings or [], i)}
+        if named & {"gradient", "update"}:
+            t.append(f"  |W| {_n(wn)} ", style=base)
+            t.append(f"|grad| {_n(gn)}", style="bold red" if "gradient" in named else base)
+            t.append(f" upd {_n(ur)}", style="bold red" if "update" in named else base)
+            t.append("\n")
+        else:
+            t.append(f"  |W| {_n(wn)} |grad| {_n(gn)} upd {_n(ur)}\n", style=base)
     return t
 
 
-def network_table(s: Session, selected: int, active_layer: int | None) -> Table:
-    """One row per layer with more statistics (wide screens)."""
+def network_table(
+    s: Session, selected: int, active_layer: int | None, findings: list[Finding] | None = None
+) -> Table:
+    """One row per layer with more statistics (wide screens).
+
+    ``|grad|`` is the gradient norm (``grad_norm``), ``upd`` the update ratio
+    ``|delta W|/|W|`` (``update_ratio``): the names the conditions use.
+    """
     t = Table(box=None, pad_edge=False, expand=False, show_edge=False, padding=(0, 1))
-    for col in ("", "layer", "|W|", "W mean", "W std", "|dW|", "upd", "a mean", "a std", "dead"):
+    cols = ("", "layer", "|W|", "W mean", "W std", "|grad|", "upd", "a mean", "a std", "dead/sat")
+    for col in cols:
         t.add_column(col, justify="left" if col in ("", "layer") else "right", no_wrap=True)
     t.add_row(" ", Text(f"in {s.x_train.shape[1]}", style="dim"), *([""] * 8))
     for i, ly in enumerate(s.net.layers):
@@ -81,18 +111,17 @@ def network_table(s: Session, selected: int, active_layer: int | None) -> Table:
             style += " bold yellow"
         a_mean = _f(float(ly.a.mean())) if ly.a is not None else "-"
         a_std = _f(float(ly.a.std())) if ly.a is not None else "-"
-        dead_txt = Text(
-            "-" if math.isnan(dead) else f"{dead:.0%}",
-            style="bold red" if not math.isnan(dead) and dead >= 0.4 else "",
-        )
+        label, figure, flag_style = _flag(s, i, dead, findings or [])
+        named = {q for q, _ in involvements(findings or [], i)}
+        dead_txt = Text(f"{figure} {label}".strip(), style=flag_style)
         t.add_row(
             ">" if i == selected else " ",
             Text(f"L{i + 1} {ly.n_in}x{ly.n_out} {ly.activation}", style=style.strip()),
             _f(wn),
             _f(float(ly.W.mean())),
             _f(float(ly.W.std())),
-            _f(gn),
-            _f(ur),
+            Text(_f(gn), style="bold red" if "gradient" in named else ""),
+            Text(_f(ur), style="bold red" if "update" in named else ""),
             a_mean,
             a_std,
             dead_txt,
@@ -122,11 +151,13 @@ class NetworkView(Static, can_focus=True):
         self.selected = (self.selected + delta) % self.n_layers
         self.post_message(self.Selected(self.selected))
 
-    def show(self, s: Session, active_layer: int | None) -> None:
+    def show(
+        self, s: Session, active_layer: int | None, findings: list[Finding] | None = None
+    ) -> None:
         self.n_layers = len(s.net.layers)
         self.selected = min(self.selected, self.n_layers - 1)
         with np.errstate(all="ignore"):  # statistics of diverged weights are inf, not warnings
             if self.size.width >= 60:
-                self.update(network_table(s, self.selected, active_layer))
+                self.update(network_table(s, self.selected, active_layer, findings))
             else:
-                self.update(network_lines(s, self.selected, active_layer))
+                self.update(network_lines(s, self.selected, active_layer, findings))
