@@ -50,14 +50,14 @@ def test_step_through_phases_and_quit(term: Term) -> None:
         term.send("n")
         term.wait_for(rf"step 0 \| batch 1/16 \| phase {label}\b")
         assert f"[{label}]" in term.screen()  # the phase bar lights the phase
-    term.send("n")
-    term.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+    term.send("n")  # the status describes the step just updated
+    term.wait_for(r"step 0 \| batch 1/16 \| phase UPDATE\b")
 
     # f finishes a step: the step counter increases
     term.send("f")
-    term.wait_for(r"step 2 \| batch 3/16 \| phase UPDATE\b")
+    term.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
     term.send("f")
-    term.wait_for(r"step 3 \| batch 4/16 \| phase UPDATE\b")
+    term.wait_for(r"step 2 \| batch 3/16 \| phase UPDATE\b")
 
     # N steps back to the previous phase
     term.send("n")
@@ -68,7 +68,7 @@ def test_step_through_phases_and_quit(term: Term) -> None:
     term.wait_for(r"step 3 \| .*phase FORWARD\b")
     assert "[FORWARD]" in term.screen()
     term.send("N")
-    term.wait_for(r"step 3 \| batch 4/16 \| phase UPDATE\b")
+    term.wait_for(r"step 2 \| batch 3/16 \| phase UPDATE\b")
 
     # progress was made: q asks, n keeps the app open, q then y quits cleanly
     term.send("q")
@@ -149,12 +149,12 @@ def test_terminal_variety(tmp_path: Path, scenario: Path, env: dict[str, str]) -
         t.send("n")
         t.wait_for(r"phase FORWARD\b")
         t.send("n", "n", "n")
-        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        t.wait_for(r"step 0 \| batch 1/16 \| phase UPDATE\b")
         assert "Network" in t.screen() and "Explain" in t.screen()
         t.send("N")
         t.wait_for(r"step 0 \| batch 1/16 \| phase BACKPROP L1\b")
         t.send("f")  # back to step 1: progress a quit must ask about
-        t.wait_for(r"step 1 \| batch 2/16 \| phase UPDATE\b")
+        t.wait_for(r"step 0 \| batch 1/16 \| phase UPDATE\b")
         t.send("q")
         t.wait_for(r"Quit\?")
         t.send("y")

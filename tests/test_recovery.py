@@ -103,9 +103,9 @@ def _start(tmp_path: Path, scenario: Path, terms: list[Term]) -> Term:
 
 def _step_f_f_f_n(t: Term) -> tuple[int, str]:
     for key, rx in (
+        ("f", r"step 0 \| batch 1/16 \| phase UPDATE\b"),
         ("f", r"step 1 \| batch 2/16 \| phase UPDATE\b"),
         ("f", r"step 2 \| batch 3/16 \| phase UPDATE\b"),
-        ("f", r"step 3 \| batch 4/16 \| phase UPDATE\b"),
         ("n", r"step 3 \| batch 4/16 \| phase FORWARD\b"),
     ):
         t.send(key)

@@ -145,12 +145,12 @@ def test_next_phase_walks_the_four_phases(key: str) -> None:
             assert s.last_event.phase.label == label
             assert f"phase {label}" in status(app)
             assert f"[{label}]" in phase_bar(app)
-        # UPDATE completes the step
+        # UPDATE completes the step; the status still describes that step
         assert (s.step, s.pos) == (1, 0)
-        assert "step 1 |" in status(app)
-        assert "batch 2/16" in status(app)
+        assert "step 0 | batch 1/16 | phase UPDATE" in status(app)
         await pilot.press(key)
         assert s.last_event.phase.label == "FORWARD" and s.step == 1
+        assert "step 1 | batch 2/16 | phase FORWARD" in status(app)
 
     run_app(app, body)
 
@@ -211,11 +211,10 @@ def test_finish_step() -> None:
         await pilot.press("n")  # mid-step: f finishes this step
         await pilot.press("f")
         assert (s.step, s.pos) == (1, 0)
-        assert "step 1 |" in status(app)
-        assert "phase UPDATE" in status(app)
+        assert "step 0 | batch 1/16 | phase UPDATE" in status(app)
         await pilot.press("f")
         assert (s.step, s.pos) == (2, 0)
-        assert "step 2 |" in status(app)
+        assert "step 1 | batch 2/16 | phase UPDATE" in status(app)
         assert len(s.history.step_series("loss")) == 2
 
     run_app(app, body)
@@ -231,7 +230,7 @@ def test_finish_epoch_runs_in_a_worker() -> None:
         await settle(app, pilot)
         assert not app.running
         assert (s.epoch, s.step, s.pos) == (1, 16, 0)
-        assert "epoch 2/20 | step 16 | batch 1/16" in status(app)
+        assert "epoch 1/20 | step 15 | batch 16/16 | phase UPDATE" in status(app)
         assert "PAUSED" in phase_bar(app)
         assert "val " in status(app) and "val -" not in status(app)
         await pilot.press("e")
@@ -449,7 +448,7 @@ def test_back_step() -> None:
         await pilot.press("F")  # again: one more step
         assert (s.step, s.pos) == (1, 0)
         assert all(np.array_equal(a, b) for a, b in zip(weights(s), w1, strict=True))
-        assert "step 1 |" in status(app)
+        assert "step 0 | batch 1/16 | phase UPDATE" in status(app)
         await pilot.press("F")
         assert s.position == 0
         assert all(np.array_equal(a, b) for a, b in zip(weights(s), w0, strict=True))

@@ -361,9 +361,12 @@ class TrainerApp(App[None]):
             arrays = read_checkpoint(path)
             meta = json.loads(str(arrays["state"]))
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            where = (
-                f"step {int(arrays['resume_position']) // self.session.E}, "
-                f"epoch {int(meta['epoch']) + 1}"
+            epoch = int(meta["epoch"])
+            epochs = int(meta.get("hyper", {}).get("epochs", self.session.epochs))
+            where = f"step {int(arrays['resume_position']) // self.session.E}, " + (
+                f"epoch {epochs} of {epochs}, finished"
+                if epoch >= epochs
+                else f"epoch {epoch + 1} of {epochs}"
             )
         except (CheckpointError, KeyError, ValueError, TypeError, OSError):  # damaged: dropped
             discard(path)
@@ -637,7 +640,15 @@ class TrainerApp(App[None]):
 
     def action_toggle_images(self) -> None:
         mv = self.query_one(MatrixView)
+        why = mv.images_unavailable(self.session)
+        if why and not mv.images:
+            self.notify(why, severity="warning", timeout=6)
+            return
         mv.images = not mv.images
+        if self.panel != "matrix" and not self.main_screen.has_class("wide"):
+            self.panel = "matrix"
+        if mv.images and self.selected_layer != 0:
+            self.notify("images show layer 1's weights: select L1 (up)", timeout=4)
         self.refresh_heavy()
 
     def action_toggle_log(self) -> None:
@@ -710,6 +721,7 @@ class TrainerApp(App[None]):
 
     def action_step_layer(self) -> None:
         self._inline(self.session.advance, "layer")
+        self._follow_layer()
 
     def action_finish_step(self) -> None:
         self._inline(self.session.advance, "step")
@@ -719,12 +731,45 @@ class TrainerApp(App[None]):
 
     def action_back_layer(self) -> None:
         self._inline(self.session.back, "layer")
+        self._follow_layer()
+
+    def _follow_layer(self) -> None:
+        """s and S select the layer they stepped to (up/down still choose another)."""
+        ev = self.session.last_event
+        if self.running or ev is None or ev.layer is None or ev.layer == self.selected_layer:
+            return
+        self.selected_layer = ev.layer
+        self.query_one(NetworkView).selected = ev.layer
+        if self.cell is not None:  # the weight cursor stays inside the new layer's W
+            rows, cols = self.session.net.layers[ev.layer].W.shape
+            self.cell = (min(self.cell[0], rows - 1), min(self.cell[1], cols - 1))
+        self.refresh_status()  # the network table with the new selection
 
     def action_back_step(self) -> None:
         self._inline(self.session.back, "step")
 
     def action_restart(self) -> None:
-        self._inline(self.session.restart)
+        if self.running or not self._unsaved_progress():
+            self._inline(self.session.restart)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._inline(self.session.restart)
+
+        s = self.session
+        self.push_screen(
+            ConfirmScreen(
+                f"Restart from the initial weights? {s.step} steps of training "
+                f"({s.epoch} of {s.epochs} epochs done) have not been saved "
+                "(ctrl+s saves a checkpoint)."
+            ),
+            done,
+        )
+
+    def _unsaved_progress(self) -> bool:
+        """Whether quitting or restarting would lose training not saved in a checkpoint."""
+        return self.session.position > self.saved_position and self.session.step > 0
 
     def action_finish_epoch(self) -> None:
         self._start_run("epoch", self.session.epoch + 1)
@@ -1040,7 +1085,7 @@ class TrainerApp(App[None]):
     def action_quit_app(self) -> None:
         if self.running:
             self._stop.set()
-        if self.session.position > self.saved_position and self.session.step > 0:
+        if self._unsaved_progress():
 
             def done(yes: bool | None) -> None:
                 if yes:

@@ -25,8 +25,17 @@ TITLES = {
     "weights": "W",
     "gradients": "dL/dW",
     "update": "update ΔW",
-    "activations": "a (batch×units)",
-    "pre-activations": "z (batch×units)",
+    "activations": "a",
+    "pre-activations": "z",
+}
+# What the rows and columns of each view are: parameters are (inputs x units),
+# the cached activations are (samples of the batch x units).
+AXES = {
+    "weights": ("in", "out"),
+    "gradients": ("in", "out"),
+    "update": ("in", "out"),
+    "activations": ("batch", "units"),
+    "pre-activations": ("batch", "units"),
 }
 
 
@@ -68,6 +77,17 @@ class MatrixView(Static, can_focus=True):
         self.images = False
         self.cell = (0, 0)
         self.shape = (1, 1)
+
+    @staticmethod
+    def images_unavailable(s: Session) -> str | None:
+        """Why ``i`` (first-layer weights as images) cannot apply here, or None."""
+        if s.data.image_shape:
+            return None
+        n = s.x_train.shape[1]
+        return (
+            "first-layer weights as images need image data such as digits (8x8 inputs); "
+            f"this scenario has {n} feature{'' if n == 1 else 's'}"
+        )
 
     def action_move(self, dr: int, dc: int) -> None:
         r = min(max(0, self.cell[0] + dr), self.shape[0] - 1)
@@ -122,8 +142,9 @@ class MatrixView(Static, can_focus=True):
         shape = s.data.image_shape
         if self.images and layer == 0 and shape and m.shape[0] == shape[0] * shape[1]:
             return image_tiles(m, shape, w, h, title=title + " as images")
+        rows, cols = AXES[self.mode]
         if h >= 14 and m.size > 64:
             hh = max(5, h // 3)
-            top = matrix_heatmap(m, w, h - hh, title=title)
+            top = matrix_heatmap(m, w, h - hh, title=title, row_label=rows, col_label=cols)
             return Group(top, histogram(np.asarray(m).ravel(), w, hh, title="distribution"))
-        return matrix_heatmap(m, w, h, title=title)
+        return matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)

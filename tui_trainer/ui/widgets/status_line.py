@@ -28,11 +28,12 @@ def status_text(s: Session, name: str, state: str) -> str:
         phase = ev.phase.label
     loss = s.rec.loss if ev is not None and s.pos > s.n_layers else s.history.steps.last("loss")
     val = s.history.epochs.last("val_loss")
+    epoch, step, batch, batches = s.shown_counters()
     parts = [
         visible(name),  # from the scenario file
-        f"epoch {min(s.epoch + 1, s.epochs)}/{s.epochs}",
-        f"step {s.step}",
-        f"batch {s.batch_in_epoch}/{s.batches_per_epoch}",
+        f"epoch {min(epoch + 1, s.epochs)}/{s.epochs}",
+        f"step {step}",
+        f"batch {batch}/{batches}",
         f"phase {phase}",
         f"loss {fmt_loss(loss)}",
         f"val {fmt_loss(val)}",
