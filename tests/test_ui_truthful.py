@@ -14,9 +14,11 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
+from textual.geometry import Region
 from textual.pilot import Pilot
 
 from pilot import WORKER_TIMEOUT, run_app, tanh_session, wait_until, xor_session
@@ -27,6 +29,7 @@ from tui_trainer.engine.sanity import check_gradients
 from tui_trainer.ui.app import TrainerApp
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.sanity import SanityScreen
+from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.matrix_view import MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 
@@ -44,6 +47,12 @@ def status(app: TrainerApp) -> str:
 
 def notifications(app: TrainerApp) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+def rows_of(widget: Any) -> list[str]:
+    """The rows of ``widget`` as rendered on screen, as text."""
+    w, h = widget.size
+    return [strip.text for strip in widget.render_lines(Region(0, 0, w, h))]
 
 
 # ------------------------------------------------------------------ a. i says why
@@ -217,8 +226,12 @@ def test_restart_asks_when_progress_is_unsaved(tmp_path: Path) -> None:
 # ------------------------------------------- g. the resume offer counts epochs 1-based
 
 
-@pytest.mark.parametrize(("epochs_run", "words"), [(100, "epoch 100 of 100, finished"), (7, "epoch 8 of 100")])
-def test_resume_offer_names_the_epoch_correctly(tmp_path: Path, epochs_run: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("epochs_run", "words"), [(100, "epoch 100 of 100, finished"), (7, "epoch 8 of 100")]
+)
+def test_resume_offer_names_the_epoch_correctly(
+    tmp_path: Path, epochs_run: int, words: str
+) -> None:
     done = xor_session(epochs=100)
     done.run_to_epoch(epochs_run)
     path = tmp_path / "recovery.npz"
@@ -271,3 +284,98 @@ def test_gradient_check_exact_zero_is_called_exact() -> None:
 
     assert _fmt_rel(0.0) == "0 (exact)"
     assert _fmt_rel(3.2e-10) == "3.2e-10"
+
+
+# ----------------------------------------- i. panels sized to their content (120x40)
+
+
+def _content_lines(widget: MatrixView) -> int:
+    return str(widget.content).count("\n") + 1
+
+
+def test_small_matrix_leaves_its_rows_to_the_loss_chart_120x40() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f", "f")
+        await pilot.pause()
+        await pilot.pause()
+        mv, chart, main = (
+            app.query_one(MatrixView),
+            app.query_one(LossChart),
+            app.query_one("#main"),
+        )
+        assert app.panel == "matrix"
+        # the 2x4 matrix's panel is as tall as what it shows (header, 2 rows, legend)
+        assert mv.size.height == _content_lines(mv) <= 6, (mv.size.height, _content_lines(mv))
+        assert "1 -0." in str(mv.content) or "1 +0." in str(mv.content)  # both rows shown
+        # ... and the loss chart gets the rest of the main area, drawn
+        assert chart.display and chart.region.height > 0
+        assert mv.outer_size.height + chart.outer_size.height == main.size.height
+        assert chart.outer_size.height >= 20
+        plot = "\n".join(rows_of(app.query_one("#chart-plot")))
+        assert "step" in plot
+        # layer 2 (4x2): the panel follows the content
+        await pilot.press("down")
+        await pilot.pause()
+        await pilot.pause()
+        assert str(mv.content).startswith("L2 W 4x2")
+        assert mv.size.height == _content_lines(mv) <= 8
+        assert mv.outer_size.height + chart.outer_size.height == main.size.height
+        # the chart panel on its own, and back
+        await pilot.press("2")
+        await pilot.pause()
+        assert not mv.display and chart.outer_size.height == main.size.height
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.pause()
+        assert mv.display and chart.display and mv.size.height == _content_lines(mv)
+
+    run_app(app, body, size=(120, 40))
+
+
+def test_matrix_keeps_the_panel_where_the_chart_would_not_fit_80x24() -> None:
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.pause()
+        mv, chart, main = (
+            app.query_one(MatrixView),
+            app.query_one(LossChart),
+            app.query_one("#main"),
+        )
+        assert not chart.display
+        assert mv.outer_size.height == main.size.height
+        # a terminal grown to 120x40 gives the chart its rows, and back
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        await pilot.pause()
+        assert chart.display and mv.size.height == _content_lines(mv)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert not chart.display and mv.outer_size.height == main.size.height
+
+    run_app(app, body)
+
+
+def test_big_matrix_keeps_the_whole_panel_120x40() -> None:
+    d = data.split(data.load_builtin("digits", standardize=True), 0.2, 0)
+    app = TrainerApp(tanh_session(d, 6, 10, batch_size=32, epochs=2), name="digits")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.pause()
+        mv, chart, main = (
+            app.query_one(MatrixView),
+            app.query_one(LossChart),
+            app.query_one("#main"),
+        )
+        assert not chart.display  # 64x6 needs every row it can get
+        assert mv.outer_size.height == main.size.height
+
+    run_app(app, body, size=(120, 40))

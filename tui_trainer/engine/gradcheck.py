@@ -19,7 +19,6 @@ import numpy as np
 from tui_trainer.engine.losses import Loss
 from tui_trainer.engine.network import Network
 
-
 # Central differences in float64 are good to about this absolute error.
 NOISE = 1e-10
 

@@ -25,7 +25,8 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
+from textual.containers import Horizontal
+from textual.css.scalar import Scalar
 from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Static
@@ -58,12 +59,14 @@ from tui_trainer.ui.widgets.inspector import Inspector
 from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.lazy_plot import preload_imports
 from tui_trainer.ui.widgets.loss_chart import LossChart
+from tui_trainer.ui.widgets.main_area import MainArea
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
 from tui_trainer.ui.widgets.status_line import StatusLine, status_text
 
 MIN_W, MIN_H = 60, 18
+CHART_MIN = 12  # rows (with borders) the loss chart needs to be worth showing below the matrix
 PANELS = ("matrix", "chart", "data", "debug")
 # More keys for the key bar when the terminal is wide enough (by action).
 WIDE_KEYS = (
@@ -238,7 +241,7 @@ class TrainerApp(App[None]):
         yield StatusLine(id="status")
         with Horizontal(id="body"):
             yield NetworkView(id="network")
-            with Container(id="main"):
+            with MainArea(id="main"):
                 yield MatrixView(id="matrix", classes="shown")  # the first panel
                 yield LossChart(id="chart")
                 yield DataView(id="data")
@@ -498,9 +501,10 @@ class TrainerApp(App[None]):
             if self.running and slow:
                 ev = s.last_event
                 self.query_one(NetworkView).show(s, ev.layer if ev is not None else None)
+            below = self._fit_matrix()
             if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
-            if wide or self.panel == "chart":
+            if wide or self.panel == "chart" or below:
                 h = s.history
                 self._safely(
                     self.query_one(LossChart),
@@ -586,6 +590,28 @@ class TrainerApp(App[None]):
             self.refresh_heavy(slow=self._tick_count % 20 == 0)
 
     # ------------------------------------------------------------ panels
+    def _fit_matrix(self) -> bool:
+        """One main panel (not wide) showing the matrix: the panel only as tall
+        as the matrix needs, and the loss chart below it in the rows left, when
+        they are at least ``CHART_MIN``. Returns whether the chart is below."""
+        mv, chart = self.query_one(MatrixView), self.query_one(LossChart)
+        main = self.query_one(MainArea)
+        w, h = main.size
+        rows = None
+        if self.panel == "matrix" and not self.main_screen.has_class("wide") and h > 0:
+            rows = mv.content_rows(self.session, self.selected_layer, w - 2, h - 2 - CHART_MIN)
+        height = None if rows is None else rows + 2  # with the borders
+        want = None if height is None else Scalar.from_number(height)
+        if chart.has_class("below") != (height is not None) or mv.styles.inline.height != want:
+            chart.set_class(height is not None, "below")
+            mv.styles.height = height
+            self._after_frame(self.refresh_heavy)  # draw both at their new sizes
+        return height is not None
+
+    def on_main_area_resized(self, _: MainArea.Resized) -> None:
+        with self.lock:
+            self._fit_matrix()
+
     def _apply_panel(self) -> None:
         for p in PANELS:
             self.query_one(f"#{p}").set_class(p == self.panel, "shown")
