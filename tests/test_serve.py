@@ -314,11 +314,11 @@ async def _browser_session(
             step = 0
             for key in keys:
                 await ws.send_json(["stdin", key])
-                if key == "f":
-                    step += 1
+                if key == "f":  # the status describes the step just updated
                     text = await _until(
                         ws, rf"\| step {step} \| batch {step + 1}/16 \| phase UPDATE"
                     )
+                    step += 1
                 elif key == "n":
                     text = await _until(
                         ws, rf"\| step {step} \| batch {step + 1}/16 \| phase FORWARD"

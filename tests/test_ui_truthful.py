@@ -379,3 +379,19 @@ def test_big_matrix_keeps_the_whole_panel_120x40() -> None:
         assert mv.outer_size.height == main.size.height
 
     run_app(app, body, size=(120, 40))
+
+
+def test_shown_counters_follow_the_step_on_screen() -> None:
+    """The engine's side of item e: (epoch, step, batch, batches) of the step shown."""
+    s = xor_session()
+    assert s.shown_counters() == (0, 0, 1, 16)  # nothing ran: the first step comes next
+    s.advance("phase", 4)  # FORWARD .. UPDATE of step 0
+    assert (s.step, s.pos) == (1, 0)
+    assert s.shown_counters() == (0, 0, 1, 16)
+    s.advance("layer")  # step 1's FORWARD, layer 1
+    assert s.shown_counters() == (0, 1, 2, 16)
+    s.advance("epoch")  # to the end of epoch 1: its 16th batch was the last update
+    assert (s.epoch, s.step, s.pos) == (1, 16, 0)
+    assert s.shown_counters() == (0, 15, 16, 16)
+    s.goto(3 * s.E)  # a rewind lands after step 2's update, replayed
+    assert s.shown_counters() == (0, 2, 3, 16)
