@@ -51,13 +51,13 @@ def test_step_through_phases_and_quit(term: Term) -> None:
         term.wait_for(at(0, label))
         assert f"[{label}]" in term.screen()  # the phase bar lights the phase
     term.send("n")
-    term.wait_for(at(1, "UPDATE"))
+    term.wait_for(at(0, "UPDATE"))
 
     # f finishes a step: the step counter increases
     term.send("f")
-    term.wait_for(at(2, "UPDATE"))
+    term.wait_for(at(1, "UPDATE"))
     term.send("f")
-    term.wait_for(at(3, "UPDATE"))
+    term.wait_for(at(2, "UPDATE"))
 
     # N steps back to the previous phase
     term.send("n")
@@ -68,7 +68,7 @@ def test_step_through_phases_and_quit(term: Term) -> None:
     term.wait_for(at(3, "FORWARD"))
     assert "[FORWARD]" in term.screen()
     term.send("N")
-    term.wait_for(at(3, "UPDATE"))
+    term.wait_for(at(2, "UPDATE"))
 
     # progress was made: q asks, n keeps the app open, q then y quits cleanly
     term.send("q")
@@ -149,12 +149,12 @@ def test_terminal_variety(tmp_path: Path, scenario: Path, env: dict[str, str]) -
         t.send("n")
         t.wait_for(r"\[FORWARD\]")
         t.send("n", "n", "n")
-        t.wait_for(at(1, "UPDATE"))
+        t.wait_for(at(0, "UPDATE"))
         assert "Network" in t.screen() and "Explain" in t.screen()
         t.send("N")
         t.wait_for(at(0, "BACKPROP L1"))
         t.send("f")  # back to step 1: progress a quit must ask about
-        t.wait_for(at(1, "UPDATE"))
+        t.wait_for(at(0, "UPDATE"))
         t.send("q")
         t.wait_for(r"Quit\?")
         t.send("y")

@@ -202,7 +202,8 @@ def check_consistent(app: TrainerApp, where: str) -> None:
             lr = s.hyperparameters()["lr"]
             assert math.isfinite(lr) and lr > 0, where
         status = str(app.query_one("#status").content)
-        assert f"| step {s.step} |" in status, (where, status)
+        _, step, batch, batches = s.shown_counters()  # after an UPDATE: the step just updated
+        assert f"| step {step} | batch {batch}/{batches} |" in status, (where, status)
 
 
 async def mash(app: TrainerApp, pilot: Pilot, seed: int, n_keys: int) -> dict[str, int]:

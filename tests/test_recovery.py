@@ -112,9 +112,9 @@ def _start(tmp_path: Path, scenario: Path, terms: list[Term]) -> Term:
 
 def _step_f_f_f_n(t: Term) -> tuple[int, str]:
     for key, rx in (
+        ("f", at(0, "UPDATE")),
         ("f", at(1, "UPDATE")),
         ("f", at(2, "UPDATE")),
-        ("f", at(3, "UPDATE")),
         ("n", at(3, "FORWARD")),
     ):
         t.send(key)

@@ -314,9 +314,9 @@ async def _browser_session(
             step = 0
             for key in keys:
                 await ws.send_json(["stdin", key])
-                if key == "f":
-                    step += 1
+                if key == "f":  # the status describes the step just updated
                     text = await _until(ws, rf"\| step {step} \| phase UPDATE")
+                    step += 1
                 elif key == "n":
                     text = await _until(ws, rf"\| step {step} \| phase FORWARD")
             if close:
@@ -401,7 +401,7 @@ def test_serve_refuses_other_pages_and_missing_or_wrong_tokens(
 
     # The right token and no Origin (a script of the user's, not a browser): admitted.
     screen = asyncio.run(_browser_session(ws_url, ["f"]))
-    assert re.search(r"\| step 1 \| batch 2/16 \| phase UPDATE", screen)
+    assert re.search(r"\| step 0 \| batch 1/16 \| phase UPDATE", screen)
     assert "Traceback" not in server.output()
 
 
@@ -445,7 +445,7 @@ def test_serve_limits_simultaneous_sessions(
         interval=0.1,
     )
     screen = asyncio.run(_browser_session(ws_url, ["f"], origin=_own(port)))
-    assert re.search(r"\| step 1 \| batch 2/16 \| phase UPDATE", screen)
+    assert re.search(r"\| step 0 \| batch 1/16 \| phase UPDATE", screen)
 
 
 def test_serve_token_must_be_long_and_url_safe(tmp_path: Path, scenario: Path) -> None:

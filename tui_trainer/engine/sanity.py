@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tui_trainer.engine.config import Dataset
-from tui_trainer.engine.gradcheck import analytic_grads, gradcheck
+from tui_trainer.engine.gradcheck import NOISE, analytic_grads, gradcheck
 from tui_trainer.engine.losses import Loss
 from tui_trainer.engine.network import Network
 from tui_trainer.engine.optim import Hyper, make_optimizer
@@ -95,6 +95,21 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if math.isfinite(x) else str(x)
 
 
+def _fmt_rel(x: float) -> str:
+    """A relative error with significant digits; "0 (exact)" only when it is 0."""
+    return "0 (exact)" if x == 0 else _fmt(x)
+
+
+def _grad_detail(r: Any) -> str:
+    """One parameter's gradient-check line (``r`` is a ``GradCheckResult``)."""
+    if r.n_noise == r.checked:
+        return f"{r.name}: all {r.checked}/{r.total} entries agree within {NOISE:g} (good)"
+    noise = f", {r.n_noise} agree within {NOISE:g}" if r.n_noise else ""
+    return (
+        f"{r.name}: {_fmt_rel(r.max_rel_error)} {r.verdict} ({r.checked}/{r.total} entries{noise})"
+    )
+
+
 def _mean_loss(net: Network, loss: Loss, x: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(all="ignore"):
         return float(loss.per_sample(net.predict(x), y).mean())
@@ -131,14 +146,12 @@ def check_gradients(
     passed = all(r.max_rel_error < GRAD_TOL for r in results)
     checked = sum(r.checked for r in results)
     total = sum(r.total for r in results)
-    summary = (
-        f"max relative error {_fmt(err)} ({worst.verdict}) in {worst.name}; "
-        f"{checked}/{total} entries on {len(x)} samples"
-    )
-    details = [
-        f"{r.name}: {_fmt(r.max_rel_error)} {r.verdict} ({r.checked}/{r.total} entries)"
-        for r in results
-    ]
+    if all(r.n_noise == r.checked for r in results):
+        head = f"every entry agrees within {NOISE:g} (the differences' own accuracy)"
+    else:
+        head = f"max relative error {_fmt_rel(err)} ({worst.verdict}) in {worst.name}"
+    summary = f"{head}; {checked}/{total} entries on {len(x)} samples"
+    details = [_grad_detail(r) for r in results]
     if any(ly.activation in ("relu", "leaky_relu") for ly in s.net.layers):
         details.append("ReLU kinks can push a correct gradient up to ~1e-4 (entries near z = 0)")
     if not passed:

@@ -126,6 +126,7 @@ class Session:
         self._gen: Any = None
         self.last_event: Event | None = None
         self.rec = StepRecord()
+        self._step_batch = (1, 1)  # (batch, batches per epoch) of the step in self.rec
         self.nonfinite: NonFinite | None = None
         self.history = History(self.n_layers)
         self._acc = self._new_acc()
@@ -180,6 +181,20 @@ class Session:
         """1-based number of the batch being (or about to be) processed."""
         return min(self.batches_per_epoch, self.cursor // self._effective_batch() + 1)
 
+    def shown_counters(self) -> tuple[int, int, int, int]:
+        """(epoch, step, batch, batches per epoch) of the step a person is looking at.
+
+        Inside a step, that step. Right after an UPDATE the position is already
+        the next step's boundary, but what is on screen (phase UPDATE, the
+        update's numbers) is the step just updated, so its counters are given
+        until the next step's FORWARD runs. Epoch and step are 0-based, the
+        batch 1-based.
+        """
+        ev = self.last_event
+        if self.pos == 0 and ev is not None and ev.phase is Phase.UPDATE and self.step > 0:
+            return self.rec.epoch, self.rec.step, self._step_batch[0], self._step_batch[1]
+        return self.epoch, self.step, self.batch_in_epoch, self.batches_per_epoch
+
     @property
     def phase(self) -> Phase | None:
         return self.last_event.phase if self.last_event else None
@@ -206,6 +221,7 @@ class Session:
             self._store_keyframe()
         rec = self.rec
         rec.step, rec.epoch = self.step, self.epoch
+        self._step_batch = (self.batch_in_epoch, self.batches_per_epoch)
         rec.nonfinite = None
         rec.out = rec.per_sample = rec.dout = None
         rec.loss = rec.objective = math.nan

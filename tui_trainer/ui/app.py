@@ -25,7 +25,8 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
+from textual.containers import Horizontal
+from textual.css.scalar import Scalar
 from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Static
@@ -58,12 +59,14 @@ from tui_trainer.ui.widgets.inspector import Inspector
 from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.lazy_plot import preload_imports
 from tui_trainer.ui.widgets.loss_chart import LossChart
+from tui_trainer.ui.widgets.main_area import MainArea
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
 from tui_trainer.ui.widgets.status_line import SEPARATOR, StatusLine, status_fields
 
 MIN_W, MIN_H = 60, 18
+CHART_MIN = 12  # rows (with borders) the loss chart needs to be worth showing below the matrix
 PANELS = ("matrix", "chart", "data", "debug")
 # More keys for the key bar when the terminal is wide enough (by action).
 WIDE_KEYS = (
@@ -240,7 +243,7 @@ class TrainerApp(App[None]):
         yield StatusLine(id="status")
         with Horizontal(id="body"):
             yield NetworkView(id="network")
-            with Container(id="main"):
+            with MainArea(id="main"):
                 yield MatrixView(id="matrix", classes="shown")  # the first panel
                 yield LossChart(id="chart")
                 yield DataView(id="data")
@@ -396,7 +399,16 @@ class TrainerApp(App[None]):
         if position.shape != () or position.dtype.kind not in "iu" or int(position) < 0:
             raise CheckpointError(f"{path}: resume_position is not a whole number >= 0")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-        return f"step {int(position) // self.session.E}, epoch {epoch + 1}", when
+        hyper = meta.get("hyper")
+        epochs = hyper.get("epochs") if isinstance(hyper, dict) else None
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            epochs = self.session.epochs
+        shown = (
+            f"epoch {epochs} of {epochs}, finished"
+            if epoch >= epochs
+            else f"epoch {epoch + 1} of {epochs}"
+        )
+        return f"step {int(position) // self.session.E}, {shown}", when
 
     def _set_aside(self, path: Path, error: BaseException) -> None:
         """Report a damaged recovery file and rename it out of the way (never delete it)."""
@@ -567,9 +579,10 @@ class TrainerApp(App[None]):
                 self.query_one(NetworkView).show(
                     s, ev.layer if ev is not None else None, self.findings
                 )
+            below = self._fit_matrix()
             if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
-            if wide or self.panel == "chart":
+            if wide or self.panel == "chart" or below:
                 h = s.history
                 self._safely(
                     self.query_one(LossChart),
@@ -651,6 +664,28 @@ class TrainerApp(App[None]):
             self.refresh_heavy(slow=self._tick_count % 20 == 0)
 
     # ------------------------------------------------------------ panels
+    def _fit_matrix(self) -> bool:
+        """One main panel (not wide) showing the matrix: the panel only as tall
+        as the matrix needs, and the loss chart below it in the rows left, when
+        they are at least ``CHART_MIN``. Returns whether the chart is below."""
+        mv, chart = self.query_one(MatrixView), self.query_one(LossChart)
+        main = self.query_one(MainArea)
+        w, h = main.size
+        rows = None
+        if self.panel == "matrix" and not self.main_screen.has_class("wide") and h > 0:
+            rows = mv.content_rows(self.session, self.selected_layer, w - 2, h - 2 - CHART_MIN)
+        height = None if rows is None else rows + 2  # with the borders
+        want = None if height is None else Scalar.from_number(height)
+        if chart.has_class("below") != (height is not None) or mv.styles.inline.height != want:
+            chart.set_class(height is not None, "below")
+            mv.styles.height = height
+            self._after_frame(self.refresh_heavy)  # draw both at their new sizes
+        return height is not None
+
+    def on_main_area_resized(self, _: MainArea.Resized) -> None:
+        with self.lock:
+            self._fit_matrix()
+
     def _apply_panel(self) -> None:
         for p in PANELS:
             self.query_one(f"#{p}").set_class(p == self.panel, "shown")
@@ -705,7 +740,15 @@ class TrainerApp(App[None]):
 
     def action_toggle_images(self) -> None:
         mv = self.query_one(MatrixView)
+        why = mv.images_unavailable(self.session)
+        if why and not mv.images:
+            self.notify(why, severity="warning", timeout=6)
+            return
         mv.images = not mv.images
+        if self.panel != "matrix" and not self.main_screen.has_class("wide"):
+            self.panel = "matrix"
+        if mv.images and self.selected_layer != 0:
+            self.notify("images show layer 1's weights: select L1 (up)", timeout=4)
         self.refresh_heavy()
 
     def action_toggle_log(self) -> None:
@@ -778,6 +821,7 @@ class TrainerApp(App[None]):
 
     def action_step_layer(self) -> None:
         self._inline(self.session.advance, "layer")
+        self._follow_layer()
 
     def action_finish_step(self) -> None:
         self._inline(self.session.advance, "step")
@@ -787,12 +831,45 @@ class TrainerApp(App[None]):
 
     def action_back_layer(self) -> None:
         self._inline(self.session.back, "layer")
+        self._follow_layer()
+
+    def _follow_layer(self) -> None:
+        """s and S select the layer they stepped to (up/down still choose another)."""
+        ev = self.session.last_event
+        if self.running or ev is None or ev.layer is None or ev.layer == self.selected_layer:
+            return
+        self.selected_layer = ev.layer
+        self.query_one(NetworkView).selected = ev.layer
+        if self.cell is not None:  # the weight cursor stays inside the new layer's W
+            rows, cols = self.session.net.layers[ev.layer].W.shape
+            self.cell = (min(self.cell[0], rows - 1), min(self.cell[1], cols - 1))
+        self.refresh_status()  # the network table with the new selection
 
     def action_back_step(self) -> None:
         self._inline(self.session.back, "step")
 
     def action_restart(self) -> None:
-        self._inline(self.session.restart)
+        if self.running or not self._unsaved_progress():
+            self._inline(self.session.restart)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._inline(self.session.restart)
+
+        s = self.session
+        self.push_screen(
+            ConfirmScreen(
+                f"Restart from the initial weights? {s.step} steps of training "
+                f"({s.epoch} of {s.epochs} epochs done) have not been saved "
+                "(ctrl+s saves a checkpoint)."
+            ),
+            done,
+        )
+
+    def _unsaved_progress(self) -> bool:
+        """Whether quitting or restarting would lose training not saved in a checkpoint."""
+        return self.session.position > self.saved_position and self.session.step > 0
 
     def action_finish_epoch(self) -> None:
         self._start_run("epoch", self.session.epoch + 1)
@@ -1095,7 +1172,7 @@ class TrainerApp(App[None]):
     def action_quit_app(self) -> None:
         if self.running:
             self._stop.set()
-        if self.session.position > self.saved_position and self.session.step > 0:
+        if self._unsaved_progress():
 
             def done(yes: bool | None) -> None:
                 if yes:

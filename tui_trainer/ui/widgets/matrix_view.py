@@ -25,8 +25,17 @@ TITLES = {
     "weights": "W",
     "gradients": "dL/dW",
     "update": "update ΔW",
-    "activations": "a (batch×units)",
-    "pre-activations": "z (batch×units)",
+    "activations": "a",
+    "pre-activations": "z",
+}
+# What the rows and columns of each view are: parameters are (inputs x units),
+# the cached activations are (samples of the batch x units).
+AXES = {
+    "weights": ("in", "out"),
+    "gradients": ("in", "out"),
+    "update": ("in", "out"),
+    "activations": ("batch", "units"),
+    "pre-activations": ("batch", "units"),
 }
 
 
@@ -68,6 +77,50 @@ class MatrixView(Static, can_focus=True):
         self.images = False
         self.cell = (0, 0)
         self.shape = (1, 1)
+
+    @staticmethod
+    def images_unavailable(s: Session) -> str | None:
+        """Why ``i`` (first-layer weights as images) cannot apply here, or None."""
+        if s.data.image_shape:
+            return None
+        n = s.x_train.shape[1]
+        return (
+            "first-layer weights as images need image data such as digits (8x8 inputs); "
+            f"this scenario has {n} feature{'' if n == 1 else 's'}"
+        )
+
+    def content_rows(self, s: Session, layer: int, width: int, limit: int) -> int | None:
+        """Rows this view needs to show the whole matrix of its mode at ``width``
+        (header, numbers or blocks, legend, cursor line), or None when that is
+        more than ``limit`` or the view can use any height (images, big matrices).
+
+        It depends on the matrix's shape, not on whether it is computed yet, so
+        the layout stays put while stepping through a step.
+        """
+        ly = s.net.layers[layer]
+        if self.images and layer == 0 and s.data.image_shape:
+            return None
+        if self.mode in ("activations", "pre-activations"):
+            m = ly.a if self.mode == "activations" else ly.z
+            if m is None:
+                bs = s.hyperparameters()["batch_size"]
+                m = np.zeros((s.n_train if bs <= 0 else min(bs, s.n_train), ly.n_out))
+        else:
+            m = layer_matrix(s, layer, self.mode)
+            if m is None:
+                m = ly.W
+        extra = 1 if self.has_focus else 0
+        title = f"L{layer + 1} {TITLES[self.mode]}"
+        need = self._whole_rows(m, max(20, width), limit - extra, title)
+        return None if need is None else need + extra
+
+    def _whole_rows(self, m: np.ndarray, w: int, h: int, title: str) -> int | None:
+        """Lines the heatmap of all of ``m`` takes at width ``w``; None if not within ``h``."""
+        if m.shape[0] + 4 > h:
+            return None
+        rows, cols = AXES[self.mode]
+        text = matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)
+        return text.plain.count("\n") + 1
 
     def action_move(self, dr: int, dc: int) -> None:
         r = min(max(0, self.cell[0] + dr), self.shape[0] - 1)
@@ -122,8 +175,14 @@ class MatrixView(Static, can_focus=True):
         shape = s.data.image_shape
         if self.images and layer == 0 and shape and m.shape[0] == shape[0] * shape[1]:
             return image_tiles(m, shape, w, h, title=title + " as images")
+        rows, cols = AXES[self.mode]
         if h >= 14 and m.size > 64:
             hh = max(5, h // 3)
-            top = matrix_heatmap(m, w, h - hh, title=title)
+            # The histogram goes below when the whole matrix still shows above
+            # it, or when the matrix does not fit anyway (it is then pooled).
+            need = self._whole_rows(m, w, h, title)
+            if need is not None and need > h - hh:
+                return matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)
+            top = matrix_heatmap(m, w, h - hh, title=title, row_label=rows, col_label=cols)
             return Group(top, histogram(np.asarray(m).ravel(), w, hh, title="distribution"))
-        return matrix_heatmap(m, w, h, title=title)
+        return matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)

@@ -57,11 +57,12 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
         phase = ev.phase.label
     h = s.history
     loss = s.rec.loss if ev is not None and s.pos > s.n_layers else h.steps.last("loss")
+    epoch, step, batch, batches = s.shown_counters()
     fields = [
         ("name", visible(name)),  # from the scenario file
-        ("epoch", f"epoch {min(s.epoch + 1, s.epochs)}/{s.epochs}"),
-        ("step", f"step {s.step}"),
-        ("batch", f"batch {s.batch_in_epoch}/{s.batches_per_epoch}"),
+        ("epoch", f"epoch {min(epoch + 1, s.epochs)}/{s.epochs}"),
+        ("step", f"step {step}"),
+        ("batch", f"batch {batch}/{batches}"),
         ("phase", f"phase {phase}"),
         ("batch loss", f"batch loss {fmt_loss(loss)}"),
         ("train loss", f"train loss {fmt_loss(h.epochs.last('loss'))}"),

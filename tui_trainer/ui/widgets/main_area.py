@@ -1,0 +1,23 @@
+"""The main panel area, which tells the app when its size changes.
+
+The matrix panel is sized to its content with the loss chart below it when
+there is room (see ``TrainerApp._fit_matrix``); that choice depends on this
+area's height, which changes without a terminal resize (the scenario's
+lesson text in the explain panel shrinks after the first step).
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.containers import Container
+from textual.message import Message
+
+
+class MainArea(Container):
+    """A plain container that posts ``Resized`` when its size changes."""
+
+    class Resized(Message):
+        """The main area has a new size."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
