@@ -901,7 +901,7 @@ def test_loss_chart_redraws_after_rewrite_of_history() -> None:
         def spy(*args: Any, **kw: Any) -> Any:
             # The per-step series is the first one plotted (the key is a line above).
             if args and len(args[1]) == len(s.history.step_series("loss")):
-                plotted["train (step)"] = list(args[1])
+                plotted["batch"] = list(args[1])
             return orig(*args, **kw)
 
         chart.plt.plot = spy  # type: ignore[method-assign]

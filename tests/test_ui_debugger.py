@@ -183,7 +183,7 @@ def test_watch_records_every_step_while_running_and_trims_on_step_back():
         await settle(app, pilot)
         assert s.step == 240
         w = app.watches.items[0]
-        assert w.source == "loss"
+        assert w.source == "batch_loss"  # the xor scenario's first watch
         assert [k for k, _ in w.history] == list(range(1, 241))
         assert [v for _, v in w.history] == list(s.history.step_series("loss"))
         assert [e for e, _ in w.epochs] == list(range(1, 16))

@@ -49,10 +49,10 @@ def test_loss_legend_is_outside_the_plot_and_ticks_are_even_80x24() -> None:
         await pilot.pause()
         plot_rows = rows_of(app.query_one("#chart-plot"))
         inside = "\n".join(plot_rows)
-        for name in ("train", "validation", "val", "epoch"):
+        for name in ("batch", "train", "validation", "val", "epoch"):
             assert name not in inside, f"'{name}' drawn inside the plot"
         legend = app.query_one(LossChart).legend.plain
-        assert "step" in legend and "epoch" in legend and "val" in legend
+        assert "batch" in legend and "epoch" in legend and "val" in legend
         assert legend in "\n".join(rows_of(app.query_one("#chart-legend")))
         # x ticks: the row just above the "step" label holds whole numbers only.
         label_row = next(i for i, r in enumerate(plot_rows) if r.strip() == "step")

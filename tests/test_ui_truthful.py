@@ -234,9 +234,11 @@ def test_resume_offer_names_the_epoch_correctly(
 ) -> None:
     done = xor_session(epochs=100)
     done.run_to_epoch(epochs_run)
-    path = tmp_path / "recovery.npz"
+    # Another instance's file (the shared name of older versions): it is offered.
+    path = tmp_path / "xor-0123456789ab.npz"
     save_checkpoint(done, path, "")
-    app = TrainerApp(xor_session(epochs=100), name="xor", recovery_file=path)
+    own = tmp_path / "xor-0123456789ab-1-abcdef.npz"
+    app = TrainerApp(xor_session(epochs=100), name="xor", recovery_file=own)
 
     async def body(pilot: Pilot) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
