@@ -253,7 +253,7 @@ def test_unwritable_state_dir_says_where_on_signal(
         "recovery",
     )
     terms.append(t)
-    t.wait_for(r"recover \| epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
+    t.wait_for(r"epoch 1/20 \| step 0 \|", STARTUP_TIMEOUT)
     _step_f_f_f_n(t)
     os.kill(t.app_pid(), signal.SIGTERM)
     assert t.wait_exit() == 143

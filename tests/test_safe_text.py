@@ -190,7 +190,7 @@ def test_run_with_an_evil_name_to_a_pipe(tmp_path: Path) -> None:
     proc = cli("run", f, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = assert_clean(proc.stdout + proc.stderr)
-    assert f"{EVIL_SHOWN}: epoch 2/2" in out
+    assert f"{EVIL_SHOWN}: 2/2 epochs done" in out
 
 
 def pty_run(args: list[str], cwd: Path, columns: int = 250) -> bytes:

@@ -104,20 +104,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    o = sub.add_parser("open", help="open the app (the default command)")
-    o.add_argument("scenario", nargs="?", default="xor", help="built-in name or .toml path")
-    o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint")
+    o = sub.add_parser(
+        "open",
+        help="open the app (the default command)",
+        description="Open the step-through debugger on a scenario (the default command: "
+        "`tui-trainer xor` is `tui-trainer open xor`).",
+    )
+    o.add_argument(
+        "scenario", nargs="?", default="xor", help="a built-in name or a .toml path (default xor)"
+    )
+    o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint saved with ctrl+s")
     o.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
-    sub.add_parser("list", help="list the built-in scenarios")
+    sub.add_parser(
+        "list",
+        help="list the built-in scenarios",
+        description="List the built-in scenarios, each with the first sentence of its lesson.",
+    )
 
-    c = sub.add_parser("check", help="validate scenario files")
-    c.add_argument("files", nargs="+", metavar="FILE")
+    c = sub.add_parser(
+        "check",
+        help="validate scenario files",
+        description="Validate scenario files without training: every problem with its "
+        "file:line, field and what is allowed (exit 2), and for a valid file the memory "
+        "it needs.",
+    )
+    c.add_argument(
+        "files", nargs="+", metavar="FILE", help="scenario .toml files or built-in names"
+    )
     c.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
-    r = sub.add_parser("run", help="train headless with a progress bar")
-    r.add_argument("scenario")
-    r.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
+    r = sub.add_parser(
+        "run",
+        help="train headless with a progress bar",
+        description="Train without the app (scripts, CI): a progress bar, then a summary. "
+        "Exit 0 when training ends, 3 when it diverges (NaN/Inf), 4 at a breakpoint "
+        "(--break), 2 for bad input; SIGTERM, SIGINT or SIGHUP save a checkpoint to "
+        "resume from.",
+    )
+    r.add_argument("scenario", help="a built-in name or a .toml path")
+    r.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help="override the number of epochs (with --resume: train on to this many)",
+    )
     r.add_argument("--lr", type=_positive_float, help="override the learning rate")
     r.add_argument("--seed", type=_nonneg_int, help="override the seed (data and weights)")
     r.add_argument("--metrics", metavar="FILE", help="per-epoch metrics: .csv or .jsonl")
@@ -129,14 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
     r.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
-    t = sub.add_parser("trace", help="record the first N steps in full to an .npz")
-    t.add_argument("scenario")
-    t.add_argument("--steps", type=_positive_int, required=True)
-    t.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    t = sub.add_parser(
+        "trace",
+        help="record the first N steps in full to an .npz",
+        description="Record the first N training steps in full (inputs, outputs, loss, every "
+        "weight and gradient) to an .npz, for checking against another framework; the keys "
+        "are listed in the README.",
+    )
+    t.add_argument("scenario", help="a built-in name or a .toml path")
+    t.add_argument("--steps", type=_positive_int, required=True, help="how many steps to record")
+    t.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="the .npz to write")
     t.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
-    cmp_ = sub.add_parser("compare", help="run one scenario with up to four values of one setting")
-    cmp_.add_argument("scenario")
+    cmp_ = sub.add_parser(
+        "compare",
+        help="run one scenario with up to four values of one setting",
+        description="Train one scenario with up to four values of one setting, in lockstep, "
+        "and print a table of the results (learning rates by default).",
+    )
+    cmp_.add_argument("scenario", help="a built-in name or a .toml path")
     group = cmp_.add_mutually_exclusive_group()
     group.add_argument("--lr", type=_float_list, help="learning rates, e.g. 0.01,0.3,3 (default)")
     group.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 1,10,100")
@@ -357,9 +398,25 @@ def write_metrics(session: Any, path: Path) -> None:
     write_text_atomic(path, text)
 
 
-def _fmt(value: float, spec: str = ".4g") -> str:
-    """A metric for run's output: "n/a" when it is NaN or infinite (a diverged run)."""
+def _fmt(value: float, spec: str = ".4g", measured: bool = True) -> str:
+    """A metric for run's output: "-" before it was first measured (no epoch
+    has ended yet), "n/a" when it is NaN or infinite (a diverged run)."""
+    if not measured:
+        return "-"
     return format(value, spec) if math.isfinite(value) else "n/a"
+
+
+def _epoch_metrics(session: Any, sep: str = ", ", eq: str = " ") -> str:
+    """The last epoch's train loss, validation loss (and accuracy), as run prints them."""
+    h = session.history.epochs
+    seen = h.n > 0
+    out = (
+        f"train_loss{eq}{_fmt(h.last('loss'), measured=seen)}{sep}"
+        f"val_loss{eq}{_fmt(h.last('val_loss'), measured=seen)}"
+    )
+    if session.classification:
+        out += f"{sep}val_accuracy{eq}{_fmt(h.last('val_accuracy'), '.1%', measured=seen)}"
+    return out
 
 
 def _check_outputs(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
@@ -521,6 +578,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics_path, save_path = _check_outputs(args)
     if args.resume:
         load_checkpoint(session, args.resume)
+        if session.finished and (args.epochs is None or args.epochs <= session.epoch):
+            say(
+                f"tui-trainer: {args.resume} has finished all {session.epochs} epochs: nothing "
+                f"left to train; pass --epochs N (more than {session.epoch}) to train on",
+                err=True,
+            )
     if args.epochs is not None:
         if args.resume and args.epochs < session.epoch:
             raise InputError(
@@ -542,14 +605,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = _write_outputs(session, sc, metrics_path, save_path)
         if save_path is not None and not any(m.startswith("--save") for m in failed):
             _drop_resumed(args, save_path)
-    h = session.history
     summary = (
-        f"{sc.name}: epoch {session.epoch}/{session.epochs}, step {session.step}, "
-        f"train_loss {_fmt(h.epochs.last('loss'))}, val_loss {_fmt(h.epochs.last('val_loss'))}"
+        f"{sc.name}: {session.epoch}/{session.epochs} epochs done, step {session.step}, "
+        f"{_epoch_metrics(session)} ({rate:,.0f} steps/s)"
     )
-    if session.classification:
-        summary += f", val_accuracy {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
-    summary += f" ({rate:,.0f} steps/s)"
     for message in failed:
         say(f"tui-trainer: {message}", err=True)
     if stop.signum is not None:  # arrived while the finished run was written: all kept
@@ -562,8 +621,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
         say(
-            f"{sc.name}: training became non-finite ({nf.what}) at epoch {session.epoch + 1}, "
-            f"step {nf.step}, phase {where}. {divergence_advice(nf, session.cfg)}",
+            f"{sc.name}: training became non-finite ({nf.what}) in epoch {session.epoch + 1} "
+            f"({session.epoch} of {session.epochs} epochs done), step {nf.step}, phase {where}. "
+            f"{divergence_advice(nf, session.cfg)}",
             err=True,
         )
         say(summary)
@@ -605,15 +665,8 @@ def _train(
             while True:
                 reason = trap.run(session, max_steps=200, should_stop=stop.requested)
                 elapsed = max(1e-9, time.perf_counter() - t0)
-                h = session.history
                 info = (
-                    f"train loss {_fmt(h.epochs.last('loss'))} "
-                    f"val loss {_fmt(h.epochs.last('val_loss'))}"
-                    + (
-                        f" val acc {_fmt(h.epochs.last('val_accuracy'), '.1%')}"
-                        if session.classification
-                        else ""
-                    )
+                    _epoch_metrics(session, sep=" ", eq=" ").replace("_", " ")
                     + f" {(session.step - steps0) / elapsed:,.0f} steps/s"
                 )
                 progress.update(task, completed=session.epoch, info=info)
