@@ -29,6 +29,7 @@ import numpy as np
 
 from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.history import History
+from tui_trainer.engine.session import HYPER_FIELDS
 
 KIND = "tui-trainer-checkpoint"
 FORMAT = 1
@@ -44,17 +45,6 @@ MAX_MEMBERS = 512
 NPY_MAGIC = b"\x93NUMPY"
 # numpy kinds a checkpoint member may hold: bool, signed/unsigned int, float, text.
 SAFE_KINDS = "biufU"
-HYPER_FIELDS = (
-    "lr",
-    "momentum",
-    "beta1",
-    "beta2",
-    "eps",
-    "l2",
-    "batch_size",
-    "optimizer",
-    "epochs",
-)
 OPT_KEYS = {"sgd": (), "momentum": ("v",), "adam": ("m", "v")}
 STATE_FIELDS = {
     "step": "the number of steps done",
