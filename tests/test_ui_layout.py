@@ -144,3 +144,21 @@ def test_help_paragraphs_are_wrapped_once_80x24() -> None:
                 assert not b.strip()[:1].islower(), f"ragged: {a!r} / {b!r}"
 
     run_app(app, body, size=(80, 24))
+
+
+def test_batch_loss_keeps_its_spread_when_thinned() -> None:
+    """The per-step batch loss is thinned to the lows and highs of each bucket, so
+    its noise stays visible around the epoch line instead of tracing the mean."""
+    import numpy as np
+
+    from tui_trainer.ui.widgets.loss_chart import downsample, envelope
+
+    rng = np.random.default_rng(0)
+    x = np.arange(1, 1601)
+    y = np.exp(-x / 600) + 0.2 * rng.random(1600)
+    xs, ys = envelope(x, y, 100)
+    assert len(ys) <= 100 and np.all(np.diff(xs) >= 0)
+    assert ys.max() == y.max() and ys.min() == y.min()
+    # The bucket means a plain downsample gives lose most of the spread.
+    _, means = downsample(x, y, 100)
+    assert np.ptp(means) < 0.9 * np.ptp(ys)

@@ -41,6 +41,31 @@ def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return xs, ys
 
 
+def envelope(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` points that keep the spread: each of ``n // 2`` buckets gives
+    its lowest and its highest value (in the order they occurred).
+
+    The per-step batch loss is noisy, and its noise is the point of showing
+    it: bucket means (``downsample``) would trace the epoch mean exactly and
+    disappear under it. The band between the lows and highs stays visible
+    around the epoch line.
+    """
+    if len(y) <= n or n < 4:
+        return x, y
+    edges = np.linspace(0, len(y), n // 2 + 1).astype(int)
+    xs: list[float] = []
+    ys: list[float] = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b <= a:
+            continue
+        seg = y[a:b]
+        lo, hi = int(np.argmin(seg)), int(np.argmax(seg))
+        for i in sorted({lo, hi}):
+            xs.append(float(x[a + i]))
+            ys.append(float(seg[i]))
+    return np.array(xs), np.array(ys)
+
+
 def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
     """A y ceiling for plotting: ``factor`` x the smallest starting value, at most 1e30.
 
@@ -178,7 +203,8 @@ class LossChart(Container):
             ok = self._plottable(yv_all)
             if not ok.any():
                 continue
-            xs, yv = downsample(xv[ok], yv_all[ok], n)
+            thin = envelope if color == STEP_TRAIN else downsample
+            xs, yv = thin(xv[ok], yv_all[ok], n)
             plt.plot(xs.tolist(), ys(yv), color=color, marker="braille")
             plotted.append(yv)
             entries.append(("━", color, label))
