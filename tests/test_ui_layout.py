@@ -162,3 +162,18 @@ def test_batch_loss_keeps_its_spread_when_thinned() -> None:
     # The bucket means a plain downsample gives lose most of the spread.
     _, means = downsample(x, y, 100)
     assert np.ptp(means) < 0.9 * np.ptp(ys)
+
+
+def test_a_resize_queued_during_shutdown_is_ignored() -> None:
+    """The main area's resize message can arrive while the app tears its widgets
+    down (seen in CI as NoMatches at the end of a test): it must not raise."""
+    from tui_trainer.ui.widgets.main_area import MainArea
+    from tui_trainer.ui.widgets.matrix_view import MatrixView
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await app.main_screen.query_one(MatrixView).remove()  # as during teardown
+        app.on_main_area_resized(MainArea.Resized())  # no exception
+
+    run_app(app, body, size=(120, 40))

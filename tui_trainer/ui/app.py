@@ -26,6 +26,7 @@ from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.css.scalar import Scalar
 from textual.message import Message
 from textual.reactive import var
@@ -668,8 +669,12 @@ class TrainerApp(App[None]):
         """One main panel (not wide) showing the matrix: the panel only as tall
         as the matrix needs, and the loss chart below it in the rows left, when
         they are at least ``CHART_MIN``. Returns whether the chart is below."""
-        mv, chart = self.query_one(MatrixView), self.query_one(LossChart)
-        main = self.query_one(MainArea)
+        scr = self.main_screen  # a dialog may be on top when the area resizes
+        mv, chart, main = (
+            scr.query_one(MatrixView),
+            scr.query_one(LossChart),
+            scr.query_one(MainArea),
+        )
         w, h = main.size
         rows = None
         if self.panel == "matrix" and not self.main_screen.has_class("wide") and h > 0:
@@ -684,7 +689,10 @@ class TrainerApp(App[None]):
 
     def on_main_area_resized(self, _: MainArea.Resized) -> None:
         with self.lock:
-            self._fit_matrix()
+            try:
+                self._fit_matrix()
+            except NoMatches:  # a resize queued while the app shuts down
+                pass
 
     def _apply_panel(self) -> None:
         for p in PANELS:
