@@ -64,7 +64,7 @@ class Pause:
 
     def where(self) -> str:
         at = self.phase if self.layer is None else f"{self.phase} layer {self.layer + 1}"
-        return f"step {self.step} (epoch {self.epoch + 1}), {at}"
+        return f"step {self.step} (epoch {self.epoch + 1}), after {at}"
 
 
 @dataclass
@@ -468,7 +468,8 @@ def find(
     ``condition`` becomes true (as ``run --break`` with that one breakpoint
     would stop). Also stops at a divergence, checking the condition there.
 
-    Memory is the session's own (bounded step-back history and the metric
+    A condition that cannot be evaluated here (a layer the network does not
+    have) raises ``ConditionError``. Memory is the session's own (bounded step-back history and the metric
     tables): nothing is kept per step here. Returns (the pause or None, how
     the run ended: "stopped", "finished", "diverged" or "cancelled").
     """
@@ -480,6 +481,8 @@ def find(
         h = bps.check(s, ev)
         if h is None:
             return False
+        if not bps.items[0].enabled:  # it could not be evaluated: say why, not "found"
+            raise ConditionError(h.explanation.removeprefix("disabled: "))
         found.append(_pause(s, condition.source, h.explanation, _values(s, condition)))
         return True
 
