@@ -2213,3 +2213,35 @@ def test_first_bad_value_key() -> None:
         assert app.selected_layer == want.layer
 
     run_app(app, body)
+
+
+def test_a_reverse_search_shows_progress_and_p_cancels_it() -> None:
+    s = xor_session(history_steps=16, epochs=2000)
+    bps = BreakpointSet()
+    bps.add("step == 3")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run(max_steps=6000)
+        here = s.position
+        before = weights(s)
+        await pilot.press("C")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        app.lock.acquire()  # the search's worker waits for the lock to start
+        try:
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.running)
+            app.refresh_status()
+            assert "reverse-continue from the start 0% (p: cancel)" in app._last_status
+            assert "Press p or space to cancel" in app._explain_text()
+            await pilot.press("p")
+        finally:
+            app.lock.release()
+        await settle(app, pilot)
+        assert "Search cancelled" in explain_text(app)
+        assert s.position == here
+        assert all(np.array_equal(p, q) for p, q in zip(before, weights(s), strict=True))
+
+    run_app(app, body)
