@@ -351,4 +351,4 @@ def test_log_scale_compare_chart_draws() -> None:
         text = screen_text(app)
         assert "log scale" in text and NOT_DRAWN not in text, text
 
-    _run_epoch_then(["C"], body)
+    _run_epoch_then(["X"], body)

@@ -718,6 +718,9 @@ TESTED_BINDINGS = {
     "landscape": "test_landscape_key",
     "what_if": "test_what_if_key_keeps_the_changed_future",
     "compare": "test_compare_key",
+    "reverse_continue": "test_reverse_continue_key",
+    "reverse_watch": "test_reverse_watch_key",
+    "first_bad": "test_first_bad_value_key",
     "add_watch": "test_add_watch",
     "write_scenario": "test_write_scenario_with_current_hyperparameters",
     "open": "test_open_scenario_replaces_the_session",
@@ -1148,7 +1151,9 @@ def test_help_lists_every_binding() -> None:
     keys_text = " ".join(k for k, _ in TrainerApp.HELP)
     for b in TrainerApp.BINDINGS:
         first = b.key.split(",")[0]
-        shown = {"question_mark": "?", "shift+tab": "tab"}.get(first, first)
+        shown = {"question_mark": "?", "shift+tab": "tab", "exclamation_mark": "!"}.get(
+            first, first
+        )
         if first in ("1", "2", "3"):
             shown = first
         assert shown in keys_text, f"{b.key} ({b.action}) missing from HELP"
@@ -1601,7 +1606,7 @@ def test_compare_key() -> None:
 
     async def body(pilot: Pilot) -> None:
         await pilot.press("f")
-        await pilot.press("C")
+        await pilot.press("X")
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen)
         await pilot.press("escape")
@@ -1842,7 +1847,7 @@ def test_key_bar_lists_more_keys_when_wide(width: int, extras: int) -> None:
         for usual in ("n next", "c run", "N back", "v view"):
             assert usual in line  # the usual keys are never pushed out by extras
         wide = ["t to", "h hyper", "b break", "W watch", "g checks", "L landscape"]
-        wide += ["x what if", "C compare", "o open", "^s save"]
+        wide += ["x what if", "X compare", "o open", "^s save"]
         assert [k for k in wide if f" {k} " in line] == wide[:extras]
 
     run_app(app, body, size=(width, 60 if width > 80 else 24))
@@ -2081,3 +2086,162 @@ def test_status_line_drops_whole_fields_least_important_first(size: tuple[int, i
         assert all(PRIORITY[d] > PRIORITY[k] for d in dropped for k in kept)
 
     run_app(app, body, size=size)
+
+
+# ------------------------------------------------------------ reverse execution
+
+
+def test_reverse_continue_key() -> None:
+    from tui_trainer.engine.breakpoints import Trap
+
+    s = xor_session()
+    bps = BreakpointSet()
+    bps.add("batch_loss < 0.5")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+    # the forward answer: continue, continue, ... and keep the last stop before the end
+    ref = xor_session()
+    ref.run(max_steps=40)
+    end = ref.position
+    ref = xor_session()
+    hits = []
+    while True:
+        trap = Trap(bps, ref)
+        trap.run(ref, max_steps=40 - ref.step)
+        if trap.hit is None or ref.position >= end:
+            break
+        hits.append(ref.position)
+    assert hits
+    bps.items[0].hits = 0
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run(max_steps=40)
+        await pilot.press("C")
+        await settle(app, pilot)
+        assert s.position == hits[-1]
+        assert "REVERSE-CONTINUE: breakpoint 'batch_loss < 0.5' fired" in explain_text(app)
+        assert bps.items[0].hits == 0  # the user's counts are not touched
+        if len(hits) > 1:
+            await pilot.press("C")
+            await settle(app, pilot)
+            assert s.position == hits[-2]
+        # no enabled breakpoint: says so, nothing moves
+        bps.items[0].enabled = False
+        here = s.position
+        await pilot.press("C")
+        await pilot.pause()
+        assert s.position == here and "needs an enabled breakpoint" in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_reverse_continue_beyond_the_history_offers_a_replay() -> None:
+    s = xor_session(history_steps=16)
+    bps = BreakpointSet()
+    bps.add("step == 3")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run(max_steps=100)
+        await pilot.press("C")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert s.step == 100
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert s.position == 3 * s.E and "fired here" in explain_text(app)
+        ref = xor_session(history_steps=16)
+        ref.run(max_steps=3)
+        assert all(
+            np.array_equal(p, q) for p, q in zip(ref.net.params(), s.net.params(), strict=True)
+        )
+
+    run_app(app, body)
+
+
+def test_reverse_watch_key() -> None:
+    s = xor_session()
+    app = TrainerApp(s, name="xor", watches=["W[0][0,0]"])
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run(max_steps=30)
+        series = list(app.watches.items[0].steps)
+        big = sorted(abs(b[1] - a[1]) for a, b in zip(series, series[1:], strict=False))[-3]
+        # strictly before this pause (the change that led here is not "back")
+        want = max(
+            b[0]
+            for a, b in zip(series, series[1:], strict=False)
+            if abs(b[1] - a[1]) > big and b[0] < 30
+        )
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = f"W[0][0,0] change {big!r}"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert s.position == want * s.E
+        assert "REVERSE WATCH" in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_first_bad_value_key() -> None:
+    from tui_trainer.cli import load
+    from tui_trainer.engine.reverse import first_bad_value
+
+    ref = load("exploding_gradients")[1]
+    ref.run()
+    want = first_bad_value(ref).found
+    assert want is not None
+    s = load("exploding_gradients")[1]
+    app = TrainerApp(s, name="exploding_gradients")
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run()
+        assert s.nonfinite is not None
+        await pilot.press("exclamation_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("enter")  # the default limit, 1e6
+        await settle(app, pilot)
+        assert s.position == want.position and s.nonfinite is None
+        text = explain_text(app)
+        assert f"FIRST BAD VALUE at {want.where()}" in text and "Why:" in text
+        assert app.selected_layer == want.layer
+
+    run_app(app, body)
+
+
+def test_a_reverse_search_shows_progress_and_p_cancels_it() -> None:
+    s = xor_session(history_steps=16, epochs=2000)
+    bps = BreakpointSet()
+    bps.add("step == 3")
+    app = TrainerApp(s, name="xor", breakpoints=bps)
+
+    async def body(pilot: Pilot) -> None:
+        with app.lock:
+            s.run(max_steps=6000)
+        here = s.position
+        before = weights(s)
+        await pilot.press("C")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        app.lock.acquire()  # the search's worker waits for the lock to start
+        try:
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.running)
+            app.refresh_status()
+            assert "reverse-continue from the start 0% (p: cancel)" in app._last_status
+            assert "Press p or space to cancel" in app._explain_text()
+            await pilot.press("p")
+        finally:
+            app.lock.release()
+        await settle(app, pilot)
+        assert "Search cancelled" in explain_text(app)
+        assert s.position == here
+        assert all(np.array_equal(p, q) for p, q in zip(before, weights(s), strict=True))
+
+    run_app(app, body)

@@ -1,9 +1,9 @@
 """Command line: open the app, or list/check/run/trace headless.
 
-Exit statuses: 0 success, 1 unexpected internal error, 2 bad input (scenario,
-arguments, checkpoint, an output path), 3 training became non-finite, 4
-stopped at a breakpoint (``run --break``), 128+N stopped by signal N (``run``
-saves a checkpoint first).
+Exit statuses: 0 success, 1 unexpected internal error (and ``find``: not
+found), 2 bad input (scenario, arguments, checkpoint, an output path), 3
+training became non-finite, 4 stopped at a breakpoint (``run --break``), 128+N
+stopped by signal N (``run`` saves a checkpoint first).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from tui_trainer import __version__
 from tui_trainer.safe_text import markup_safe, visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
-COMMANDS = ("open", "list", "check", "run", "trace", "compare", "serve")
+EXIT_NOT_FOUND = 1  # find: the condition never became true
+COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve")
 
 EPILOG = """\
 examples:
@@ -33,6 +34,7 @@ examples:
   tui-trainer check my.toml        validate scenario files (exit 2 on errors)
   tui-trainer run xor --epochs 50 --metrics m.csv --save xor.npz
   tui-trainer run xor --resume xor.npz
+  tui-trainer find lr_too_large "loss > 10" --json
   tui-trainer trace xor --steps 10 -o trace.npz
   tui-trainer compare xor --lr 0.01,0.3,3
 """
@@ -158,6 +160,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
     r.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+
+    fd = sub.add_parser(
+        "find",
+        help="the first step where a condition became true",
+        description="Train headless from the start and print the first step, epoch, phase "
+        "and layer where CONDITION became true (the pause `run --break` would stop at), "
+        "with the values involved. Memory stays that of the step-back history, however "
+        "long the run. Exit 0 found, 1 not found, 2 bad input.",
+    )
+    fd.add_argument("scenario", help="a built-in name or a .toml path")
+    fd.add_argument(
+        "condition",
+        help="a breakpoint condition, e.g. 'loss > 10' or nonfinite (docs/conditions.md)",
+    )
+    fd.add_argument(
+        "--phase",
+        default="step",
+        choices=("step", "epoch", "forward", "loss", "backward", "update", "any"),
+        help="where the condition is checked (default step: after every step)",
+    )
+    fd.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
+    fd.add_argument("--lr", type=_positive_float, help="override the learning rate")
+    fd.add_argument("--seed", type=_nonneg_int, help="override the seed (data and weights)")
+    fd.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    fd.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     t = sub.add_parser(
         "trace",
@@ -715,6 +742,61 @@ def _interrupted(
     return 128 + signum
 
 
+def cmd_find(args: argparse.Namespace) -> int:
+    """``find``: run forward to the first pause where the condition becomes true."""
+    from tui_trainer.engine.conditions import ConditionError, parse
+    from tui_trainer.engine.reverse import find
+
+    try:
+        condition = parse(args.condition)
+    except ConditionError as e:
+        raise InputError(f"condition {args.condition!r}: {e.message}") from None
+    sc, session = load(args.scenario, args.seed, args.max_memory)
+    if args.epochs is not None:
+        session.set_hyper(epochs=args.epochs)
+    if args.lr is not None:
+        session.set_hyper(lr=args.lr)
+    try:
+        pause, outcome = find(session, condition, args.phase)
+    except ConditionError as e:
+        raise InputError(f"condition {args.condition!r}: {e.message}") from None
+    result: dict[str, Any] = {
+        "scenario": sc.name,
+        "condition": condition.source,
+        "phase": args.phase,
+        "found": pause is not None,
+        "outcome": outcome,
+    }
+    if pause is not None:
+        result.update(
+            position=pause.position,
+            step=pause.step,
+            epoch=pause.epoch + 1,
+            steps_done=pause.steps_done,
+            at=pause.phase,
+            layer=None if pause.layer is None else pause.layer + 1,
+            explanation=pause.explanation,
+            values={k: (v if math.isfinite(v) else str(v)) for k, v in pause.values.items()},
+        )
+    else:
+        result.update(steps_done=session.step, epochs_done=session.epoch)
+    if args.json:
+        say(json.dumps(result))
+    elif pause is not None:
+        say(
+            f"{sc.name}: '{condition.source}' became true at {pause.where()} "
+            f"({pause.steps_done} steps done): {pause.explanation}"
+        )
+    else:
+        end = (
+            f"training diverged at step {session.nonfinite.step}"
+            if session.nonfinite is not None
+            else f"{session.epoch}/{session.epochs} epochs done, step {session.step}"
+        )
+        say(f"{sc.name}: '{condition.source}' never became true ({end})")
+    return EXIT_OK if pause is not None else EXIT_NOT_FOUND
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     import shutil
 
@@ -909,6 +991,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args.files, args.max_memory)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "find":
+            return cmd_find(args)
         if args.command == "trace":
             return cmd_trace(args)
         if args.command == "compare":

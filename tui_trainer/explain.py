@@ -21,6 +21,7 @@ from tui_trainer.engine.diagnostics import (
     negative_fraction,
     saturated_fraction,
 )
+from tui_trainer.engine.reverse import Pause
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
 
@@ -275,3 +276,56 @@ def explain_divergence(s: Session) -> str:
         f"the weights grow until the numbers overflow. Step back (N / F), lower the learning "
         f"rate (h) and continue, or restart (R)."
     )
+
+
+def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: bool = True) -> str:
+    """The explain panel at a first bad value (``engine/reverse.first_bad_value``):
+    which value, where, and why it grew, from the numbers at that pause and the
+    metric history (the weights' and gradients' norms over the preceding steps)."""
+    i = pause.layer
+    head = f"FIRST BAD VALUE at {pause.where()}: {pause.explanation}."
+    if not complete:
+        head += (
+            f" (The first within the step-back history, from step {window_step}: "
+            "it may have started earlier.)"
+        )
+    h = s.history
+    lines = [head]
+    if i is not None and 0 <= i < s.n_layers:
+        ly = s.net.layers[i]
+        wn = float(np.linalg.norm(ly.W))
+        norms = h.step_series("weight_norm", i)
+        first = norms[0] if len(norms) else math.nan
+        grew = f"‖W{i + 1}‖ = {f(wn)} (it was {f(first)} after the first recorded step)"
+        if pause.phase == "FORWARD":
+            x = ly.x if ly.x is not None else np.zeros(1)
+            lines.append(
+                f"Why: z = x·W + b, so |z| grows with the weights and with the layer's input. "
+                f"{grew}; max |input| = {f(float(np.max(np.abs(x))) if x.size else 0.0)}"
+                + (
+                    f" (layer {i}'s output: each layer whose weights amplify their input "
+                    "multiplies it again)."
+                    if i > 0
+                    else "."
+                )
+            )
+        else:
+            dz = ly.dz if ly.dz is not None else np.zeros(1)
+            grads = h.step_series("grad_norm", i)
+            before = (
+                f"; ‖dW{i + 1}‖ was {f(grads[0])} at the first recorded step" if len(grads) else ""
+            )
+            lines.append(
+                f"Why: dW = xᵀ·δ, the layer's input times the error signal flowing back "
+                f"(max |δ| = {f(float(np.max(np.abs(dz))) if dz.size else 0.0)}){before}. "
+                f"Large weights downstream multiply δ on the way back. {grew}."
+            )
+    ratios = [float(h.steps.last(f"update_ratio[{k}]")) for k in range(s.n_layers) if h.steps.n > 0]
+    finite = [r for r in ratios if math.isfinite(r)]
+    if finite:
+        lines.append(
+            f"The last update changed the weights by up to {f(max(finite))} of their size "
+            f"(update ratio; above about 1e-2 the learning rate {f(s.hyper.lr)} is usually "
+            "too large, so each update overshoots and the weights grow)."
+        )
+    return "\n".join(lines)

@@ -143,6 +143,9 @@ class Session:
             math.ceil(cfg.history_steps * kf_bytes / max(1, cfg.history_bytes)),
         )
         self._replaying = False
+        # The state training was resumed from (a checkpoint), or None: the
+        # start a replay "from the start" goes back to (engine/reverse.py).
+        self.origin: dict[str, np.ndarray] | None = None
 
     def _make_opt(self, name: str) -> Optimizer:
         return make_optimizer(name, self.net.opt_shapes(), self.dtype)
@@ -739,6 +742,7 @@ class Session:
         self.history.epochs.load(arrays["history/epochs"])
         self.keyframes.clear()
         self._store_keyframe()
+        self.origin = arrays
 
 
 def fork_session(session: Session, **changes: Any) -> Session:

@@ -43,9 +43,10 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
+from tui_trainer.engine.reverse import DEFAULT_MAGNITUDE, SearchResult, adopt
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
-from tui_trainer.explain import explain
+from tui_trainer.explain import bad_value_text, explain
 from tui_trainer.recovery import claim, discard, recoveries, set_aside
 from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
@@ -100,6 +101,17 @@ class RunFinished(Message):
         super().__init__()
 
 
+class SearchFinished(Message):
+    """A reverse search (reverse-continue, reverse watch, first bad value) ended."""
+
+    def __init__(self, kind: str, args: tuple, result: SearchResult | None, error: str) -> None:
+        self.kind = kind
+        self.args = args
+        self.result = result
+        self.error = error
+        super().__init__()
+
+
 class TrainerApp(App[None]):
     """tui-trainer: step through forward, loss, backprop and update."""
 
@@ -118,6 +130,9 @@ class TrainerApp(App[None]):
         Binding("N,left", "back_phase", "back", id="back_phase"),
         Binding("S", "back_layer", "back layer", show=False, id="back_layer"),
         Binding("F", "back_step", "back step", show=False, id="back_step"),
+        Binding("C", "reverse_continue", "back to break", show=False, id="reverse_continue"),
+        Binding("u", "reverse_watch", "last change", show=False, id="reverse_watch"),
+        Binding("exclamation_mark", "first_bad_value", "first bad", show=False, id="first_bad"),
         Binding("R", "restart", "restart", show=False, id="restart"),
         Binding("tab", "next_panel", "panel", show=False, id="next_panel", priority=True),
         Binding("shift+tab", "prev_panel", "panel", show=False, id="prev_panel", priority=True),
@@ -136,7 +151,7 @@ class TrainerApp(App[None]):
         Binding("g", "sanity_checks", "checks", show=False, id="sanity"),
         Binding("L", "landscape", "landscape", show=False, id="landscape"),
         Binding("x", "what_if", "what if", show=False, id="what_if"),
-        Binding("C", "compare", "compare", show=False, id="compare"),
+        Binding("X", "compare", "compare", show=False, id="compare"),
         Binding("W", "add_watch", "watch", show=False, id="add_watch"),
         Binding("w", "write_scenario", "write scenario", show=False, id="write_scenario"),
         Binding("o", "open_scenario", "open", show=False, id="open"),
@@ -158,6 +173,9 @@ class TrainerApp(App[None]):
         ("N  ←", "back one phase"),
         ("S", "back one layer"),
         ("F", "back to the start of the step (again: one more step)"),
+        ("C", "reverse-continue: back to the last pause where a breakpoint fired"),
+        ("u", "back to the last step a value changed by more than D (or crossed V)"),
+        ("!", "first bad value: where |z|, |a| or a gradient first passed a limit or NaN"),
         ("R", "restart from the initial weights"),
         ("tab  1 2 3 4", "switch the main panel: matrix, loss chart, data, debug"),
         ("↑ ↓  j k", "choose the layer"),
@@ -176,7 +194,7 @@ class TrainerApp(App[None]):
         ("g", "sanity checks: gradient check, loss at init, overfit a tiny batch, ..."),
         ("L", "loss landscape around the current weights, with the path taken"),
         ("x", "what if: fork here with one change and compare both futures"),
-        ("C", "compare up to four learning rates (or other settings) side by side"),
+        ("X", "compare up to four learning rates (or other settings) side by side"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
         ("d", "about this scenario: what it teaches and what to watch"),
@@ -237,6 +255,9 @@ class TrainerApp(App[None]):
         self._pending: set[Callable[[], None]] = set()  # redraws queued by _after_frame
         self.cell: tuple[int, int] | None = None
         self._last_hit: Hit | None = None
+        self.searching = ""  # the reverse search running ("" when none), for the status
+        self.search_done = 0.0  # its progress, 0..1
+        self.bad_magnitude = DEFAULT_MAGNITUDE
 
     # ----------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -551,6 +572,12 @@ class TrainerApp(App[None]):
                 self.query_one(PhaseBar).show(*phase_args)
             self.query_one(KeyBar).set_lead(LEAD_KEYS.get(state, ()))
             fields = status_fields(s, self.scenario_name)
+            if self.searching:  # the phase on screen is the replay's: show the search instead
+                pct = f"{self.search_done:.0%}"
+                fields = [
+                    (k, f"{self.searching} {pct} (p: cancel)" if k == "phase" else v)
+                    for k, v in fields
+                ]
             text = SEPARATOR.join(t for _, t in fields)
             if text != self._last_status:
                 self._last_status = text
@@ -634,6 +661,11 @@ class TrainerApp(App[None]):
 
     def _explain_text(self) -> str:
         s = self.session
+        if self.running and self.searching:
+            return (
+                f"{self.searching.capitalize()}: replaying the recorded training "
+                f"({self.search_done:.0%}). Press p or space to cancel."
+            )
         if self.running:
             return "Training... Press p or space to pause (the status line shows progress)."
         text = explain(s, self.selected_layer, self.cell, self.findings)
@@ -975,6 +1007,178 @@ class TrainerApp(App[None]):
         self.refresh_status()
         self._after_frame(self.refresh_heavy)
 
+    # ---------------------------------------------------- reverse execution
+    def action_reverse_continue(self) -> None:
+        if not self.breakpoints.active():
+            if not self.running:
+                self.message_text = "Reverse-continue needs an enabled breakpoint: b adds one."
+                self.refresh_all()
+            else:
+                self.action_pause()
+            return
+        self._start_search("continue", ())
+
+    def action_reverse_watch(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        first = self.watches.items[0].source if self.watches.items else "loss"
+
+        def done(text: str | None) -> None:
+            if text:
+                self._start_search("watch", _parse_watch_rule(text))  # type: ignore[arg-type]
+
+        self.push_screen(
+            PromptScreen(
+                "Back to the last step where a value changed by more than D "
+                "(EXPR change D) or crossed V (EXPR cross V)",
+                f"{first} change 0.1",
+                f"{first} change 0.1",
+                validate=_watch_rule_error,
+            ),
+            done,
+        )
+
+    def action_first_bad_value(self) -> None:
+        if self.running:
+            self.action_pause()
+            return
+
+        def done(text: str | None) -> None:
+            if text:
+                self.bad_magnitude = float(text)
+                self._start_search("bad", (self.bad_magnitude,))
+
+        def validate(text: str) -> str | None:
+            try:
+                v = float(text)
+            except ValueError:
+                return "type a number like 1e6"
+            return None if math.isfinite(v) and v > 0 else "type a positive number like 1e6"
+
+        self.push_screen(
+            PromptScreen(
+                "First bad value: where a value first became non-finite or its "
+                "magnitude passed (enter keeps this limit)",
+                "1e6",
+                f"{self.bad_magnitude:g}",
+                validate=validate,
+            ),
+            done,
+        )
+
+    def _start_search(self, kind: str, args: tuple, from_start: bool = False) -> None:
+        if self.running:
+            self.action_pause()
+            return
+        self._last_hit = None
+        self.message_text = ""
+        self._stop.clear()
+        self.running = True
+        self.searching = {
+            "continue": "reverse-continue",
+            "watch": "reverse watch",
+            "bad": "first bad value",
+        }[kind] + (" from the start" if from_start else "")
+        self.search_done = 0.0
+        self.refresh_all()
+        self._search(kind, args, from_start)
+
+    @work(thread=True, exclusive=True, group="train")
+    def _search(self, kind: str, args: tuple, from_start: bool) -> None:
+        from tui_trainer.engine.reverse import first_bad_value, last_change, reverse_continue
+
+        worker = get_current_worker()
+
+        def stop() -> bool:
+            return worker.is_cancelled or self._stop.is_set()
+
+        def progress(done: int, total: int) -> None:
+            self.search_done = min(1.0, done / total) if total > 0 else 0.0
+            # Between chunks the session is consistent: let the UI draw it.
+            self.lock.release()
+            try:
+                time.sleep(0.001)
+            finally:
+                self.lock.acquire()
+
+        opts: dict[str, Any] = {"from_start": from_start, "should_stop": stop, "progress": progress}
+        error = ""
+        result: SearchResult | None = None
+        with self.lock:
+            try:
+                if kind == "continue":
+                    result = reverse_continue(self.session, self.breakpoints, **opts)
+                elif kind == "watch":
+                    cond, rule, value = args
+                    rule_kw = {"change": value} if rule == "change" else {"crossing": value}
+                    result = last_change(self.session, cond, **rule_kw, **opts)
+                else:
+                    result = first_bad_value(self.session, args[0], **opts)
+            except (SessionError, ValueError) as e:
+                error = str(e)
+        self.post_message(SearchFinished(kind, args, result, error))
+
+    def on_search_finished(self, msg: SearchFinished) -> None:
+        self.running = False
+        self.searching = ""
+        r = msg.result
+        s = self.session
+        if r is None:
+            self.message_text = f"The search failed: {msg.error}"
+        elif r.cancelled:
+            self.message_text = "Search cancelled: nothing moved."
+        elif r.found is None:
+            self.message_text = r.message or _not_found_text(msg.kind, r)
+        else:
+            if r.session is not s:
+                with self.lock:
+                    adopt(s, r.session)
+            f = r.found
+            head = {
+                "continue": f"REVERSE-CONTINUE: breakpoint '{f.what}' fired here",
+                "watch": "REVERSE WATCH: the last change",
+                "bad": "FIRST BAD VALUE",
+            }[msg.kind]
+            text = f"{head} at {f.where()}: {f.explanation}"
+            if msg.kind == "bad":
+                with self.lock:
+                    text = bad_value_text(s, f, r.window_step, r.complete)
+            elif not r.complete:
+                text += f" (searched the step-back history, from step {r.window_step})"
+            self.message_text = text
+            if f.layer is not None and f.layer != self.selected_layer:
+                self.selected_layer = f.layer
+                self.query_one(NetworkView).selected = f.layer
+        self.refresh_status()
+        self._after_frame(self.refresh_heavy)
+        if (
+            r is not None
+            and not r.cancelled
+            and not r.complete
+            and (r.found is None or msg.kind == "bad")
+        ):
+            self._offer_replay(msg.kind, msg.args, r)
+
+    def _offer_replay(self, kind: str, args: tuple, r: SearchResult) -> None:
+        """The answer may be older than the step-back history: offer a replay from the start."""
+        s = self.session
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._start_search(kind, args, from_start=True)
+
+        what = "an earlier one" if r.found is not None else "it"
+        self.push_screen(
+            ConfirmScreen(
+                f"The step-back history only reaches back to step {r.window_step}; "
+                f"{what} may be older. Replay training from the start (up to "
+                f"{s.step} steps, deterministic: the same run bit for bit) to find "
+                f"{what}? p or space cancels the replay."
+            ),
+            done,
+        )
+
     # ------------------------------------------------------------ dialogs
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -1219,6 +1423,9 @@ _COMMAND_TITLES = {
     "back_phase": "Back one phase",
     "back_layer": "Back one layer",
     "back_step": "Back to the start of the step",
+    "reverse_continue": "Reverse-continue (back to the last breakpoint hit)",
+    "reverse_watch": "Reverse watch (back to the last change of a value)",
+    "first_bad": "First bad value (where a value first became huge or NaN)",
     "restart": "Restart from the initial weights",
     "panel_matrix": "Show the matrix panel",
     "panel_chart": "Show the loss chart",
@@ -1254,6 +1461,43 @@ def _validate_condition(text: str) -> str | None:
     except ConditionError as e:
         return e.pretty(text).replace("[", "\\[")
     return None
+
+
+def _parse_watch_rule(text: str) -> tuple[Any, str, float] | None:
+    """``EXPR change D`` or ``EXPR cross V`` -> (condition, rule, number), or None."""
+    parts = text.strip().rsplit(None, 2)
+    if len(parts) != 3 or parts[1] not in ("change", "cross"):
+        return None
+    try:
+        value = float(parts[2])
+        cond = parse(parts[0])
+    except (ValueError, ConditionError):
+        return None
+    if not math.isfinite(value) or (parts[1] == "change" and value < 0):
+        return None
+    return cond, parts[1], value
+
+
+def _watch_rule_error(text: str) -> str | None:
+    parts = text.strip().rsplit(None, 2)
+    if len(parts) == 3 and parts[1] in ("change", "cross"):
+        error = _validate_condition(parts[0])
+        if error:
+            return error
+    if _parse_watch_rule(text) is None:
+        return "type EXPR change D (D >= 0) or EXPR cross V, e.g. W[0][1,2] change 0.01"
+    return None
+
+
+def _not_found_text(kind: str, r: SearchResult) -> str:
+    what = {
+        "continue": "No breakpoint fired before this pause",
+        "watch": "The value did not change like that before this pause",
+        "bad": "No value became non-finite or passed the limit up to this pause",
+    }[kind]
+    if r.complete:
+        return what + " (searched from the start of training)."
+    return what + f" within the step-back history (from step {r.window_step})."
 
 
 def _set_title(widget: Any, title: str) -> None:
