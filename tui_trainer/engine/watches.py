@@ -17,10 +17,12 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from tui_trainer.engine.conditions import Condition, ConditionError, parse
 from tui_trainer.engine.context import SessionContext, StepBoundaryContext
 from tui_trainer.engine.session import Session
+from tui_trainer.engine.watch_fast import Plan, compile_watch
 
 DEFAULT_LIMIT = 1000
 
@@ -77,6 +79,7 @@ class Watch:
     current: float = math.nan
     error: str = ""
     fast: Callable[[], float | bool] | None = field(default=None, repr=False)
+    plan: Plan | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
@@ -97,6 +100,11 @@ class WatchList:
     items: list[Watch] = field(default_factory=list)
     session: Session | None = None
     _ctx: SessionContext | None = None
+    # what record() runs, per watch: (column or None, function, the appends of the
+    # steps series' keys and values, watch); rebuilt when watches or series change
+    _plan: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+    _stale: bool = field(default=True, repr=False)
+    _last: int = field(default=-1, repr=False)  # >= every watch's last recorded step
 
     def add(self, text: str) -> Watch:
         w = Watch(parse(text))
@@ -107,6 +115,7 @@ class WatchList:
 
     def remove(self, index: int) -> None:
         del self.items[index]
+        self._stale = True
 
     def bind(self, s: Session) -> None:
         """Record every watch at every completed step of ``s`` from now on."""
@@ -126,27 +135,71 @@ class WatchList:
             w.steps = Series(limit, w.steps)
             w.epochs = Series(limit, w.epochs)
         w.fast = w.condition.closure(self._ctx)
+        w.plan = compile_watch(w.condition.root, s, self._ctx)
+        self._stale = True  # the plan is rebuilt at the next step
+
+    def _replan(self) -> None:
+        """Flatten what ``record`` needs per watch (no attribute look-ups per step)."""
+        plan = []
+        for w in self.items:
+            p = w.plan
+            if p is None:
+                fast = w.fast
+                column, fn = None, (lambda get, i, fast=fast: float(fast()))
+            else:
+                column, fn = p.column, p.fn
+            plan.append((column, fn, w.steps.keys.append, w.steps.values.append, w))
+        self._plan = plan
+        self._stale = False
+        self._last = max((w.steps.keys[-1] for w in self.items if w.steps.keys), default=-1)
 
     def record(self, s: Session) -> None:
         """The session's ``on_step``: one value per watch for the step just completed.
 
         Runs at every step of a fast-forward, so it is written for speed: the
-        raw closures, with the plain evaluator (and its error message) only
-        when one fails, and the series' appends inlined.
+        expressions compiled to readers of the step's metric row (read once
+        per step), the general evaluator (and its error message) only when
+        one fails, and the series' appends inlined.
         """
+        items = self.items
+        if self._stale or len(items) != len(self._plan):
+            self._replan()
+        if s.nonfinite is not None:  # batch_loss reads the live loss: no fast path
+            self._record_slow(s)
+            return
         step = s.step
-        epoch_end = s.cursor == 0
-        for w in self.items:
-            try:
-                v = float(w.fast())  # type: ignore[misc]
-            except Exception:  # noqa: BLE001 - the plain evaluator says what went wrong
-                v = self._slow(w)
-            keys = w.steps.keys
-            if keys and keys[-1] >= step:
+        if step <= self._last:  # re-recording after a step back: drop that future
+            for w in items:
                 w.steps.trim(step - 1)
-            keys.append(step)
-            w.steps.values.append(v)
-            if epoch_end:
+        self._last = step
+        table = s.history.steps
+        i = table.n - 1
+        if i < 0:  # no step recorded (cannot happen after a step): no fast path
+            self._record_slow(s)
+            return
+        get = table.data.item
+        for column, fn, add_key, add_value, w in self._plan:
+            if column is not None:
+                v = get(i, column)
+            else:
+                try:
+                    v = fn(get, i)
+                except Exception:  # noqa: BLE001 - the plain evaluator says what went wrong
+                    v = self._slow(w)
+            add_key(step)
+            add_value(v)
+        if s.cursor == 0:  # the epoch's last step
+            epoch = s.epoch
+            for w in items:
+                w.epochs.append(epoch, w.steps.values[-1])
+
+    def _record_slow(self, s: Session) -> None:
+        step = s.step
+        self._last = max(self._last, step)
+        for w in self.items:
+            v = self._slow(w)
+            w.steps.append(step, v)
+            if s.cursor == 0:
                 w.epochs.append(s.epoch, v)
 
     def _slow(self, w: Watch) -> float:
