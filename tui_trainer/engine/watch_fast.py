@@ -9,11 +9,12 @@ plain column of the row (read inline by the recorder, no call at all) or one
 function of the row, with constant subtrees folded and an operator between
 two columns or a column and a constant done in a single closure.
 
-A function of the row is called as ``fn(get, i)`` where ``get(i, column)``
-gives a column of the last per-step metric row ``i`` (``Table.data.item``,
-fetched once per step by the recorder: no list of the row is built, only the
-floats asked for), the same numbers ``SessionContext`` reads from the tables
-at a step boundary; per-epoch values are read from their own table. The
+A function of the row is called as ``fn(row, i)``: ``row`` is the step
+table's array as a flat float64 memoryview and ``i`` where its last row
+starts, so ``row[i + column]`` is a column of the last step (no list of the
+row is built, only the floats asked for are read, as Python floats, without
+numpy's per-call machinery): the same numbers ``SessionContext`` reads from
+the tables at a step boundary. Per-epoch values are read from their table. The
 plan is only valid at a step boundary of a session that has seen no NaN/Inf
 (``batch_loss`` then reads the live loss): the recorder checks that. Any
 failure of a compiled function is for the caller to hand to the general
@@ -46,8 +47,7 @@ from tui_trainer.engine.conditions import (
 from tui_trainer.engine.context import SessionContext
 from tui_trainer.engine.session import Session
 
-Reader = Callable[[int, int], float]  # Table.data.item: (row, column) -> float
-RowFn = Callable[[Reader, int], float]
+RowFn = Callable[[memoryview, int], float]  # (flat step table, start of the last row)
 
 # scalar name (after aliasing) -> (table, column): what SessionContext.scalar reads
 # at a step boundary of a session without NaN/Inf.
@@ -73,13 +73,13 @@ _OPS: dict[str, Callable[[float, float], float]] = {
 @dataclass(frozen=True)
 class Plan:
     """How to get a watch's value from the row: ``column`` (an index into the
-    row) when it is a plain column, else ``fn(get, i)``, which returns a float."""
+    row) when it is a plain column, else ``fn(row, i)``, which returns a float."""
 
     column: int | None = None
     fn: RowFn | None = None
 
 
-# A compiled node: ("const", value) | ("col", index) | ("fn", fn(get, i))
+# A compiled node: ("const", value) | ("col", index) | ("fn", fn(row, i))
 _Part = tuple[str, Any]
 
 
@@ -95,8 +95,20 @@ class _Compiler:
             return ("col", self.steps.index[name])
         # per-epoch values: read where they are (a row of their own would be
         # copied at every step for a value that changes once an epoch)
-        e, c, nan = self.epochs, self.epochs.index[name], math.nan
-        return ("fn", lambda get, i: e.data.item(e.n - 1, c) if e.n else nan)
+        e, c, width, nan = self.epochs, self.epochs.index[name], len(self.epochs.columns), math.nan
+        seen: list[Any] = [None, None]  # the table's array, a flat view of it
+
+        def read(row: memoryview, i: int) -> float:
+            n = e.n
+            if not n:
+                return nan
+            data = e.data
+            if data is not seen[0]:  # the table grew into a new array
+                seen[0], seen[1] = data, flat_view(data)
+            flat = seen[1]
+            return flat[(n - 1) * width + c] if flat is not None else data.item(n - 1, c)
+
+        return ("fn", read)
 
     def node(self, node: Node) -> _Part | None:
         if isinstance(node, Num | BoolLit):
@@ -126,18 +138,18 @@ class _Compiler:
         if canon in _SCALAR_COLUMNS:
             return self.column(*_SCALAR_COLUMNS[canon])
         if canon == "step":
-            return ("fn", lambda get, i: float(s.step))
+            return ("fn", lambda row, i: float(s.step))
         if canon == "epoch":
-            return ("fn", lambda get, i: float(s.epoch))
+            return ("fn", lambda row, i: float(s.epoch))
         scalar = self.ctx.scalar
-        return ("fn", lambda get, i: float(scalar(name)))
+        return ("fn", lambda row, i: float(scalar(name)))
 
     def indexed(self, name: str, layer: int) -> _Part:
         n = self.s.n_layers
         if name in _LAYER_COLUMNS and -n <= layer < n:
             return self.column("steps", f"{name}[{layer % n}]")
         layer_value = self.ctx.layer_value  # raises what the general path reports
-        return ("fn", lambda get, i: float(layer_value(name, layer)))
+        return ("fn", lambda row, i: float(layer_value(name, layer)))
 
     def weight(self, name: str, layer: int, index: tuple[int, ...]) -> _Part:
         layers = self.s.net.layers
@@ -148,13 +160,31 @@ class _Compiler:
             if len(index) == len(shape) and all(
                 -k <= i < k for i, k in zip(index, shape, strict=True)
             ):
+                arr, view = getattr(ly, name), flat_view(getattr(ly, name))
+                # the element's place in the flat view (indices normalized)
+                k = 0
+                for j, size in zip(index, shape, strict=True):
+                    k = k * size + j % size
                 if name == "W":
                     r, c = index
-                    return ("fn", lambda get, i: ly.W.item(r, c))
+                    if view is None:
+                        return ("fn", lambda row, i: ly.W.item(r, c))
+                    # the optimizer updates W in place; a new array is read as usual
+                    return ("fn", lambda row, i: view[k] if ly.W is arr else ly.W.item(r, c))
                 (c,) = index
-                return ("fn", lambda get, i: ly.b.item(c))
+                if view is None:
+                    return ("fn", lambda row, i: ly.b.item(c))
+                return ("fn", lambda row, i: view[k] if ly.b is arr else ly.b.item(c))
         weight = self.ctx.weight
-        return ("fn", lambda get, i: float(weight(name, layer, index)))
+        return ("fn", lambda row, i: float(weight(name, layer, index)))
+
+
+def flat_view(arr: Any) -> memoryview | None:
+    """A flat view of a C-contiguous float64/float32 array: indexing it gives
+    the element as a Python float without numpy's per-call machinery."""
+    if not arr.flags.c_contiguous or arr.dtype.char not in "fd":
+        return None
+    return memoryview(arr).cast("B").cast(arr.dtype.char)
 
 
 def _as_fn(part: _Part) -> RowFn:
@@ -162,8 +192,8 @@ def _as_fn(part: _Part) -> RowFn:
     if kind == "fn":
         return x  # type: ignore[no-any-return]
     if kind == "col":
-        return lambda get, i: get(i, x)
-    return lambda get, i: x
+        return lambda row, i: row[i + x]
+    return lambda row, i: x
 
 
 def _negate(part: _Part) -> _Part:
@@ -171,8 +201,8 @@ def _negate(part: _Part) -> _Part:
     if kind == "const":
         return ("const", -x)
     if kind == "col":
-        return ("fn", lambda get, i: -get(i, x))
-    return ("fn", lambda get, i: -x(get, i))
+        return ("fn", lambda row, i: -row[i + x])
+    return ("fn", lambda row, i: -x(row, i))
 
 
 def _binary(op: Callable[[float, float], float], a: _Part, b: _Part) -> _Part:
@@ -181,21 +211,21 @@ def _binary(op: Callable[[float, float], float], a: _Part, b: _Part) -> _Part:
     if ka == "const" and kb == "const":
         return ("const", op(xa, xb))
     if ka == "col" and kb == "col":
-        return ("fn", lambda get, i: op(get(i, xa), get(i, xb)))
+        return ("fn", lambda row, i: op(row[i + xa], row[i + xb]))
     if ka == "col" and kb == "const":
-        return ("fn", lambda get, i: op(get(i, xa), xb))
+        return ("fn", lambda row, i: op(row[i + xa], xb))
     if ka == "const" and kb == "col":
-        return ("fn", lambda get, i: op(xa, get(i, xb)))
+        return ("fn", lambda row, i: op(xa, row[i + xb]))
     if ka == "fn" and kb == "col":
-        return ("fn", lambda get, i: op(xa(get, i), get(i, xb)))
+        return ("fn", lambda row, i: op(xa(row, i), row[i + xb]))
     if ka == "col" and kb == "fn":
-        return ("fn", lambda get, i: op(get(i, xa), xb(get, i)))
+        return ("fn", lambda row, i: op(row[i + xa], xb(row, i)))
     if ka == "fn" and kb == "const":
-        return ("fn", lambda get, i: op(xa(get, i), xb))
+        return ("fn", lambda row, i: op(xa(row, i), xb))
     if ka == "const" and kb == "fn":
-        return ("fn", lambda get, i: op(xa, xb(get, i)))
+        return ("fn", lambda row, i: op(xa, xb(row, i)))
     fa, fb = _as_fn(a), _as_fn(b)
-    return ("fn", lambda get, i: op(fa(get, i), fb(get, i)))
+    return ("fn", lambda row, i: op(fa(row, i), fb(row, i)))
 
 
 def _call(impl: Callable[..., float], args: list[_Part]) -> _Part:
@@ -203,9 +233,9 @@ def _call(impl: Callable[..., float], args: list[_Part]) -> _Part:
         return ("const", float(impl(*(x for _, x in args))))
     if len(args) == 1:
         f = _as_fn(args[0])
-        return ("fn", lambda get, i: float(impl(f(get, i))))
+        return ("fn", lambda row, i: float(impl(f(row, i))))
     fa, fb = (_as_fn(a) for a in args)
-    return ("fn", lambda get, i: float(impl(fa(get, i), fb(get, i))))
+    return ("fn", lambda row, i: float(impl(fa(row, i), fb(row, i))))
 
 
 def compile_watch(root: Node, s: Session, ctx: SessionContext) -> Plan | None:
@@ -222,5 +252,5 @@ def compile_watch(root: Node, s: Session, ctx: SessionContext) -> Plan | None:
     if kind == "col":
         return Plan(column=x)
     if kind == "const":
-        return Plan(fn=lambda get, i: x)
+        return Plan(fn=lambda row, i: x)
     return Plan(fn=x)
