@@ -299,3 +299,36 @@ def test_watches_recorded_after_a_step_back_and_a_new_watch():
     wl.remove(0)
     s.run(max_steps=1)
     assert [k for k, _ in late.history] == list(range(8, 14))
+
+
+def test_watches_share_their_steps_yet_keep_their_own_history():
+    """The per-step series of one list share the recorded steps: a watch put
+    in the list by hand, or a list bound to another session, still records
+    exactly the steps it saw."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.watches import Watch
+
+    s = make_session(epochs=4)
+    wl = WatchList()
+    a = wl.add("loss")
+    wl.bind(s)
+    s.run(max_steps=6)
+    b = Watch(parse("grad_norm[0]"))
+    wl.items.append(b)
+    s.run(max_steps=2)
+    assert [k for k, _ in a.history] == list(range(1, 9))
+    assert [v for _, v in a.history] == list(s.history.step_series("loss"))
+    assert [k for k, _ in b.history] == [7, 8] and len(b.history) == 2
+    assert [v for _, v in b.history] == list(s.history.step_series("grad_norm", 0)[6:8])
+    s.goto(3 * s.E)  # step back to step 3 (replayed from a keyframe): the future is gone
+    wl.sample(s)
+    assert [k for k, _ in a.history] == [1, 2, 3]
+    kept = [k for k, _ in b.history]  # the replayed steps, if any
+    assert kept == list(range(4 - len(kept), 4))
+    assert [v for _, v in b.history] == list(s.history.step_series("grad_norm", 0)[3 - len(kept) :])
+    other = make_session(epochs=4, lr=0.5)
+    wl.bind(other)
+    other.run(max_steps=2)
+    assert [k for k, _ in a.history] == [1, 2] and [k for k, _ in b.history] == [1, 2]
+    assert [v for _, v in a.history] == list(other.history.step_series("loss"))
+    assert s.on_step is None
