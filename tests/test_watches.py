@@ -183,3 +183,152 @@ def test_step_boundary_readers_give_the_live_values():
     # out of range: no fast reader, the general path reports the error
     with pytest.raises(ConditionError):
         parse("W[0][9,9]").bound(StepBoundaryContext(s))()
+
+
+# Watch expressions made of the language's common parts: compiled for the
+# step boundary (engine/watch_fast.py), they must record exactly what the
+# general evaluator gives there.
+COMPILED = [
+    "loss",
+    "accuracy",
+    "batch_loss",
+    "batch_accuracy",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_loss - loss",
+    "train_loss / batch_loss",
+    "val_accuracy - train_accuracy + accuracy",
+    "update_ratio[1]",
+    "update_ratio[-1] * 1000",
+    "grad_norm[0] * 2 + 1",
+    "1 - grad_norm[-1]",
+    "-W[0][1,1]",
+    "+b[-1][0]",
+    "b[-1][0] - W[0][0,0] / W[0][-1,-1]",
+    "2 * 3 + loss",
+    "-(2 - 5) * true",
+    "abs(loss - val_loss)",
+    "max(grad_norm[0], update_ratio[0])",
+    "min(val_loss, 0.5)",
+    "log10(loss)",
+    "log10(loss - loss)",
+    "loss / 0",
+    "0 / 0",
+    "-loss / (loss - loss)",
+    "step + epoch / 10",
+    "lr * 2",
+    "weight_norm[1] - 1",
+    "act_mean[0] + dead_fraction[0]",
+    "nonfinite + batch",
+]
+# these fail the same way at every step (indices outside the network)
+FAILING = ["W[0][9,9] + loss", "grad_norm[7] - 1", "update_ratio[5]", "b[-9][0] * 2"]
+
+
+def _fast_value(plan, s):
+    t = s.history.steps
+    if plan.column is not None:
+        return t.data.item(t.n - 1, plan.column)
+    return plan.fn(memoryview(t.data).cast("B").cast("d"), (t.n - 1) * t.data.shape[1])
+
+
+def test_compiled_watches_give_what_the_general_evaluator_gives():
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import SessionContext, StepBoundaryContext
+    from tui_trainer.engine.watch_fast import compile_watch
+
+    s = make_session(epochs=4)
+    plans = {t: compile_watch(parse(t).root, s, StepBoundaryContext(s)) for t in COMPILED}
+    assert all(p is not None for p in plans.values())  # all of them take the fast path
+    assert plans["loss"].column is not None and plans["update_ratio[1]"].column is not None
+    wl = WatchList()
+    watches = {t: wl.add(t) for t in COMPILED + FAILING}
+    wl.bind(s)
+    for _ in range(20):  # across epoch ends: val_* start as nan
+        s.advance("step")
+        live = SessionContext(s)
+        for t in COMPILED:
+            a = float(parse(t).evaluate(live))
+            b = _fast_value(plans[t], s)
+            assert type(b) is float, t
+            assert a == b or (a != a and b != b), (t, a, b)
+            recorded = watches[t].steps.values[-1]
+            assert recorded == a or (a != a and recorded != recorded), t
+            assert watches[t].error == "", t
+        for t in FAILING:
+            with pytest.raises(ConditionError) as plain:
+                parse(t).evaluate(live)
+            w = watches[t]
+            assert math.isnan(w.steps.values[-1]) and w.error == plain.value.message, t
+    for t in COMPILED:
+        w = watches[t]
+        assert [k for k, _ in w.history] == list(range(1, 21))
+        assert [k for k, _ in w.epochs] == list(range(1, s.epoch + 1))
+
+
+def test_compiled_failing_watches_never_return_a_value():
+    """An expression the general evaluator rejects either is not compiled
+    or raises in its compiled form (then the recorder asks the evaluator)."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.context import StepBoundaryContext
+    from tui_trainer.engine.watch_fast import compile_watch
+
+    s = make_session(epochs=4)
+    s.advance("step")
+    for t in FAILING:
+        plan = compile_watch(parse(t).root, s, StepBoundaryContext(s))
+        if plan is not None:
+            with pytest.raises(Exception):  # noqa: B017 - any failure goes to the evaluator
+                _fast_value(plan, s)
+
+
+def test_watches_recorded_after_a_step_back_and_a_new_watch():
+    s = make_session(epochs=4)
+    wl = WatchList()
+    w = wl.add("val_loss - loss")
+    wl.bind(s)
+    s.run(max_steps=12)
+    s.goto((s.step - 5) * s.E)  # back 5 steps without sampling the watches
+    late = wl.add("grad_norm[0]")
+    s.run(max_steps=5)
+    assert [k for k, _ in w.history] == list(range(1, 13))
+    assert [k for k, _ in late.history] == list(range(8, 13))
+    assert [e for e, _ in w.epochs] == list(range(1, s.epoch + 1))
+    wl.remove(0)
+    s.run(max_steps=1)
+    assert [k for k, _ in late.history] == list(range(8, 14))
+
+
+def test_watches_share_their_steps_yet_keep_their_own_history():
+    """The per-step series of one list share the recorded steps: a watch put
+    in the list by hand, or a list bound to another session, still records
+    exactly the steps it saw."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.watches import Watch
+
+    s = make_session(epochs=4)
+    wl = WatchList()
+    a = wl.add("loss")
+    wl.bind(s)
+    s.run(max_steps=6)
+    b = Watch(parse("grad_norm[0]"))
+    wl.items.append(b)
+    s.run(max_steps=2)
+    assert [k for k, _ in a.history] == list(range(1, 9))
+    assert [v for _, v in a.history] == list(s.history.step_series("loss"))
+    assert [k for k, _ in b.history] == [7, 8] and len(b.history) == 2
+    assert [v for _, v in b.history] == list(s.history.step_series("grad_norm", 0)[6:8])
+    s.goto(3 * s.E)  # step back to step 3 (replayed from a keyframe): the future is gone
+    wl.sample(s)
+    assert [k for k, _ in a.history] == [1, 2, 3]
+    kept = [k for k, _ in b.history]  # the replayed steps, if any
+    assert kept == list(range(4 - len(kept), 4))
+    assert [v for _, v in b.history] == list(s.history.step_series("grad_norm", 0)[3 - len(kept) :])
+    other = make_session(epochs=4, lr=0.5)
+    wl.bind(other)
+    other.run(max_steps=2)
+    assert [k for k, _ in a.history] == [1, 2] and [k for k, _ in b.history] == [1, 2]
+    assert [v for _, v in a.history] == list(other.history.step_series("loss"))
+    assert s.on_step is None

@@ -17,10 +17,13 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
 
 from tui_trainer.engine.conditions import Condition, ConditionError, parse
 from tui_trainer.engine.context import SessionContext, StepBoundaryContext
 from tui_trainer.engine.session import Session
+from tui_trainer.engine.watch_fast import Plan, compile_watch, flat_view
 
 DEFAULT_LIMIT = 1000
 
@@ -31,21 +34,31 @@ class Series:
     Keys and values live in two deques of plain ints and floats: unlike a
     deque of tuples, recording at every step creates no objects the garbage
     collector has to track (and rescan), which would slow the whole run.
+    The per-step series of the watches of a bound :class:`WatchList` share
+    one ``keys`` deque (all are recorded at the same steps, so a step is one
+    append, not one per watch): the values are those of the last
+    ``len(values)`` keys, and the list, not the series, appends and trims.
     """
 
     __slots__ = ("keys", "values")
 
-    def __init__(self, limit: int = DEFAULT_LIMIT, items: Iterable[tuple[int, float]] = ()) -> None:
+    def __init__(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        items: Iterable[tuple[int, float]] = (),
+        keys: deque[int] | None = None,
+    ) -> None:
         pairs = list(items)[-limit:]
-        self.keys: deque[int] = deque((k for k, _ in pairs), maxlen=limit)
+        self.keys: deque[int] = deque((k for k, _ in pairs), maxlen=limit) if keys is None else keys
         self.values: deque[float] = deque((v for _, v in pairs), maxlen=limit)
 
     @property
     def limit(self) -> int | None:
-        return self.keys.maxlen
+        return self.values.maxlen
 
     def append(self, key: int, value: float) -> None:
-        """Record ``value`` for ``key``, first dropping ``key`` and anything after it."""
+        """Record ``value`` for ``key``, first dropping ``key`` and anything after it
+        (a series with keys of its own)."""
         keys = self.keys
         if keys and keys[-1] >= key:
             self.trim(key - 1)
@@ -53,20 +66,22 @@ class Series:
         self.values.append(value)
 
     def trim(self, last: int) -> None:
-        """Drop entries recorded for ``last + 1`` or later (the future after a step back)."""
+        """Drop entries recorded for ``last + 1`` or later (the future after a
+        step back; a series with keys of its own)."""
         keys, values = self.keys, self.values
         while keys and keys[-1] > last:
             keys.pop()
             values.pop()
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.values)
 
     def __iter__(self) -> Iterator[tuple[int, float]]:
-        return zip(self.keys, self.values, strict=True)
+        keys, values = self.keys, self.values
+        return zip(islice(keys, len(keys) - len(values), None), values, strict=True)
 
     def __bool__(self) -> bool:
-        return bool(self.keys)
+        return bool(self.values)
 
 
 @dataclass
@@ -77,6 +92,7 @@ class Watch:
     current: float = math.nan
     error: str = ""
     fast: Callable[[], float | bool] | None = field(default=None, repr=False)
+    plan: Plan | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
@@ -97,6 +113,16 @@ class WatchList:
     items: list[Watch] = field(default_factory=list)
     session: Session | None = None
     _ctx: SessionContext | None = None
+    # the steps recorded, shared by every watch's per-step series (None: not bound)
+    _keys: deque[int] | None = field(default=None, repr=False)
+    # what record() runs, rebuilt when the watches change: (column, append to the
+    # values) for plain columns, (function, append, watch) for the others
+    _columns: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+    _functions: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+    _planned: int = field(default=-1, repr=False)  # len(items) when planned, -1: stale
+    _data: Any = field(default=None, repr=False)  # the step table's array _flat views
+    _flat: memoryview | None = field(default=None, repr=False)
+    _width: int = field(default=0, repr=False)
 
     def add(self, text: str) -> Watch:
         w = Watch(parse(text))
@@ -107,6 +133,7 @@ class WatchList:
 
     def remove(self, index: int) -> None:
         del self.items[index]
+        self._planned = -1
 
     def bind(self, s: Session) -> None:
         """Record every watch at every completed step of ``s`` from now on."""
@@ -115,38 +142,112 @@ class WatchList:
         self.session = s
         self._ctx = StepBoundaryContext(s)  # record only runs at step boundaries
         s.on_step = self.record
+        limit = max(1, s.cfg.history_steps)
+        # what was recorded so far: each watch's steps are a tail of the longest's
+        longest = max((list(w.steps) for w in self.items), key=len, default=[])[-limit:]
+        self._keys = deque((k for k, _ in longest), maxlen=limit)
         for w in self.items:
             self._prepare(w)
 
     def _prepare(self, w: Watch) -> None:
-        s = self.session
-        assert s is not None and self._ctx is not None
-        limit = max(1, s.cfg.history_steps)
-        if w.steps.limit != limit:
-            w.steps = Series(limit, w.steps)
+        s, keys = self.session, self._keys
+        assert s is not None and self._ctx is not None and keys is not None
+        limit = keys.maxlen or 1
+        if w.steps.keys is not keys:
+            pairs = list(w.steps)[-limit:]
+            if [k for k, _ in pairs] != list(keys)[len(keys) - len(pairs) :]:
+                pairs = []  # recorded at other steps (another list): start afresh
+            w.steps = Series(limit, pairs, keys=keys)
+        if w.epochs.limit != limit:
             w.epochs = Series(limit, w.epochs)
         w.fast = w.condition.closure(self._ctx)
+        w.plan = compile_watch(w.condition.root, s, self._ctx)
+        self._planned = -1  # the plan is rebuilt at the next step
+
+    def _replan(self) -> None:
+        """Flatten what ``record`` needs per watch (no attribute look-ups per step)."""
+        for w in self.items:
+            if w.steps.keys is not self._keys:  # put in ``items`` by hand
+                self._prepare(w)
+        columns, functions = [], []
+        for w in self.items:
+            p, add = w.plan, w.steps.values.append
+            if p is None:
+                fast = w.fast
+                functions.append((lambda row, i, fast=fast: float(fast()), add, w))
+            elif p.column is not None:
+                columns.append((p.column, add))
+            else:
+                functions.append((p.fn, add, w))
+        self._columns, self._functions = columns, functions
+        self._planned = len(self.items)
+
+    def _trim(self, last: int) -> None:
+        """Forget the steps after ``last`` (re-recording after a step back)."""
+        keys = self._keys
+        assert keys is not None
+        dropped = 0
+        while keys and keys[-1] > last:
+            keys.pop()
+            dropped += 1
+        if dropped:
+            for w in self.items:
+                values = w.steps.values
+                for _ in range(min(dropped, len(values))):
+                    values.pop()
 
     def record(self, s: Session) -> None:
         """The session's ``on_step``: one value per watch for the step just completed.
 
         Runs at every step of a fast-forward, so it is written for speed: the
-        raw closures, with the plain evaluator (and its error message) only
-        when one fails, and the series' appends inlined.
+        expressions compiled to readers of the step's metric row (plain
+        columns read inline), one append of the step for all the watches, the
+        general evaluator (and its error message) only when one fails.
         """
+        items = self.items
+        if self._planned != len(items):
+            self._replan()
+        keys = self._keys
         step = s.step
-        epoch_end = s.cursor == 0
-        for w in self.items:
+        if keys and keys[-1] >= step:  # re-recording after a step back: drop that future
+            self._trim(step - 1)
+        table = s.history.steps
+        n = table.n
+        if table.data is not self._data:  # the table grew into a new array
+            self._view(table.data)
+        flat = self._flat
+        # batch_loss reads the live loss after a NaN/Inf; no step row: no fast path
+        if s.nonfinite is not None or not n or flat is None:
+            self._record_slow(s)
+            return
+        i = (n - 1) * self._width  # the last row starts there
+        keys.append(step)  # type: ignore[union-attr]
+        for column, add in self._columns:
+            add(flat[i + column])
+        for fn, add, w in self._functions:
             try:
-                v = float(w.fast())  # type: ignore[misc]
+                v = fn(flat, i)
             except Exception:  # noqa: BLE001 - the plain evaluator says what went wrong
                 v = self._slow(w)
-            keys = w.steps.keys
-            if keys and keys[-1] >= step:
-                w.steps.trim(step - 1)
-            keys.append(step)
+            add(v)
+        if s.cursor == 0:  # the epoch's last step
+            epoch = s.epoch
+            for w in items:
+                w.epochs.append(epoch, w.steps.values[-1])
+
+    def _view(self, data: Any) -> None:
+        """A flat view of the step table's array: indexing it gives a Python
+        float without numpy's per-call machinery (half the cost of ``item``)."""
+        self._data = data
+        self._flat = flat_view(data) if data.ndim == 2 and data.dtype == float else None
+        self._width = data.shape[1]
+
+    def _record_slow(self, s: Session) -> None:
+        values = [self._slow(w) for w in self.items]
+        self._keys.append(s.step)  # type: ignore[union-attr]
+        for w, v in zip(self.items, values, strict=True):
             w.steps.values.append(v)
-            if epoch_end:
+            if s.cursor == 0:
                 w.epochs.append(s.epoch, v)
 
     def _slow(self, w: Watch) -> float:
@@ -159,8 +260,11 @@ class WatchList:
     def sample(self, s: Session) -> None:
         """At a pause: forget what lies past this position, take the current values."""
         ctx = SessionContext(s)
+        if self._keys is not None:
+            self._trim(s.step)
         for w in self.items:
-            w.steps.trim(s.step)
+            if w.steps.keys is not self._keys:
+                w.steps.trim(s.step)
             w.epochs.trim(s.epoch)
             try:
                 w.current = float(w.condition.evaluate(ctx))
