@@ -16,7 +16,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,16 +305,13 @@ class Until:
 class Lesson:
     """Where a learner is in a lesson's steps, and what they answered."""
 
-    def __init__(
-        self, title: str, steps: Iterable[LessonStep], number: int | None = None
-    ) -> None:
+    def __init__(self, title: str, steps: Iterable[LessonStep], number: int | None = None) -> None:
         self.title = title
         self.steps = list(steps)
         self.number = number
         self.index = 0
         self.answers: dict[int, str] = {}
-        self.until: Until | None = None
-        self.on_change: Callable[[], None] | None = None
+        self.fired: set[int] = set()  # steps whose until condition fired
 
     @property
     def step(self) -> LessonStep:
