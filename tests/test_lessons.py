@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import expectation
+from helpers import expectation
 from tui_trainer.engine.context import SessionContext
 from tui_trainer.lessons import (
     LessonContext,
@@ -104,7 +104,7 @@ def test_lesson_must_be_an_array_of_tables() -> None:
 
 
 def test_quoted_values_and_phase_follow_the_session() -> None:
-    from tests.pilot import xor_session
+    from pilot import xor_session
 
     s = xor_session()
     ctx = LessonContext(SessionContext(s))
@@ -120,7 +120,7 @@ def test_quoted_values_and_phase_follow_the_session() -> None:
 
 
 def test_until_fires_when_it_becomes_true_not_when_already_true() -> None:
-    from tests.pilot import xor_session
+    from pilot import xor_session
 
     s = xor_session()
     ctx = LessonContext(SessionContext(s))

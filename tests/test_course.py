@@ -1,0 +1,215 @@
+"""The shipped course: each lesson walked by a scripted Pilot run (answers, keys),
+checking that every ``until`` fires at the step the lesson expects; the lesson
+panel's keys; the course menu; and ``tui-trainer learn`` itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from pilot import run_app, wait_until
+from tui_trainer.cli import load
+from tui_trainer.lessons import Lesson, course_files
+from tui_trainer.ui.app import TrainerApp
+from tui_trainer.ui.screens.ask import AskScreen
+from tui_trainer.ui.widgets.lesson_panel import LessonPanel
+
+SHOTS = Path(os.environ.get("COURSE_SHOTS", "")) if os.environ.get("COURSE_SHOTS") else None
+NEXT, BACK = "right_square_bracket", "left_square_bracket"
+
+
+def lesson_app(number: int, done: list[int] | None = None) -> TrainerApp:
+    path = course_files()[number - 1]
+    sc, session = load(str(path))
+    app = TrainerApp(
+        session,
+        name=sc.name,
+        description=sc.description,
+        lesson=Lesson(sc.name, sc.lesson, number),
+        on_lesson_complete=(lambda lesson: done.append(lesson.number))
+        if done is not None
+        else None,
+    )
+    app.scenario = sc
+    return app
+
+
+def panel_text(app: TrainerApp) -> str:
+    return str(app.query_one(LessonPanel).render())
+
+
+# Each entry: (what to do, the lesson step index expected after it). "answer:<text>"
+# picks that choice in the question dialog; any other string is a key.
+LESSON_1 = [
+    (NEXT, 1),  # the question opens by itself
+    ("answer:about half the time", 1),
+    (NEXT, 2),
+    ("s", 2),  # FORWARD layer 1 only: until needs layer 2
+    ("s", 3),  # FORWARD layer 2: until fires
+    ("n", 4),  # LOSS
+    (NEXT, 5),
+    ("n", 6),  # BACKPROP
+    ("answer:grow", 6),  # wrong answers are told why too
+    (NEXT, 7),
+    (NEXT, 8),
+    ("n", 9),  # UPDATE
+    (NEXT, 10),
+    ("answer:much lower", 10),
+    (NEXT, 11),
+    ("c", 12),  # the run stops at epoch 20 and the lesson moves on
+    (NEXT, 13),  # done
+]
+
+
+def walk(number: int, script: list[tuple[str, int]], size: tuple[int, int] = (80, 24)) -> None:
+    done: list[int] = []
+    app = lesson_app(number, done)
+    lesson = None
+
+    async def body(pilot: Pilot) -> None:
+        nonlocal lesson
+        assert app.lesson_driver is not None
+        lesson = app.lesson_driver.lesson
+        await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
+        shot(app, number, 0)
+        for i, (action, expected) in enumerate(script):
+            if action.startswith("answer:"):
+                await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+                choice = action.split(":", 1)[1]
+                screen = app.screen
+                assert isinstance(screen, AskScreen)
+                shot(app, number, i, "ask")
+                await pilot.press(str(screen.choices.index(choice) + 1))
+            else:
+                assert not isinstance(app.screen, AskScreen), f"{i}: a question is open"
+                await pilot.press(action)
+            await wait_until(pilot, lambda: not app.running, timeout=60)
+            await pilot.pause()
+            await pilot.pause()
+            assert lesson.index == expected, f"after {action!r} (script line {i}): {lesson.index}"
+            if lesson.index in lesson.answers and action.startswith("answer:"):
+                text = panel_text(app)
+                assert "You said" in text
+            shot(app, number, i + 1)
+
+    run_app(app, body, size)
+    assert lesson is not None and lesson.done
+    assert done == [number]
+
+
+def shot(app: TrainerApp, number: int, i: int, tag: str = "") -> None:
+    """Screenshots for a person to look at (COURSE_SHOTS=dir), never asserted."""
+    if SHOTS is None:
+        return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w, h = app.size
+    app.save_screenshot(str(SHOTS / f"lesson{number}-{w}x{h}-{i:02d}{tag}.svg"))
+
+
+def test_lesson_1_walked_at_80x24() -> None:
+    walk(1, LESSON_1)
+
+
+def test_lesson_1_walked_at_120x40() -> None:
+    walk(1, LESSON_1, (120, 40))
+
+
+def test_lesson_1_numbers_are_live() -> None:
+    """The update step quotes the old weight, the step and the new weight from the session."""
+    app = lesson_app(1)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        for key in ("s", "s", "n", "n", "n"):
+            await pilot.press(key)
+        await pilot.pause()
+        driver.enter(9)
+        await pilot.pause()
+        s = app.session
+        w, dw = s.net.layers[1].W[0, 0], s.net.layers[1].dW[0, 0]
+        text = " ".join(panel_text(app).split())
+        assert f"was {w + 0.1 * dw:.4g}" in text
+        assert f"the new weight is {w:.4g}" in text
+        assert f"a step of {0.1 * dw:.4g}" in text
+
+    run_app(app, body)
+
+
+def test_lesson_keys_go_on_and_back_and_keep_debugger_keys() -> None:
+    app = lesson_app(1)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await pilot.pause()
+        assert "step 1/13" in str(app.query_one(LessonPanel).border_title)
+        await pilot.press(NEXT)
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press(NEXT)
+        await pilot.pause()
+        assert driver.lesson.index == 2
+        await pilot.press(BACK)
+        await pilot.pause()
+        assert driver.lesson.index == 1  # answered already: no second question
+        assert not isinstance(app.screen, AskScreen)
+        await pilot.press("2")  # a debugger key: the chart panel
+        await pilot.pause()
+        assert app.panel == "chart"
+
+    run_app(app, body)
+
+
+def test_lesson_keys_without_a_lesson_say_how_to_start() -> None:
+    from pilot import xor_session
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press(NEXT)
+        await pilot.press(BACK)
+        await pilot.pause()
+        assert not app.query_one(LessonPanel).display
+
+    run_app(app, body)
+
+
+def test_course_menu_offers_the_first_lesson_not_done() -> None:
+    from textual.widgets import OptionList
+
+    from tui_trainer.ui.course_menu import CourseMenu
+
+    app = CourseMenu([("One", "a"), ("Two", "b"), ("Three", "c")], {1}, 2)
+
+    async def body(pilot: Pilot) -> None:
+        ol = app.query_one(OptionList)
+        assert ol.highlighted == 1
+        assert "✓ 1. One" in str(ol.get_option_at_index(0).prompt)
+        await pilot.press("down", "enter")
+
+    run_app(app, body)
+    assert app.return_value == 3
+
+
+def test_learn_rejects_a_lesson_that_does_not_exist() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "learn", "99"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"the course has lessons 1 to {len(course_files())}" in proc.stderr
+
+
+@pytest.mark.parametrize("path", course_files(), ids=lambda p: p.stem)
+def test_every_shipped_lesson_has_a_scripted_walk(path: Path) -> None:
+    number = course_files().index(path) + 1
+    assert f"LESSON_{number}" in globals(), f"lesson {number} has no scripted Pilot walk"
