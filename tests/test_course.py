@@ -213,3 +213,42 @@ def test_learn_rejects_a_lesson_that_does_not_exist() -> None:
 def test_every_shipped_lesson_has_a_scripted_walk(path: Path) -> None:
     number = course_files().index(path) + 1
     assert f"LESSON_{number}" in globals(), f"lesson {number} has no scripted Pilot walk"
+
+
+LESSON_2 = [
+    (NEXT, 1),
+    ("answer:about 1.1 (ln 3)", 1),
+    (NEXT, 2),
+    ("n", 2),  # FORWARD: not yet
+    ("n", 3),  # LOSS
+    (NEXT, 4),
+    ("answer:0.99", 4),
+    (NEXT, 5),
+    (NEXT, 6),
+    ("answer:well below 1.1", 6),
+    (NEXT, 7),
+    ("c", 8),  # stops after epoch 5
+    (NEXT, 9),
+]
+
+
+def test_lesson_2_walked_at_80x24() -> None:
+    walk(2, LESSON_2)
+
+
+def test_lesson_2_first_loss_is_near_ln_3() -> None:
+    """What the lesson says the first loss is, the session measures (ln 3 = 1.0986)."""
+    import math
+
+    app = lesson_app(2)
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("n", "n")
+        await pilot.pause()
+        assert abs(app.session.rec.loss - math.log(3)) < 0.05
+        assert app.lesson_driver is not None
+        app.lesson_driver.enter(3)
+        await pilot.pause()
+        assert f"loss is {app.session.rec.loss:.4g}" in " ".join(panel_text(app).split())
+
+    run_app(app, body)
