@@ -252,3 +252,7 @@ def test_lesson_2_first_loss_is_near_ln_3() -> None:
         assert f"loss is {app.session.rec.loss:.4g}" in " ".join(panel_text(app).split())
 
     run_app(app, body)
+
+
+def test_lesson_2_walked_at_120x40() -> None:
+    walk(2, LESSON_2, (120, 40))
