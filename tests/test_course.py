@@ -78,7 +78,11 @@ def walk(number: int, script: list[tuple[str, int]], size: tuple[int, int] = (80
         await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
         shot(app, number, 0)
         for i, (action, expected) in enumerate(script):
-            if action.startswith("answer:"):
+            if action.startswith("compare:"):
+                await compare_side_by_side(app, pilot, action.split(":", 1)[1])
+                shot(app, number, i, "compare")
+                await pilot.press("escape")
+            elif action.startswith("answer:"):
                 await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
                 choice = action.split(":", 1)[1]
                 screen = app.screen
@@ -100,6 +104,25 @@ def walk(number: int, script: list[tuple[str, int]], size: tuple[int, int] = (80
     run_app(app, body, size)
     assert lesson is not None and lesson.done
     assert done == [number]
+
+
+async def compare_side_by_side(app: TrainerApp, pilot: Pilot, values: str) -> None:
+    """C with ``values`` as a learner types them; the lesson's claim (the middle
+    learning rate ends lowest) is checked on the runs' own numbers."""
+    from textual.widgets import Input
+
+    from tui_trainer.ui.screens.compare import CompareScreen
+
+    await pilot.press("C")
+    await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    screen.query_one("#cmp-values", Input).value = values
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not screen.running and len(screen.curves) == 3, timeout=120)
+    assert all(len(c.loss) >= 50 for c in screen.curves)  # the 50 epochs ran
+    final = [float(c.loss[-1]) for c in screen.curves]
+    assert len(final) == 3 and final[1] < min(final[0], final[2]), final
 
 
 def shot(app: TrainerApp, number: int, i: int, tag: str = "") -> None:
@@ -256,3 +279,67 @@ def test_lesson_2_first_loss_is_near_ln_3() -> None:
 
 def test_lesson_2_walked_at_120x40() -> None:
     walk(2, LESSON_2, (120, 40))
+
+
+LESSON_3 = [
+    (NEXT, 1),
+    ("answer:lr 0.3", 1),
+    (NEXT, 2),
+    ("compare:0.0003,0.3,30", 2),  # no until: the learner goes on when ready
+    (NEXT, 3),
+    ("e", 4),  # one epoch
+    ("L", 4),
+    ("escape", 4),
+    (NEXT, 5),  # lr set to 30, the question opens
+    ("answer:fall faster", 5),
+    (NEXT, 6),
+    ("e", 7),  # the loss jumps up
+    ("c", 8),  # lr back to 0.3, the run stops at epoch 10
+    (NEXT, 9),
+]
+
+
+def test_lesson_3_walked_at_80x24() -> None:
+    walk(3, LESSON_3)
+
+
+def test_lesson_3_sets_the_learning_rate_it_says() -> None:
+    """The big step's lr and the loss it causes are the session's, not typed text."""
+    app = lesson_app(3)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await pilot.press("e")
+        await wait_until(pilot, lambda: not app.running, timeout=60)
+        before = app.session.history.epochs.last("loss")
+        driver.enter(5)
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        assert "lr to 30" in app.screen.question
+        assert app.session.hyper.lr == 30.0
+        await pilot.press("2")
+        driver.enter(6)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 7, timeout=60)
+        after = app.session.history.epochs.last("loss")
+        assert after > 2 * before  # the jump the lesson predicts
+        assert f"now {after:.4g}" in " ".join(panel_text(app).split())
+        assert app.session.hyper.lr == 0.3
+
+    run_app(app, body)
+
+
+def test_lesson_3_claims_hold_on_its_numbers() -> None:
+    """What lesson 3's narration says happens (computed from a run, not typed):
+    lr 30 for one epoch makes the loss jump, and back at 0.3 the saturated
+    network stays poor on the validation points."""
+    _, s = load(str(course_files()[2]))
+    s.advance("epoch")
+    first = s.history.epochs.last("loss")
+    s.set_hyper(lr=30.0)
+    s.advance("epoch")
+    assert s.history.epochs.last("loss") > 2 * first
+    s.set_hyper(lr=0.3)
+    while s.epoch < 10:
+        s.advance("step")
+    assert s.history.epochs.last("val_accuracy") < 0.7
