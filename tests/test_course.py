@@ -343,3 +343,49 @@ def test_lesson_3_claims_hold_on_its_numbers() -> None:
     while s.epoch < 10:
         s.advance("step")
     assert s.history.epochs.last("val_accuracy") < 0.7
+
+
+LESSON_4 = [
+    (NEXT, 1),
+    ("answer:falls, then rises", 1),
+    (NEXT, 2),
+    ("c", 3),  # stops when val_loss has risen for 10 epochs
+    (NEXT, 4),
+    ("c", 5),  # stops at epoch 200
+    (NEXT, 6),  # l2 = 0.02
+    ("c", 7),  # to the end, epoch 300
+    (NEXT, 8),
+]
+
+
+def test_lesson_4_walked_at_80x24() -> None:
+    walk(4, LESSON_4)
+
+
+def test_lesson_4_claims_hold_on_its_numbers() -> None:
+    """Lesson 4's story, computed: the early-stopping until fires after the
+    validation minimum; by epoch 200 the training loss is near 0 and the
+    validation loss far above its minimum; l2 from there brings it back down."""
+    import numpy as np
+
+    from tui_trainer.engine.context import SessionContext
+    from tui_trainer.lessons import LessonContext, Until
+
+    _, s = load(str(course_files()[3]))
+    until = Until("val_loss rising for 10 epochs")
+    ctx = LessonContext(SessionContext(s))
+    until.arm(ctx)
+    while not until.check(ctx):
+        s.advance("step")
+    turn = s.epoch
+    val = np.array(s.history.epoch_series("val_loss"), dtype=float)
+    assert int(np.nanargmin(val)) + 1 < turn  # the minimum came before the stop
+    while s.epoch < 200:
+        s.advance("step")
+    memorised = s.history.epochs.last("val_loss")
+    assert s.history.epochs.last("loss") < 0.01
+    assert memorised > 2 * np.nanmin(val)
+    s.set_hyper(l2=0.02)
+    while s.epoch < 300:
+        s.advance("step")
+    assert s.history.epochs.last("val_loss") < memorised / 2

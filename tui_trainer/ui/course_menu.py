@@ -31,7 +31,7 @@ class CourseMenu(App[int | None]):
         from textual.containers import Vertical
 
         with Vertical(id="course"):
-            yield Label("How a network learns: a course in six lessons", classes="title")
+            yield Label("How a network learns: the course", classes="title")
             options = []
             for n, (title, blurb) in enumerate(self.lessons, 1):
                 mark = "✓" if n in self.completed else " "
