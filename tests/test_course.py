@@ -389,3 +389,61 @@ def test_lesson_4_claims_hold_on_its_numbers() -> None:
     while s.epoch < 300:
         s.advance("step")
     assert s.history.epochs.last("val_loss") < memorised / 2
+
+
+LESSON_5 = [
+    (NEXT, 1),
+    ("answer:about 400", 1),
+    (NEXT, 2),
+    ("c", 3),  # the whole run, epoch 100
+    (NEXT, 4),
+    ("answer:about a billion", 4),
+    (NEXT, 5),
+    (NEXT, 6),
+    (NEXT, 7),
+]
+
+
+def test_lesson_5_walked_at_80x24() -> None:
+    walk(5, LESSON_5)
+
+
+def test_lesson_5_answers_and_ratios_are_computed() -> None:
+    """The right answers agree with the counts, and the ratios on screen are the
+    counts' ratios to the introduction's figures (compute.py), not typed text."""
+    from tui_trainer.engine.compute import (
+        GPT3_MACS,
+        GPT3_TOKENS,
+        GPT3_USD,
+        GPT3_YEARS_ONE_4090,
+        SECONDS_PER_YEAR,
+        session_counts,
+    )
+    from tui_trainer.lessons import number
+
+    app = lesson_app(5)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        step, run, samples = session_counts(app.session)
+        assert 200 < step < 800  # "about 400"
+        assert 1e16 < GPT3_MACS / run < 1e18  # "about 10^17"
+        expected = {
+            3: [number(GPT3_TOKENS / samples)],
+            5: [
+                number(run / GPT3_MACS * GPT3_YEARS_ONE_4090 * SECONDS_PER_YEAR * 1e6),
+                number(GPT3_USD * run / GPT3_MACS),
+            ],
+            6: [number(GPT3_YEARS_ONE_4090 * 365 / 1000), number(GPT3_MACS / step)],
+        }
+        for index, values in expected.items():
+            driver.enter(index)
+            await pilot.pause()
+            text = " ".join(panel_text(app).split())
+            for v in values:
+                assert v in text, (index, v, text)
+        network = str(app.query_one("#network").render())
+        assert f"mult-adds: step {step}, run {run / 1000:.3g}k" in network
+
+    run_app(app, body)

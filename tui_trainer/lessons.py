@@ -35,7 +35,19 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 #: ``phase`` (the phase just run, -1 before any) compared with the phase names,
 #: and ``layer`` (the layer just run, -1 when none).
 PHASE_VALUES = {"FORWARD": 0.0, "LOSS": 1.0, "BACKPROP": 2.0, "UPDATE": 3.0}
-LESSON_NAMES = frozenset(DEFAULT_NAMES) | {"phase", "layer"} | set(PHASE_VALUES)
+#: The scale of training (engine/compute.py): this network's multiply-adds per
+#: step and per run, the samples a run sees, and GPT-3's figures beside them.
+SCALE_NAMES = (
+    "macs_step",
+    "macs_run",
+    "samples_run",
+    "gpt3_macs",
+    "gpt3_tokens",
+    "gpt3_usd",
+    "gpt3_years",
+    "year_seconds",
+)
+LESSON_NAMES = frozenset(DEFAULT_NAMES) | {"phase", "layer"} | set(PHASE_VALUES) | set(SCALE_NAMES)
 MAX_STEPS = 200
 MAX_TEXT = 600  # characters of say/ask/why: a step must fit the 80x24 lesson panel
 MAX_CHOICES = 6
@@ -248,12 +260,43 @@ class LessonContext:
             return float(ev.phase.value) if ev is not None else -1.0
         if name == "layer":
             return float(ev.layer) if ev is not None and ev.layer is not None else -1.0
+        if name in SCALE_NAMES:
+            return _scale(self.inner.s, name)
         return float(self.inner.scalar(name))
 
     def __getattr__(self, name: str) -> Any:
         if name in ("layer_value", "weight", "series", "known_names"):
             return getattr(self.inner, name)
         raise AttributeError(name)
+
+
+def _scale(session: Any, name: str) -> float:
+    from tui_trainer.engine import compute
+
+    if name.startswith("gpt3_") or name == "year_seconds":
+        return {
+            "gpt3_macs": compute.GPT3_MACS,
+            "gpt3_tokens": compute.GPT3_TOKENS,
+            "gpt3_usd": compute.GPT3_USD,
+            "gpt3_years": compute.GPT3_YEARS_ONE_4090,
+            "year_seconds": compute.SECONDS_PER_YEAR,
+        }[name]
+    step, run, samples = compute.session_counts(session)
+    return float({"macs_step": step, "macs_run": run, "samples_run": samples}[name])
+
+
+def number(v: float) -> str:
+    """A value for a learner: 4 significant digits, thousands as 675,200, very
+    large or very small ones as 2.33 x 10^17 rather than 2.33e+17."""
+    if v != 0 and (abs(v) >= 1e7 or abs(v) < 1e-4):
+        exponent = math.floor(math.log10(abs(v)))
+        mantissa = v / 10**exponent
+        if round(abs(mantissa), 2) >= 10:
+            mantissa, exponent = mantissa / 10, exponent + 1
+        return f"{mantissa:.3g} x 10^{exponent}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
 
 
 def fill(text: str, ctx: Any) -> str:
@@ -268,7 +311,7 @@ def fill(text: str, ctx: Any) -> str:
             return "true" if v else "false"
         if not math.isfinite(v):
             return "-" if math.isnan(v) else str(v)
-        return f"{v:.4g}"
+        return number(v)
 
     parts = text.split("{{")
     out = []
