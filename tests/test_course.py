@@ -78,7 +78,13 @@ def walk(number: int, script: list[tuple[str, int]], size: tuple[int, int] = (80
         await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
         shot(app, number, 0)
         for i, (action, expected) in enumerate(script):
-            if action.startswith("compare:"):
+            if action.startswith("hyper:"):
+                await edit_hyper(app, pilot, action.split(":", 1)[1])
+            elif action.startswith("whatif:"):
+                await what_if(app, pilot, action.split(":", 1)[1])
+                shot(app, number, i, "whatif")
+                await pilot.press("2")  # keep the changed future
+            elif action.startswith("compare:"):
                 await compare_side_by_side(app, pilot, action.split(":", 1)[1])
                 shot(app, number, i, "compare")
                 await pilot.press("escape")
@@ -123,6 +129,34 @@ async def compare_side_by_side(app: TrainerApp, pilot: Pilot, values: str) -> No
     assert all(len(c.loss) >= 50 for c in screen.curves)  # the 50 epochs ran
     final = [float(c.loss[-1]) for c in screen.curves]
     assert len(final) == 3 and final[1] < min(final[0], final[2]), final
+
+
+async def edit_hyper(app: TrainerApp, pilot: Pilot, change: str) -> None:
+    """h, then one field (name=value) typed over, then enter."""
+    from textual.widgets import Input
+
+    from tui_trainer.ui.screens.hyper import HyperScreen
+
+    name, value = change.split("=")
+    await pilot.press("h")
+    await wait_until(pilot, lambda: isinstance(app.screen, HyperScreen))
+    field = app.screen.query_one(f"#{name}", Input)
+    field.focus()
+    await pilot.press("end", "ctrl+u", *value, "enter")
+    await wait_until(pilot, lambda: not isinstance(app.screen, HyperScreen))
+
+
+async def what_if(app: TrainerApp, pilot: Pilot, change: str) -> None:
+    """x, the change typed, enter; returns once both futures have run."""
+    from tui_trainer.ui.screens.whatif import WhatIfScreen
+
+    await pilot.press("x")
+    await wait_until(pilot, lambda: isinstance(app.screen, WhatIfScreen))
+    screen = app.screen
+    await pilot.press(*change, "enter")
+    await wait_until(pilot, lambda: len(screen.sessions) == 2, timeout=60)
+    await wait_until(pilot, lambda: not screen.workers._workers, timeout=120)
+    await pilot.pause()
 
 
 def shot(app: TrainerApp, number: int, i: int, tag: str = "") -> None:
@@ -447,3 +481,44 @@ def test_lesson_5_answers_and_ratios_are_computed() -> None:
         assert f"mult-adds: step {step}, run {run / 1000:.3g}k" in network
 
     run_app(app, body)
+
+
+LESSON_6 = [
+    (NEXT, 1),
+    ("e", 2),  # the symptoms
+    (NEXT, 3),
+    ("answer:learning rate too large", 3),
+    (NEXT, 4),
+    ("R", 4),
+    ("y", 4),  # restart confirmed: epoch 0
+    ("hyper:lr=0.3", 4),  # lr fixed, not trained yet
+    ("e", 5),  # one epoch at lr 0.3
+    (NEXT, 6),
+    ("answer:too simple to fit the moons", 6),
+    (NEXT, 7),
+    ("whatif:l2=0", 8),  # keeping the l2=0 future passes the goal
+    (NEXT, 9),
+]
+
+
+def test_lesson_6_walked_at_80x24() -> None:
+    walk(6, LESSON_6)
+
+
+def test_lesson_6_goal_needs_both_fixes() -> None:
+    """The broken settings fail, lr alone stays under the goal, lr and l2 pass it."""
+    import numpy as np
+
+    _, s = load(str(course_files()[5]))
+    s.advance("epoch")
+    assert s.history.epochs.last("val_accuracy") < 0.6
+    s.restart()
+    s.set_hyper(lr=0.3)
+    s.advance("epoch", 200)
+    assert np.nanmax(np.array(s.history.epoch_series("val_accuracy"))) < 0.9
+    s.restart()
+    s.set_hyper(lr=0.3)
+    s.advance("epoch")
+    s.set_hyper(l2=0.0)
+    s.advance("epoch", 5)
+    assert s.history.epochs.last("val_accuracy") >= 0.9
