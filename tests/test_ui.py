@@ -728,7 +728,31 @@ TESTED_BINDINGS = {
     "save": "test_save_checkpoint",
     "help": "test_help_opens_and_closes",
     "quit": "test_quit_with_progress_asks_first",
+    "lesson_next": "test_lesson_next_and_back_keys",  # more in test_course.py
+    "lesson_back": "test_lesson_next_and_back_keys",
 }
+
+
+def test_lesson_next_and_back_keys() -> None:
+    from tui_trainer.lessons import Lesson, LessonStep
+    from tui_trainer.ui.widgets.lesson_panel import LessonPanel
+
+    steps = [LessonStep(say="one"), LessonStep(say="lr is {lr}"), LessonStep(say="three")]
+    app = TrainerApp(xor_session(), name="xor", lesson=Lesson("t", steps, 1))
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert driver.lesson.index == 1
+        assert "lr is 0.1" in str(app.query_one(LessonPanel).render())
+        assert "step 2/3" in str(app.query_one(LessonPanel).border_title)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert driver.lesson.index == 0
+
+    run_app(app, body)
 
 
 def test_every_binding_is_tested() -> None:

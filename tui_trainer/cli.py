@@ -23,7 +23,7 @@ from tui_trainer.safe_text import markup_safe, visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
 EXIT_NOT_FOUND = 1  # find: the condition never became true
-COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve")
+COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve", "learn")
 
 EPILOG = """\
 examples:
@@ -117,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint saved with ctrl+s")
     o.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+
+    le = sub.add_parser(
+        "learn",
+        help="the course: guided lessons on how a network learns",
+        description="Open the course: a menu of lessons, each a guided walk through a "
+        "built-in scenario. Progress is saved under $XDG_STATE_HOME/tui-trainer/ and the "
+        "menu offers the first lesson not yet completed.",
+    )
+    le.add_argument(
+        "lesson",
+        nargs="?",
+        type=_positive_int,
+        help="open this lesson directly (1 is the first), without the menu",
+    )
+    le.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     sub.add_parser(
         "list",
@@ -931,6 +946,11 @@ def cmd_open(args: argparse.Namespace) -> int:
     from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
 
     sc, session = load(args.scenario, max_memory=args.max_memory)
+    lesson = getattr(args, "lesson_obj", None)
+    if lesson is None and sc.lesson:  # any scenario file with [[lesson]] steps
+        from tui_trainer.lessons import Lesson
+
+        lesson = Lesson(sc.name, sc.lesson)
     if args.resume:
         load_checkpoint(session, args.resume)
 
@@ -970,10 +990,48 @@ def cmd_open(args: argparse.Namespace) -> int:
         builtins=builtins,
         loader=loader,
         recovery_file=None if args.resume else recovery_path(sc.name, sc.source, sc.text),
+        lesson=lesson,
+        on_lesson_complete=getattr(args, "on_lesson_complete", None),
     )
     app.scenario = sc
     app.run(mouse=False)
     return app.return_code or EXIT_OK
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    """The course: the menu (or lesson N), each lesson opened like ``open`` with its panel."""
+    from tui_trainer.lessons import Lesson, course_files, load_progress, next_lesson, save_progress
+    from tui_trainer.scenario import load_scenario
+
+    files = course_files()
+    if args.lesson is not None and args.lesson > len(files):
+        raise InputError(f"lesson {args.lesson}: the course has lessons 1 to {len(files)}")
+    while True:
+        number = args.lesson
+        if number is None:
+            from tui_trainer.ui.course_menu import CourseMenu
+
+            titles = []
+            for f in files:
+                sc = load_scenario(f)
+                titles.append((sc.name, " ".join(sc.description.split()).split(". ")[0]))
+            done = set(load_progress()["completed"])
+            number = CourseMenu(titles, done, next_lesson(len(files))).run(mouse=False)
+            if number is None:
+                return EXIT_OK
+        path = files[number - 1]
+        sc = load_scenario(path)
+        save_progress(number, completed=False)
+        opened = argparse.Namespace(
+            scenario=str(path),
+            resume=None,
+            max_memory=args.max_memory,
+            lesson_obj=Lesson(sc.name, sc.lesson, number),
+            on_lesson_complete=lambda lesson: save_progress(lesson.number or 0, completed=True),
+        )
+        code = cmd_open(opened)
+        if args.lesson is not None or code != EXIT_OK:
+            return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -999,6 +1057,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "learn":
+            return cmd_learn(args)
         return cmd_open(args)
     except (ScenarioError, CheckpointError, InputError) as e:
         say(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else e, err=True)

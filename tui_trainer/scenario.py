@@ -112,6 +112,7 @@ _FIXED_CLASSES = 2  # every generated classification kind without a ``classes`` 
 # Section keys, in the order they are documented and written by ``to_toml``.
 _TOP_KEYS = ("name", "description", "watch", "seed", "data", "model", "training")
 _TOP_EXTRA = ("breakpoints", "watches")  # also accepted at the top level
+_LESSON_KEY = "lesson"  # [[lesson]] steps: see tui_trainer/lessons.py and docs/lessons.md
 _DATA_KEYS = (
     "kind",
     "n_samples",
@@ -438,6 +439,7 @@ class Scenario:
     history_steps: int = 1000
     breakpoints: list[BreakpointSpec] = field(default_factory=list)
     watches: list[str] = field(default_factory=list)
+    lesson: list[Any] = field(default_factory=list)  # LessonStep, see lessons.py
     source: Path | None = None
     text: str = ""
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
@@ -1756,7 +1758,7 @@ def _condition_checker() -> Callable[[str], str] | None:
 
 
 def _build(ck: _Checker, raw: dict[str, Any], text: str, source: Path | None) -> Scenario:
-    ck.keys(raw, "", (*_TOP_KEYS, *_TOP_EXTRA), section=True)
+    ck.keys(raw, "", (*_TOP_KEYS, *_TOP_EXTRA, _LESSON_KEY), section=True)
     default_name = source.stem if source is not None and source.stem else "untitled"
     name = ck.string(raw, "", "name", default_name, nonempty=True, allowed="a short name")
     description = ck.string(raw, "", "description", "")
@@ -1790,6 +1792,11 @@ def _build(ck: _Checker, raw: dict[str, Any], text: str, source: Path | None) ->
                 error = check(expr)
                 if error:
                     ck.add(f"{path}[{i}]", error.replace("condition", "watch expression", 1))
+    lesson: list[Any] = []
+    if _LESSON_KEY in raw:
+        from tui_trainer.lessons import read_lesson
+
+        lesson = read_lesson(ck, raw[_LESSON_KEY], _LESSON_KEY)
     return Scenario(
         name=name,
         description=description,
@@ -1799,6 +1806,7 @@ def _build(ck: _Checker, raw: dict[str, Any], text: str, source: Path | None) ->
         model=model,
         breakpoints=breakpoints,
         watches=watches,
+        lesson=lesson,
         source=source,
         text=text,
         lines=dict(ck.lines),

@@ -60,6 +60,7 @@ from tui_trainer.ui.widgets.explain_panel import ExplainPanel
 from tui_trainer.ui.widgets.inspector import Inspector
 from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.lazy_plot import preload_imports
+from tui_trainer.ui.widgets.lesson_panel import LessonDriver, LessonPanel
 from tui_trainer.ui.widgets.loss_chart import LossChart
 from tui_trainer.ui.widgets.main_area import MainArea
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
@@ -158,6 +159,8 @@ class TrainerApp(App[None]):
         Binding("h", "edit_hyper", "hyper", show=False, id="edit_hyper"),
         Binding("ctrl+s", "save_checkpoint", "save", show=False, id="save"),
         Binding("d", "about", "about", show=False, id="about"),
+        Binding("]", "lesson_next", "lesson", show=False, id="lesson_next"),
+        Binding("[", "lesson_back", "back", show=False, id="lesson_back"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit_app", "quit", id="quit"),
     ]
@@ -198,6 +201,7 @@ class TrainerApp(App[None]):
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
         ("d", "about this scenario: what it teaches and what to watch"),
+        ("]  [", "lesson: next step, back one step (tui-trainer learn)"),
         ("ctrl+p", "command palette"),
         ("?", "this help"),
         ("q", "quit"),
@@ -220,8 +224,14 @@ class TrainerApp(App[None]):
         builtins: list[tuple[str, str]] | Callable[[], list[tuple[str, str]]] | None = None,
         loader: Any = None,
         recovery_file: Path | None = None,
+        lesson: Any = None,
+        on_lesson_complete: Callable[[Any], None] | None = None,
     ) -> None:
         super().__init__()
+        # A lesson (tui_trainer.lessons.Lesson) walked in the lesson panel.
+        self.lesson_driver = (
+            LessonDriver(self, lesson, on_lesson_complete) if lesson is not None else None
+        )
         self.recovery_file = recovery_file
         self._deliberate_quit = False
         self._recovery_saved = False
@@ -271,6 +281,7 @@ class TrainerApp(App[None]):
                 yield DataView(id="data")
                 yield Inspector(id="debug")
         yield ExplainPanel(id="explain")
+        yield LessonPanel(id="lesson")
         yield Static("", id="too-small")
         yield KeyBar(id="keys", keep=("help", "quit_app"), extras=WIDE_KEYS)
 
@@ -292,6 +303,9 @@ class TrainerApp(App[None]):
             self.call_after_refresh(self._offer_resume)
         self.refresh_status()
         self._after_frame(self.refresh_all)
+        if self.lesson_driver is not None:
+            self.main_screen.add_class("lesson")
+            self.call_after_refresh(self.lesson_driver.enter, 0)
         # What the first screen does not need (plotext for the charts) is
         # imported off the event loop once it is up, ahead of first use.
         self.set_timer(0.5, self._preload)
@@ -586,6 +600,8 @@ class TrainerApp(App[None]):
                 self.query_one(NetworkView).show(
                     s, ev.layer if ev is not None else None, self.findings
                 )
+        if self.lesson_driver is not None and not self.running:
+            self._after_frame(self.lesson_driver.poll)  # has an until become true?
 
     def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
@@ -967,7 +983,11 @@ class TrainerApp(App[None]):
         worker = get_current_worker()
         s = self.session
 
+        lesson = self.lesson_driver
+
         def target_reached(sess: Session) -> bool:
+            if lesson is not None and lesson.check_in_run(sess):
+                return True  # the lesson moves on here
             if kind == "epoch" and sess.epoch >= (target or 0):
                 return True
             return kind == "step" and sess.step >= (target or 0)
@@ -1187,6 +1207,18 @@ class TrainerApp(App[None]):
         from tui_trainer.ui.screens.about import AboutScreen
 
         self.push_screen(AboutScreen(self.scenario_name, self.description, self.watch_text))
+
+    def action_lesson_next(self) -> None:
+        if self.lesson_driver is None:
+            self.notify("no lesson is open: tui-trainer learn starts the course", timeout=4)
+            return
+        self.lesson_driver.next()
+
+    def action_lesson_back(self) -> None:
+        if self.lesson_driver is None:
+            self.notify("no lesson is open: tui-trainer learn starts the course", timeout=4)
+            return
+        self.lesson_driver.back()
 
     def action_edit_hyper(self) -> None:
         if self.running:
@@ -1443,6 +1475,8 @@ _COMMAND_TITLES = {
     "write_scenario": "Write the scenario to a file",
     "sanity": "Sanity checks",
     "about": "About this scenario (description, what to watch)",
+    "lesson_next": "Lesson: next step",
+    "lesson_back": "Lesson: back one step",
     "landscape": "Loss landscape",
     "what_if": "What if (fork)",
     "compare": "Compare settings side by side",

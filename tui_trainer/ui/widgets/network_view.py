@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_trainer.engine.compute import session_counts, si
 from tui_trainer.engine.diagnostics import Finding, involvements, saturated_fraction
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.numbers import fmt
@@ -88,7 +89,14 @@ def network_lines(
             t.append("\n")
         else:
             t.append(f"  |W| {_n(wn)} |grad| {_n(gn)} upd {_n(ur)}\n", style=base)
+    t.append(f"  {_work(s)}", style="dim")
     return t
+
+
+def _work(s: Session) -> str:
+    """The arithmetic of training this network (see engine/compute.py)."""
+    step, run, _ = session_counts(s)
+    return f"mult-adds: step {si(step)}, run {si(run)}"
 
 
 def network_table(
@@ -126,6 +134,9 @@ def network_table(
             a_std,
             dead_txt,
         )
+    t.caption = _work(s)
+    t.caption_justify = "left"
+    t.caption_style = "dim"
     return t
 
 
