@@ -489,3 +489,24 @@ def test_app_sets_aside_a_recovery_file_with_evil_metadata(config: Path) -> None
         screen(app)
 
     run_app(app, body)
+
+
+def test_prompt_errors_are_plain_text(config: Path) -> None:
+    """A prompt's error quotes what was typed; brackets in it are text, not markup
+    (before, "[/x]" in a typed path raised a MarkupError)."""
+    from textual.widgets import Label
+
+    from tui_trainer.ui.screens.prompt import PromptScreen
+
+    app = TrainerApp(xor_session(), name="xor")
+    typed = "a[/x]b [link=file:///etc/passwd]c"
+
+    async def body(pilot: Pilot) -> None:
+        app.push_screen(PromptScreen("Path", value=typed, validate=lambda t: f"cannot use {t}"))
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        shown = str(app.screen.query_one("#prompt-error", Label).render())
+        assert f"cannot use {typed}" in shown
+
+    run_app(app, body)

@@ -1493,7 +1493,7 @@ def _validate_condition(text: str) -> str | None:
     try:
         parse(text)
     except ConditionError as e:
-        return e.pretty(text).replace("[", "\\[")
+        return e.pretty(text)  # shown as plain text by PromptScreen
     return None
 
 

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Label
 
+from tui_trainer.safe_text import plain
 from tui_trainer.ui.screens.dialog import Dialog
 
 
@@ -41,7 +42,10 @@ class PromptScreen(Dialog[str | None]):
         if self.validate_fn is not None:
             err = self.validate_fn(text)
             if err:
-                self.query_one("#prompt-error", Label).update(f"[red]{err}[/red]")
+                # plain text: an error may quote what was typed (a path, "[")
+                self.query_one("#prompt-error", Label).update(
+                    plain(err, keep_newlines=True, style="red")
+                )
                 return
         self.dismiss(text)
 
