@@ -285,7 +285,10 @@ LESSON_2 = [
     ("answer:well below 1.1", 6),
     (NEXT, 7),
     ("c", 8),  # stops after epoch 5
-    (NEXT, 9),
+    (NEXT, 9),  # loss = "mse": a new network
+    ("c", 10),  # stops after epoch 5, the question opens
+    ("answer:the losses cannot tell", 10),
+    (NEXT, 11),
 ]
 
 
@@ -307,6 +310,45 @@ def test_lesson_2_first_loss_is_near_ln_3() -> None:
         app.lesson_driver.enter(3)
         await pilot.pause()
         assert f"loss is {app.session.rec.loss:.4g}" in " ".join(panel_text(app).split())
+
+    run_app(app, body)
+
+
+def test_lesson_2_sets_mse_beside_cross_entropy_with_live_numbers() -> None:
+    """The same classification trained with cross-entropy, then rebuilt with MSE:
+    the question and its why quote both runs' own numbers; the losses differ in
+    scale while the accuracies agree (what the lesson's answer says)."""
+    from tui_trainer.lessons import number
+
+    app = lesson_app(2)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
+        driver.enter(7)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 8, timeout=60)
+        ce = app.session
+        assert ce.cfg.loss == "cross_entropy"
+        await pilot.press(NEXT)
+        await pilot.pause()
+        assert app.session.cfg.loss == "mse" and app.session.epoch == 0
+        assert "loss mse" in " ".join(panel_text(app).split())
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen), timeout=60)
+        mse = app.session.history.epochs
+        ce_e = ce.history.epochs
+        assert mse.last("loss") < ce_e.last("loss") / 2  # another scale
+        assert abs(mse.last("val_accuracy") - ce_e.last("val_accuracy")) <= 0.05
+        question = " ".join(app.screen.question.split())
+        assert f"MSE training loss is {number(mse.last('loss'))}" in question
+        assert f"was {number(ce_e.last('loss'))}" in question
+        await pilot.press("2")
+        await pilot.pause()
+        text = " ".join(panel_text(app).split())
+        assert f"MSE gets {number(mse.last('val_accuracy') * 100)}%" in text
+        assert f"cross-entropy got {number(ce_e.last('val_accuracy') * 100)}%" in text
 
     run_app(app, body)
 

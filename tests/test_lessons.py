@@ -157,6 +157,19 @@ def test_quoted_values_and_phase_follow_the_session() -> None:
     assert fill("{batch_loss}", ctx) == f"{s.rec.loss:.4g}"
 
 
+def test_before_names_quote_the_run_before_a_rebuild() -> None:
+    from pilot import xor_session
+    from tui_trainer.lessons import rebuild
+
+    old = xor_session()
+    old.advance("epoch")
+    new = rebuild(old, {"loss": "mse"})
+    assert fill("{before_val_accuracy}", LessonContext(SessionContext(new))) == "-"
+    ctx = LessonContext(SessionContext(new), SessionContext(old))
+    acc = old.history.epochs.last("val_accuracy")
+    assert fill("{before_val_accuracy} {before_epoch}", ctx) == f"{acc:.4g} 1"
+
+
 def test_until_fires_when_it_becomes_true_not_when_already_true() -> None:
     from pilot import xor_session
 

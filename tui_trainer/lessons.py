@@ -55,7 +55,19 @@ SCALE_NAMES = (
     "gpt3_years",
     "year_seconds",
 )
-LESSON_NAMES = frozenset(DEFAULT_NAMES) | {"phase", "layer"} | set(PHASE_VALUES) | set(SCALE_NAMES)
+#: The last values of the run before the lesson's latest rebuild (``set`` of
+#: hidden, loss or activation), so a step can set the two runs side by side:
+#: ``{before_val_accuracy}`` beside ``{val_accuracy}``.
+BEFORE_NAMES = {
+    f"before_{n}": n for n in ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+}
+LESSON_NAMES = (
+    frozenset(DEFAULT_NAMES)
+    | {"phase", "layer"}
+    | set(PHASE_VALUES)
+    | set(SCALE_NAMES)
+    | set(BEFORE_NAMES)
+)
 MAX_STEPS = 200
 MAX_TEXT = 600  # characters of say/ask/why: a step must fit the 80x24 lesson panel
 MAX_CHOICES = 6
@@ -335,8 +347,9 @@ class LessonContext:
     """An evaluation context that adds ``phase``, ``layer`` and the phase names
     to a session context (anything with ``scalar``/``weight``/... and ``s``)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, before: Any = None) -> None:
         self.inner = inner
+        self.before = before  # a context of the run before the last rebuild, or None
 
     def scalar(self, name: str) -> float:
         if name in PHASE_VALUES:
@@ -348,6 +361,10 @@ class LessonContext:
             return float(ev.layer) if ev is not None and ev.layer is not None else -1.0
         if name in SCALE_NAMES:
             return _scale(self.inner.s, name)
+        if name in BEFORE_NAMES:
+            if self.before is None:
+                raise LookupError("no run before a rebuild yet")  # quoted as "-"
+            return float(self.before.scalar(BEFORE_NAMES[name]))
         return float(self.inner.scalar(name))
 
     def __getattr__(self, name: str) -> Any:

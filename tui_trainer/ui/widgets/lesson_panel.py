@@ -84,10 +84,12 @@ class LessonDriver:
         self.fired = False  # the until condition fired (maybe in the training worker)
         self.feedback = ""
         self.note = ""  # what the step's set did to the session (a rebuild)
+        self.before: Any = None  # the session before the last rebuild (its before_ names)
         self.asking = False
 
-    def ctx(self) -> LessonContext:
-        return LessonContext(SessionContext(self.app.session))
+    def ctx(self, session: Any = None) -> LessonContext:
+        before = SessionContext(self.before) if self.before is not None else None
+        return LessonContext(SessionContext(session or self.app.session), before)
 
     # -- moving -----------------------------------------------------------
     def enter(self, index: int) -> None:
@@ -130,6 +132,7 @@ class LessonDriver:
             except ValueError as e:  # a loss that does not fit this data
                 self.note = f"The lesson could not change the network: {e}"
                 return
+        self.before = self.app.session
         self.app.replace_session(session)
         self.note = describe_rebuild(session)
 
@@ -183,7 +186,7 @@ class LessonDriver:
         True stops the run here because the lesson moves on."""
         if self.until is None or self.fired:
             return False
-        if self.until.check(LessonContext(SessionContext(session))):
+        if self.until.check(self.ctx(session)):
             self.fired = True
             self.lesson.fired.add(self.lesson.index)
             return True
