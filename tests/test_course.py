@@ -285,7 +285,10 @@ LESSON_2 = [
     ("answer:well below 1.1", 6),
     (NEXT, 7),
     ("c", 8),  # stops after epoch 5
-    (NEXT, 9),
+    (NEXT, 9),  # loss = "mse": a new network
+    ("c", 10),  # stops after epoch 5, the question opens
+    ("answer:the losses cannot tell", 10),
+    (NEXT, 11),
 ]
 
 
@@ -307,6 +310,45 @@ def test_lesson_2_first_loss_is_near_ln_3() -> None:
         app.lesson_driver.enter(3)
         await pilot.pause()
         assert f"loss is {app.session.rec.loss:.4g}" in " ".join(panel_text(app).split())
+
+    run_app(app, body)
+
+
+def test_lesson_2_sets_mse_beside_cross_entropy_with_live_numbers() -> None:
+    """The same classification trained with cross-entropy, then rebuilt with MSE:
+    the question and its why quote both runs' own numbers; the losses differ in
+    scale while the accuracies agree (what the lesson's answer says)."""
+    from tui_trainer.lessons import number
+
+    app = lesson_app(2)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
+        driver.enter(7)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 8, timeout=60)
+        ce = app.session
+        assert ce.cfg.loss == "cross_entropy"
+        await pilot.press(NEXT)
+        await pilot.pause()
+        assert app.session.cfg.loss == "mse" and app.session.epoch == 0
+        assert "loss mse" in " ".join(panel_text(app).split())
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen), timeout=60)
+        mse = app.session.history.epochs
+        ce_e = ce.history.epochs
+        assert mse.last("loss") < ce_e.last("loss") / 2  # another scale
+        assert abs(mse.last("val_accuracy") - ce_e.last("val_accuracy")) <= 0.05
+        question = " ".join(app.screen.question.split())
+        assert f"MSE training loss is {number(mse.last('loss'))}" in question
+        assert f"was {number(ce_e.last('loss'))}" in question
+        await pilot.press("2")
+        await pilot.pause()
+        text = " ".join(panel_text(app).split())
+        assert f"MSE gets {number(mse.last('val_accuracy') * 100)}%" in text
+        assert f"cross-entropy got {number(ce_e.last('val_accuracy') * 100)}%" in text
 
     run_app(app, body)
 
@@ -380,15 +422,17 @@ def test_lesson_3_claims_hold_on_its_numbers() -> None:
 
 
 LESSON_4 = [
-    (NEXT, 1),
-    ("answer:falls, then rises", 1),
-    (NEXT, 2),
-    ("c", 3),  # stops when val_loss has risen for 10 epochs
+    (NEXT, 1),  # hidden = [1]: a new network
+    ("c", 2),  # stops at epoch 100
+    (NEXT, 3),  # hidden = [64, 64], the question opens
+    ("answer:falls, then rises", 3),
     (NEXT, 4),
-    ("c", 5),  # stops at epoch 200
-    (NEXT, 6),  # l2 = 0.02
-    ("c", 7),  # to the end, epoch 300
-    (NEXT, 8),
+    ("c", 5),  # stops when val_loss has risen for 10 epochs
+    (NEXT, 6),
+    ("c", 7),  # stops at epoch 200
+    (NEXT, 8),  # l2 = 0.02
+    ("c", 9),  # to the end, epoch 300
+    (NEXT, 10),
 ]
 
 
@@ -403,9 +447,17 @@ def test_lesson_4_claims_hold_on_its_numbers() -> None:
     import numpy as np
 
     from tui_trainer.engine.context import SessionContext
-    from tui_trainer.lessons import LessonContext, Until
+    from tui_trainer.lessons import LessonContext, Until, rebuild
 
-    _, s = load(str(course_files()[3]))
+    _, file_session = load(str(course_files()[3]))
+    small = rebuild(file_session, {"hidden": [1]})  # the student who didn't study
+    while small.epoch < 100:
+        small.advance("step")
+    small_val = np.array(small.history.epoch_series("val_loss"), dtype=float)
+    assert small.history.epochs.last("loss") > 0.2  # cannot fit even the homework
+    assert small.history.epochs.last("val_loss") > 0.35
+    s = rebuild(small, {"hidden": [64, 64]})
+    assert s.epoch == 0 and [ly.units for ly in s.cfg.layers] == [64, 64, 2]
     until = Until("val_loss rising for 10 epochs")
     ctx = LessonContext(SessionContext(s))
     until.arm(ctx)
@@ -419,6 +471,7 @@ def test_lesson_4_claims_hold_on_its_numbers() -> None:
     memorised = s.history.epochs.last("val_loss")
     assert s.history.epochs.last("loss") < 0.01
     assert memorised > 2 * np.nanmin(val)
+    assert np.nanmin(val) < np.nanmin(small_val) - 0.05  # understanding beat not studying
     s.set_hyper(l2=0.02)
     while s.epoch < 300:
         s.advance("step")
@@ -496,8 +549,13 @@ LESSON_6 = [
     (NEXT, 6),
     ("answer:too simple to fit the moons", 6),
     (NEXT, 7),
-    ("whatif:l2=0", 8),  # keeping the l2=0 future passes the goal
+    ("whatif:l2=0", 7),  # keeping the l2=0 future
+    ("c", 8),  # to epoch 30: stuck below the goal
     (NEXT, 9),
+    ("answer:too few hidden units", 9),
+    (NEXT, 10),  # hidden = [16]: a new network
+    ("c", 11),  # runs until 95% of the validation points are right
+    (NEXT, 12),
 ]
 
 
@@ -505,11 +563,15 @@ def test_lesson_6_walked_at_80x24() -> None:
     walk(6, LESSON_6)
 
 
-def test_lesson_6_goal_needs_both_fixes() -> None:
-    """The broken settings fail, lr alone stays under the goal, lr and l2 pass it."""
+def test_lesson_6_goal_needs_every_fix() -> None:
+    """The broken settings fail; lr alone stays under 90%; lr and l2 with 2 hidden
+    units stay under the 95% goal; 16 units (rebuilt, keeping lr and l2) pass it."""
     import numpy as np
 
+    from tui_trainer.lessons import rebuild
+
     _, s = load(str(course_files()[5]))
+    assert [ly.units for ly in s.cfg.layers] == [2, 2]
     s.advance("epoch")
     assert s.history.epochs.last("val_accuracy") < 0.6
     s.restart()
@@ -520,5 +582,40 @@ def test_lesson_6_goal_needs_both_fixes() -> None:
     s.set_hyper(lr=0.3)
     s.advance("epoch")
     s.set_hyper(l2=0.0)
-    s.advance("epoch", 5)
-    assert s.history.epochs.last("val_accuracy") >= 0.9
+    s.advance("epoch", 200)
+    assert np.nanmax(np.array(s.history.epoch_series("val_accuracy"))) < 0.95
+    big = rebuild(s, {"hidden": [16]})
+    assert big.epoch == 0 and (big.hyper.lr, big.l2) == (0.3, 0.0)
+    big.advance("epoch", 200)
+    assert np.nanmax(np.array(big.history.epoch_series("val_accuracy"))) >= 0.95
+
+
+def test_lesson_4_rebuilds_the_network_and_says_so() -> None:
+    """The set of hidden sizes gives the app a new session from epoch 0 (the
+    network panel and the lesson panel say so) and the numbers quoted after the
+    run are that small network's."""
+    app = lesson_app(4)
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
+        before = app.session
+        await pilot.press(NEXT)
+        await pilot.pause()
+        assert app.session is not before
+        assert [ly.units for ly in app.session.cfg.layers] == [1, 2]
+        text = " ".join(panel_text(app).split())
+        assert "rebuilt the network: hidden [1]" in text and "epoch 0" in text
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 2, timeout=60)
+        await pilot.pause()
+        val = app.session.history.epochs.last("val_loss")
+        assert app.session.epoch == 100 and val > 0.35
+        assert f"validation loss {val:.4g}" in " ".join(panel_text(app).split())
+        await pilot.press(NEXT)
+        await wait_until(pilot, lambda: isinstance(app.screen, AskScreen))
+        assert [ly.units for ly in app.session.cfg.layers] == [64, 64, 2]
+        assert app.session.epoch == 0
+
+    run_app(app, body)

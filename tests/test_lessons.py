@@ -87,6 +87,10 @@ def test_check_exits_2_on_each_broken_lesson() -> None:
         ('say = "x"\nanswer = "a"', "answer belongs to a question"),
         ('say = "x"\nset = { lr = -1 }', "got -1"),
         ('say = "x"\nset = { layers = 3 }', "unknown key"),
+        ('say = "x"\nset = { hidden = 3 }', "expected an array of layer sizes"),
+        ('say = "x"\nset = { hidden = [2, 1000] }', "expected an array of layer sizes"),
+        ('say = "x"\nset = { loss = "hinge" }', "unknown loss"),
+        ('say = "x"\nset = { activation = "gelu" }', "unknown activation"),
         ('say = "x"\nuntil = "epoch >= "', "invalid condition"),
         ('do = "n"', "needs say"),
         ('say = "x"\nchoices = ["a"]', "expected 2 to 6"),
@@ -96,6 +100,40 @@ def test_other_step_mistakes(step: str, message: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(f"[[lesson]]\n{step}\n", "x.toml")
     assert any(message in p.message for p in info.value.problems), str(info.value)
+
+
+def test_set_of_the_network_is_read() -> None:
+    sc = parse_scenario(
+        '[[lesson]]\nsay = "x"\nset = { hidden = [2, 3], loss = "mse", activation = "relu" }\n',
+        "x.toml",
+    )
+    assert dict(sc.lesson[0].set) == {"hidden": (2, 3), "loss": "mse", "activation": "relu"}
+
+
+def test_rebuild_starts_a_new_network_with_the_same_seed_and_data() -> None:
+    """Rebuilding with the file's own shape gives the file's run back bit for bit;
+    other sizes, loss and activation change the layers; hyperparameters set so far
+    are kept."""
+    import numpy as np
+
+    from pilot import xor_session
+    from tui_trainer.lessons import rebuild
+
+    s = xor_session()
+    s.set_hyper(lr=0.5)
+    s.advance("epoch")
+    same = rebuild(s, {"hidden": [ly.units for ly in s.cfg.layers[:-1]]})
+    fresh = xor_session()
+    fresh.set_hyper(lr=0.5)
+    assert same.epoch == 0 and same.data is s.data
+    np.testing.assert_array_equal(same.net.layers[0].W, fresh.net.layers[0].W)
+    same.advance("epoch")
+    fresh.advance("epoch")
+    np.testing.assert_array_equal(same.net.layers[0].W, fresh.net.layers[0].W)
+    other = rebuild(s, {"hidden": [3, 2], "activation": "relu", "loss": "mse"})
+    assert [(ly.units, ly.activation) for ly in other.cfg.layers[:-1]] == [(3, "relu"), (2, "relu")]
+    assert other.cfg.loss == "mse" and other.hyper.lr == 0.5
+    assert other.cfg.layers[-1].units == s.data.n_outputs
 
 
 def test_lesson_must_be_an_array_of_tables() -> None:
@@ -117,6 +155,19 @@ def test_quoted_values_and_phase_follow_the_session() -> None:
     s.advance("phase")  # BACKPROP
     assert until.check(ctx)
     assert fill("{batch_loss}", ctx) == f"{s.rec.loss:.4g}"
+
+
+def test_before_names_quote_the_run_before_a_rebuild() -> None:
+    from pilot import xor_session
+    from tui_trainer.lessons import rebuild
+
+    old = xor_session()
+    old.advance("epoch")
+    new = rebuild(old, {"loss": "mse"})
+    assert fill("{before_val_accuracy}", LessonContext(SessionContext(new))) == "-"
+    ctx = LessonContext(SessionContext(new), SessionContext(old))
+    acc = old.history.epochs.last("val_accuracy")
+    assert fill("{before_val_accuracy} {before_epoch}", ctx) == f"{acc:.4g} 1"
 
 
 def test_until_fires_when_it_becomes_true_not_when_already_true() -> None:

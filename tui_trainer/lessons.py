@@ -23,14 +23,22 @@ from typing import Any
 
 from tui_trainer.engine.atomic import write_text_atomic
 from tui_trainer.engine.conditions import DEFAULT_NAMES, Condition, ConditionError, parse
+from tui_trainer.engine.config import ACTIVATIONS, LOSSES
 
 #: The panels a step may ``show`` (the app's main panels).
 LESSON_PANELS = ("matrix", "chart", "data", "debug")
 #: Keys of one ``[[lesson]]`` table.
 STEP_KEYS = ("say", "ask", "choices", "answer", "why", "do", "until", "set", "show")
-#: What ``set`` may change (all applied from the next step, as the h dialog does).
-SET_KEYS = ("lr", "momentum", "l2", "epochs", "optimizer")
+#: What ``set`` may change. The hyperparameters apply from the next step, as
+#: the h dialog does; the network's shape and loss (REBUILD_KEYS) cannot change
+#: under trained weights, so they rebuild the session from the start, with the
+#: same seed and data (see :func:`rebuild`).
+HYPER_KEYS = ("lr", "momentum", "l2", "epochs", "optimizer")
+REBUILD_KEYS = ("hidden", "loss", "activation")
+SET_KEYS = HYPER_KEYS + REBUILD_KEYS
 OPTIMIZERS = ("sgd", "momentum", "adam")
+MAX_HIDDEN_LAYERS = 8  # a lesson's network stays small enough to step through
+MAX_HIDDEN_UNITS = 256
 #: Extra names ``until`` and quoted values know besides the condition language's:
 #: ``phase`` (the phase just run, -1 before any) compared with the phase names,
 #: and ``layer`` (the layer just run, -1 when none).
@@ -47,7 +55,19 @@ SCALE_NAMES = (
     "gpt3_years",
     "year_seconds",
 )
-LESSON_NAMES = frozenset(DEFAULT_NAMES) | {"phase", "layer"} | set(PHASE_VALUES) | set(SCALE_NAMES)
+#: The last values of the run before the lesson's latest rebuild (``set`` of
+#: hidden, loss or activation), so a step can set the two runs side by side:
+#: ``{before_val_accuracy}`` beside ``{val_accuracy}``.
+BEFORE_NAMES = {
+    f"before_{n}": n for n in ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+}
+LESSON_NAMES = (
+    frozenset(DEFAULT_NAMES)
+    | {"phase", "layer"}
+    | set(PHASE_VALUES)
+    | set(SCALE_NAMES)
+    | set(BEFORE_NAMES)
+)
 MAX_STEPS = 200
 MAX_TEXT = 600  # characters of say/ask/why: a step must fit the 80x24 lesson panel
 MAX_CHOICES = 6
@@ -81,9 +101,13 @@ def placeholders(text: str) -> list[str]:
     return [m.group(1) for m in _PLACEHOLDER.finditer(text.replace("{{", "").replace("}}", ""))]
 
 
-def read_lesson(ck: Any, value: Any, prefix: str = "lesson") -> list[LessonStep]:
+def read_lesson(
+    ck: Any, value: Any, prefix: str = "lesson", task: str | None = None
+) -> list[LessonStep]:
     """Check a ``[[lesson]]`` array with the scenario loader's checker ``ck``
-    (problems are collected there, with their lines) and return its steps."""
+    (problems are collected there, with their lines) and return its steps.
+    ``task`` (the data's, when known before loading it) lets a ``set`` of the
+    loss be checked against the data."""
     form = "[[lesson]] tables, each with say or ask (see docs/lessons.md)"
     if isinstance(value, dict):
         ck.add(prefix, "expected an array of steps; write [[lesson]] (double brackets)", form)
@@ -141,7 +165,7 @@ def read_lesson(ck: Any, value: Any, prefix: str = "lesson") -> list[LessonStep]
                 f"unknown panel {show!r}" + (f"; did you mean '{hint}'?" if hint else ""),
                 "one of " + ", ".join(LESSON_PANELS),
             )
-        changes = _set(ck, item, path)
+        changes = _set(ck, item, path, task)
         if len(ck.problems) == before:
             steps.append(
                 LessonStep(
@@ -203,7 +227,7 @@ def _choices(ck: Any, item: Mapping[str, Any], path: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in value)
 
 
-def _set(ck: Any, item: Mapping[str, Any], path: str) -> dict[str, Any]:
+def _set(ck: Any, item: Mapping[str, Any], path: str, task: str | None) -> dict[str, Any]:
     if "set" not in item:
         return {}
     value = item["set"]
@@ -228,6 +252,20 @@ def _set(ck: Any, item: Mapping[str, Any], path: str) -> dict[str, Any]:
                 out[key] = v
             else:
                 ck.add(where, f"expected a whole number 1..1000000, got {v!r}", "1..1000000")
+        elif key in ("loss", "activation"):
+            allowed = LOSSES if key == "loss" else ACTIVATIONS
+            if key == "loss" and task == "regression" and v != "mse":
+                ck.add(where, f"loss {v!r} needs class labels; this data is a regression", "mse")
+            elif v in allowed:
+                out[key] = v
+            else:
+                ck.add(where, f"unknown {key} {v!r:.40}", "one of " + ", ".join(allowed))
+        elif key == "hidden":
+            units = _hidden(v)
+            if units is None:
+                ck.add(where, f"expected an array of layer sizes, got {v!r:.40}", _HIDDEN_HELP)
+            else:
+                out[key] = units
         elif key == "lr" and number and 0 < v <= 100 and math.isfinite(v):
             out[key] = float(v)
         elif key == "momentum" and number and 0 <= v < 1:
@@ -240,6 +278,66 @@ def _set(ck: Any, item: Mapping[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+_HIDDEN_HELP = (
+    f"1 to {MAX_HIDDEN_LAYERS} whole numbers from 1 to {MAX_HIDDEN_UNITS}, e.g. hidden = [2]"
+)
+
+
+def _hidden(value: Any) -> tuple[int, ...] | None:
+    ok = (
+        isinstance(value, list)
+        and 1 <= len(value) <= MAX_HIDDEN_LAYERS
+        and all(
+            isinstance(u, int) and not isinstance(u, bool) and 1 <= u <= MAX_HIDDEN_UNITS
+            for u in value
+        )
+    )
+    return tuple(value) if ok else None
+
+
+def rebuild(session: Any, changes: Mapping[str, Any]) -> Any:
+    """A new Session like ``session`` but with the hidden sizes, loss or
+    activation in ``changes``: from the start (epoch 0), the same seed and
+    data, the hyperparameters as they are now. Raises ValueError (with a
+    sentence for the learner) when the change does not fit the data.
+
+    A lesson uses it to set two networks side by side in time: the same
+    problem with a network too small, then a big enough one.
+    """
+    from tui_trainer.engine.config import LayerSpec
+    from tui_trainer.engine.session import Session
+
+    cfg, data = session.cfg, session.data
+    loss = str(changes.get("loss", cfg.loss))
+    classification = data.task == "classification"
+    if loss != "mse" and not classification:
+        raise ValueError(f"loss {loss!r} needs class labels; this data is a regression")
+    if loss == "binary_cross_entropy" and data.n_classes != 2:
+        raise ValueError(f"loss 'binary_cross_entropy' needs 2 classes, not {data.n_classes}")
+    hidden = cfg.layers[:-1]
+    activation = str(changes.get("activation", hidden[0].activation if hidden else "tanh"))
+    units = changes.get("hidden", tuple(ly.units for ly in hidden))
+    out = cfg.layers[-1]
+    width = {"cross_entropy": data.n_classes, "binary_cross_entropy": 1}.get(loss, data.n_outputs)
+    layers = (
+        *(LayerSpec(int(u), activation) for u in units),
+        LayerSpec(width, out.activation),
+    )
+    now = {k: v for k, v in session.hyperparameters().items() if hasattr(cfg, k)}
+    return Session(cfg.with_changes(**now, layers=layers, loss=loss), data)
+
+
+def describe_rebuild(session: Any) -> str:
+    """What a rebuilt network is, for the lesson panel's note."""
+    layers = session.cfg.layers
+    sizes = ", ".join(str(ly.units) for ly in layers[:-1])
+    act = layers[0].activation if len(layers) > 1 else "-"
+    return (
+        f"The lesson rebuilt the network: hidden [{sizes}] ({act}), loss {session.cfg.loss}. "
+        "Training starts again at epoch 0, with the same seed and data."
+    )
+
+
 # --------------------------------------------------------------------------
 # The live side: values quoted in the text, until conditions
 # --------------------------------------------------------------------------
@@ -249,8 +347,9 @@ class LessonContext:
     """An evaluation context that adds ``phase``, ``layer`` and the phase names
     to a session context (anything with ``scalar``/``weight``/... and ``s``)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, before: Any = None) -> None:
         self.inner = inner
+        self.before = before  # a context of the run before the last rebuild, or None
 
     def scalar(self, name: str) -> float:
         if name in PHASE_VALUES:
@@ -262,6 +361,10 @@ class LessonContext:
             return float(ev.layer) if ev is not None and ev.layer is not None else -1.0
         if name in SCALE_NAMES:
             return _scale(self.inner.s, name)
+        if name in BEFORE_NAMES:
+            if self.before is None:
+                raise LookupError("no run before a rebuild yet")  # quoted as "-"
+            return float(self.before.scalar(BEFORE_NAMES[name]))
         return float(self.inner.scalar(name))
 
     def __getattr__(self, name: str) -> Any:

@@ -1796,7 +1796,7 @@ def _build(ck: _Checker, raw: dict[str, Any], text: str, source: Path | None) ->
     if _LESSON_KEY in raw:
         from tui_trainer.lessons import read_lesson
 
-        lesson = read_lesson(ck, raw[_LESSON_KEY], _LESSON_KEY)
+        lesson = read_lesson(ck, raw[_LESSON_KEY], _LESSON_KEY, _static_task(data))
     return Scenario(
         name=name,
         description=description,

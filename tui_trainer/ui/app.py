@@ -1268,6 +1268,18 @@ class TrainerApp(App[None]):
 
         self._modal_tool(lambda: CompareScreen(cfg, s.data))
 
+    def replace_session(self, session: Session) -> None:
+        """Train ``session`` from now on (a lesson's new network): watches follow
+        it, the selection goes back to the first layer (the shapes may differ)."""
+        with self.lock:
+            self.session = session
+            self.watches.bind(session)
+            self.selected_layer = 0
+            self.query_one(NetworkView).selected = 0
+            self.cell = None
+            self.saved_position = 0
+        self.refresh_all()
+
     def action_what_if(self) -> None:
         if self.running:
             self.action_pause()

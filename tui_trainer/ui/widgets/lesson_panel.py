@@ -18,14 +18,23 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui_trainer.engine.context import SessionContext
-from tui_trainer.lessons import Lesson, LessonContext, Until, fill
+from tui_trainer.lessons import (
+    HYPER_KEYS,
+    REBUILD_KEYS,
+    Lesson,
+    LessonContext,
+    Until,
+    describe_rebuild,
+    fill,
+    rebuild,
+)
 from tui_trainer.safe_text import visible
 
 
 class LessonPanel(Static):
     """The current step of the lesson (all text from the file shown as plain text)."""
 
-    def show(self, lesson: Lesson, ctx: Any, feedback: str) -> None:
+    def show(self, lesson: Lesson, ctx: Any, feedback: str, note: str = "") -> None:
         n = len(lesson.steps)
         head = f"Lesson {lesson.number}: " if lesson.number else "Lesson: "
         if lesson.done:
@@ -53,6 +62,8 @@ class LessonPanel(Static):
                 out.append("\n(press ] to answer)", style="dim")
         if step.do:
             out.append("\n> " + visible(step.do, keep_newlines=True), style="bold cyan")
+        if note:
+            out.append("\n" + visible(note), style="bold yellow")
         keys = "] next  [ back" if lesson.index else "] next"
         if step.until and lesson.index not in lesson.fired:
             keys += "  (moves on by itself once you have done it)"
@@ -72,10 +83,13 @@ class LessonDriver:
         self.until: Until | None = None
         self.fired = False  # the until condition fired (maybe in the training worker)
         self.feedback = ""
+        self.note = ""  # what the step's set did to the session (a rebuild)
+        self.before: Any = None  # the session before the last rebuild (its before_ names)
         self.asking = False
 
-    def ctx(self) -> LessonContext:
-        return LessonContext(SessionContext(self.app.session))
+    def ctx(self, session: Any = None) -> LessonContext:
+        before = SessionContext(self.before) if self.before is not None else None
+        return LessonContext(SessionContext(session or self.app.session), before)
 
     # -- moving -----------------------------------------------------------
     def enter(self, index: int) -> None:
@@ -85,6 +99,7 @@ class LessonDriver:
         self.fired = False
         self.until = None
         self.feedback = ""
+        self.note = ""
         if lesson.done:
             self.redraw()
             if self.on_complete is not None:
@@ -92,9 +107,12 @@ class LessonDriver:
             return
         step = lesson.step
         app = self.app
+        if any(k in step.set for k in REBUILD_KEYS):
+            self._rebuild(step.set)
         with app.lock:
-            if step.set:
-                app.session.set_hyper(**dict(step.set))
+            hyper = {k: v for k, v in step.set.items() if k in HYPER_KEYS}
+            if hyper:
+                app.session.set_hyper(**hyper)
             if step.until:
                 self.until = Until(step.until)
                 self.until.arm(self.ctx())
@@ -106,9 +124,26 @@ class LessonDriver:
         if self.lesson.waiting_answer():
             app.call_after_refresh(self.ask)
 
+    def _rebuild(self, changes: Any) -> None:
+        """A new network (hidden sizes, loss, activation) from epoch 0, said in the panel."""
+        with self.app.lock:
+            try:
+                session = rebuild(self.app.session, changes)
+            except ValueError as e:  # a loss that does not fit this data
+                self.note = f"The lesson could not change the network: {e}"
+                return
+        self.before = self.app.session
+        self.app.replace_session(session)
+        self.note = describe_rebuild(session)
+
     def next(self) -> None:
         if self.lesson.done:
             return
+        coming = self.lesson.index + 1
+        if self.app.running and coming < len(self.lesson.steps):
+            if any(k in self.lesson.steps[coming].set for k in REBUILD_KEYS):
+                self.app.action_pause()  # a new network: not under a running worker
+                return
         if self.lesson.waiting_answer():
             self.ask()
             return
@@ -151,7 +186,7 @@ class LessonDriver:
         True stops the run here because the lesson moves on."""
         if self.until is None or self.fired:
             return False
-        if self.until.check(LessonContext(SessionContext(session))):
+        if self.until.check(self.ctx(session)):
             self.fired = True
             self.lesson.fired.add(self.lesson.index)
             return True
@@ -173,4 +208,4 @@ class LessonDriver:
 
     def redraw(self) -> None:
         with self.app.lock:
-            self.app.query_one(LessonPanel).show(self.lesson, self.ctx(), self.feedback)
+            self.app.query_one(LessonPanel).show(self.lesson, self.ctx(), self.feedback, self.note)
