@@ -425,3 +425,28 @@ def test_watches_of_the_tables_read_off_them_through_a_divergence():
         assert _same(list(table.history), list(recorded.history)), table.source
         assert _same(list(table.epochs), list(recorded.epochs)), table.source
     assert any(math.isinf(v) for _, v in pairs[2][0].history)
+
+
+def test_watches_read_the_state_a_reverse_search_adopted():
+    """A search replaying from the start hands the session another network and
+    other tables (``adopt``): the watches then read those, not the old ones."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.reverse import adopt, last_change
+
+    s = make_session(epochs=400, history_steps=20)
+    wl = WatchList()
+    weight, val, val_recorded = (
+        wl.add(t) for t in ("W[0][1,1]", "val_loss", "val_loss + 0 * step")
+    )
+    wl.bind(s)
+    s.run(max_steps=300)
+    r = last_change(s, parse("loss"), change=0.0, from_start=True)
+    assert r.found is not None and r.session is not s  # replayed on a copy
+    adopt(s, r.session)
+    wl.sample(s)
+    s.run(max_steps=40)
+    assert list(weight.history)[-1] == (s.step, s.net.layers[0].W[1, 1])
+    last_val = s.history.epochs.last("val_loss")
+    assert list(val.history)[-1] == list(val_recorded.history)[-1] == (s.step, last_val)
+    assert [v for _, v in val.epochs] == [v for _, v in val_recorded.epochs]
+    assert val.epochs.values[-1] == last_val

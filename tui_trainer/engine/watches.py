@@ -223,6 +223,9 @@ class WatchList:
     _columns: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
     _functions: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
     _planned: int = field(default=-1, repr=False)  # len(items) when planned, -1: stale
+    # the session's history when planned: the plans read its tables and network,
+    # which a session adopting another's state (a reverse search) replaces
+    _history: Any = field(default=None, repr=False)
     _data: Any = field(default=None, repr=False)  # the step table's array _flat views
     _flat: memoryview | None = field(default=None, repr=False)
     _width: int = field(default=0, repr=False)
@@ -262,6 +265,8 @@ class WatchList:
         w.plan = plan = compile_watch(w.condition.root, s, self._ctx)
         self._planned = -1  # the plan is rebuilt at the next step
         if w.steps.keys is keys:
+            if isinstance(w.steps, RowSeries) and plan is not None:
+                w.steps.column, w.steps.fn = plan.column, plan.fn  # what it reads now
             return
         old = w.steps
         pairs = list(old)[-limit:]
@@ -299,6 +304,7 @@ class WatchList:
                 functions.append((p.fn, add, w))
         self._columns, self._functions = columns, functions
         self._planned = len(self.items)
+        self._history = self.session.history if self.session is not None else None
 
     def _trim(self, last: int) -> None:
         """Forget the steps after ``last`` (re-recording after a step back)."""
@@ -339,7 +345,10 @@ class WatchList:
         general evaluator (and its error message) only when one fails.
         """
         items = self.items
-        if self._planned != len(items):
+        if self._planned != len(items) or s.history is not self._history:
+            if s.history is not self._history:  # adopted another state: read its own
+                for w in items:
+                    self._prepare(w)
             self._replan()
         keys = self._keys
         step = s.step
