@@ -332,3 +332,121 @@ def test_watches_share_their_steps_yet_keep_their_own_history():
     assert [k for k, _ in a.history] == [1, 2] and [k for k, _ in b.history] == [1, 2]
     assert [v for _, v in a.history] == list(other.history.step_series("loss"))
     assert s.on_step is None
+
+
+# functions of the metric tables alone: their per-step series are read off the
+# step table (and the per-epoch one) when asked, not recorded at every step
+FROM_TABLES = [
+    "loss",
+    "batch_accuracy",
+    "grad_norm[0]",
+    "update_ratio[-1] * 1000",
+    "grad_norm[0] / max(grad_norm[-1], 1e-12)",
+    "log10(loss - loss)",
+    "-loss / (loss - loss)",
+    "abs(1 - update_ratio[0]) + 2 * 3",
+    "val_loss - loss",
+    "train_loss / batch_loss",
+    "val_accuracy - train_accuracy + accuracy",
+    "min(val_loss, 0.5)",
+    "-(2 - 5)",
+]
+
+
+def _same(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+    return [k for k, _ in a] == [k for k, _ in b] and all(
+        x == y or (x != x and y != y) for (_, x), (_, y) in zip(a, b, strict=True)
+    )
+
+
+def test_watches_of_the_tables_are_read_off_them_with_the_recorded_values():
+    """A watch of the metric tables records nothing per step, yet its series is
+    the one recorded at every step (its twin ``+ 0 * step`` reads the position,
+    so is recorded) through epoch ends, step backs, a new timeline, a late
+    watch and the step-back horizon."""
+    from tui_trainer.engine.watches import RowSeries
+
+    s = make_session(epochs=40, history_steps=25)
+    wl = WatchList()
+    pairs = [(wl.add(t), wl.add(f"{t} + 0 * step")) for t in FROM_TABLES]
+    weight = wl.add("W[0][1,1] - val_loss")
+    wl.bind(s)
+    for table, recorded in pairs:
+        assert isinstance(table.history, RowSeries), table.source
+        assert not isinstance(recorded.history, RowSeries), recorded.source
+    assert not isinstance(weight.history, RowSeries)
+
+    def check() -> None:
+        for table, recorded in pairs:
+            assert _same(list(table.history), list(recorded.history)), table.source
+            assert _same(list(table.epochs), list(recorded.epochs)), table.source
+            assert len(table.history) == len(recorded.history), table.source
+
+    s.run(max_steps=13)  # across epoch ends (4 steps an epoch)
+    check()
+    s.goto((s.step - 5) * s.E)  # back 5 steps without sampling
+    late = [(wl.add(t), wl.add(f"{t} + 0 * step")) for t in ("val_loss * 2", "loss")]
+    check()
+    s.run(max_steps=3)
+    pairs += late
+    check()
+    assert [k for k, _ in late[0][0].history] == list(range(9, 12))
+    s.goto(6 * s.E)
+    wl.sample(s)
+    check()
+    s.set_hyper(lr=0.3, batch_size=8)  # another timeline: other epoch ends
+    s.run(max_steps=30)
+    check()
+    assert [k for k, _ in pairs[0][0].history] == list(range(12, 37))  # the horizon
+    s.goto(20 * s.E)
+    wl.sample(s)
+    s.run(max_steps=2)
+    check()
+
+
+def test_watches_of_the_tables_read_off_them_through_a_divergence():
+    """Values overflowing to inf and NaN on the way to a NaN/Inf (which ends no
+    step: nothing is recorded for it) read off the tables as recorded."""
+    s = make_session(epochs=50, lr=1e6, loss="mse")
+    wl = WatchList()
+    texts = (
+        "loss",
+        "val_loss - loss",
+        "loss * loss * loss",
+        "log10(-loss)",
+        "loss / (loss - loss)",
+    )
+    pairs = [(wl.add(t), wl.add(f"{t} + 0 * step")) for t in texts]
+    wl.bind(s)
+    s.run(max_steps=200)
+    assert s.nonfinite is not None and s.step > 4
+    for table, recorded in pairs:
+        assert len(table.history) == s.step
+        assert _same(list(table.history), list(recorded.history)), table.source
+        assert _same(list(table.epochs), list(recorded.epochs)), table.source
+    assert any(math.isinf(v) for _, v in pairs[2][0].history)
+
+
+def test_watches_read_the_state_a_reverse_search_adopted():
+    """A search replaying from the start hands the session another network and
+    other tables (``adopt``): the watches then read those, not the old ones."""
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.reverse import adopt, last_change
+
+    s = make_session(epochs=400, history_steps=20)
+    wl = WatchList()
+    weight, val, val_recorded = (
+        wl.add(t) for t in ("W[0][1,1]", "val_loss", "val_loss + 0 * step")
+    )
+    wl.bind(s)
+    s.run(max_steps=300)
+    r = last_change(s, parse("loss"), change=0.0, from_start=True)
+    assert r.found is not None and r.session is not s  # replayed on a copy
+    adopt(s, r.session)
+    wl.sample(s)
+    s.run(max_steps=40)
+    assert list(weight.history)[-1] == (s.step, s.net.layers[0].W[1, 1])
+    last_val = s.history.epochs.last("val_loss")
+    assert list(val.history)[-1] == list(val_recorded.history)[-1] == (s.step, last_val)
+    assert [v for _, v in val.epochs] == [v for _, v in val_recorded.epochs]
+    assert val.epochs.values[-1] == last_val

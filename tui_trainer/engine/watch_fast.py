@@ -19,7 +19,10 @@ plan is only valid at a step boundary of a session that has seen no NaN/Inf
 (``batch_loss`` then reads the live loss): the recorder checks that. Any
 failure of a compiled function is for the caller to hand to the general
 evaluator, which raises the proper ``ConditionError``; expressions with
-comparisons, logic or trends are not compiled (``None``).
+comparisons, logic or trends are not compiled (``None``). A plan says whether
+it reads nothing but the tables' columns (``rows_only``, ``tables_only``): the
+watch recorder then reads its past values off the tables instead of recording
+them, with ``epoch_at`` standing for the per-epoch rows of a past step.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from tui_trainer.engine.context import SessionContext
 from tui_trainer.engine.session import Session
 
 RowFn = Callable[[memoryview, int], float]  # (flat step table, start of the last row)
+# [rows of the per-epoch table to read, flat view of its array] (a mutable pair)
+EpochAt = list[Any]
 
 # scalar name (after aliasing) -> (table, column): what SessionContext.scalar reads
 # at a step boundary of a session without NaN/Inf.
@@ -77,6 +82,11 @@ class Plan:
 
     column: int | None = None
     fn: RowFn | None = None
+    # what the value depends on: the last step row alone (``rows_only``), or
+    # that and the last per-epoch row (``tables_only``), nothing else (weight,
+    # position, live quantity): then its series can be read off the tables
+    rows_only: bool = False
+    tables_only: bool = False
 
 
 # A compiled node: ("const", value) | ("col", index) | ("fn", fn(row, i))
@@ -84,18 +94,30 @@ _Part = tuple[str, Any]
 
 
 class _Compiler:
-    def __init__(self, s: Session, ctx: SessionContext) -> None:
+    def __init__(self, s: Session, ctx: SessionContext, epoch_at: EpochAt | None) -> None:
         self.s = s
         self.ctx = ctx
         self.steps = s.history.steps
         self.epochs = s.history.epochs
+        self.epoch_at = epoch_at
+        self.reads_epochs = False  # a per-epoch column read
+        self.reads_other = False  # anything but a column of the tables read
 
     def column(self, table: str, name: str) -> _Part:
         if table == "steps":
             return ("col", self.steps.index[name])
+        self.reads_epochs = True
         # per-epoch values: read where they are (a row of their own would be
         # copied at every step for a value that changes once an epoch)
         e, c, width, nan = self.epochs, self.epochs.index[name], len(self.epochs.columns), math.nan
+        at = self.epoch_at
+        if at is not None:  # rows and table given by the caller
+
+            def read_at(row: memoryview, i: int) -> float:
+                n, flat = at
+                return flat[(n - 1) * width + c] if n else nan  # type: ignore[no-any-return]
+
+            return ("fn", read_at)
         seen: list[Any] = [None, None]  # the table's array, a flat view of it
 
         def read(row: memoryview, i: int) -> float:
@@ -137,6 +159,7 @@ class _Compiler:
         canon = canonical_name(name)
         if canon in _SCALAR_COLUMNS:
             return self.column(*_SCALAR_COLUMNS[canon])
+        self.reads_other = True
         if canon == "step":
             return ("fn", lambda row, i: float(s.step))
         if canon == "epoch":
@@ -148,10 +171,12 @@ class _Compiler:
         n = self.s.n_layers
         if name in _LAYER_COLUMNS and -n <= layer < n:
             return self.column("steps", f"{name}[{layer % n}]")
+        self.reads_other = True
         layer_value = self.ctx.layer_value  # raises what the general path reports
         return ("fn", lambda row, i: float(layer_value(name, layer)))
 
     def weight(self, name: str, layer: int, index: tuple[int, ...]) -> _Part:
+        self.reads_other = True
         layers = self.s.net.layers
         n = len(layers)
         if name in ("W", "b") and -n <= layer < n:
@@ -238,10 +263,16 @@ def _call(impl: Callable[..., float], args: list[_Part]) -> _Part:
     return ("fn", lambda row, i: float(impl(fa(row, i), fb(row, i))))
 
 
-def compile_watch(root: Node, s: Session, ctx: SessionContext) -> Plan | None:
+def compile_watch(
+    root: Node, s: Session, ctx: SessionContext, epoch_at: EpochAt | None = None
+) -> Plan | None:
     """The plan computing ``float(evaluate(root))`` at a step boundary of ``s``, or
-    ``None`` when ``root`` is not plain arithmetic."""
-    comp = _Compiler(s, ctx)
+    ``None`` when ``root`` is not plain arithmetic.
+
+    With ``epoch_at``, per-epoch values are read from the flat per-epoch table
+    ``epoch_at[1]`` as if it had ``epoch_at[0]`` rows (set by the caller before
+    each call): the value at a past step, the epochs then ended."""
+    comp = _Compiler(s, ctx, epoch_at)
     try:
         part = comp.node(root)
     except KeyError:  # a column the tables lack: leave it to the general path
@@ -249,8 +280,10 @@ def compile_watch(root: Node, s: Session, ctx: SessionContext) -> Plan | None:
     if part is None:
         return None
     kind, x = part
+    tables = not comp.reads_other
+    rows = tables and not comp.reads_epochs
     if kind == "col":
-        return Plan(column=x)
+        return Plan(column=x, rows_only=rows, tables_only=tables)
     if kind == "const":
-        return Plan(fn=lambda row, i: x)
-    return Plan(fn=x)
+        return Plan(fn=lambda row, i: x, rows_only=rows, tables_only=tables)
+    return Plan(fn=x, rows_only=rows, tables_only=tables)
