@@ -40,7 +40,7 @@ import numpy as np
 from tui_trainer.engine.breakpoints import Breakpoint, BreakpointSet, Hit
 from tui_trainer.engine.conditions import Condition, ConditionError
 from tui_trainer.engine.context import SessionContext
-from tui_trainer.engine.session import Session
+from tui_trainer.engine.session import Session, blank_sharing_data
 from tui_trainer.engine.stepper import Event, Phase
 
 Progress = Callable[[int, int], None]
@@ -180,31 +180,7 @@ def _origin_position(s: Session) -> int:
 def replay_from_origin(s: Session) -> Session:
     """A new session at the start of ``s``'s training (or its checkpoint) with
     ``s``'s hyperparameter schedule, so replaying it retraces ``s`` bit for bit."""
-    t = Session.__new__(Session)
-    t.__dict__.update(
-        {
-            k: s.__dict__[k]
-            for k in (
-                "cfg",
-                "data",
-                "dtype",
-                "loss",
-                "classification",
-                "x_train",
-                "x_val",
-                "y_train",
-                "y_val",
-                "labels_train",
-                "labels_val",
-                "n_train",
-                "n_layers",
-                "events",
-                "E",
-            )
-        }
-    )
-    t.hook = None
-    t.on_step = None
+    t = blank_sharing_data(s)
     if s.origin is not None:
         t.load_state_arrays(s.origin)
     else:

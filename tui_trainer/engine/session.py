@@ -745,6 +745,37 @@ class Session:
         self.origin = arrays
 
 
+# What a copy of a session shares with it: the configuration and the
+# (read-only) data, never the training state.
+_SHARED = (
+    "cfg",
+    "data",
+    "dtype",
+    "loss",
+    "classification",
+    "x_train",
+    "x_val",
+    "y_train",
+    "y_val",
+    "labels_train",
+    "labels_val",
+    "n_train",
+    "n_layers",
+    "events",
+    "E",
+)
+
+
+def blank_sharing_data(session: Session) -> Session:
+    """A session with ``session``'s configuration and data and no state yet
+    (no observers): the caller loads a state into it (a fork, a replay)."""
+    other = Session.__new__(Session)
+    other.__dict__.update({k: session.__dict__[k] for k in _SHARED})
+    other.hook = None
+    other.on_step = None
+    return other
+
+
 def fork_session(session: Session, **changes: Any) -> Session:
     """An independent copy at exactly this position, optionally with new hyperparameters.
 
@@ -754,31 +785,7 @@ def fork_session(session: Session, **changes: Any) -> Session:
     """
     here = session.position
     arrays = session.step_start_state()
-    other = Session.__new__(Session)
-    other.__dict__.update(
-        {
-            k: session.__dict__[k]
-            for k in (
-                "cfg",
-                "data",
-                "dtype",
-                "loss",
-                "classification",
-                "x_train",
-                "x_val",
-                "y_train",
-                "y_val",
-                "labels_train",
-                "labels_val",
-                "n_train",
-                "n_layers",
-                "events",
-                "E",
-            )
-        }
-    )
-    other.hook = None
-    other.on_step = None
+    other = blank_sharing_data(session)
     other.load_state_arrays(arrays)
     older = {k: v for k, v in session.keyframes.items() if k < other.step}
     other.keyframes = dict(sorted({**older, **other.keyframes}.items()))
