@@ -10,6 +10,7 @@ available in a notebook and testable without a terminal.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +22,11 @@ from tui_trainer.engine.diagnostics import (
     negative_fraction,
     saturated_fraction,
 )
-from tui_trainer.engine.reverse import Pause
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
+
+if TYPE_CHECKING:  # only a type here: the search module loads when a search runs
+    from tui_trainer.engine.reverse import Pause
 
 
 def f(x: float, digits: int = 4) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events, work
@@ -43,7 +43,6 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
-from tui_trainer.engine.reverse import DEFAULT_MAGNITUDE, SearchResult, adopt
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
@@ -67,6 +66,9 @@ from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
 from tui_trainer.ui.widgets.status_line import SEPARATOR, StatusLine, status_fields
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.reverse import SearchResult
 
 MIN_W, MIN_H = 60, 18
 CHART_MIN = 12  # rows (with borders) the loss chart needs to be worth showing below the matrix
@@ -267,7 +269,7 @@ class TrainerApp(App[None]):
         self._last_hit: Hit | None = None
         self.searching = ""  # the reverse search running ("" when none), for the status
         self.search_done = 0.0  # its progress, 0..1
-        self.bad_magnitude = DEFAULT_MAGNITUDE
+        self.bad_magnitude: float | None = None  # None: reverse.DEFAULT_MAGNITUDE
 
     # ----------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -1063,6 +1065,9 @@ class TrainerApp(App[None]):
         if self.running:
             self.action_pause()
             return
+        from tui_trainer.engine.reverse import DEFAULT_MAGNITUDE
+
+        limit = self.bad_magnitude or DEFAULT_MAGNITUDE
 
         def done(text: str | None) -> None:
             if text:
@@ -1081,7 +1086,7 @@ class TrainerApp(App[None]):
                 "First bad value: where a value first became non-finite or its "
                 "magnitude passed (enter keeps this limit)",
                 "1e6",
-                f"{self.bad_magnitude:g}",
+                f"{limit:g}",
                 validate=validate,
             ),
             done,
@@ -1152,6 +1157,8 @@ class TrainerApp(App[None]):
             self.message_text = r.message or _not_found_text(msg.kind, r)
         else:
             if r.session is not s:
+                from tui_trainer.engine.reverse import adopt
+
                 with self.lock:
                     adopt(s, r.session)
             f = r.found
