@@ -101,6 +101,17 @@ def _refuse_special(path: Path) -> None:
         raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)", str(path))
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file of our naming (the writer's pid in it) in ``path``'s
+    directory; an error names the user's file, not the temporary name."""
+    try:
+        return tempfile.mkstemp(
+            prefix=f".{path.name}.tt{os.getpid()}-", suffix=".tmp", dir=path.parent or "."
+        )
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Yield a file object; on success it replaces ``path`` in one rename."""
@@ -108,12 +119,7 @@ def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     _refuse_special(path)
     directory = path.parent or Path(".")
     clean_stale_temps(directory)
-    try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.tt{os.getpid()}-", suffix=".tmp", dir=directory
-        )
-    except OSError as e:  # report the user's file, not our temporary name
-        raise OSError(e.errno, e.strerror, str(path)) from None
+    fd, tmp = _temp_beside(path)
     try:
         with contextlib.suppress(OSError):  # e.g. a file system without permissions
             os.fchmod(fd, _target_mode(path))
@@ -141,12 +147,7 @@ def check_writable(path: str | Path) -> None:
     """
     path = Path(path)
     _refuse_special(path)
-    try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.tt{os.getpid()}-", suffix=".tmp", dir=path.parent or "."
-        )
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from None
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(tmp)
