@@ -273,22 +273,29 @@ def test_every_shipped_lesson_has_a_scripted_walk(path: Path) -> None:
 
 
 LESSON_2 = [
-    (NEXT, 1),
-    ("answer:about 1.1 (ln 3)", 1),
-    (NEXT, 2),
-    ("n", 2),  # FORWARD: not yet
-    ("n", 3),  # LOSS
-    (NEXT, 4),
-    ("answer:0.99", 4),
-    (NEXT, 5),
-    (NEXT, 6),
-    ("answer:well below 1.1", 6),
+    (NEXT, 1),  # MSE on the regression
+    (NEXT, 2),  # the question opens by itself
+    ("answer:0.5", 2),
+    (NEXT, 3),
+    ("n", 3),  # FORWARD: not yet
+    ("n", 4),  # LOSS
+    ("c", 5),  # stops after epoch 5
+    (NEXT, 6),  # set data: the classification, a new network
     (NEXT, 7),
-    ("c", 8),  # stops after epoch 5
-    (NEXT, 9),  # loss = "mse": a new network
-    ("c", 10),  # stops after epoch 5, the question opens
-    ("answer:the losses cannot tell", 10),
+    ("answer:about 1.1 (ln 3)", 7),
+    (NEXT, 8),
+    ("n", 8),  # FORWARD: not yet
+    ("n", 9),  # LOSS
+    (NEXT, 10),
+    ("answer:0.99", 10),
     (NEXT, 11),
+    ("answer:well below 1.1", 11),
+    (NEXT, 12),
+    ("c", 13),  # stops after epoch 5
+    (NEXT, 14),  # loss = "mse": a new network
+    ("c", 15),  # stops after epoch 5, the question opens
+    ("answer:the losses cannot tell", 15),
+    (NEXT, 16),
 ]
 
 
@@ -296,18 +303,27 @@ def test_lesson_2_walked_at_80x24() -> None:
     walk(2, LESSON_2)
 
 
-def test_lesson_2_first_loss_is_near_ln_3() -> None:
-    """What the lesson says the first loss is, the session measures (ln 3 = 1.0986)."""
+def test_lesson_2_first_losses_are_what_it_says() -> None:
+    """What the lesson says the first losses are, the session measures: an MSE
+    near 0.5 on sin(x) (the mean of sin^2 over [-3, 3] is 0.52), then, on the
+    3-colour data the lesson switches to, a cross-entropy near ln 3 = 1.0986."""
     import math
 
     app = lesson_app(2)
 
     async def body(pilot: Pilot) -> None:
+        assert app.session.data.task == "regression" and app.session.cfg.loss == "mse"
         await pilot.press("n", "n")
         await pilot.pause()
-        assert abs(app.session.rec.loss - math.log(3)) < 0.05
+        assert 0.3 < app.session.rec.loss < 0.8  # the answer "0.5", not 0.05 or 5
         assert app.lesson_driver is not None
-        app.lesson_driver.enter(3)
+        app.lesson_driver.enter(6)  # the classification
+        await pilot.pause()
+        await pilot.press("n", "n")
+        await pilot.pause()
+        assert app.session.data.n_classes == 3
+        assert abs(app.session.rec.loss - math.log(3)) < 0.05
+        app.lesson_driver.enter(9)
         await pilot.pause()
         assert f"loss is {app.session.rec.loss:.4g}" in " ".join(panel_text(app).split())
 
@@ -326,9 +342,11 @@ def test_lesson_2_sets_mse_beside_cross_entropy_with_live_numbers() -> None:
         driver = app.lesson_driver
         assert driver is not None
         await wait_until(pilot, lambda: app.query_one(LessonPanel).border_title is not None)
-        driver.enter(7)
+        driver.enter(6)  # the classification with cross-entropy
+        await pilot.pause()
+        driver.enter(12)
         await pilot.press("c")
-        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 8, timeout=60)
+        await wait_until(pilot, lambda: not app.running and driver.lesson.index == 13, timeout=60)
         ce = app.session
         assert ce.cfg.loss == "cross_entropy"
         await pilot.press(NEXT)

@@ -197,3 +197,34 @@ def test_shipped_lessons_load() -> None:
     for path in course_files():
         sc = load_scenario(path)
         assert sc.lesson, path
+
+
+def test_rebuild_with_data_switches_the_problem() -> None:
+    """``set = { data = ... }`` generates the new data with the session's seed
+    (the same arrays as a scenario with that data section and seed), builds the
+    output layer for it, and keeps the hyperparameters set so far."""
+    import numpy as np
+
+    from tui_trainer.lessons import rebuild
+
+    sine = parse_scenario(
+        'seed = 4\n[data]\nkind = "sine"\n[training]\nloss = "mse"\n', "sine.toml"
+    )
+    gauss = parse_scenario(
+        'seed = 4\n[data]\nkind = "gauss"\nclasses = 3\nn_samples = 120\nnoise = 0.3\n'
+        '[training]\nloss = "cross_entropy"\n',
+        "gauss.toml",
+    )
+    from tui_trainer.engine.session import Session
+
+    s = Session(sine.train_config(sine.load_data()), sine.load_data())
+    s.set_hyper(lr=0.05)
+    s.advance("epoch")
+    spec = {"kind": "gauss", "classes": 3, "n_samples": 120, "noise": 0.3}
+    new = rebuild(s, {"data": spec, "loss": "cross_entropy"})
+    want = gauss.load_data()
+    assert new.epoch == 0 and new.data.task == "classification" and new.data.n_classes == 3
+    np.testing.assert_array_equal(new.data.x_train, want.x_train)
+    np.testing.assert_array_equal(new.data.y_val, want.y_val)
+    assert new.cfg.layers[-1].units == 3 and new.cfg.loss == "cross_entropy"
+    assert new.hyper.lr == 0.05

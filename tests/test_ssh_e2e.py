@@ -287,3 +287,49 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_a_lesson_over_ssh_at_80x24(tmp_path: Path, sshd: SshServer) -> None:
+    """``tui-trainer learn 2`` on the server through ``ssh -tt`` at 80x24: the
+    question dialog takes its answer, the lesson's until fires on a key, the
+    run stops where the lesson moves on, the switch to new data is said, and
+    ``q`` ends the remote app with status 0."""
+    work = tmp_path / "work"
+    work.mkdir()
+    assert CMD is not None
+    env = {
+        **isolated_env(tmp_path),
+        "TERM": "xterm-256color",
+        "PATH": f"{Path(CMD).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    remote = (
+        f"cd {shlex.quote(str(work))} && env {assigns} {shlex.quote(CMD)} learn 2; echo EXITED $?"
+    )
+    local = shlex.join([*sshd.ssh_args(), "-tt", "127.0.0.1", remote])
+    term = Term(f"{local}; sleep 60", "sshlesson")
+    try:
+        term.wait_for(r"step 1/16", START_TIMEOUT, why=f"--- sshd log ---\n{sshd.log_text()}")
+        term.send("]")
+        term.wait_for(r"step 2/16")
+        term.send("]")
+        term.wait_for(r"Predict first")
+        term.send("2")  # "0.5"
+        term.wait_for(r"That's right")
+        term.send("]")
+        term.wait_for(r"step 4/16")
+        term.send("n")
+        term.send("n")
+        term.wait_for(r"step 5/16")  # LOSS: the until fired
+        term.send("c")
+        screen = term.wait_for(r"step 6/16", 60)
+        assert "epoch 5/30" in screen
+        term.send("]")
+        screen = term.wait_for(r"switched to new data")
+        assert "gauss (3 classes" in " ".join(screen.split())
+        for line in screen.splitlines():
+            assert len(line.rstrip()) <= 80
+        term.send("q")
+        term.wait_for(r"EXITED 0", START_TIMEOUT)
+    finally:
+        term.kill()

@@ -34,7 +34,12 @@ STEP_KEYS = ("say", "ask", "choices", "answer", "why", "do", "until", "set", "sh
 #: under trained weights, so they rebuild the session from the start, with the
 #: same seed and data (see :func:`rebuild`).
 HYPER_KEYS = ("lr", "momentum", "l2", "epochs", "optimizer")
-REBUILD_KEYS = ("hidden", "loss", "activation")
+REBUILD_KEYS = ("hidden", "loss", "activation", "data")
+#: What ``set = { data = {...} }`` may say: a generated data set (the lesson
+#: switches problems, e.g. from a regression to a classification). Files
+#: (csv) are not allowed here: a lesson's data is generated from its seed.
+DATA_SET_KEYS = ("kind", "n_samples", "noise", "val_fraction", "classes", "degree")
+MAX_LESSON_SAMPLES = 5000  # a lesson's data set stays small enough to watch
 SET_KEYS = HYPER_KEYS + REBUILD_KEYS
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MAX_HIDDEN_LAYERS = 8  # a lesson's network stays small enough to step through
@@ -166,6 +171,8 @@ def read_lesson(
                 "one of " + ", ".join(LESSON_PANELS),
             )
         changes = _set(ck, item, path, task)
+        if "data" in changes:  # later steps' losses are checked against the new data
+            task = _generator(changes["data"]["kind"]).task
         if len(ck.problems) == before:
             steps.append(
                 LessonStep(
@@ -237,7 +244,14 @@ def _set(ck: Any, item: Mapping[str, Any], path: str, task: str | None) -> dict[
         return {}
     ck.keys(value, spath, SET_KEYS)
     out: dict[str, Any] = {}
+    if "data" in value:
+        data = _set_data(ck, value["data"], f"{spath}.data")
+        if data is not None:
+            out["data"] = data
+            task = _generator(data["kind"]).task
     for key, v in value.items():
+        if key == "data":
+            continue
         if key not in SET_KEYS:
             continue
         where = f"{spath}.{key}"
@@ -278,6 +292,53 @@ def _set(ck: Any, item: Mapping[str, Any], path: str, task: str | None) -> dict[
     return out
 
 
+def _generator(kind: str) -> Any:
+    from tui_trainer.engine.data import GENERATORS
+
+    return GENERATORS[kind]
+
+
+def _set_data(ck: Any, value: Any, where: str) -> dict[str, Any] | None:
+    """Check ``set = { data = { kind = ..., ... } }``: a generated kind and its
+    parameters, each in range. Returns the checked table, None on a problem."""
+    from tui_trainer.engine.data import GENERATORS
+
+    kinds = ", ".join(sorted(GENERATORS))
+    if not isinstance(value, dict):
+        ck.add(where, 'expected a table such as data = { kind = "sine" }', "keys kind, ...")
+        return None
+    before = len(ck.problems)
+    ck.keys(value, where, DATA_SET_KEYS)
+    kind = value.get("kind")
+    if not isinstance(kind, str) or kind not in GENERATORS:
+        ck.add(f"{where}.kind", f"expected a generated data kind, got {kind!r:.40}", kinds)
+        return None
+    params = GENERATORS[kind].params
+    out: dict[str, Any] = {"kind": kind}
+    ranges: dict[str, tuple[type, float, float, str]] = {
+        "n_samples": (int, 8, MAX_LESSON_SAMPLES, f"a whole number 8..{MAX_LESSON_SAMPLES}"),
+        "noise": (float, 0.0, 1.0, "a number in [0, 1]"),
+        "val_fraction": (float, 0.05, 0.5, "a number in [0.05, 0.5]"),
+        "classes": (int, 2, 10, "a whole number 2..10"),
+        "degree": (int, 1, 20, "a whole number 1..20"),
+    }
+    for key, v in value.items():
+        if key not in ranges:
+            continue
+        if key in ("classes", "degree") and key not in params:
+            ck.add(f"{where}.{key}", f"{kind!r} has no {key}", "parameters of " + kind)
+            continue
+        kind_of, low, high, allowed = ranges[key]
+        whole = isinstance(v, int) and not isinstance(v, bool)
+        number = whole or isinstance(v, float)
+        ok = (whole if kind_of is int else number) and math.isfinite(v) and low <= v <= high
+        if not ok:
+            ck.add(f"{where}.{key}", f"got {v!r:.40}", allowed)
+            continue
+        out[key] = kind_of(v)
+    return out if len(ck.problems) == before else None
+
+
 _HIDDEN_HELP = (
     f"1 to {MAX_HIDDEN_LAYERS} whole numbers from 1 to {MAX_HIDDEN_UNITS}, e.g. hidden = [2]"
 )
@@ -308,6 +369,8 @@ def rebuild(session: Any, changes: Mapping[str, Any]) -> Any:
     from tui_trainer.engine.session import Session
 
     cfg, data = session.cfg, session.data
+    if "data" in changes:
+        data = lesson_data(changes["data"], cfg.seed)
     loss = str(changes.get("loss", cfg.loss))
     classification = data.task == "classification"
     if loss != "mse" and not classification:
@@ -327,11 +390,33 @@ def rebuild(session: Any, changes: Mapping[str, Any]) -> Any:
     return Session(cfg.with_changes(**now, layers=layers, loss=loss), data)
 
 
-def describe_rebuild(session: Any) -> str:
+def lesson_data(spec: Mapping[str, Any], seed: int) -> Any:
+    """The data set a lesson's ``set = { data = ... }`` asks for, generated and
+    split with the scenario's seed like a scenario's own data."""
+    from tui_trainer.engine import data as data_mod
+
+    kind = str(spec["kind"])
+    params = {k: spec[k] for k in ("classes", "degree") if k in spec}
+    gen = data_mod.generate(
+        kind, int(spec.get("n_samples", 200)), float(spec.get("noise", 0.0)), seed, **params
+    )
+    return data_mod.split(gen, float(spec.get("val_fraction", 0.2)), seed, gen.name or kind)
+
+
+def describe_rebuild(session: Any, changes: Mapping[str, Any] | None = None) -> str:
     """What a rebuilt network is, for the lesson panel's note."""
     layers = session.cfg.layers
     sizes = ", ".join(str(ly.units) for ly in layers[:-1])
     act = layers[0].activation if len(layers) > 1 else "-"
+    if changes and "data" in changes:
+        data = session.data
+        what = f"{data.n_classes} classes" if data.task == "classification" else "a regression"
+        n = int(data.x_train.shape[0] + data.x_val.shape[0])
+        return (
+            f"The lesson switched to new data: {data.name or changes['data']['kind']} "
+            f"({what}, {n} points), hidden [{sizes}] ({act}), loss {session.cfg.loss}. "
+            "Training starts again at epoch 0, with the same seed."
+        )
     return (
         f"The lesson rebuilt the network: hidden [{sizes}] ({act}), loss {session.cfg.loss}. "
         "Training starts again at epoch 0, with the same seed and data."

@@ -134,7 +134,7 @@ class LessonDriver:
                 return
         self.before = self.app.session
         self.app.replace_session(session)
-        self.note = describe_rebuild(session)
+        self.note = describe_rebuild(session, changes)
 
     def next(self) -> None:
         if self.lesson.done:
