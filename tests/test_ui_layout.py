@@ -177,3 +177,42 @@ def test_a_resize_queued_during_shutdown_is_ignored() -> None:
         app.on_main_area_resized(MainArea.Resized())  # no exception
 
     run_app(app, body, size=(120, 40))
+
+
+def test_a_panel_shown_as_a_run_stops_is_drawn_at_its_size_80x24() -> None:
+    """A lesson step whose until fires during a run shows the data panel as the
+    run stops: the panel is drawn in the frame that makes it visible, at size
+    0. Once laid out it must be drawn again at its real size (it was left as a
+    12x3 map in a 42x13 panel until the next key)."""
+    from textual.widgets import Static
+
+    from tui_trainer.lessons import Lesson
+    from tui_trainer.scenario import parse_scenario
+    from tui_trainer.ui.widgets.data_view import DataView
+
+    sc = parse_scenario(
+        'seed = 1\n[data]\nkind = "xor"\nn_samples = 40\n[training]\nepochs = 50\n'
+        '[[lesson]]\nsay = "Run."\nuntil = "epoch >= 3"\nshow = "chart"\n'
+        '[[lesson]]\nsay = "The regions."\nshow = "data"\n'
+        '[[lesson]]\nsay = "The end."\n',
+        "tiny.toml",
+    )
+    data = sc.load_data()
+    from tui_trainer.engine.session import Session
+
+    app = TrainerApp(Session(sc.train_config(data), data), lesson=Lesson(sc.name, sc.lesson, 1))
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.pause()
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running, timeout=WORKER_TIMEOUT)
+        assert app.lesson_driver is not None and app.lesson_driver.lesson.index == 1
+        await pilot.pause()
+        await pilot.pause()
+        dv = app.query_one(DataView)
+        assert app.panel == "data" and dv.size.width > 20
+        lines = str(dv.query_one("#data-text", Static).render()).splitlines()
+        assert max(len(line) for line in lines) == dv.size.width
+        assert len(lines) >= dv.size.height - 2
+
+    run_app(app, body)

@@ -61,7 +61,7 @@ from tui_trainer.ui.widgets.key_bar import KeyBar
 from tui_trainer.ui.widgets.lazy_plot import preload_imports
 from tui_trainer.ui.widgets.lesson_panel import LessonDriver, LessonPanel
 from tui_trainer.ui.widgets.loss_chart import LossChart
-from tui_trainer.ui.widgets.main_area import MainArea
+from tui_trainer.ui.widgets.main_area import MainArea, PanelResized
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
@@ -743,6 +743,10 @@ class TrainerApp(App[None]):
                 self._fit_matrix()
             except NoMatches:  # a resize queued while the app shuts down
                 pass
+
+    def on_panel_resized(self, _: PanelResized) -> None:
+        if not self.running:  # while running the next tick draws at the new size
+            self._after_frame(self.refresh_heavy)
 
     def _apply_panel(self) -> None:
         for p in PANELS:

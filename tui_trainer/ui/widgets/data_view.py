@@ -22,6 +22,7 @@ from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
 from tui_trainer.ui.render.decision import decision_map, grid_points, map_grid_size
 from tui_trainer.ui.widgets.lazy_plot import lazy_plot
+from tui_trainer.ui.widgets.main_area import RedrawOnResize
 
 
 def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -35,7 +36,7 @@ def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
     )
 
 
-class DataView(Container):
+class DataView(RedrawOnResize, Container):
     """Decision boundary, fitted curve or confusion matrix, whichever fits the data.
 
     Validation points are drawn too (``○``, training points ``●``), so a

@@ -12,6 +12,7 @@ from tui_trainer.engine.session import Session
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.safe_text import visible
 from tui_trainer.ui.render.histogram import sparkline
+from tui_trainer.ui.widgets.main_area import RedrawOnResize
 
 SEVERITY_STYLE = {"error": "bold white on red", "warning": "bold black on yellow", "info": "bold"}
 
@@ -62,7 +63,7 @@ def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width
     return t
 
 
-class Inspector(Static):
+class Inspector(RedrawOnResize, Static):
     """Findings, breakpoints and watches for the session being debugged."""
 
     def show(self, s: Session, findings: list, bps: BreakpointSet, watches: WatchList) -> None:

@@ -25,6 +25,7 @@ from tui_trainer.ui.render.chart_axes import (
 )
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.widgets.lazy_plot import lazy_plot
+from tui_trainer.ui.widgets.main_area import RedrawOnResize
 
 
 def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +83,7 @@ def plot_ceiling(series: list[np.ndarray], factor: float = 1e6) -> float:
     return min(max(ref, 1e-12) * factor, 1e30)
 
 
-class LossChart(Container):
+class LossChart(RedrawOnResize, Container):
     """Train loss per step and per epoch, validation loss per epoch; or, for a
     classifier (``a``), train and validation accuracy per epoch.
 

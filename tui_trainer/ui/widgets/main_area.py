@@ -13,6 +13,22 @@ from textual.containers import Container
 from textual.message import Message
 
 
+class PanelResized(Message):
+    """A panel that draws itself at its own size (data, matrix, chart,
+    debug) has a new size: the app redraws the panels at their real sizes.
+
+    Without it a panel drawn in the same frame as it was shown (a lesson's
+    ``show``, the run stopping) kept the picture it drew at size 0."""
+
+
+class RedrawOnResize:
+    """Mixin for panel widgets: post :class:`PanelResized` when resized."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width and event.size.height:
+            self.post_message(PanelResized())  # type: ignore[attr-defined]
+
+
 class MainArea(Container):
     """A plain container that posts ``Resized`` when its size changes."""
 

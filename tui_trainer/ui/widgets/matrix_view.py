@@ -19,6 +19,7 @@ from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.heatmap import image_tiles, matrix_heatmap
 from tui_trainer.ui.render.histogram import histogram
 from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.widgets.main_area import RedrawOnResize
 
 MODES = ("weights", "gradients", "update", "activations", "pre-activations")
 TITLES = {
@@ -52,7 +53,7 @@ def layer_matrix(s: Session, layer: int, mode: str) -> np.ndarray | None:
     return ly.z
 
 
-class MatrixView(Static, can_focus=True):
+class MatrixView(RedrawOnResize, Static, can_focus=True):
     """Heatmap of one matrix of the selected layer; ``v`` cycles what is shown.
 
     When focused (``m``), the arrow keys move a cursor over the weights; the
