@@ -38,8 +38,7 @@ class CourseMenu(App[int | None]):
                 options.append(Option(plain(f"{mark} {n}. {title}: {blurb}"), id=str(n)))
             yield OptionList(*options, id="course-list")
             yield Label(
-                "↑↓ choose, enter opens, q quits. Progress is saved; "
-                "`tui-trainer learn N` opens lesson N.",
+                "↑↓ choose · enter opens · q quits · `tui-trainer learn N` opens lesson N",
                 classes="hint",
             )
 
