@@ -14,41 +14,49 @@ The schema is documented, with one complete annotated example, in
     scenario = load_scenario(resolve_scenario("xor"))
     dataset = scenario.load_data()
     config = scenario.train_config(dataset)
+
+The package is split by purpose: ``schema`` (limits, keys, the data
+classes), ``kinds`` (data-set metadata), ``positions`` (line numbers of
+fields), ``check`` (checking the parsed tables), ``load`` (files, TOML,
+built-ins) and ``write`` (back to TOML). Import from here, not from them.
 """
 
-# Also re-exported, for the tests, tui_trainer.lessons and code written against
-# the former single module: the limits, LayerSpec, _Locator and _suggest.
-from tui_trainer.scenario.check import (  # noqa: F401
-    BREAKPOINT_PHASES,
-    DEFAULT_ACTIVATION,
-    DEFAULT_HIDDEN,
-    DTYPES,
-    MAX_CLASSES,
-    MAX_DEGREE,
-    MAX_EPOCHS,
-    MAX_IGNORE,
-    MAX_INIT,
-    MAX_LAYERS,
-    MAX_LR,
-    MAX_SAMPLES,
-    MAX_SCENARIO_BYTES,
-    MAX_UNITS,
-    MIN_SAMPLES,
-    TASKS,
-    BreakpointSpec,
-    DataSpec,
-    LayerSpec,
-    ModelSpec,
-    Problem,
-    Scenario,
-    ScenarioError,
-    _Locator,
-    _suggest,
+# Names marked "re-exported" are not in __all__ but are imported from here by the
+# tests, tui_trainer.lessons (_suggest) and code written against the former
+# single module (the limits, LayerSpec, _Locator).
+from tui_trainer.scenario.check import _suggest  # noqa: F401 - re-exported
+from tui_trainer.scenario.load import (
+    MAX_SCENARIO_BYTES,  # noqa: F401 - re-exported
     builtin_dir,
     builtin_names,
     load_scenario,
     parse_scenario,
     resolve_scenario,
+)
+from tui_trainer.scenario.positions import _Locator  # noqa: F401 - re-exported
+from tui_trainer.scenario.schema import (
+    BREAKPOINT_PHASES,
+    DEFAULT_ACTIVATION,  # noqa: F401 - re-exported
+    DEFAULT_HIDDEN,  # noqa: F401 - re-exported
+    DTYPES,
+    MAX_CLASSES,  # noqa: F401 - re-exported
+    MAX_DEGREE,  # noqa: F401 - re-exported
+    MAX_EPOCHS,  # noqa: F401 - re-exported
+    MAX_IGNORE,  # noqa: F401 - re-exported
+    MAX_INIT,  # noqa: F401 - re-exported
+    MAX_LAYERS,  # noqa: F401 - re-exported
+    MAX_LR,  # noqa: F401 - re-exported
+    MAX_SAMPLES,  # noqa: F401 - re-exported
+    MAX_UNITS,  # noqa: F401 - re-exported
+    MIN_SAMPLES,  # noqa: F401 - re-exported
+    TASKS,  # noqa: F401 - re-exported
+    BreakpointSpec,
+    DataSpec,
+    LayerSpec,  # noqa: F401 - re-exported
+    ModelSpec,
+    Problem,
+    Scenario,
+    ScenarioError,
 )
 
 __all__ = [
