@@ -17,7 +17,8 @@ The schema is documented, with one complete annotated example, in
 
 The package is split by purpose: ``schema`` (limits, keys, the data
 classes), ``kinds`` (data-set metadata), ``positions`` (line numbers of
-fields), ``check`` (checking the parsed tables), ``load`` (files, TOML,
+fields), ``check`` (checking one value, collecting problems), ``sections``
+(reading each section, building the Scenario), ``load`` (files, TOML,
 built-ins) and ``write`` (back to TOML). Import from here, not from them.
 """
 

@@ -13,9 +13,10 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from tui_trainer.scenario.check import _build, _Checker, _quote_list, _suggest
+from tui_trainer.scenario.check import _Checker, _quote_list, _suggest
 from tui_trainer.scenario.positions import _Locator
 from tui_trainer.scenario.schema import Problem, Scenario, ScenarioError
+from tui_trainer.scenario.sections import _build
 
 _TOML_POSITION = re.compile(
     r"^(?P<msg>.*?)\s*\(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)\s*$", re.S

@@ -5,7 +5,7 @@ other spellings used for did-you-mean hints) and what a checked one is:
 :class:`Scenario` with its :class:`DataSpec`, :class:`ModelSpec` and
 :class:`BreakpointSpec`, and the :class:`Problem` list a
 :class:`ScenarioError` carries. Reading and checking a file is in
-``check.py`` and ``load.py``, writing one in ``write.py``.
+``load.py``, ``sections.py`` and ``check.py``, writing one in ``write.py``.
 """
 
 from __future__ import annotations
