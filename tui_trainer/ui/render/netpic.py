@@ -87,9 +87,12 @@ def picture_layout(
     return readable[-1] if readable else (fits[-1] if fits else None)
 
 
-def _tile_pixels(values: np.ndarray, vmax: float) -> np.ndarray:
-    """Palette index per pixel of one unit's map (``(ph, pw)`` values)."""
-    return diverging_levels(values, vmax)
+def _tile_pixels(values: np.ndarray, vmax: float, ph: int, pw: int) -> np.ndarray:
+    """Palette index per pixel of one unit's map, resampled (nearest) to ``ph`` x ``pw``."""
+    gh, gw = values.shape
+    ri = (np.arange(ph) * gh) // ph
+    ci = (np.arange(pw) * gw) // pw
+    return diverging_levels(values[ri][:, ci], vmax)
 
 
 def _tops(n: int, th: int, rows: int) -> list[int]:
@@ -154,7 +157,7 @@ def picture(
             continue
         m = maps[k]
         for u in range(shown[k]):
-            pix = _tile_pixels(m[:, :, u], vmaxes[k])  # (2 th, tw)
+            pix = _tile_pixels(m[:, :, u], vmaxes[k], 2 * th, tw)
             y = tops[k][u]
             for r in range(th):
                 up, low = pix[2 * r], pix[2 * r + 1]
@@ -322,11 +325,7 @@ def unit_list(
         for u in range(m.shape[2]):
             if len(lines) >= height - 1:
                 break
-            pix = _tile_pixels(m[:, :, u], vmaxes[k])
-            ph, pw = pix.shape
-            ri = (np.arange(2) * ph) // 2 + ph // 4
-            ci = (np.arange(mw) * pw) // mw
-            small = pix[ri][:, ci]
+            small = _tile_pixels(m[:, :, u], vmaxes[k], 2, mw)
             t = Text(no_wrap=True, overflow="ellipsis")
             mark = "▶" if selected == (layer, u) else " "
             t.append(f"{mark}{u + 1:>3} ", style="reverse" if mark != " " else "")
