@@ -36,6 +36,9 @@ def test_edit_at_a_boundary_then_back_restores_bit_exactly(optimizer):
     assert at == 5 and old == before[0][1, 0]
     assert s.net.layers[0].W[1, 0] == 3.5
     assert train_loss(s) != loss0  # the loss of the edited network, at once
+    # The last update of the edited layer no longer leads to its weights: it is
+    # not shown (explain would print a wrong "old" and "new"); the others' are.
+    assert not s.net.layers[0].delta_valid and s.net.layers[1].delta_valid
     s.advance("step", 3)
     edited_future = params(s)
     s.goto(5 * s.E)  # back to the boundary the edit was made at: the edit is there

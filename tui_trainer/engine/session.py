@@ -688,12 +688,17 @@ class Session:
 
     # ------------------------------------------------------ weight edits
     def _apply_edits(self) -> None:
-        """Set the weights edited by hand at this step boundary (idempotent)."""
+        """Set the weights edited by hand at this step boundary (idempotent).
+
+        The edited layer's last update (``delta_W``) no longer leads to the
+        weights it holds, so it is marked invalid rather than shown wrong.
+        """
         edits = self._edit_log.get(self.step)
         if edits:
             layers = self.net.layers
             for (layer, row, col), value in edits.items():
                 layers[layer].W[row, col] = value
+                layers[layer].delta_valid = False
 
     def edit_weight(self, layer: int, row: int, col: int, value: float) -> tuple[int, float]:
         """Set ``W[layer][row, col]`` by hand; returns (the step it is recorded at,
