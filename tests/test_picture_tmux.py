@@ -4,6 +4,7 @@ weight edited by hand with M at 80x24, through the installed command."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,23 @@ def test_edit_a_weight_with_m_at_80x24(term: Term) -> None:
         KEY_TIMEOUT,
         lambda: f"the edit was not replayed:\n{term.screen()}",
     )
+
+
+def test_mouse_click_selects_a_layer_with_the_mouse_flag(tmp_path: Path) -> None:
+    """--mouse: a click (the SGR mouse report a terminal sends) on the network
+    panel's L2 line selects layer 2; the matrix panel follows."""
+    assert CMD is not None
+    scenario = write_scenario(tmp_path / "mouse.toml")
+    where = shlex.quote(str(scenario))
+    command = app_command(CMD, tmp_path, scenario).replace(f"{where};", f"{where} --mouse;")
+    assert "--mouse" in command
+    term = Term(command)
+    try:
+        term.wait_for(at(0, "start"), STARTUP_TIMEOUT)
+        term.wait_for(r"L1 weights")
+        # Row 7 (1-based): phase bar, status line, border, "input", L1, its statistics, L2.
+        term.send("\x1b[<0;5;7M\x1b[<0;5;7m")
+        screen = term.wait_for(r"L2 weights")
+        assert re.search(r"> L2 4x2", screen)
+    finally:
+        term.kill()

@@ -158,3 +158,46 @@ def test_unit_maps_are_the_units_outputs() -> None:
     x = maps[0].reshape(-1, 2)
     assert np.allclose(maps[1].reshape(-1, 4), np.tanh(x @ s.net.layers[0].W + s.net.layers[0].b))
     assert maps[0][0, 0, 1] > maps[0][-1, 0, 1]  # the top row is the largest x2
+
+
+@pytest.mark.parametrize("argv,mouse", [(["xor"], False), (["xor", "--mouse"], True)])
+def test_mouse_is_off_unless_asked(
+    argv: list[str], mouse: bool, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Off by default (the terminal's text selection works, over SSH too);
+    ``--mouse`` turns the clicks on."""
+    from tui_trainer import cli
+
+    seen: dict[str, object] = {}
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(TrainerApp, "run", lambda self, **kw: seen.update(kw))
+    assert cli.main(argv) == 0
+    assert seen == {"mouse": mouse}
+
+
+def test_picture_is_redrawn_at_the_slow_rate_while_running() -> None:
+    """Like the data view: the 2 Hz redraw (slow=False) leaves the picture, the
+    0.5 Hz one redraws it; unchanged weights cost no model evaluation."""
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("5")
+        pv = app.query_one(PictureView)
+        await wait_until(pilot, lambda: bool(pv.tiles))
+        made = pv.evaluations
+        with app.lock:
+            s.advance("step", 3)  # as a run does between redraws
+        app.running = True
+        try:
+            app.refresh_heavy(slow=False)
+            assert pv.evaluations == made
+            app.refresh_heavy(slow=True)
+            assert pv.evaluations == made + 1
+            app.refresh_heavy(slow=True)
+            assert pv.evaluations == made + 1  # the same step: from the cache
+        finally:
+            app.running = False
+
+    run_app(app, body, size=(120, 40))
