@@ -298,7 +298,7 @@ class TrainerApp(App[None]):
         self._title_chart()
         self.query_one("#data").border_title = "Data and predictions"
         self.query_one("#explain").border_title = "Explain"
-        self.query_one("#picture").border_title = "Network picture (5; click a unit)"
+        self.query_one("#picture").border_title = "Network picture"
         keymap, problems = load_keymap()
         if keymap:
             self.set_keymap(keymap)

@@ -342,5 +342,5 @@ def unit_list(
                 t.append(" ")
             where.append((len(lines), layer, u))
             lines.append(t)
-    lines.append(Text("map: the unit's output over the inputs; then its weights in", "dim"))
+    lines.append(Text("map: output over inputs, ± weights in", "dim"))
     return assemble_lines(lines, width, height), where
