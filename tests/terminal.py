@@ -114,16 +114,21 @@ def wait(
 
 
 class Term:
-    """A detached 80x24 tmux session whose pane runs one command.
+    """A detached tmux session (80x24 unless ``size`` says) whose pane runs one command.
 
     With ``app_command`` the pane's shell prints ``EXITED <status>`` when the
     app ends and keeps the pane open, so the exit status can be read.
     """
 
-    def __init__(self, command: str, name: str = "test") -> None:
+    def __init__(self, command: str, name: str = "test", size: tuple[int, int] = (80, 24)) -> None:
         self.socket = f"tui-trainer-{name}-{uuid.uuid4().hex[:12]}"
         self.target = "main"
-        self._tmux("new-session", "-d", "-s", self.target, "-x", "80", "-y", "24", command)
+        w, h = str(size[0]), str(size[1])
+        if size != (80, 24):
+            # Under pytest the pane inherits COLUMNS=80 LINES=24, which Textual
+            # believes over the pane's real size.
+            command = f"unset COLUMNS LINES; {command}"
+        self._tmux("new-session", "-d", "-s", self.target, "-x", w, "-y", h, command)
         path = self._tmux("display-message", "-p", "#{socket_path}", check=False).stdout.strip()
         self.socket_path = Path(path) if path else None
 

@@ -590,21 +590,29 @@ def test_validation_points_key() -> None:
 
 def test_panels_tab_and_numbers() -> None:
     app = TrainerApp(xor_session(), name="xor")
-    panels = ("matrix", "chart", "data", "debug")
+    panels = ("matrix", "chart", "data", "debug", "picture")
 
     def shown() -> list[str]:
         return [p for p in panels if app.query_one(f"#{p}").display]
 
     async def body(pilot: Pilot) -> None:
         assert app.panel == "matrix" and shown() == ["matrix"]
-        for expected in ("chart", "data", "debug", "matrix"):
+        for expected in ("chart", "data", "debug", "picture", "matrix"):
             await pilot.press("tab")
             assert app.panel == expected
             await pilot.pause()
             assert shown() == [expected]
         await pilot.press("shift+tab")
+        assert app.panel == "picture"
+        await pilot.press("shift+tab")
         assert app.panel == "debug"
-        for key, expected in (("1", "matrix"), ("2", "chart"), ("3", "data"), ("4", "debug")):
+        for key, expected in (
+            ("1", "matrix"),
+            ("2", "chart"),
+            ("3", "data"),
+            ("5", "picture"),
+            ("4", "debug"),
+        ):
             await pilot.press(key)
             assert app.panel == expected
             await pilot.pause()
@@ -706,6 +714,8 @@ TESTED_BINDINGS = {
     "panel_chart": "test_panels_tab_and_numbers",
     "panel_data": "test_panels_tab_and_numbers",
     "panel_debug": "test_panels_tab_and_numbers",
+    "panel_picture": "test_network_picture_key",  # more in test_ui_picture.py
+    "edit_weight": "test_edit_weight_key",
     "cycle_view": "test_cycle_matrix_view",
     "toggle_images": "test_toggle_images_for_image_data",
     "toggle_cursor": "test_matrix_cursor",
@@ -751,6 +761,97 @@ def test_lesson_next_and_back_keys() -> None:
         await pilot.press("left_square_bracket")
         await pilot.pause()
         assert driver.lesson.index == 0
+
+    run_app(app, body)
+
+
+def test_network_picture_key() -> None:
+    """5 brings the network picture forward: at 120 columns every unit of
+    xor's 2-4-2 network is a tile (inputs, the four hidden units, the output's
+    decision map), redrawn when training changes the weights."""
+    from tui_trainer.ui.widgets.picture_view import PictureView
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("5")
+        await pilot.pause()
+        assert app.panel == "picture" and app.query_one("#picture").display
+        pv = app.query_one(PictureView)
+        await wait_until(pilot, lambda: bool(pv.tiles))
+        assert [(t.layer, t.unit) for t in pv.tiles] == [
+            (-1, 0),
+            (-1, 1),
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (0, 3),
+            (1, -1),
+        ]
+        assert "L1 tanh" in str(pv.content)
+        before, made = str(pv.content), pv.evaluations
+        app.refresh_heavy()  # nothing changed: the unit maps come from the cache
+        assert pv.evaluations == made
+        await pilot.press("e")
+        await wait_until(pilot, lambda: not app.running, WORKER_TIMEOUT)
+        await pilot.pause()
+        await wait_until(pilot, lambda: pv.evaluations > made)
+        assert str(pv.content) != before
+
+    run_app(app, body, size=(120, 40))
+
+
+def test_edit_weight_key() -> None:
+    """M asks for a new value of the weight under the cursor; the loss changes
+    at once, step-back restores the weight bit for bit, and replaying through
+    the edit sets it again."""
+    s = xor_session()
+    app = TrainerApp(s, name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("f")
+        kept = weights(s)  # at step 1
+        await pilot.press("f", "m", "down", "right")  # cursor on W[0][1,1] at step 2
+        await pilot.pause()
+        assert app.cell == (1, 1)
+        await pilot.press("M")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        assert "W[0][1,1]" in str(app.screen.query_one("#prompt-title", Label).content)
+        await clear_input(pilot)
+        await type_text(pilot, "nan")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)  # refused in the dialog
+        assert "finite" in str(app.screen.query_one("#prompt-error", Label).content)
+        await clear_input(pilot)
+        await type_text(pilot, "2.5")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert s.net.layers[0].W[1, 1] == 2.5
+        text = explain_text(app)
+        m = re.search(r"Loss on the training set (\S+) -> (\S+)\.", text)
+        assert m is not None and m.group(1) != m.group(2), text
+        await pilot.press("f")  # a step with the edited weight
+        edited = weights(s)
+        await pilot.press("F", "F")  # back before the edit (it was made at step 2)
+        await pilot.pause()
+        assert s.step == 1 and s.pos == 0
+        for a, b in zip(weights(s), kept, strict=True):
+            assert np.array_equal(a, b)  # bit-exact
+        await pilot.press("f")  # replays into the edit
+        assert s.net.layers[0].W[1, 1] == 2.5
+        await pilot.press("f")  # and through it
+        for a, b in zip(weights(s), edited, strict=True):
+            assert np.array_equal(a, b)
+        assert app.focused is app.query_one(MatrixView)  # the cursor is still on
+        await pilot.press("enter")  # enter on the cursor opens the same dialog
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert s.net.layers[0].W[1, 1] != 7.0
 
     run_app(app, body)
 

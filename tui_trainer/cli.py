@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--resume", metavar="CKPT", help="start from a checkpoint saved with ctrl+s")
     o.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    o.add_argument(
+        "--mouse",
+        action="store_true",
+        help="clicks select a layer, a weight, a unit of the network picture or a panel "
+        "(off by default: the terminal's own text selection keeps working; every click "
+        "has a key)",
+    )
 
     le = sub.add_parser(
         "learn",
@@ -994,7 +1001,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         on_lesson_complete=getattr(args, "on_lesson_complete", None),
     )
     app.scenario = sc
-    app.run(mouse=False)
+    app.run(mouse=bool(getattr(args, "mouse", False)))
     return app.return_code or EXIT_OK
 
 

@@ -186,6 +186,7 @@ def replay_from_origin(s: Session) -> Session:
     else:
         t._reset()
     t._hp_log = {k: dict(v) for k, v in s._hp_log.items()}
+    t._edit_log = {k: dict(v) for k, v in s._edit_log.items()}
     t.epochs = s.epochs
     return t
 

@@ -15,7 +15,9 @@ chosen so the ring of keyframes covering ``history_steps`` steps fits in
 
 Hyperparameter changes are recorded against the step they take effect at, so
 stepping back and forward again replays them too; changing a hyperparameter
-while rewound rewrites the future from that step.
+while rewound rewrites the future from that step. A weight edited by hand
+(``edit_weight``) is recorded the same way, against the step boundary it was
+made at, and set again whenever training arrives at that boundary.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from tui_trainer.engine.stepper import Event, NonFinite, Phase, StepRecord, even
 
 GRANULARITIES = ("layer", "phase", "step", "epoch")
 KEYFRAME_MIN_INTERVAL = 16
+# The largest magnitude a weight edited by hand may take (a bound, not advice).
+MAX_EDIT = 1e6
 HYPER_FIELDS = (
     "lr",
     "momentum",
@@ -132,6 +136,8 @@ class Session:
         self._acc = self._new_acc()
         self._perm_cache: tuple[int, np.ndarray] | None = None
         self._hp_log: dict[int, dict[str, Any]] = {}
+        # Weights set by hand: step boundary -> {(layer, row, col): value}.
+        self._edit_log: dict[int, dict[tuple[int, int, int], float]] = {}
         self.keyframes: dict[int, Keyframe] = {}
         # Parameters plus up to two optimizer buffers (Adam), whichever is in use.
         kf_bytes = sum(p.nbytes for p in self.net.params()) * 3
@@ -220,6 +226,7 @@ class Session:
         changes = self._hp_log.get(self.step)
         if changes:
             self._apply_hyper(changes)
+        self._apply_edits()
         if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
             self._store_keyframe()
         rec = self.rec
@@ -293,6 +300,7 @@ class Session:
         self.step += 1
         self.pos = 0
         self._gen = None
+        self._apply_edits()  # arriving at a boundary where a weight was set by hand
         self.cursor += n
         if self.cursor >= self.n_train:
             self._end_epoch()
@@ -551,6 +559,7 @@ class Session:
         self.history.steps.truncate(kf.n_step_rows)
         self.history.epochs.truncate(kf.n_epoch_rows)
         self.rec = StepRecord()
+        self._apply_edits()
 
     def goto(self, position: int) -> None:
         """Go to any reachable position, forward by running, back by replay."""
@@ -658,10 +667,7 @@ class Session:
         if not changes:
             return self.step
         at = self.step if self.pos == 0 else self.step + 1
-        for k in [k for k in self._hp_log if k > at]:
-            del self._hp_log[k]
-        for k in [k for k in self.keyframes if k > at]:
-            del self.keyframes[k]
+        self._drop_future(at)
         self._hp_log.setdefault(at, {}).update(changes)
         if self.pos == 0:
             self._apply_hyper(changes)
@@ -671,6 +677,62 @@ class Session:
         if self.nonfinite is not None and self.pos == 0:
             self.nonfinite = None
         return at
+
+    def _drop_future(self, at: int) -> None:
+        """A change at step ``at`` rewrites the future: later changes and keyframes go."""
+        for log in (self._hp_log, self._edit_log):
+            for k in [k for k in log if k > at]:
+                del log[k]
+        for k in [k for k in self.keyframes if k > at]:
+            del self.keyframes[k]
+
+    # ------------------------------------------------------ weight edits
+    def _apply_edits(self) -> None:
+        """Set the weights edited by hand at this step boundary (idempotent).
+
+        The edited layer's last update (``delta_W``) no longer leads to the
+        weights it holds, so it is marked invalid rather than shown wrong.
+        """
+        edits = self._edit_log.get(self.step)
+        if edits:
+            layers = self.net.layers
+            for (layer, row, col), value in edits.items():
+                layers[layer].W[row, col] = value
+                layers[layer].delta_valid = False
+
+    def edit_weight(self, layer: int, row: int, col: int, value: float) -> tuple[int, float]:
+        """Set ``W[layer][row, col]`` by hand; returns (the step it is recorded at,
+        the old value).
+
+        The edit is recorded against the start of the current step, like a
+        hyperparameter change, so stepping back before it undoes it and
+        replaying through it sets it again: the run stays deterministic. Inside
+        a step, the step is replayed from its start with the new weight, so
+        the loss and gradients on screen are those of the edited network.
+        Edits after this step are dropped (the future is rewritten).
+        """
+        if not 0 <= layer < self.n_layers:
+            raise SessionError(f"layer {layer + 1} does not exist (1 to {self.n_layers})")
+        W = self.net.layers[layer].W
+        if not (0 <= row < W.shape[0] and 0 <= col < W.shape[1]):
+            raise SessionError(
+                f"W[{layer}][{row},{col}] is outside the {W.shape[0]}x{W.shape[1]} weights"
+            )
+        v = float(value)
+        if not math.isfinite(v) or abs(v) > MAX_EDIT:
+            raise SessionError(f"the weight must be a finite number within ±{MAX_EDIT:g}")
+        here = self.position
+        rewind = self.pos != 0 or self.nonfinite is not None
+        if rewind:
+            self.goto(self.step * self.E)
+        at = self.step
+        old = float(self.net.layers[layer].W[row, col])
+        self._drop_future(at)
+        self._edit_log.setdefault(at, {})[(layer, row, col)] = float(self.dtype.type(v))
+        self._apply_edits()
+        if rewind:
+            self.goto(here)
+        return at, old
 
     # ------------------------------------------------------ checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -789,6 +851,7 @@ def fork_session(session: Session, **changes: Any) -> Session:
     other.load_state_arrays(arrays)
     older = {k: v for k, v in session.keyframes.items() if k < other.step}
     other.keyframes = dict(sorted({**older, **other.keyframes}.items()))
+    other._edit_log = {k: dict(v) for k, v in session._edit_log.items()}
     other.goto(here)
     if changes:
         other.set_hyper(**changes)

@@ -65,6 +65,7 @@ from tui_trainer.ui.widgets.main_area import MainArea, PanelResized
 from tui_trainer.ui.widgets.matrix_view import MODES, MatrixView
 from tui_trainer.ui.widgets.network_view import NetworkView
 from tui_trainer.ui.widgets.phase_bar import PhaseBar
+from tui_trainer.ui.widgets.picture_view import PictureView
 from tui_trainer.ui.widgets.status_line import SEPARATOR, StatusLine, status_fields
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
 
 MIN_W, MIN_H = 60, 18
 CHART_MIN = 12  # rows (with borders) the loss chart needs to be worth showing below the matrix
-PANELS = ("matrix", "chart", "data", "debug")
+PANELS = ("matrix", "chart", "data", "debug", "picture")
 # More keys for the key bar when the terminal is wide enough (by action).
 WIDE_KEYS = (
     "run_to",
@@ -143,9 +144,11 @@ class TrainerApp(App[None]):
         Binding("2", "show_panel('chart')", "chart", show=False, id="panel_chart"),
         Binding("3", "show_panel('data')", "data", show=False, id="panel_data"),
         Binding("4", "show_panel('debug')", "debug", show=False, id="panel_debug"),
+        Binding("5", "show_panel('picture')", "picture", show=False, id="panel_picture"),
         Binding("v", "cycle_view", "view", id="cycle_view"),
         Binding("i", "toggle_images", "images", show=False, id="toggle_images"),
         Binding("m", "toggle_cursor", "cursor", show=False, id="toggle_cursor"),
+        Binding("M", "edit_weight", "edit weight", show=False, id="edit_weight"),
         Binding("l", "toggle_log", "log", show=False, id="toggle_log"),
         Binding("a", "toggle_accuracy", "accuracy", show=False, id="toggle_accuracy"),
         Binding("V", "toggle_val_points", "val points", show=False, id="toggle_val_points"),
@@ -182,11 +185,14 @@ class TrainerApp(App[None]):
         ("u", "back to the last step a value changed by more than D (or crossed V)"),
         ("!", "first bad value: where |z|, |a| or a gradient first passed a limit or NaN"),
         ("R", "restart from the initial weights"),
-        ("tab  1 2 3 4", "switch the main panel: matrix, loss chart, data, debug"),
+        ("tab  1 2 3 4 5", "switch the main panel: matrix, loss chart, data, debug, picture"),
         ("↑ ↓  j k", "choose the layer"),
         ("v", "matrix view: weights, gradients, update, activations, pre-activations"),
         ("i", "first-layer weights as images (image data such as digits)"),
         ("m", "move a cursor over the weights (arrows); explain shows its chain rule"),
+        ("M  enter", "edit the weight under the cursor by hand (step-back undoes it)"),
+        ("5", "network picture: each unit's output over the input plane (2-D data)"),
+        ("mouse", "click a layer, a panel (brings it forward), a weight, a unit"),
         ("l", "log scale for the loss chart"),
         ("a", "accuracy chart (train and validation) instead of the loss; again: loss"),
         ("V", "data panel: show or hide the validation points (drawn as ○)"),
@@ -282,6 +288,7 @@ class TrainerApp(App[None]):
                 yield LossChart(id="chart")
                 yield DataView(id="data")
                 yield Inspector(id="debug")
+                yield PictureView(id="picture")
         yield ExplainPanel(id="explain")
         yield LessonPanel(id="lesson")
         yield Static("", id="too-small")
@@ -291,6 +298,7 @@ class TrainerApp(App[None]):
         self._title_chart()
         self.query_one("#data").border_title = "Data and predictions"
         self.query_one("#explain").border_title = "Explain"
+        self.query_one("#picture").border_title = "Network picture"
         keymap, problems = load_keymap()
         if keymap:
             self.set_keymap(keymap)
@@ -643,6 +651,11 @@ class TrainerApp(App[None]):
                 )
             if slow and (wide or self.panel == "data"):
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
+            if slow and self.panel == "picture":
+                self._safely(
+                    self.query_one(PictureView),
+                    lambda w: w.show(s, self.selected_layer, self.cell),
+                )
             self.watches.sample(s)
             if self.panel == "debug" or wide:
                 self._safely(
@@ -751,6 +764,8 @@ class TrainerApp(App[None]):
     def _apply_panel(self) -> None:
         for p in PANELS:
             self.query_one(f"#{p}").set_class(p == self.panel, "shown")
+        # Big terminals show every panel; the picture takes the debug panel's place.
+        self.main_screen.set_class(self.panel == "picture", "picture")
 
     def watch_panel(self) -> None:
         if self.is_mounted:
@@ -782,6 +797,72 @@ class TrainerApp(App[None]):
             mv.focus()
             self.cell = mv.cell
         self._after_frame(self.refresh_heavy)
+
+    def action_edit_weight(self) -> None:
+        """Set the weight under the cursor (the selected layer's) by hand."""
+        if self.running:
+            self.action_pause()
+            return
+        from tui_trainer.ui.screens.edit_weight import edit_weight_screen, parse_weight
+
+        s, layer = self.session, self.selected_layer
+        W = s.net.layers[layer].W
+        r, c = self.cell if self.cell is not None else self.query_one(MatrixView).cell
+        r, c = min(r, W.shape[0] - 1), min(c, W.shape[1] - 1)
+
+        def done(text: str | None) -> None:
+            value = parse_weight(text) if text else None
+            if value is None:
+                return
+            with self.lock:
+                before = s.evaluate(s.x_train, s.y_train, s.labels_train)[0]
+                try:
+                    at, old = s.edit_weight(layer, r, c, value)
+                except SessionError as e:
+                    self.message_text = str(e)
+                    self.bell()
+                    self.refresh_all()
+                    return
+                after = s.evaluate(s.x_train, s.y_train, s.labels_train)[0]
+                new = float(s.net.layers[layer].W[r, c])
+            self.cell = (r, c)
+            self.message_text = (
+                f"W[{layer}][{r},{c}] set by hand: {old:.6g} -> {new:.6g} (recorded at step "
+                f"{at}; stepping back before it undoes it). Loss on the training set "
+                f"{before:.6g} -> {after:.6g}."
+            )
+            self.refresh_all()
+
+        self.push_screen(edit_weight_screen(layer, r, c, float(W[r, c])), done)
+
+    def on_main_area_panel_clicked(self, msg: MainArea.PanelClicked) -> None:
+        if msg.panel in PANELS and msg.panel != self.panel:
+            self.panel = msg.panel
+
+    def on_matrix_view_cell_clicked(self, msg: MatrixView.CellClicked) -> None:
+        """A click on a weight: the weight cursor goes there (as ``m`` and arrows)."""
+        mv = self.query_one(MatrixView)
+        if not mv.has_focus:
+            mv.focus()
+        self.cell = msg.cell
+        self._after_frame(self.refresh_heavy)
+
+    def on_picture_view_unit_clicked(self, msg: PictureView.UnitClicked) -> None:
+        """A click on a unit: its layer is selected and the weight cursor goes to
+        its column (its incoming weights; keys: up/down, then m and arrows)."""
+        s = self.session
+        if msg.layer < 0:
+            self.notify(f"input x{msg.unit + 1}: the inputs have no weights", timeout=2)
+            return
+        layer = msg.layer
+        W = s.net.layers[layer].W
+        unit = msg.unit if msg.unit >= 0 else 0
+        row = min(self.cell[0], W.shape[0] - 1) if self.cell is not None else 0
+        self.selected_layer = layer
+        self.query_one(NetworkView).selected = layer
+        self.cell = (row, min(unit, W.shape[1] - 1))
+        self.query_one(MatrixView).cell = self.cell
+        self.refresh_all()
 
     def on_matrix_view_cell_moved(self, msg: MatrixView.CellMoved) -> None:
         self.cell = msg.cell
@@ -1486,6 +1567,8 @@ _COMMAND_TITLES = {
     "panel_chart": "Show the loss chart",
     "panel_data": "Show the data panel",
     "panel_debug": "Show the debug panel",
+    "panel_picture": "Show the network picture",
+    "edit_weight": "Edit the weight under the cursor",
     "cycle_view": "Cycle the matrix view",
     "toggle_images": "First-layer weights as images",
     "toggle_cursor": "Weight cursor",

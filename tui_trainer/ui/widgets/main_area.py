@@ -35,5 +35,19 @@ class MainArea(Container):
     class Resized(Message):
         """The main area has a new size."""
 
+    class PanelClicked(Message):
+        """A click landed in one of the panels: it becomes the current one."""
+
+        def __init__(self, panel: str) -> None:
+            self.panel = panel
+            super().__init__()
+
+    def on_click(self, event: events.Click) -> None:
+        node = event.widget
+        while node is not None and node.parent is not self:
+            node = node.parent
+        if node is not None and node.id:
+            self.post_message(self.PanelClicked(node.id))
+
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
 from tui_trainer.engine.session import Session
-from tui_trainer.ui.render.heatmap import image_tiles, matrix_heatmap
+from tui_trainer.ui.render.heatmap import NUMBER_CELL_WIDTH, image_tiles, matrix_heatmap
 from tui_trainer.ui.render.histogram import histogram
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.widgets.main_area import RedrawOnResize
@@ -65,9 +66,17 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
         Binding("down,j", "move(1, 0)", "down", show=False, id="cell_down"),
         Binding("left", "move(0, -1)", "left", show=False, id="cell_left"),
         Binding("right", "move(0, 1)", "right", show=False, id="cell_right"),
+        Binding("enter", "app.edit_weight", "edit", show=False, id="cell_edit"),
     ]
 
     class CellMoved(Message):
+        def __init__(self, cell: tuple[int, int]) -> None:
+            self.cell = cell
+            super().__init__()
+
+    class CellClicked(Message):
+        """A weight was clicked: the cursor goes there."""
+
         def __init__(self, cell: tuple[int, int]) -> None:
             self.cell = cell
             super().__init__()
@@ -78,6 +87,9 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
         self.images = False
         self.cell = (0, 0)
         self.shape = (1, 1)
+        # How the last heatmap was laid out, for mapping a click to a weight:
+        # (matrix shape, width, height, its lines, lines above it), or None.
+        self._geom: tuple[tuple[int, int], int, int, int, int] | None = None
 
     @staticmethod
     def images_unavailable(s: Session) -> str | None:
@@ -129,6 +141,34 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
         self.cell = (r, c)
         self.post_message(self.CellMoved(self.cell))
 
+    def cell_at(self, x: int, y: int) -> tuple[int, int] | None:
+        """The weight drawn at content cell (x, y): numbers and blocks views of
+        the weights, gradients or update; None elsewhere (pooled, images)."""
+        if self._geom is None or self.mode not in ("weights", "gradients", "update"):
+            return None
+        (rows, cols), w, h, n_lines, above = self._geom
+        body_h = h - 1 - (1 if h >= 3 else 0)
+        idx_w = len(str(rows - 1)) + 1 if rows > 1 else 0
+        if rows > body_h:
+            return None
+        if cols <= (w - idx_w) // NUMBER_CELL_WIDTH:
+            cw, x0 = NUMBER_CELL_WIDTH, idx_w
+        elif cols <= w:
+            cw = 2 if 2 * cols <= w else 1
+            x0 = idx_w if idx_w > 0 and idx_w + cw * cols <= w else 0
+        else:
+            return None
+        first = above + n_lines - (1 if h >= 3 else 0) - rows
+        r, c = y - first, (x - x0) // cw if x >= x0 else -1
+        return (r, c) if 0 <= r < rows and 0 <= c < cols else None
+
+    def on_click(self, event: events.Click) -> None:
+        at = event.get_content_offset(self)
+        cell = self.cell_at(at.x, at.y) if at is not None else None
+        if cell is not None:
+            self.cell = cell
+            self.post_message(self.CellClicked(cell))
+
     def show(self, s: Session, layer: int) -> None:
         w = max(20, self.size.width)
         h = max(4, self.size.height)
@@ -142,7 +182,7 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
             ly = s.net.layers[layer]
             g = f"  dL/dw {fmt(float(ly.dW[r, c]), 8)}" if ly.dW_valid else ""
             cursor = Text(
-                f"cursor W[{r},{c}] = {fmt(float(W[r, c]), 8)}{g}  (arrows move, m: back)",
+                f"cursor W[{r},{c}] = {fmt(float(W[r, c]), 8)}{g}  (arrows move, enter: edit, m: back)",
                 style="bold reverse",
             )
             h -= 1
@@ -160,7 +200,11 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
         h: int,
         cursor: Text | None,
     ) -> None:
+        self._geom = None
         body = self._body(s, layer, m, title, w, h)
+        if self._geom is not None and cursor is not None:
+            shape, gw, gh, n, above = self._geom
+            self._geom = (shape, gw, gh, n, above + 1)
         self.update(Group(cursor, body) if cursor is not None else body)
 
     def _body(
@@ -183,7 +227,13 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
             # it, or when the matrix does not fit anyway (it is then pooled).
             need = self._whole_rows(m, w, h, title)
             if need is not None and need > h - hh:
-                return matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)
-            top = matrix_heatmap(m, w, h - hh, title=title, row_label=rows, col_label=cols)
+                return self._heatmap(m, w, h, title, rows, cols)
+            top = self._heatmap(m, w, h - hh, title, rows, cols)
             return Group(top, histogram(np.asarray(m).ravel(), w, hh, title="distribution"))
-        return matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)
+        return self._heatmap(m, w, h, title, rows, cols)
+
+    def _heatmap(self, m: np.ndarray, w: int, h: int, title: str, rows: str, cols: str) -> Text:
+        text = matrix_heatmap(m, w, h, title=title, row_label=rows, col_label=cols)
+        if np.ndim(m) == 2:
+            self._geom = (m.shape, w, h, text.plain.count("\n") + 1, 0)
+        return text

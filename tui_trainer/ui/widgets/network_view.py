@@ -7,6 +7,7 @@ import math
 import numpy as np
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
@@ -161,6 +162,22 @@ class NetworkView(Static, can_focus=True):
     def action_move(self, delta: int) -> None:
         self.selected = (self.selected + delta) % self.n_layers
         self.post_message(self.Selected(self.selected))
+
+    def layer_at(self, y: int) -> int | None:
+        """The layer on content line ``y`` (the table: one line each after the
+        header and input lines; the narrow list: two lines each after one)."""
+        if self.size.width >= 60:
+            i = y - 2
+        else:
+            i = (y - 1) // 2 if y >= 1 else -1
+        return i if 0 <= i < self.n_layers else None
+
+    def on_click(self, event: events.Click) -> None:
+        at = event.get_content_offset(self)
+        layer = self.layer_at(at.y) if at is not None else None
+        if layer is not None:
+            self.selected = layer
+            self.post_message(self.Selected(layer))
 
     def show(
         self, s: Session, active_layer: int | None, findings: list[Finding] | None = None
