@@ -139,8 +139,11 @@ def check_gradients(
         y = y.astype(np.float64)
     net = clone_net(s.net, np.dtype(np.float64))
     with np.errstate(all="ignore"):
-        grads = [np.asarray(g, dtype=np.float64) for g in grads_fn(net, s.loss, x, y, s.l2)]
-        results = gradcheck(net, s.loss, x, y, l2=s.l2, max_per_param=max_per_param, grads=grads)
+        raw = grads_fn(net, s.loss, x, y, s.l2, s.l1) if s.l1 else grads_fn(net, s.loss, x, y, s.l2)
+        grads = [np.asarray(g, dtype=np.float64) for g in raw]
+        results = gradcheck(
+            net, s.loss, x, y, l2=s.l2, max_per_param=max_per_param, grads=grads, l1=s.l1
+        )
     worst = max(results, key=lambda r: r.max_rel_error if math.isfinite(r.max_rel_error) else 1e300)
     err = worst.max_rel_error
     passed = all(r.max_rel_error < GRAD_TOL for r in results)
@@ -339,6 +342,7 @@ def check_zero_input_baseline(
         beta2=s.hyper.beta2,
         eps=s.hyper.eps,
         l2=s.l2,
+        l1=s.l1,
         batch_size=s.batch_size,
         optimizer=s.optimizer_name,
         epochs=k // per_epoch + 2,
