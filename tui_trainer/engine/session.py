@@ -229,8 +229,9 @@ class Session:
     @property
     def current_lr(self) -> float:
         """The lr of the step being done (inside a step) or the next one (at a
-        boundary): the base lr ``hyper.lr`` scaled by the schedule."""
-        return self.lr_at(self.epoch)
+        boundary; once finished, the last step's): the base lr ``hyper.lr``
+        scaled by the schedule."""
+        return self.lr_at(min(self.epoch, max(0, self.epochs - 1)))
 
     def lr_at(self, epoch: int, base: float | None = None) -> float:
         """The lr of every step of ``epoch`` under the current schedule."""

@@ -41,12 +41,11 @@ from tui_trainer.scenario.schema import (
     _TRAINING_KEYS,
     BREAKPOINT_PHASES,
     DEFAULT_ACTIVATION,
-    MAX_DROPOUT,
-    SCHEDULE_KEYS,
     DEFAULT_HIDDEN,
     DTYPES,
     MAX_CLASSES,
     MAX_DEGREE,
+    MAX_DROPOUT,
     MAX_EPOCHS,
     MAX_IGNORE,
     MAX_INIT,
@@ -55,6 +54,7 @@ from tui_trainer.scenario.schema import (
     MAX_SAMPLES,
     MAX_UNITS,
     MIN_SAMPLES,
+    SCHEDULE_KEYS,
     TASKS,
     BreakpointSpec,
     DataSpec,
@@ -240,9 +240,7 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
     activation = ck.choice(m, "model", "activation", DEFAULT_ACTIVATION, ACTIVATIONS)
     dropout = ck.number(m, "model", "dropout", 0.0, 0.0, MAX_DROPOUT, allowed=_DROPOUT_ALLOWED)
     per_layer = "layers" in m
-    hidden: tuple[LayerSpec, ...] = tuple(
-        LayerSpec(u, activation, dropout) for u in DEFAULT_HIDDEN
-    )
+    hidden: tuple[LayerSpec, ...] = tuple(LayerSpec(u, activation, dropout) for u in DEFAULT_HIDDEN)
     if per_layer:
         for other in ("hidden", "activation"):
             if other in m:
@@ -456,9 +454,7 @@ def _read_training(ck: _Checker, raw: Mapping[str, Any], data: DataSpec) -> dict
     return out
 
 
-def _read_schedule(
-    ck: _Checker, t: Mapping[str, Any], lr: float, epochs: int
-) -> dict[str, Any]:
+def _read_schedule(ck: _Checker, t: Mapping[str, Any], lr: float, epochs: int) -> dict[str, Any]:
     """The learning-rate schedule and its parameters (see engine/schedule.py).
 
     A parameter the chosen schedule does not use is reported (like a data
