@@ -303,3 +303,82 @@ def test_schedule_changed_live_is_recorded():
     assert s.hyperparameters()["schedule"] == "constant"
     s.run()
     assert_same(params(s), want)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _rewrite_state(path, edit) -> None:
+    """Edit the JSON state record of checkpoint ``path`` in place."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    meta = json.loads(str(np.lib.format.read_array(io.BytesIO(members["state.npy"]))))
+    edit(meta)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.array(json.dumps(meta)), allow_pickle=False)
+    members["state.npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+NEW_KEYS = ("l1", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "t_max")
+
+
+def test_checkpoint_from_before_l1_dropout_and_schedules_still_resumes(tmp_path):
+    ref = make_session(optimizer="momentum")
+    ref.advance("step", 9)
+    ref.set_hyper(lr=0.07)
+    ref.advance("step", 3)
+    path = save_checkpoint(ref, tmp_path / "old.npz")
+
+    def make_old(meta):
+        for key in NEW_KEYS:
+            meta["hyper"].pop(key)
+            meta["config"].pop(key)
+        for layer in meta["config"]["layers"]:
+            layer.pop("dropout")
+
+    _rewrite_state(path, make_old)
+    s = make_session(optimizer="momentum")
+    load_checkpoint(s, path)
+    assert s.hyperparameters()["schedule"] == "constant" and s.l1 == 0.0
+    s.run()
+    ref.run()
+    assert_same(params(s), params(ref))
+
+
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("schedule", "evil", "unknown schedule"),
+        ("gamma", 5.0, "out of range"),
+        ("l1", -1.0, "out of range"),
+        ("step_size", 0, "out of range"),
+        ("t_max", 1.5, "expected an integer"),
+    ],
+)
+def test_checkpoint_with_bad_new_hyperparameters_is_refused(tmp_path, key, value, words):
+    from tui_trainer.engine.checkpoint import CheckpointError
+
+    s = make_session()
+    s.advance("step", 5)
+    path = save_checkpoint(s, tmp_path / "bad.npz")
+    for where in ("hyper", "hp_log"):
+        p = tmp_path / f"{where}.npz"
+        p.write_bytes(path.read_bytes())
+
+        def edit(meta, where=where):
+            if where == "hyper":
+                meta["hyper"][key] = value
+            else:
+                meta["hp_log"]["5"] = {key: value}
+
+        _rewrite_state(p, edit)
+        with pytest.raises(CheckpointError, match=words) as info:
+            load_checkpoint(make_session(), p)
+        assert key in str(info.value)
