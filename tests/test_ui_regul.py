@@ -133,3 +133,12 @@ def test_saved_scenario_keeps_live_l1_and_schedule() -> None:
     s.set_hyper(l1=0.003, schedule="cosine", min_lr=0.001)
     back = parse_scenario(sc.to_toml(**_regul_overrides(sc, s.hyperparameters())))
     assert (back.l1, back.schedule, back.min_lr, back.t_max) == (0.003, "cosine", 0.001, 0)
+
+
+def test_what_if_accepts_l1_and_sends_the_schedule_to_h() -> None:
+    from tui_trainer.ui.screens.whatif import parse_change
+
+    assert parse_change("l1=0.01") == ({"l1": 0.01}, "")
+    assert parse_change("l1=-1")[1] == "l1=-1 is outside [0, 100]"
+    changes, error = parse_change("schedule=cosine")
+    assert changes == {} and "unknown hyperparameter 'schedule'" in error

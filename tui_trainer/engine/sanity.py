@@ -239,8 +239,8 @@ def check_overfit_tiny_batch(
     """Can a copy of the current weights memorise ``n`` training examples?
 
     Trains a copy with Adam at lr 1e-2 (a robust choice that does not depend
-    on the session's possibly mistuned learning rate) and no L2 (regulari-
-    sation fights memorisation), through the engine's own ``run_step``.
+    on the session's possibly mistuned learning rate) and no L1, L2 or
+    dropout (regularisation fights memorisation), through the engine's own ``run_step``.
     Passes when the loss falls below ``max(0.01, 1e-2 * initial)`` within
     ``steps`` steps.
     """
@@ -343,6 +343,12 @@ def check_zero_input_baseline(
         eps=s.hyper.eps,
         l2=s.l2,
         l1=s.l1,
+        schedule=s.schedule.name,
+        warmup_epochs=s.schedule.warmup_epochs,
+        step_size=s.schedule.step_size,
+        gamma=s.schedule.gamma,
+        min_lr=s.schedule.min_lr,
+        t_max=s.schedule.t_max,
         batch_size=s.batch_size,
         optimizer=s.optimizer_name,
         epochs=k // per_epoch + 2,
