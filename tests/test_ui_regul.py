@@ -142,3 +142,28 @@ def test_what_if_accepts_l1_and_sends_the_schedule_to_h() -> None:
     assert parse_change("l1=-1")[1] == "l1=-1 is outside [0, 100]"
     changes, error = parse_change("schedule=cosine")
     assert changes == {} and "unknown hyperparameter 'schedule'" in error
+
+
+def test_hyper_dialog_with_a_schedule_fits_80x24_errors_included() -> None:
+    from pilot import tanh_session as make
+
+    d = data.split(data.generate("xor", 200, 0.0, 0), 0.2, 0)
+    s = make(d, 4, 2, schedule="cosine", warmup_epochs=3, min_lr=0.001)
+    app = TrainerApp(s, name="warm")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HyperScreen)
+        app.screen.query_one("#lr", Input).value = "-1"
+        app.screen.query_one("#gamma", Input).value = "2"
+        await pilot.press("enter")
+        await pilot.pause()
+        box = app.screen.query_one("#hyper-box").content_region
+        err = app.screen.query_one("#hyper-error")
+        assert "lr: -1 is outside" in str(err.content) and "gamma: 2" in str(err.content)
+        assert err.region.height >= 2 and err.region.bottom <= box.bottom <= 24
+        for field in app.screen.query(Input):
+            assert box.y <= field.region.y and field.region.bottom <= box.bottom, field.id
+
+    run_app(app, body, size=(80, 24))
