@@ -43,7 +43,7 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
-from tui_trainer.engine.session import Session, SessionError
+from tui_trainer.engine.session import SCHEDULE_FIELDS, Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
 from tui_trainer.recovery import claim, discard, recoveries, set_aside
@@ -1278,7 +1278,7 @@ class TrainerApp(App[None]):
             **{
                 k: v
                 for k, v in s.hyperparameters().items()
-                if k in ("lr", "momentum", "l2", "optimizer")
+                if k in ("lr", "momentum", "l2", "l1", "optimizer", *SCHEDULE_FIELDS)
             }
         )
         from tui_trainer.ui.screens.compare import CompareScreen
