@@ -382,3 +382,14 @@ def test_checkpoint_with_bad_new_hyperparameters_is_refused(tmp_path, key, value
         with pytest.raises(CheckpointError, match=words) as info:
             load_checkpoint(make_session(), p)
         assert key in str(info.value)
+
+
+def test_compare_runs_l1_side_by_side():
+    from tui_trainer.engine.compare import make_runs, run_lockstep
+
+    s = make_session(epochs=4)
+    runs = make_runs(s.cfg, s.data, "l1", [0.0, 0.05])
+    run_lockstep(runs)
+    w = [sum(float(np.abs(ly.W).sum()) for ly in r.session.net.layers) for r in runs]
+    assert [r.label for r in runs] == ["l1=0", "l1=0.05"]
+    assert w[1] < w[0]
