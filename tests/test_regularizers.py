@@ -393,3 +393,25 @@ def test_compare_runs_l1_side_by_side():
     w = [sum(float(np.abs(ly.W).sum()) for ly in r.session.net.layers) for r in runs]
     assert [r.label for r in runs] == ["l1=0", "l1=0.05"]
     assert w[1] < w[0]
+
+
+def test_trace_records_dropout_masks_and_scheduled_lr(tmp_path):
+    from tui_trainer.engine.trace import NpzStream, estimate_trace_bytes, record_trace
+
+    s = dropout_session(0.3, schedule="exponential", gamma=0.5)
+    with open(tmp_path / "t.npz", "wb") as f:
+        stream = NpzStream(f)
+        recorded = record_trace(s, 7, stream, {"format": 1})  # 5 steps an epoch: into epoch 2
+        stream.close()
+    assert recorded == 7
+    ref = dropout_session(0.3, schedule="exponential", gamma=0.5)
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as z:
+        stored = sum(z[n].nbytes for n in z.files if n != "meta")
+        for k in range(7):
+            ref.advance("layer", 2)  # FORWARD of both hidden layers
+            for i in (0, 1):
+                np.testing.assert_array_equal(z[f"{k}/mask{i}"], ref.net.layers[i].mask)
+            assert f"{k}/mask2" not in z.files
+            assert float(z[f"{k}/lr"]) == 0.05 * 0.5 ** (k // 5)
+            ref.advance("step")
+    assert estimate_trace_bytes(dropout_session(0.3), 7) >= stored
