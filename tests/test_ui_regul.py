@@ -167,3 +167,25 @@ def test_hyper_dialog_with_a_schedule_fits_80x24_errors_included() -> None:
             assert box.y <= field.region.y and field.region.bottom <= box.bottom, field.id
 
     run_app(app, body, size=(80, 24))
+
+
+def test_lr_strip_shows_the_recorded_past_and_the_planned_rest() -> None:
+    from tui_trainer.ui.render.lr_strip import BARS, schedule_strip
+
+    s = xor_session(epochs=20, schedule="step", step_size=5, gamma=0.1)
+    assert schedule_strip(xor_session(), 60) is None  # constant lr: no strip
+    s.run_to_epoch(6)
+    s.set_hyper(lr=1.0)  # a live change of the base: the past keeps what was used
+    strip = schedule_strip(s, 32)  # 20 columns, one per epoch
+    assert strip is not None and strip.cell_len <= 32
+    text = strip.plain
+    assert text.startswith("lr ") and text.endswith(" 0.1")  # next step: 1.0 * 0.1
+    bars = text[3 : 3 + 20]
+    assert set(bars) <= set(BARS)
+    # log scale (0.1 .. 0.0001 and the new 1.0): done 0.1 x5, 0.01 x1, then the plan
+    levels = [BARS.index(c) for c in bars]
+    assert levels[0] == levels[4] and levels[5] < levels[4]
+    assert levels[6] > levels[5]  # the new base scaled by 0.1 = 0.1 again
+    assert levels[10] < levels[9] and levels[15] < levels[14]
+    styles = {span.start: str(span.style) for span in strip.spans}
+    assert "dim" not in styles.get(3, "") and styles.get(3 + 6) == "dim"
