@@ -275,7 +275,6 @@ _VALUE_ALIASES: dict[str, dict[str, str]] = {
         "none": "constant",
         "fixed": "constant",
         "const": "constant",
-        "linear": "constant",
     },
     "phase": {"fwd": "forward", "bwd": "backward", "backprop": "backward", "optim": "update"},
 }
