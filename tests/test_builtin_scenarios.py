@@ -31,9 +31,11 @@ CLAIM_TESTED = {
     "dead_relu",
     "digits",
     "divergence",
+    "dropout",
     "exploding_gradients",
     "iris",
     "lr_just_right",
+    "lr_schedule",
     "lr_too_large",
     "lr_too_small",
     "mse_vs_ce",
@@ -340,6 +342,61 @@ def test_regularized_val_loss_stays_near_its_minimum():
     assert val[-1] < epochs(trained("overfitting"), "val_loss")[-1]
     (bp,) = load("regularized").breakpoints
     assert first_epoch_true(bp.condition, {"val_loss": val}) is None
+
+
+def _without_dropout(sc: Scenario, **changes: object) -> Scenario:
+    hidden = tuple(dataclasses.replace(ly, dropout=0.0) for ly in sc.model.hidden)
+    model = dataclasses.replace(sc.model, hidden=hidden, dropout=0.0)
+    return dataclasses.replace(sc, model=model, **changes)
+
+
+def _final_val(s: Session) -> float:
+    """Validation loss over the last 20 epochs (not one epoch of a noisy curve)."""
+    return float(epochs(s, "val_loss")[-20:].mean())
+
+
+def test_dropout_lowers_the_validation_loss_and_l2_more():
+    """dropout: the final validation loss (mean of the last 20 epochs) with dropout
+    0.5 is less than half of the same run's without dropout, which overfits (its
+    validation loss ends at several times its minimum); L2 0.01 without dropout
+    ends lower still. Not a property of one path: with four other seeds dropout
+    and L2 each end lower than no regularisation, by at least 15%."""
+    sc = load("dropout")
+    assert sc.model.dropout == 0.5 and all(ly.dropout == 0.5 for ly in sc.model.hidden)
+    dropped = trained("dropout")
+    plain = train(_without_dropout(sc))
+    l2 = train(_without_dropout(sc, l2=0.01))
+    assert _final_val(dropped) < 0.5 * _final_val(plain)
+    assert _final_val(plain) > 3 * float(epochs(plain, "val_loss").min())
+    assert _final_val(l2) < _final_val(dropped)
+    for seed in (1, 2, 3, 4):
+        other = dataclasses.replace(sc, seed=seed)
+        base = _final_val(train(_without_dropout(other)))
+        assert _final_val(train(other)) < 0.85 * base, seed
+        assert _final_val(train(_without_dropout(other, l2=0.01))) < 0.85 * base, seed
+
+
+def test_lr_schedule_gets_past_the_plateau():
+    """lr_schedule: with a constant lr of 0.1 the training loss stays on a plateau
+    (its last 10 epochs no lower than 0.5x epochs 20-30); the step schedule gives
+    lr 0.1, 0.01, 0.001 for epochs 1-30, 31-60, 61-90, the loss of the 10 epochs after
+    the first drop is under half of the 10 before it, and the final loss is under
+    a fifth of the constant run's. With four other seeds the schedule's final loss
+    is under half of the constant lr's."""
+    sc = load("lr_schedule")
+    s = trained("lr_schedule")
+    lr, ep = steps(s, "lr"), steps(s, "epoch").astype(int)
+    for e, want in ((0, 0.1), (29, 0.1), (30, 0.01), (59, 0.01), (60, 0.001), (89, 0.001)):
+        assert np.allclose(lr[ep == e], want, rtol=1e-12), e
+    loss = epochs(s, "loss")
+    flat = epochs(train(dataclasses.replace(sc, schedule="constant")), "loss")
+    assert flat[-10:].mean() > 0.5 * flat[20:30].mean()  # the plateau
+    assert loss[30:40].mean() < 0.5 * loss[20:30].mean()
+    assert loss[-10:].mean() < 0.2 * flat[-10:].mean()
+    for seed in (0, 2, 3, 4):
+        other = dataclasses.replace(sc, seed=seed)
+        const = epochs(train(dataclasses.replace(other, schedule="constant")), "loss")
+        assert epochs(train(other), "loss")[-10:].mean() < 0.5 * const[-10:].mean(), seed
 
 
 def test_vanishing_gradients_first_layer_gets_almost_nothing():

@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--lr", type=_float_list, help="learning rates, e.g. 0.01,0.3,3 (default)")
     group.add_argument("--batch-size", type=_int_list, help="batch sizes, e.g. 1,10,100")
     group.add_argument("--l2", type=_float_list, help="L2 strengths, e.g. 0,0.001,0.01")
+    group.add_argument("--l1", type=_float_list, help="L1 strengths, e.g. 0,0.001,0.01")
     group.add_argument("--momentum", type=_float_list, help="momentum values, e.g. 0,0.9")
     group.add_argument("--optimizer", type=_name_list, help="optimizers, e.g. sgd,momentum,adam")
     cmp_.add_argument("--epochs", type=_positive_int, help="epochs for every run")
@@ -872,7 +873,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tui_trainer.engine.compare import format_table, make_runs, run_lockstep
 
     param, values = "lr", args.lr
-    for name in ("batch_size", "l2", "momentum", "optimizer"):
+    for name in ("batch_size", "l2", "l1", "momentum", "optimizer"):
         if getattr(args, name) is not None:
             param, values = name, getattr(args, name)
     if values is None:

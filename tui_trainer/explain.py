@@ -91,9 +91,35 @@ def explain_forward(s: Session, i: int, findings: list[Finding] | None = None) -
         f"a = {f(a0[j])}.\n"
         f"Batch of {ly.z.shape[0]}: z mean {f(float(ly.z.mean()))}, "
         f"std {f(float(ly.z.std()))}; a mean {f(float(ly.a.mean()))}."
+        + dropout_note(s, i)
         + _saturation_note(s, i)
         + diagnosis_note(findings or [], i, ly.activation)
     )
+
+
+def dropout_note(s: Session, i: int) -> str:
+    """What dropout did in this step to layer ``i``'s outputs or, for a layer
+    without dropout (the output layer), to its inputs ("" without dropout)."""
+    ly = s.net.layers[i]
+    m = ly.mask
+    p = s.cfg.layers[i].dropout if i < len(s.cfg.layers) else 0.0
+    if m is not None and p and ly.a is not None and m.shape == ly.a.shape:
+        dropped0 = int(np.count_nonzero(m[0] == 0))
+        share = float(np.count_nonzero(m == 0)) / m.size
+        return (
+            f"\nDropout {p:g}: {dropped0} of {ly.n_out} units dropped for sample 0 "
+            f"({share:.0%} of the batch), the rest scaled by 1/(1-{p:g}) = "
+            f"{f(1.0 / (1.0 - p), 3)}; never in validation."
+        )
+    if i > 0:
+        below = s.net.layers[i - 1]
+        m = below.mask
+        if m is not None and below.a is not None and m.shape == below.a.shape:
+            return (
+                f"\nIts inputs are layer {i}'s outputs after dropout: "
+                f"{int(np.count_nonzero(m[0] == 0))} of {below.n_out} are 0 for sample 0."
+            )
+    return ""
 
 
 def _saturation_note(s: Session, i: int) -> str:
@@ -186,8 +212,9 @@ def explain_loss(s: Session) -> str:
             f"\nAt initialisation a cross-entropy loss near ln({c}) = {f(math.log(c))} is expected."
         )
     obj = ""
-    if s.l2:
-        obj = f" With L2 ({f(s.l2)}), the objective is {f(r.objective)}."
+    pen = [f"{n} ({f(v)})" for n, v in (("L2", s.l2), ("L1", s.l1)) if v]
+    if pen:
+        obj = f" With {' and '.join(pen)}, the objective is {f(r.objective)}."
     return (
         f"LOSS FUNCTION ({name}): {s.loss.formula}. "
         f"Mean over the batch of {len(r.per_sample)}: {f(r.loss)}.{obj}\n"
@@ -216,6 +243,8 @@ def explain_backward(s: Session, i: int, unit: tuple[int, int] | None) -> str:
     )
     if s.l2:
         chain += f", plus L2 term {f(s.l2)} * W = {f(l2_part)}"
+    if s.l1:
+        chain += f", plus L1 term {f(s.l1)} * sign(W) = {f(s.l1 * float(np.sign(ly.W[r, c])))}"
     gnorm = float(np.linalg.norm(ly.dW))
     return (
         f"BACKPROPAGATION, layer {i + 1} (chain rule): delta = dL/dz = dL/da * act'(z); "
@@ -243,6 +272,9 @@ def explain_update(
     old = new - step
     g = float(ly.dW[r, c])
     lr = s.rec.lr
+    sched = ""
+    if s.schedule.active:
+        sched = f" ({s.schedule.name} schedule of base lr {f(s.hyper.lr)}, epoch {s.rec.epoch + 1})"
     ratio = s.history.steps.last(f"update_ratio[{layer}]")
     hint = ""
     if math.isfinite(ratio):
@@ -255,7 +287,7 @@ def explain_update(
     rule = s.opt.formula
     extra = "" if opt == "sgd" else f" ({opt} uses its running averages, so step != -lr*g)"
     return (
-        f"GRADIENT DESCENT UPDATE ({opt}): {rule}, learning rate lr = {f(lr)}{extra}.\n"
+        f"GRADIENT DESCENT UPDATE ({opt}): {rule}, learning rate lr = {f(lr)}{sched}{extra}.\n"
         f"Layer {layer + 1}, W[{r},{c}]: old {f(old)}  gradient {f(g)}  "
         f"step {f(step)}  new {f(new)}.\n"
         f"Update ratio |delta W|/|W| (the step's size relative to the weights) for this "

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from tui_trainer.engine.config import OPTIMIZERS
+from tui_trainer.engine.config import OPTIMIZERS, SCHEDULES
 from tui_trainer.engine.history import History
 from tui_trainer.engine.session import HYPER_FIELDS
 
@@ -45,6 +45,8 @@ MAX_MEMBERS = 512
 NPY_MAGIC = b"\x93NUMPY"
 # numpy kinds a checkpoint member may hold: bool, signed/unsigned int, float, text.
 SAFE_KINDS = "biufU"
+# Hyperparameters added after the checkpoint format: an older file lacks them.
+NEWER_HYPER = ("l1", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "t_max")
 OPT_KEYS = {"sgd": (), "momentum": ("v",), "adam": ("m", "v")}
 STATE_FIELDS = {
     "step": "the number of steps done",
@@ -334,8 +336,19 @@ class _Fields:
             return self.number(value, field, 0.0, 1.0, hi_open=True)
         if key == "eps":
             return self.number(value, field, 0.0, lo_open=True)
-        if key == "l2":
+        if key in ("l2", "l1", "min_lr"):
             return self.number(value, field, 0.0)
+        if key == "gamma":
+            return self.number(value, field, 0.0, 1.0, lo_open=True)
+        if key in ("warmup_epochs", "t_max"):
+            return self.integer(value, field, 0, MAX_INT, "an integer >= 0")
+        if key == "step_size":
+            return self.integer(value, field, 1, MAX_INT, "an integer >= 1")
+        if key == "schedule":
+            if value not in SCHEDULES:
+                shown = json.dumps(value) if isinstance(value, str) else _describe(value)
+                raise self.fail(field, f"unknown schedule {shown}", ", ".join(SCHEDULES))
+            return value
         if key == "batch_size":
             return self.integer(
                 value, field, 0, MAX_INT, "an integer >= 1, or 0 for the full training set"
@@ -368,6 +381,13 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
     f.obj(meta, "", STATE_KEYS)
     saved = f.obj(meta["config"], "config")
     mine = config_to_dict(session.cfg)
+    if isinstance(saved.get("layers"), list):  # saved before layers had a dropout rate
+        saved = {
+            **saved,
+            "layers": [
+                {"dropout": 0.0, **ly} if isinstance(ly, dict) else ly for ly in saved["layers"]
+            ],
+        }
     if any(saved.get(k) != mine[k] for k in ("layers", "loss", "dtype")):
         shown = (saved.get("layers"), saved.get("loss"), saved.get("dtype"))
         raise CheckpointError(
@@ -382,6 +402,9 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
             "the fingerprint of this scenario's data",
         )
     n = session.n_train
+    if isinstance(meta["hyper"], dict):  # saved before L1 and schedules: the config's values
+        cfg = session.cfg
+        meta["hyper"] = {**{k: getattr(cfg, k) for k in NEWER_HYPER}, **meta["hyper"]}
     hyper = f.obj(meta["hyper"], "hyper", HYPER_FIELDS)
     hyper = {k: f.hyper_value(k, hyper[k], f"hyper.{k}") for k in HYPER_FIELDS}
     cursor = f.integer(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tui_trainer.engine.config import Dataset, TrainConfig
 from tui_trainer.engine.session import HYPER_FIELDS, Session
 
-COMPARABLE = ("lr", "momentum", "l2", "batch_size", "optimizer", "beta1", "beta2", "eps")
+COMPARABLE = ("lr", "momentum", "l2", "l1", "batch_size", "optimizer", "beta1", "beta2", "eps")
 
 
 @dataclass

@@ -21,14 +21,21 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "tanh", "sigmoid", "linear
 INITS: tuple[str, ...] = ("he", "xavier", "normal", "zeros", "uniform")
 LOSSES: tuple[str, ...] = ("mse", "cross_entropy", "binary_cross_entropy")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "exponential", "cosine")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One dense layer: ``units`` outputs followed by ``activation``."""
+    """One dense layer: ``units`` outputs followed by ``activation``.
+
+    ``dropout`` is the probability that a unit's output is zeroed in a
+    training step (inverted dropout: the kept outputs are scaled by
+    ``1 / (1 - dropout)``); validation and evaluation never drop.
+    """
 
     units: int
     activation: str = "relu"
+    dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class TrainConfig:
     ``bias_init`` (0 by default). ``init_std`` is used by ``normal``;
     ``init_scale`` by ``uniform`` (U(-scale, scale), TensorFlow Playground's
     U(-0.5, 0.5) is scale 0.5).
+
+    ``l1`` and ``l2`` add ``l1 * sum|W| + l2/2 * sum W**2`` over the weight
+    matrices (not the biases) to the objective. ``schedule`` scales ``lr``
+    per epoch (see ``engine/schedule.py``); ``t_max = 0`` means the epochs
+    after the warm-up. ``gamma`` is the step and exponential schedules' factor.
     """
 
     layers: tuple[LayerSpec, ...]
@@ -51,6 +63,13 @@ class TrainConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     l2: float = 0.0
+    l1: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    step_size: int = 10
+    gamma: float = 0.1
+    min_lr: float = 0.0
+    t_max: int = 0
     batch_size: int = 10
     epochs: int = 100
     seed: int = 0

@@ -43,21 +43,28 @@ class GradCheckResult:
         return "wrong"
 
 
-def objective(net: Network, loss: Loss, x: np.ndarray, y: np.ndarray, l2: float) -> float:
-    out = net.predict(x)
+def objective(
+    net: Network, loss: Loss, x: np.ndarray, y: np.ndarray, l2: float, l1: float = 0.0
+) -> float:
+    """Data loss plus ``l2/2 * sum W**2 + l1 * sum |W|``; with the layers'
+    dropout masks applied when they are set (a training step's objective)."""
+    masked = any(ly.mask is not None for ly in net.layers)
+    out = net.forward(x) if masked else net.predict(x)
     val = float(loss.per_sample(out, y).mean())
     if l2:
         val += 0.5 * l2 * sum(float(np.vdot(ly.W, ly.W)) for ly in net.layers)
+    if l1:
+        val += l1 * sum(float(np.abs(ly.W).sum()) for ly in net.layers)
     return val
 
 
 def analytic_grads(
-    net: Network, loss: Loss, x: np.ndarray, y: np.ndarray, l2: float
+    net: Network, loss: Loss, x: np.ndarray, y: np.ndarray, l2: float, l1: float = 0.0
 ) -> list[np.ndarray]:
     out = net.forward(x)
     _, _, g = loss.forward(out, y)
     for layer in reversed(net.layers):
-        g = layer.backward(g, l2)  # type: ignore[assignment]
+        g = layer.backward(g, l2, l1=l1)  # type: ignore[assignment]
     return [gr.copy() for gr in net.grads()]
 
 
@@ -71,17 +78,24 @@ def gradcheck(
     max_per_param: int | None = 200,
     seed: int = 0,
     grads: list[np.ndarray] | None = None,
+    l1: float = 0.0,
+    masks: list[np.ndarray | None] | None = None,
 ) -> list[GradCheckResult]:
     """Compare ``grads`` (default: this engine's backprop) with central differences.
 
     Computed in float64 on a deep copy. Big parameters are sampled
-    (``max_per_param`` entries, seeded) to keep it interactive.
+    (``max_per_param`` entries, seeded) to keep it interactive. ``masks``
+    (one per layer, or None) fixes dropout masks: the check is then of the
+    training step's objective with those units dropped.
     """
     net = net.detached_copy(np.float64)
+    if masks is not None:
+        for layer, m in zip(net.layers, masks, strict=True):
+            layer.mask = None if m is None else np.asarray(m, dtype=np.float64)
     x = x.astype(np.float64)
     if y.dtype.kind == "f":
         y = y.astype(np.float64)
-    ana = grads if grads is not None else analytic_grads(net, loss, x, y, l2)
+    ana = grads if grads is not None else analytic_grads(net, loss, x, y, l2, l1)
     rng = np.random.default_rng(seed)
     results = []
     for name, p, g in zip(net.param_names(), net.params(), ana, strict=True):
@@ -95,9 +109,9 @@ def gradcheck(
         for j in idx:
             old = flat[j]
             flat[j] = old + h
-            fp = objective(net, loss, x, y, l2)
+            fp = objective(net, loss, x, y, l2, l1)
             flat[j] = old - h
-            fm = objective(net, loss, x, y, l2)
+            fm = objective(net, loss, x, y, l2, l1)
             flat[j] = old
             num = (fp - fm) / (2 * h)
             a = float(gflat[j])

@@ -20,7 +20,7 @@ plane; ``gradient_slice`` is a 1-D cut along the gradient that shows where a
 step of size ``lr`` lands (and so why a too-large learning rate overshoots).
 
 The value plotted is the training objective the optimizer descends: mean
-loss plus ``l2/2 * sum(W**2)`` (the plain loss when ``l2 == 0``). Everything
+loss plus ``l2/2 * sum(W**2) + l1 * sum|W|`` (the plain loss without them). Everything
 runs on a copy of the network: the session is never touched.
 """
 
@@ -131,7 +131,7 @@ def unflatten(vec: np.ndarray, like: Params) -> Params:
 
 def _value(net: Network, s: Session, x: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(all="ignore"):
-        return objective(net, s.loss, x, y, s.l2)
+        return objective(net, s.loss, x, y, s.l2, s.l1)
 
 
 def _set_offset(net: Network, theta: Params, offsets: list[tuple[float, Params]]) -> None:
@@ -319,7 +319,7 @@ def current_gradients(s: Session) -> tuple[Params, np.ndarray, np.ndarray, str]:
         return [g.astype(np.float64) for g in s.net.grads()], x, y, "session"
     net = clone_net(s.net)
     with np.errstate(all="ignore"):
-        grads = analytic_grads(net, s.loss, x, y, s.l2)
+        grads = analytic_grads(net, s.loss, x, y, s.l2, s.l1)
     return [g.astype(np.float64) for g in grads], x, y, "recomputed"
 
 

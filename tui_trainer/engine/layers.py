@@ -34,6 +34,9 @@ class Dense:
         self.a: np.ndarray | None = None
         self.dz: np.ndarray | None = None
         self.dx: np.ndarray | None = None
+        # Inverted-dropout mask of this training step (0 or 1/(1-p) per sample
+        # and unit), set by the session before the forward phase; None: no dropout.
+        self.mask: np.ndarray | None = None
         self.dW = np.zeros_like(W)
         self.db = np.zeros_like(b)
         # True when dW/db are views into the network's flat gradient vector:
@@ -57,19 +60,32 @@ class Dense:
         return int(self.W.shape[1])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Compute and cache ``z = x @ W + b`` and ``a = act(z)``."""
+        """Compute and cache ``z = x @ W + b`` and ``a = act(z)``.
+
+        Returns ``a``, or ``a * mask`` when a dropout mask is set (``a`` itself
+        stays undropped: the activation's derivative needs it).
+        """
         self.x = x
         self.z = x @ self.W + self.b
         self.a = self.act.forward(self.z)
-        return self.a
+        if self.mask is None:
+            return self.a
+        return self.a * self.mask
 
-    def backward(self, da: np.ndarray, l2: float = 0.0, need_dx: bool = True) -> np.ndarray | None:
-        """From ``dL/da`` compute ``dW`` (incl. ``l2 * W``), ``db``; return ``dL/dx``.
+    def backward(
+        self, da: np.ndarray, l2: float = 0.0, need_dx: bool = True, l1: float = 0.0
+    ) -> np.ndarray | None:
+        """From ``dL/da`` compute ``dW`` (incl. ``l2 * W + l1 * sign(W)``), ``db``;
+        return ``dL/dx``.
 
-        Training skips ``dL/dx`` of the first layer (``need_dx=False``): nothing
-        below the input needs it, and it is a full matrix product.
+        ``da`` is the gradient of this layer's output, after dropout when a
+        mask is set. Training skips ``dL/dx`` of the first layer
+        (``need_dx=False``): nothing below the input needs it, and it is a full
+        matrix product.
         """
         assert self.x is not None and self.z is not None and self.a is not None
+        if self.mask is not None:
+            da = da * self.mask
         dz = self.act.backward(self.z, self.a, da)
         self.dz = dz
         if self.flat_grads:
@@ -81,6 +97,8 @@ class Dense:
             self.db = dz.sum(axis=0)
         if l2:
             dW += l2 * self.W
+        if l1:
+            dW += l1 * np.sign(self.W)
         self.dW_valid = True
         self.dx = dz @ self.W.T if need_dx else None
         return self.dx

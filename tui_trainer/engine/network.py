@@ -162,6 +162,7 @@ class Network:
             c.dW, c.db = np.zeros_like(c.W), np.zeros_like(c.b)
             c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
             c.flat_grads = False
+            c.mask = None  # a copy evaluates the network as is, without dropout
             layers.append(c)
         return Network(layers)
 

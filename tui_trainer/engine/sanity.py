@@ -139,8 +139,11 @@ def check_gradients(
         y = y.astype(np.float64)
     net = clone_net(s.net, np.dtype(np.float64))
     with np.errstate(all="ignore"):
-        grads = [np.asarray(g, dtype=np.float64) for g in grads_fn(net, s.loss, x, y, s.l2)]
-        results = gradcheck(net, s.loss, x, y, l2=s.l2, max_per_param=max_per_param, grads=grads)
+        raw = grads_fn(net, s.loss, x, y, s.l2, s.l1) if s.l1 else grads_fn(net, s.loss, x, y, s.l2)
+        grads = [np.asarray(g, dtype=np.float64) for g in raw]
+        results = gradcheck(
+            net, s.loss, x, y, l2=s.l2, max_per_param=max_per_param, grads=grads, l1=s.l1
+        )
     worst = max(results, key=lambda r: r.max_rel_error if math.isfinite(r.max_rel_error) else 1e300)
     err = worst.max_rel_error
     passed = all(r.max_rel_error < GRAD_TOL for r in results)
@@ -236,8 +239,8 @@ def check_overfit_tiny_batch(
     """Can a copy of the current weights memorise ``n`` training examples?
 
     Trains a copy with Adam at lr 1e-2 (a robust choice that does not depend
-    on the session's possibly mistuned learning rate) and no L2 (regulari-
-    sation fights memorisation), through the engine's own ``run_step``.
+    on the session's possibly mistuned learning rate) and no L1, L2 or
+    dropout (regularisation fights memorisation), through the engine's own ``run_step``.
     Passes when the loss falls below ``max(0.01, 1e-2 * initial)`` within
     ``steps`` steps.
     """
@@ -339,6 +342,13 @@ def check_zero_input_baseline(
         beta2=s.hyper.beta2,
         eps=s.hyper.eps,
         l2=s.l2,
+        l1=s.l1,
+        schedule=s.schedule.name,
+        warmup_epochs=s.schedule.warmup_epochs,
+        step_size=s.schedule.step_size,
+        gamma=s.schedule.gamma,
+        min_lr=s.schedule.min_lr,
+        t_max=s.schedule.t_max,
         batch_size=s.batch_size,
         optimizer=s.optimizer_name,
         epochs=k // per_epoch + 2,

@@ -18,6 +18,11 @@ stepping back and forward again replays them too; changing a hyperparameter
 while rewound rewrites the future from that step. A weight edited by hand
 (``edit_weight``) is recorded the same way, against the step boundary it was
 made at, and set again whenever training arrives at that boundary.
+
+The other random choice of a step, its dropout masks, is drawn from
+``(seed, 3, step)`` when the step begins: a replayed step drops the very same
+units. A learning-rate schedule is a pure function of the base lr and the
+epoch (``engine/schedule.py``), so it needs no state of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +41,7 @@ from tui_trainer.engine.history import History
 from tui_trainer.engine.losses import Loss, make_loss
 from tui_trainer.engine.network import Network
 from tui_trainer.engine.optim import Hyper, Optimizer, make_optimizer
+from tui_trainer.engine.schedule import Schedule, scheduled_lr
 from tui_trainer.engine.stepper import Event, NonFinite, Phase, StepRecord, events_for, run_step
 
 GRANULARITIES = ("layer", "phase", "step", "epoch")
@@ -52,7 +58,16 @@ HYPER_FIELDS = (
     "batch_size",
     "optimizer",
     "epochs",
+    "l1",
+    "schedule",
+    "warmup_epochs",
+    "step_size",
+    "gamma",
+    "min_lr",
+    "t_max",
 )
+# The schedule's fields among them (a Schedule's field names, "schedule" is its name).
+SCHEDULE_FIELDS = ("schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "t_max")
 
 
 class SessionError(Exception):
@@ -119,6 +134,12 @@ class Session:
         self.net = Network.build(cfg, self.x_train.shape[1])
         self.hyper = Hyper(cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps)
         self.l2 = cfg.l2
+        self.l1 = cfg.l1
+        self.schedule = Schedule(
+            cfg.schedule, cfg.warmup_epochs, cfg.step_size, cfg.gamma, cfg.min_lr, cfg.t_max
+        )
+        # (layer index, rate) of the layers with dropout: masks are drawn per step.
+        self._dropout = tuple((i, sp.dropout) for i, sp in enumerate(cfg.layers) if sp.dropout > 0)
         self.batch_size = cfg.batch_size
         self.epochs = cfg.epochs
         self.optimizer_name = cfg.optimizer
@@ -213,7 +234,25 @@ class Session:
 
     @property
     def current_lr(self) -> float:
-        return self.hyper.lr
+        """The lr of the step being done (inside a step) or the next one (at a
+        boundary; once finished, the last step's): the base lr ``hyper.lr``
+        scaled by the schedule."""
+        return self.lr_at(min(self.epoch, max(0, self.epochs - 1)))
+
+    def lr_at(self, epoch: int, base: float | None = None) -> float:
+        """The lr of every step of ``epoch`` under the current schedule."""
+        base = self.hyper.lr if base is None else base
+        if not self.schedule.active:
+            return base
+        return scheduled_lr(base, epoch, self.schedule, self.epochs)
+
+    def _draw_masks(self, n: int) -> None:
+        """This step's inverted-dropout masks: keep with probability 1 - p, scaled by 1/(1-p)."""
+        rng = np.random.default_rng([self.cfg.seed, 3, self.step])  # stream 3: dropout
+        for i, p in self._dropout:
+            layer = self.net.layers[i]
+            keep = rng.random((n, layer.n_out)) >= p
+            layer.mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=self.dtype)
 
     # ------------------------------------------------------------ stepping
     def _perm(self, epoch: int) -> np.ndarray:
@@ -236,7 +275,14 @@ class Session:
         rec.out = rec.per_sample = rec.dout = None
         rec.loss = rec.objective = math.nan
         rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(self._effective_batch())
-        self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
+        hyper = self.hyper
+        if self.schedule.active:
+            hyper = replace(hyper, lr=self.lr_at(self.epoch))
+        if self._dropout:
+            self._draw_masks(len(rec.x))
+        self._gen = run_step(
+            self.net, self.loss, self.opt, hyper, self.l2, rec, self.events, l1=self.l1
+        )
 
     def _select_batch(
         self, bs: int
@@ -627,6 +673,13 @@ class Session:
             "batch_size": self.batch_size,
             "optimizer": self.optimizer_name,
             "epochs": self.epochs,
+            "l1": self.l1,
+            "schedule": self.schedule.name,
+            "warmup_epochs": self.schedule.warmup_epochs,
+            "step_size": self.schedule.step_size,
+            "gamma": self.schedule.gamma,
+            "min_lr": self.schedule.min_lr,
+            "t_max": self.schedule.t_max,
         }
 
     def _set_hyper_dict(self, d: dict[str, Any]) -> None:
@@ -635,13 +688,28 @@ class Session:
         self.batch_size = d["batch_size"]
         self.epochs = d["epochs"]
         self.optimizer_name = d["optimizer"]
+        # Checkpoints from before L1 and schedules existed lack these: the config's.
+        cfg = self.cfg
+        self.l1 = d.get("l1", cfg.l1)
+        self.schedule = Schedule(
+            d.get("schedule", cfg.schedule),
+            d.get("warmup_epochs", cfg.warmup_epochs),
+            d.get("step_size", cfg.step_size),
+            d.get("gamma", cfg.gamma),
+            d.get("min_lr", cfg.min_lr),
+            d.get("t_max", cfg.t_max),
+        )
 
     def _apply_hyper(self, changes: dict[str, Any]) -> None:
         for k, v in changes.items():
             if k in ("lr", "momentum", "beta1", "beta2", "eps"):
                 setattr(self.hyper, k, float(v))
-            elif k == "l2":
-                self.l2 = float(v)
+            elif k in ("l2", "l1"):
+                setattr(self, k, float(v))
+            elif k in SCHEDULE_FIELDS:
+                field = "name" if k == "schedule" else k
+                kind = {"schedule": str, "warmup_epochs": int, "step_size": int, "t_max": int}
+                self.schedule = replace(self.schedule, **{field: kind.get(k, float)(v)})
             elif k == "batch_size":
                 self.batch_size = int(v)
             elif k == "epochs":
@@ -656,8 +724,11 @@ class Session:
     def set_hyper(self, **changes: Any) -> int:
         """Change hyperparameters from the next step; returns that step.
 
-        Allowed keys: lr, momentum, beta1, beta2, eps, l2, batch_size,
-        optimizer, epochs. ``epochs`` applies at once.
+        Allowed keys: lr, momentum, beta1, beta2, eps, l2, l1, batch_size,
+        optimizer, epochs and the schedule's (schedule, warmup_epochs,
+        step_size, gamma, min_lr, t_max). ``epochs`` applies at once. ``lr``
+        is the base lr a schedule scales: changing it keeps the schedule where
+        it is (at its epoch) and scales the new value.
         """
         bad = set(changes) - set(HYPER_FIELDS)
         if bad:

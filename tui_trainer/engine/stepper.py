@@ -119,8 +119,13 @@ def run_step(
     l2: float,
     rec: StepRecord,
     events: list[Event],
+    l1: float = 0.0,
 ) -> Iterator[Event]:
     """Train on ``rec.x``/``rec.y``, yielding after every layer and phase.
+
+    ``rec.loss`` is the data loss; ``rec.objective`` adds the penalties
+    ``l2/2 * sum W**2 + l1 * sum |W|`` (weight matrices only), whose
+    gradients backward adds to ``dW``.
 
     The squared norms the metrics need (``|dW|^2``, ``|W|^2``, ``|dW_update|^2``)
     double as the finiteness checks of BACKWARD and UPDATE: one reduction per
@@ -147,6 +152,8 @@ def run_step(
         rec.objective = mean + 0.5 * l2 * sum(float(np.vdot(ly.W, ly.W)) for ly in layers)
     else:
         rec.objective = mean
+    if l1:
+        rec.objective += l1 * sum(float(np.abs(ly.W).sum()) for ly in layers)
     if rec.labels is not None:
         rec.correct = int(np.count_nonzero(loss.classes(a) == rec.labels))
     if not math.isfinite(mean):
@@ -158,7 +165,7 @@ def run_step(
     g = dout
     for k, i in enumerate(reversed(range(n))):
         layer = layers[i]
-        g = layer.backward(g, l2, need_dx=i > 0)
+        g = layer.backward(g, l2, need_dx=i > 0, l1=l1)
         dw = layer.dW.reshape(-1)
         layer.grad_sq = gs = float(dw @ dw)
         if not math.isfinite(gs) and not np.isfinite(dw).all():

@@ -23,7 +23,11 @@ from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
 
 TRACE_FORMAT = 1
-TRACE_KEYS = "k/x k/y k/out k/loss k/W{i} k/b{i} k/dW{i} k/db{i}; N/W{i} N/b{i}"
+TRACE_KEYS = (
+    "k/x k/y k/out k/loss k/W{i} k/b{i} k/dW{i} k/db{i}; N/W{i} N/b{i}; "
+    "with dropout k/mask{i} (0 or 1/(1-p) per sample and unit of a hidden layer's output); "
+    "with an lr schedule k/lr (the lr of step k)"
+)
 
 
 class NpzStream:
@@ -47,7 +51,9 @@ def estimate_trace_bytes(s: Session, steps: int) -> int:
     batch = s.n_train if s.batch_size <= 0 else min(s.batch_size, s.n_train)
     y = s.data.y_train
     target_width = int(y.shape[1]) if y.ndim == 2 else 1
-    return trace_bytes(shapes, batch, shapes[0][0], target_width, shapes[-1][1], steps)
+    masks = sum(batch * w for (_, w), sp in zip(shapes, s.cfg.layers, strict=True) if sp.dropout)
+    extra = steps * (masks * s.dtype.itemsize + 8)  # dropout masks and the lr
+    return trace_bytes(shapes, batch, shapes[0][0], target_width, shapes[-1][1], steps) + extra
 
 
 def record_trace(s: Session, steps: int, out: NpzStream, meta: dict[str, Any]) -> int:
@@ -72,6 +78,10 @@ def record_trace(s: Session, steps: int, out: NpzStream, meta: dict[str, Any]) -
                 for i, ly in enumerate(s.net.layers):
                     out.add(f"{k}/W{i}", ly.W)
                     out.add(f"{k}/b{i}", ly.b)
+                    if ly.mask is not None:  # so another framework can drop the same units
+                        out.add(f"{k}/mask{i}", ly.mask)
+                if s.schedule.active:
+                    out.add(f"{k}/lr", np.asarray(s.current_lr))
             if ev.phase is Phase.BACKWARD and ev.layer == 0:
                 for i, ly in enumerate(s.net.layers):
                     out.add(f"{k}/dW{i}", ly.dW)

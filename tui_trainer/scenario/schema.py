@@ -84,6 +84,7 @@ _MODEL_KEYS = (
     "bias_init",
     "leaky_slope",
     "layers",
+    "dropout",
 )
 _TRAINING_KEYS = (
     "loss",
@@ -94,6 +95,13 @@ _TRAINING_KEYS = (
     "beta2",
     "eps",
     "l2",
+    "l1",
+    "schedule",
+    "warmup_epochs",
+    "step_size",
+    "gamma",
+    "min_lr",
+    "t_max",
     "batch_size",
     "epochs",
     "dtype",
@@ -101,7 +109,16 @@ _TRAINING_KEYS = (
     "breakpoints",
     "watches",
 )
-_LAYER_KEYS = ("units", "activation")
+_LAYER_KEYS = ("units", "activation", "dropout")
+MAX_DROPOUT = 0.95  # keeps 1/(1-p) small; a rate near 1 drops nearly every unit
+# The schedule parameters and the schedules that use them (warmup_epochs: all).
+SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
+    "step_size": ("step",),
+    "gamma": ("step", "exponential"),
+    "min_lr": ("cosine",),
+    "t_max": ("cosine",),
+}
+DEFAULT_GAMMA: dict[str, float] = {"step": 0.1, "exponential": 0.95}
 _BREAKPOINT_KEYS = ("condition", "phase", "enabled", "ignore", "every")
 MAX_IGNORE = 1_000_000_000
 
@@ -121,7 +138,6 @@ _KEY_ALIASES: dict[str, str] = {
     "learningrate": "lr",
     "rate": "lr",
     "alpha": "lr",
-    "step_size": "lr",
     "batch": "batch_size",
     "batchsize": "batch_size",
     "minibatch": "batch_size",
@@ -130,6 +146,23 @@ _KEY_ALIASES: dict[str, str] = {
     "max_epochs": "epochs",
     "weight_decay": "l2",
     "l2_reg": "l2",
+    "l1_reg": "l1",
+    "lasso": "l1",
+    "lr_schedule": "schedule",
+    "scheduler": "schedule",
+    "lr_scheduler": "schedule",
+    "warmup": "warmup_epochs",
+    "warm_up": "warmup_epochs",
+    "warmup_steps": "warmup_epochs",
+    "t": "t_max",
+    "tmax": "t_max",
+    "eta_min": "min_lr",
+    "lr_min": "min_lr",
+    "decay": "gamma",
+    "decay_rate": "gamma",
+    "drop_rate": "dropout",
+    "dropout_rate": "dropout",
+    "drop": "dropout",
     "lambda": "l2",
     "regularization": "l2",
     "epsilon": "eps",
@@ -229,6 +262,19 @@ _VALUE_ALIASES: dict[str, dict[str, str]] = {
         "single": "float32",
         "f32": "float32",
         "fp32": "float32",
+    },
+    "schedule": {
+        "cos": "cosine",
+        "cosineannealing": "cosine",
+        "cosine_annealing": "cosine",
+        "cosineannealinglr": "cosine",
+        "steplr": "step",
+        "multistep": "step",
+        "exp": "exponential",
+        "exponentiallr": "exponential",
+        "none": "constant",
+        "fixed": "constant",
+        "const": "constant",
     },
     "phase": {"fwd": "forward", "bwd": "backward", "backprop": "backward", "optim": "update"},
 }
@@ -355,6 +401,7 @@ class ModelSpec:
     bias_init: float = 0.0
     leaky_slope: float = 0.01
     per_layer: bool = False
+    dropout: float = 0.0  # [model] dropout: the rate of hidden layers that set none
 
 
 @dataclass
@@ -381,6 +428,13 @@ class Scenario:
     beta2: float = 0.999
     eps: float = 1e-8
     l2: float = 0.0
+    l1: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    step_size: int = 10
+    gamma: float | None = None  # None: the schedule's default (DEFAULT_GAMMA)
+    min_lr: float = 0.0
+    t_max: int = 0
     batch_size: int | str = 10
     epochs: int = 100
     dtype: str = "float64"
@@ -504,6 +558,13 @@ class Scenario:
             beta2=self.beta2,
             eps=self.eps,
             l2=self.l2,
+            l1=self.l1,
+            schedule=self.schedule,
+            warmup_epochs=self.warmup_epochs,
+            step_size=self.step_size,
+            gamma=self.gamma if self.gamma is not None else DEFAULT_GAMMA.get(self.schedule, 0.1),
+            min_lr=self.min_lr,
+            t_max=self.t_max,
             batch_size=batch,
             epochs=self.epochs,
             seed=self.seed,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.engine.config import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, LayerSpec
+from tui_trainer.engine.config import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, SCHEDULES, LayerSpec
 from tui_trainer.scenario.check import _MISSING, _bound, _Checker, _describe, _quote_list, _suggest
 from tui_trainer.scenario.kinds import (
     _LOSS_ALLOWED,
@@ -45,6 +45,7 @@ from tui_trainer.scenario.schema import (
     DTYPES,
     MAX_CLASSES,
     MAX_DEGREE,
+    MAX_DROPOUT,
     MAX_EPOCHS,
     MAX_IGNORE,
     MAX_INIT,
@@ -53,6 +54,7 @@ from tui_trainer.scenario.schema import (
     MAX_SAMPLES,
     MAX_UNITS,
     MIN_SAMPLES,
+    SCHEDULE_KEYS,
     TASKS,
     BreakpointSpec,
     DataSpec,
@@ -236,8 +238,9 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
     m = ck.table(raw, "", "model")
     ck.keys(m, "model", _MODEL_KEYS)
     activation = ck.choice(m, "model", "activation", DEFAULT_ACTIVATION, ACTIVATIONS)
+    dropout = ck.number(m, "model", "dropout", 0.0, 0.0, MAX_DROPOUT, allowed=_DROPOUT_ALLOWED)
     per_layer = "layers" in m
-    hidden: tuple[LayerSpec, ...] = tuple(LayerSpec(u, activation) for u in DEFAULT_HIDDEN)
+    hidden: tuple[LayerSpec, ...] = tuple(LayerSpec(u, activation, dropout) for u in DEFAULT_HIDDEN)
     if per_layer:
         for other in ("hidden", "activation"):
             if other in m:
@@ -248,7 +251,7 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
                     'layers = [{ units = 8, activation = "relu" }, ...]',
                     "one of the two forms",
                 )
-        hidden = _read_layers(ck, m["layers"]) or ()
+        hidden = _read_layers(ck, m["layers"], dropout) or ()
     elif "hidden" in m:
         value = m["hidden"]
         units_allowed = (
@@ -267,7 +270,7 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
                 for i, u in enumerate(value)
             ]
             if all(u is not None for u in units):
-                hidden = tuple(LayerSpec(u, activation) for u in units)
+                hidden = tuple(LayerSpec(u, activation, dropout) for u in units)
     return ModelSpec(
         hidden=hidden,
         activation=activation,
@@ -308,10 +311,14 @@ def _read_model(ck: _Checker, raw: Mapping[str, Any]) -> ModelSpec:
             m, "model", "leaky_slope", 0.01, 0.0, 1.0, allowed="a number in [0, 1], e.g. 0.01"
         ),
         per_layer=per_layer,
+        dropout=dropout,
     )
 
 
-def _read_layers(ck: _Checker, value: Any) -> tuple[LayerSpec, ...] | None:
+_DROPOUT_ALLOWED = f"a number from 0 to {MAX_DROPOUT:g}, the share of units dropped, e.g. 0.2"
+
+
+def _read_layers(ck: _Checker, value: Any, dropout: float = 0.0) -> tuple[LayerSpec, ...] | None:
     form = 'an array of tables like [{ units = 8, activation = "relu" }]'
     if isinstance(value, dict):
         ck.add(
@@ -348,10 +355,11 @@ def _read_layers(ck: _Checker, value: Any) -> tuple[LayerSpec, ...] | None:
             item["units"], f"{path}.units", None, 1, MAX_UNITS, f"an integer from 1 to {MAX_UNITS}"
         )
         act = ck.choice(item, path, "activation", DEFAULT_ACTIVATION, ACTIVATIONS)
+        rate = ck.number(item, path, "dropout", dropout, 0.0, MAX_DROPOUT, allowed=_DROPOUT_ALLOWED)
         if units is None:
             ok = False
         else:
-            out.append(LayerSpec(units, act))
+            out.append(LayerSpec(units, act, rate))
     return tuple(out) if ok else None
 
 
@@ -410,6 +418,7 @@ def _read_training(ck: _Checker, raw: Mapping[str, Any], data: DataSpec) -> dict
             t, "training", "eps", 1e-8, 0.0, lo_open=True, allowed="a positive number, e.g. 1e-8"
         ),
         "l2": ck.number(t, "training", "l2", 0.0, 0.0, allowed="a number >= 0, e.g. 0.001"),
+        "l1": ck.number(t, "training", "l1", 0.0, 0.0, allowed="a number >= 0, e.g. 0.001"),
         "epochs": ck.integer(
             t,
             "training",
@@ -441,6 +450,81 @@ def _read_training(ck: _Checker, raw: Mapping[str, Any], data: DataSpec) -> dict
         else:
             batch = ck.check_int(value, "training.batch_size", 10, 1, None, batch_allowed)
     out["batch_size"] = batch
+    out.update(_read_schedule(ck, t, out["lr"], out["epochs"]))
+    return out
+
+
+def _read_schedule(ck: _Checker, t: Mapping[str, Any], lr: float, epochs: int) -> dict[str, Any]:
+    """The learning-rate schedule and its parameters (see engine/schedule.py).
+
+    A parameter the chosen schedule does not use is reported (like a data
+    key that does not apply to the data's kind), so a typo in ``schedule``
+    or a forgotten one never leaves a parameter silently ignored.
+    """
+    schedule = ck.choice(t, "training", "schedule", _MISSING, SCHEDULES)
+    known = schedule is not _MISSING or "schedule" not in t
+    name = "constant" if schedule is _MISSING else schedule
+    out: dict[str, Any] = {"schedule": name}
+    for key, users in SCHEDULE_KEYS.items():
+        if key in t and known and name not in users:
+            where = " or ".join(f'"{u}"' for u in users)
+            ck.add(
+                f"training.{key}",
+                f'only used with schedule = {where}, not with schedule = "{name}"',
+                f"remove {key}, or change schedule",
+            )
+    out["warmup_epochs"] = ck.integer(
+        t,
+        "training",
+        "warmup_epochs",
+        0,
+        0,
+        MAX_EPOCHS,
+        f"an integer from 0 to {MAX_EPOCHS}: epochs of linear warm-up, e.g. 5",
+    )
+    out["step_size"] = ck.integer(
+        t,
+        "training",
+        "step_size",
+        10,
+        1,
+        MAX_EPOCHS,
+        f"an integer from 1 to {MAX_EPOCHS}: epochs between lr drops, e.g. 10",
+    )
+    out["gamma"] = ck.number(
+        t,
+        "training",
+        "gamma",
+        None,  # type: ignore[arg-type]
+        0.0,
+        1.0,
+        lo_open=True,
+        allowed="a number in (0, 1]: the lr factor, e.g. 0.5",
+    )
+    out["min_lr"] = ck.number(
+        t,
+        "training",
+        "min_lr",
+        0.0,
+        0.0,
+        MAX_LR,
+        allowed="a number >= 0 and at most lr, e.g. 0.0001",
+    )
+    if "min_lr" in t and name == "cosine" and out["min_lr"] > lr:
+        ck.add(
+            "training.min_lr",
+            f"must not exceed lr ({_bound(lr)}), got {_bound(out['min_lr'])}",
+            "a number >= 0 and at most lr: cosine annealing goes down from lr to min_lr",
+        )
+    out["t_max"] = ck.integer(
+        t,
+        "training",
+        "t_max",
+        0,
+        0,
+        MAX_EPOCHS,
+        "an integer >= 1: epochs from lr down to min_lr, or 0 for the rest of the run",
+    )
     return out
 
 

@@ -22,6 +22,7 @@ from tui_trainer.scenario.schema import (
     _MODEL_KEYS,
     _TRAINING_KEYS,
     DEFAULT_ACTIVATION,
+    SCHEDULE_KEYS,
     BreakpointSpec,
     DataSpec,
     Scenario,
@@ -69,8 +70,9 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
     m = scenario.model
     model: dict[str, Any] = {}
     acts = {layer.activation for layer in m.hidden}
-    if m.per_layer or len(acts) > 1:
-        model["layers"] = [{"units": s.units, "activation": s.activation} for s in m.hidden]
+    drops = {layer.dropout for layer in m.hidden}
+    if m.per_layer or len(acts) > 1 or drops - {m.dropout}:
+        model["layers"] = [_layer_table(s, m.dropout) for s in m.hidden]
     else:
         model["hidden"] = [s.units for s in m.hidden]
         model["activation"] = acts.pop() if acts else m.activation
@@ -82,6 +84,8 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
         bias_init=m.bias_init,
         leaky_slope=m.leaky_slope,
     )
+    if m.dropout:
+        model["dropout"] = m.dropout
     training: dict[str, Any] = {}
     if scenario.loss is not None:
         training["loss"] = scenario.loss
@@ -93,6 +97,19 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
         beta2=scenario.beta2,
         eps=scenario.eps,
         l2=scenario.l2,
+    )
+    # Written only when used, so files without them stay as they were.
+    if scenario.l1:
+        training["l1"] = scenario.l1
+    if scenario.schedule != "constant" or scenario.warmup_epochs:
+        training["schedule"] = scenario.schedule
+        if scenario.warmup_epochs:
+            training["warmup_epochs"] = scenario.warmup_epochs
+        for key, users in SCHEDULE_KEYS.items():
+            value = getattr(scenario, key)
+            if scenario.schedule in users and value is not None:
+                training[key] = value
+    training.update(
         batch_size=scenario.batch_size,
         epochs=scenario.epochs,
         dtype=scenario.dtype,
@@ -111,6 +128,14 @@ _OVERRIDE_SECTION: dict[str, str] = {
 }
 
 
+def _layer_table(spec: LayerSpec, shared_dropout: float = 0.0) -> dict[str, Any]:
+    """One ``layers = [...]`` entry; its dropout when it differs from ``[model] dropout``."""
+    table: dict[str, Any] = {"units": spec.units, "activation": spec.activation}
+    if spec.dropout != shared_dropout:
+        table["dropout"] = spec.dropout
+    return table
+
+
 def _path_text(spec: DataSpec, relative_to: str | Path | None) -> str:
     assert spec.path is not None
     if relative_to is not None:
@@ -124,7 +149,7 @@ def _path_text(spec: DataSpec, relative_to: str | Path | None) -> str:
 def _plain(value: Any) -> Any:
     """Convert override values (LayerSpec, BreakpointSpec, Path, tuples) to TOML values."""
     if isinstance(value, LayerSpec):
-        return {"units": value.units, "activation": value.activation}
+        return _layer_table(value)
     if isinstance(value, BreakpointSpec):
         return value
     if isinstance(value, Path):
@@ -148,6 +173,14 @@ def _apply_override(
         p = Path(value)
         if p.is_absolute():
             value = Path(os.path.relpath(p, Path(relative_to).resolve())).as_posix()
+    if key == "schedule" and isinstance(value, str):
+        for other, users in SCHEDULE_KEYS.items():  # parameters the new schedule does not use
+            if value not in users:
+                section.pop(other, None)
+    if key == "dropout" and "layers" in model:  # one rate for every hidden layer
+        for layer in model["layers"]:
+            if isinstance(layer, dict):
+                layer.pop("dropout", None)
     if key == "kind" and isinstance(value, str):
         value = _kind_aliases().get(value, value)
         keep = _data_keys_for(value)

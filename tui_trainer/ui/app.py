@@ -43,13 +43,14 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
-from tui_trainer.engine.session import Session, SessionError
+from tui_trainer.engine.session import SCHEDULE_FIELDS, Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
 from tui_trainer.recovery import claim, discard, recoveries, set_aside
 from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
 from tui_trainer.ui.keymap import load_keymap
+from tui_trainer.ui.render.lr_strip import schedule_strip
 from tui_trainer.ui.screens.about import lesson_text
 from tui_trainer.ui.screens.confirm import ConfirmScreen
 from tui_trainer.ui.screens.help import HelpScreen
@@ -638,6 +639,10 @@ class TrainerApp(App[None]):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart" or below:
                 h = s.history
+                self._safely(  # first: the strip takes a row from the plot
+                    self.query_one(LossChart),
+                    lambda w: w.show_lr(schedule_strip(s, w.size.width - 2)),
+                )
                 self._safely(
                     self.query_one(LossChart),
                     lambda w: w.show(
@@ -649,6 +654,7 @@ class TrainerApp(App[None]):
                         val_acc=h.epoch_series("val_accuracy").copy(),
                     ),
                 )
+
             if slow and (wide or self.panel == "data"):
                 self._safely(self.query_one(DataView), lambda w: w.show(s))
             if slow and self.panel == "picture":
@@ -1329,7 +1335,7 @@ class TrainerApp(App[None]):
 
         from tui_trainer.ui.screens.hyper import HyperScreen
 
-        self.push_screen(HyperScreen(self.session.hyperparameters()), done)
+        self.push_screen(HyperScreen(self.session.hyperparameters(), self.session.current_lr), done)
 
     def _modal_tool(self, make: Any) -> None:
         if self.running:
@@ -1353,7 +1359,7 @@ class TrainerApp(App[None]):
             **{
                 k: v
                 for k, v in s.hyperparameters().items()
-                if k in ("lr", "momentum", "l2", "optimizer")
+                if k in ("lr", "momentum", "l2", "l1", "optimizer", *SCHEDULE_FIELDS)
             }
         )
         from tui_trainer.ui.screens.compare import CompareScreen
@@ -1432,6 +1438,7 @@ class TrainerApp(App[None]):
                     optimizer=hp["optimizer"],
                     epochs=hp["epochs"],
                     batch_size="full" if hp["batch_size"] <= 0 else hp["batch_size"],
+                    **_regul_overrides(self.scenario, hp),
                     breakpoints=[
                         BreakpointSpec(b.source, b.phase, b.enabled, b.ignore, b.every)
                         for b in self.breakpoints.items
@@ -1659,3 +1666,26 @@ def _parse_target(text: str) -> tuple[str, int] | None:
     if n < 0 or not math.isfinite(n):
         return None
     return kind, n
+
+
+def _regul_overrides(scenario: Any, hp: dict[str, Any]) -> dict[str, Any]:
+    """L1 and the lr schedule as changed live, for a saved scenario: only what
+    differs from the file, and only the parameters the schedule uses."""
+    from tui_trainer.scenario.schema import DEFAULT_GAMMA, SCHEDULE_KEYS
+
+    out: dict[str, Any] = {}
+    if hp["l1"] != scenario.l1:
+        out["l1"] = hp["l1"]
+    sched: dict[str, Any] = {"schedule": hp["schedule"], "warmup_epochs": hp["warmup_epochs"]}
+    for key, users in SCHEDULE_KEYS.items():
+        if hp["schedule"] in users:
+            sched[key] = hp[key]
+
+    def in_file(key: str) -> Any:
+        if key == "gamma" and scenario.gamma is None:  # the schedule's default
+            return DEFAULT_GAMMA.get(scenario.schedule, 0.1)
+        return getattr(scenario, key)
+
+    if any(in_file(k) != v for k, v in sched.items()):
+        out.update(sched)
+    return out

@@ -34,7 +34,7 @@ from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.screens.whatif import parse_change, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
-PARAMS = ("lr", "batch_size", "l2", "momentum", "optimizer")
+PARAMS = ("lr", "batch_size", "l2", "l1", "momentum", "optimizer")
 MAX_EPOCHS = 200
 MAX_VALUES = 4
 COLORS = ("cyan", "orange", "green", "magenta")
@@ -52,8 +52,9 @@ def default_values(cfg: TrainConfig, param: str, n_train: int = 0) -> str:
         big = "full" if n_train and bs * 4 >= n_train else str(bs * 4)
         small = max(1, bs // 4)
         return ",".join(dict.fromkeys([str(small), str(bs), big]))
-    if param == "l2":
-        return "0,0.001,0.01" if cfg.l2 <= 0 else f"0,{cfg.l2:g},{cfg.l2 * 10:g}"
+    if param in ("l2", "l1"):
+        v = getattr(cfg, param)
+        return "0,0.001,0.01" if v <= 0 else f"0,{v:g},{v * 10:g}"
     if param == "momentum":
         return "0,0.5,0.9"
     if param == "optimizer":

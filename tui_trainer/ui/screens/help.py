@@ -28,7 +28,9 @@ layer index in expressions count from 0 like NumPy: grad_norm[0] and W[0][2,1] \
 are about layer L1 (row 2 = input unit 2, column 1 = output unit 1).
 
 Conventions (as PyTorch): W has shape (in, out); mse = mean over all elements; \
-cross_entropy = mean over the batch of -log softmax(z)[target]; L2 adds l2*W to dW."""
+cross_entropy = mean over the batch of -log softmax(z)[target]; L2 adds l2*W to dW, \
+L1 adds l1*sign(W); dropout p zeroes a hidden unit with probability p in training \
+steps and scales the rest by 1/(1-p); an lr schedule scales the base lr per epoch."""
 
 
 class HelpScreen(Dialog[None]):

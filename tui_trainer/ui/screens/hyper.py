@@ -1,4 +1,8 @@
-"""Edit hyperparameters live: validated, applied from the next step."""
+"""Edit hyperparameters live: validated, applied from the next step.
+
+The learning rate is the base a schedule scales (``engine/schedule.py``):
+changing it while a schedule runs keeps the schedule at its epoch.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from textual.widgets import Input, Label, Select
 from tui_trainer.ui.screens.dialog import Dialog
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
 def parse_hyper(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -38,9 +43,33 @@ def parse_hyper(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
             return
         out[key] = v
 
+    def whole(key: str, lo: int, what: str) -> None:
+        raw = values.get(key, "").strip()
+        try:
+            v = int(raw)
+            if v < lo:
+                raise ValueError
+            out[key] = v
+        except ValueError:
+            errors.append(f"{key}: '{raw}' must be a whole number >= {lo}{what}")
+
     num("lr", 0, 100, lo_open=True)
     num("l2", 0, 100)
     num("momentum", 0, 1, hi_open=True)
+    if "l1" in values:  # the schedule's fields are all there when l1 is
+        num("l1", 0, 100)
+        whole("warmup_epochs", 0, "")
+        whole("step_size", 1, "")
+        whole("t_max", 0, " (0: the rest of the run)")
+        num("gamma", 0, 1, lo_open=True)
+        num("min_lr", 0, 100)
+        if "min_lr" in out and "lr" in out and out["min_lr"] > out["lr"]:
+            errors.append(f"min_lr: {out['min_lr']:g} is above lr {out['lr']:g}")
+        sched = values.get("schedule", "")
+        if sched not in SCHEDULES:
+            errors.append(f"schedule: must be one of {', '.join(SCHEDULES)}")
+        else:
+            out["schedule"] = sched
     raw = values.get("batch_size", "").strip()
     if raw == "full":
         out["batch_size"] = 0
@@ -73,16 +102,18 @@ class HyperScreen(Dialog[dict[str, Any] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="hyper_cancel")]
 
-    def __init__(self, current: dict[str, Any]) -> None:
+    def __init__(self, current: dict[str, Any], lr_now: float | None = None) -> None:
         super().__init__()
         self.current = current
+        self.lr_now = lr_now  # the scheduled lr of the next step, when a schedule runs
 
     def compose(self) -> ComposeResult:
         c = self.current
         bs = "full" if c["batch_size"] <= 0 else str(c["batch_size"])
+        sched = "schedule" in c
         with Vertical(id="hyper-box"):
             yield Label("Hyperparameters (applied from the next step; Enter applies, Esc cancels)")
-            with Grid(id="hyper-grid"):
+            with Grid(id="hyper-grid", classes="wide" if sched else ""):
                 yield Label("learning rate")
                 yield Input(compact=True, value=f"{c['lr']:g}", id="lr")
                 yield Label("batch size")
@@ -99,13 +130,41 @@ class HyperScreen(Dialog[dict[str, Any] | None]):
                 yield Input(compact=True, value=f"{c['momentum']:g}", id="momentum")
                 yield Label("L2")
                 yield Input(compact=True, value=f"{c['l2']:g}", id="l2")
+                if sched:
+                    yield Label("L1")
+                    yield Input(compact=True, value=f"{c['l1']:g}", id="l1")
                 yield Label("epochs")
                 yield Input(compact=True, value=str(c["epochs"]), id="epochs")
+                if sched:
+                    yield Label("lr schedule")
+                    yield Select(
+                        [(o, o) for o in SCHEDULES],
+                        value=c["schedule"],
+                        allow_blank=False,
+                        compact=True,
+                        id="schedule",
+                    )
+                    for key, label in (
+                        ("warmup_epochs", "warm-up epochs"),
+                        ("step_size", "step size"),
+                        ("gamma", "gamma"),
+                        ("min_lr", "min lr"),
+                        ("t_max", "T (0: to end)"),
+                    ):
+                        yield Label(label)
+                        yield Input(compact=True, value=f"{c[key]:g}", id=key)
+            if sched and self.lr_now is not None and self.lr_now != c["lr"]:
+                yield Label(
+                    f"The schedule makes the next step's lr {self.lr_now:.4g}; the learning "
+                    "rate above is its base."
+                )
             yield Label("", id="hyper-error")
 
     def values(self) -> dict[str, str]:
         vals = {i.id: i.value for i in self.query(Input) if i.id}
-        vals["optimizer"] = str(self.query_one("#optimizer", Select).value)
+        for select in self.query(Select):
+            if select.id:
+                vals[select.id] = str(select.value)
         return vals
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -28,7 +28,7 @@ from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.config import OPTIMIZERS
-from tui_trainer.engine.session import HYPER_FIELDS, Session, fork_session
+from tui_trainer.engine.session import HYPER_FIELDS, SCHEDULE_FIELDS, Session, fork_session
 from tui_trainer.ui.render.chart_axes import apply_axes, rgb
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
@@ -37,7 +37,8 @@ from tui_trainer.ui.screens.sanity import post
 from tui_trainer.ui.widgets.loss_chart import downsample, plot_ceiling
 from tui_trainer.ui.widgets.safe_plot import SafePlot as PlotextPlot
 
-CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs")
+# The schedule is set in the h dialog (several fields belong together).
+CHANGEABLE = tuple(f for f in HYPER_FIELDS if f != "epochs" and f not in SCHEDULE_FIELDS)
 MAX_EPOCHS_AHEAD = 1000
 # (low, high, low open, high open) for the numeric hyperparameters
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -47,6 +48,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "beta2": (0.0, 1.0, False, True),
     "eps": (0.0, 1.0, True, True),
     "l2": (0.0, 100.0, False, False),
+    "l1": (0.0, 100.0, False, False),
 }
 
 

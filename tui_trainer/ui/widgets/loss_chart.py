@@ -94,6 +94,7 @@ class LossChart(RedrawOnResize, Container):
     DEFAULT_CSS = """
     LossChart > #chart-legend { height: 1; width: 1fr; padding: 0 1; }
     LossChart > SafePlot { width: 1fr; height: 1fr; }
+    LossChart > #chart-lr { dock: bottom; height: 1; width: 1fr; padding: 0 1; display: none; }
     """
 
     def __init__(self, **kw: Any) -> None:
@@ -102,9 +103,24 @@ class LossChart(RedrawOnResize, Container):
         self.accuracy = False  # accuracy instead of loss (classification only)
         self._key: tuple | None = None
         self._legend_text = Text()
+        self._lr_shown = False  # the lr schedule strip takes the bottom row
+        self._lr_plain: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart-legend")
+        yield Static(id="chart-lr")
+
+    def show_lr(self, strip: Text | None) -> None:
+        """The lr schedule strip under the plot (hidden when no schedule runs)."""
+        widget = self.query_one("#chart-lr", Static)
+        self._lr_shown = strip is not None
+        if strip is None:
+            widget.display = False
+            return
+        if strip.plain != self._lr_plain:
+            self._lr_plain = strip.plain
+            widget.update(strip)
+        widget.display = True
 
     @property
     def plt(self) -> Any:
@@ -155,6 +171,7 @@ class LossChart(RedrawOnResize, Container):
             acc,
             self.size,
             title,
+            self._lr_shown,
         )
         if key == self._key:
             return
@@ -164,7 +181,7 @@ class LossChart(RedrawOnResize, Container):
         plt.clear_data()
         plt.clear_figure()
         # The plot's own size is 0 until its first layout: use the panel's.
-        rows, cols = max(1, self.size.height - 1), self.size.width
+        rows, cols = max(1, self.size.height - 1 - self._lr_shown), self.size.width
         n_steps = max(len(step_loss), int(np.nanmax(epoch_steps)) if len(epoch_steps) else 0)
         x_range = (1.0, float(max(1, n_steps)))
         if acc:

@@ -71,7 +71,8 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
     acc = h.epochs.last("val_accuracy")
     if not math.isnan(acc):
         fields.append(("val acc", f"val acc {acc:.0%}"))
-    fields.append(("lr", f"lr {s.hyper.lr:g}"))
+    # The lr the next (or current) step uses: the base scaled by a schedule.
+    fields.append(("lr", f"lr {s.current_lr:.4g}" if s.schedule.active else f"lr {s.hyper.lr:g}"))
     return fields
 
 
