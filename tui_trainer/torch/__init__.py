@@ -5,3 +5,7 @@ tui-trainer imports torch (an import-linter contract keeps the core, the UI,
 the scenario loader and the CLI free of it), so the core install stays
 NumPy-only.
 """
+
+from tui_trainer.torch.session import TorchNonFinite, TorchSession, UserCodeError
+
+__all__ = ["TorchNonFinite", "TorchSession", "UserCodeError"]

@@ -1,0 +1,1153 @@
+"""TorchSession: step through training of any ``torch.nn.Module``, with the NumPy Session's API.
+
+One step, whether single-stepped or fast-forwarded, is the same code
+(``_body``)::
+
+    optimizer.zero_grad(); out = model(x)      FORWARD after each pause module (forward hooks)
+    loss = loss_fn(out, y)                      LOSS
+    loss.backward()                             BACKPROP per module, in the order autograd
+                                                reaches it: when the gradient at the
+                                                module's input is known (a tensor hook;
+                                                its parameter gradients are accumulated by
+                                                then), or for a module fed by the data, when
+                                                all its parameter gradients are
+                                                (post-accumulate-grad hooks)
+    before = params; optimizer.step()           UPDATE, the applied update = after - before
+
+Single-stepping runs ``_body`` in a worker thread whose hooks wait until
+told to go on (``runner.StepRunner``); fast-forward runs it on the calling
+thread with hooks that only check. Hooks are attached when a step begins and
+removed in a ``finally`` when it ends, is aborted (quit, rewind) or user
+code raises: the model never keeps them between steps.
+
+Non-finite values are caught where they first appear: a module's output
+(forward), the loss, a module's parameter gradients or the gradient at its
+output (backward), the parameters after ``optimizer.step()``. The step stops
+there (no update from a NaN) and ``nonfinite`` names the module by its
+qualified name.
+
+Step-back: keyframes at step boundaries hold the model's ``state_dict``,
+the optimizer's ``state_dict``, the torch/NumPy/Python random states and
+the data cursor; going back restores the nearest one and replays. On CPU
+with ``torch.use_deterministic_algorithms`` (switched on while the session is
+open) replay is bit-identical.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+from torch import nn
+
+from tui_trainer.engine.history import History
+from tui_trainer.engine.session import (
+    GRANULARITIES,
+    KEYFRAME_MIN_INTERVAL,
+    Diverged,
+    SessionError,
+    StopReason,
+)
+from tui_trainer.engine.stepper import Event, Phase
+from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
+from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
+from tui_trainer.torch.runner import Pause, StepRunner
+
+HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
+NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
+
+
+class UserCodeError(SessionError):
+    """The model, loss, optimizer or data raised during a step; the session
+    went back to the start of that step. The original exception is chained."""
+
+
+@dataclass
+class TorchNonFinite:
+    """Where the first NaN/Inf appeared, named by qualified module name."""
+
+    step: int
+    phase: Phase
+    layer: int | None
+    module: str
+    what: str
+
+    def describe(self) -> str:
+        where = self.phase.label + (f" {self.module}" if self.module else "")
+        return f"non-finite {self.what} at step {self.step}, {where}"
+
+
+class _Stop(Exception):  # noqa: N818 - control flow
+    """Ends a step at a non-finite value (no update is made)."""
+
+    def __init__(self, ev: Event) -> None:
+        self.ev = ev
+
+
+@dataclass
+class StepRecord:
+    """What the current step produced (outputs are kept only while single-stepping)."""
+
+    step: int = 0
+    epoch: int = 0
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    out: torch.Tensor | None = None
+    loss: float = math.nan
+    lr: float = math.nan
+    correct: int = 0
+    n: int = 0
+    nonfinite: TorchNonFinite | None = None
+
+
+@dataclass
+class TorchKeyframe:
+    step: int
+    epoch: int
+    cursor: int
+    model: dict[str, torch.Tensor]
+    optim: dict[str, Any]
+    rng: dict[str, Any]
+    epoch_rng: dict[str, Any] | None
+    batch_size: int
+    epochs: int
+    acc: dict[str, Any]
+    n_step_rows: int
+    n_epoch_rows: int
+
+
+class _StepState:
+    """Per-step bookkeeping the hooks share (reset when a step begins)."""
+
+    def __init__(self, n_modules: int, remaining: list[int]) -> None:
+        self.fwd_seen = [False] * n_modules
+        self.bwd_seen = [False] * n_modules
+        self.fwd_n = 0
+        self.bwd_n = 0
+        self.remaining = list(remaining)
+        self.by_input = [False] * n_modules
+        self.active: list[torch.Tensor | None] = [None] * n_modules
+        self.outputs: list[torch.Tensor | None] = [None] * n_modules
+        self.pause: Pause | None = None
+
+
+def _first_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list)):
+        for v in x:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(x, dict):
+        for v in x.values():
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+def _tensors(x: Any) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in _tensors(v)]
+    return []
+
+
+def _finite(t: torch.Tensor) -> bool:
+    if not t.is_floating_point() and not t.is_complex():
+        return True
+    s = float(t.detach().sum())  # one reduction; a full check only if it overflowed
+    return math.isfinite(s) or bool(torch.isfinite(t).all())
+
+
+class TorchSession:
+    """One training run of a PyTorch model that can be stepped, run, rewound and checkpointed."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[..., torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        train: Any,
+        val: Any = None,
+        *,
+        batch_size: int = 32,
+        epochs: int = 10,
+        seed: int = 0,
+        modules: list[str] | None = None,
+        depth: int | None = None,
+        history_steps: int = 1000,
+        history_bytes: int = 64 * 1024 * 1024,
+        labels: Any = None,
+        val_labels: Any = None,
+        deterministic: bool = True,
+    ) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.seed = seed
+        p0 = next(iter(model.parameters()), None)
+        self.float_dtype = p0.dtype if p0 is not None else torch.get_default_dtype()
+        self.device = p0.device if p0 is not None else torch.device("cpu")
+        self.data = self._make_data(train, batch_size, seed, labels)
+        self.val = self._make_val(val, val_labels)
+        self.modules = pause_modules(model, depth, modules)
+        self.module_names = [n for n, _ in self.modules]
+        self.n_layers = len(self.modules)
+        self.E = 2 * self.n_layers + 2
+        self._relu_like = [is_relu_like(m) for _, m in self.modules]
+        self._trainable = [trainable(m) for _, m in self.modules]
+        self._weights = [weight_params(m) for _, m in self.modules]
+        self.history_steps = history_steps
+        self.history_bytes = history_bytes
+        self.hook: Callable[[TorchSession, Event], None] | None = None
+        self.on_step: Callable[[TorchSession], None] | None = None
+        self._prev_deterministic: tuple[bool, bool] | None = None
+        if deterministic:
+            self._prev_deterministic = (
+                torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+            )
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.closed = False
+        self._runner: StepRunner | None = None
+        # The start: seeded generators and the user's initial weights, kept for restart().
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        import random
+
+        random.seed(seed)
+        self.epochs = epochs
+        self._setup_state()
+        self._initial = self._keyframe()
+
+    # ------------------------------------------------------------ inputs
+    def _make_data(self, train: Any, batch_size: int, seed: int, labels: Any) -> Any:
+        if isinstance(train, torch.utils.data.DataLoader):
+            return LoaderData(train, float_dtype=self.float_dtype, device=self.device)
+        if isinstance(train, (tuple, list)) and len(train) == 2:
+            return TensorData(
+                train[0],
+                train[1],
+                batch_size=batch_size,
+                seed=seed,
+                float_dtype=self.float_dtype,
+                device=self.device,
+                labels=labels,
+            )
+        raise TypeError("train must be a pair (X, y) of tensors or arrays, or a DataLoader")
+
+    def _make_val(self, val: Any, labels: Any) -> Any:
+        if val is None:
+            return None
+        if isinstance(val, torch.utils.data.DataLoader):
+            return val
+        if isinstance(val, (tuple, list)) and len(val) == 2:
+            return TensorData(
+                val[0],
+                val[1],
+                batch_size=0,
+                seed=0,
+                float_dtype=self.float_dtype,
+                device=self.device,
+                labels=labels,
+            )
+        raise TypeError("val must be a pair (X, y) of tensors or arrays, or a DataLoader")
+
+    def _labels(self, out: torch.Tensor, y: torch.Tensor, labels: Any) -> Any:
+        """Class indices of the targets (None for regression)."""
+        if labels is not None:
+            return labels
+        if not y.is_floating_point() and y.ndim == 1:
+            return y
+        if isinstance(self.loss_fn, nn.BCEWithLogitsLoss):
+            return (y.reshape(len(y), -1)[:, 0] > 0.5).long()
+        return None
+
+    def _classes(self, out: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.loss_fn, nn.BCEWithLogitsLoss):
+            return (out.reshape(len(out), -1)[:, 0] > 0).long()
+        return out.reshape(len(out), -1).argmax(dim=1)
+
+    # ------------------------------------------------------------- state
+    def _setup_state(self) -> None:
+        self.step = 0
+        self.pos = 0
+        self.epoch = 0
+        self.cursor = 0
+        self.last_event: Event | None = None
+        self.rec = StepRecord()
+        self._step_batch = (1, 1)
+        self.nonfinite: TorchNonFinite | None = None
+        self.history = History(self.n_layers)
+        self._acc = self._new_acc()
+        self._hp_log: dict[int, dict[str, Any]] = {}
+        self.keyframes: dict[int, TorchKeyframe] = {}
+        self._replaying = False
+        self._st: _StepState | None = None
+        self._watching = False
+        self.data.forget_iterator()
+        nbytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        self.keyframe_bytes = 3 * nbytes
+        self.keyframe_interval = max(
+            min(KEYFRAME_MIN_INTERVAL, self.history_steps),
+            math.ceil(self.history_steps * self.keyframe_bytes / max(1, self.history_bytes)),
+        )
+        self._step_active: list[Any] = [None] * self.n_layers
+        self._step_outputs: list[Any] = [None] * self.n_layers
+        self._grad_sq = [math.nan] * self.n_layers
+        self._weight_sq = [math.nan] * self.n_layers
+        self._delta_sq = [math.nan] * self.n_layers
+        self.deltas: dict[str, torch.Tensor] = {}
+
+    def _new_acc(self) -> dict[str, Any]:
+        return {"loss_sum": 0.0, "count": 0, "correct": 0, "active": [None] * self.n_layers}
+
+    def close(self) -> None:
+        """Abort a step in progress (its hooks come off) and restore global torch settings."""
+        self._abort_step()
+        if self._prev_deterministic is not None:
+            on, warn = self._prev_deterministic
+            torch.use_deterministic_algorithms(on, warn_only=warn)
+            self._prev_deterministic = None
+        self.closed = True
+
+    def __enter__(self) -> TorchSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def restart(self) -> None:
+        """Back to the initial weights, optimizer state and generators."""
+        self._abort_step()
+        self._setup_state()
+        self._load_keyframe(self._initial)
+
+    # ---------------------------------------------------------- position
+    @property
+    def position(self) -> int:
+        return self.step * self.E + self.pos
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs and self.pos == 0
+
+    @property
+    def diverged(self) -> bool:
+        return self.nonfinite is not None
+
+    @property
+    def phase(self) -> Phase | None:
+        return self.last_event.phase if self.last_event else None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.data.batches_per_epoch()
+
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.data.batch_number(self.cursor)
+
+    def shown_counters(self) -> tuple[int, int, int, int]:
+        ev = self.last_event
+        if self.pos == 0 and ev is not None and ev.phase is Phase.UPDATE and self.step > 0:
+            return self.rec.epoch, self.rec.step, self._step_batch[0], self._step_batch[1]
+        return self.epoch, self.step, self.batch_in_epoch, self.batches_per_epoch
+
+    @property
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @property
+    def oldest_position(self) -> int:
+        if not self.keyframes:
+            return self.position
+        return min(self.keyframes) * self.E
+
+    def memory_report(self) -> dict[str, int]:
+        return {
+            "keyframes": len(self.keyframes),
+            "keyframe_interval": self.keyframe_interval,
+            "history_bytes": len(self.keyframes) * self.keyframe_bytes,
+            "metrics_bytes": self.history.nbytes,
+        }
+
+    # ------------------------------------------------------------- hooks
+    def _attach(self) -> list[Any]:
+        handles: list[Any] = []
+        for i, (_, m) in enumerate(self.modules):
+            handles.append(m.register_forward_hook(self._forward_hook(i)))
+            for p in self._trainable[i]:
+                handles.append(p.register_post_accumulate_grad_hook(self._accumulated_hook(i)))
+        return handles
+
+    def _forward_hook(self, i: int) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            st = self._st
+            if st is None or st.fwd_seen[i]:
+                return  # outside a step (evaluation) or a second call: no pause
+            st.fwd_seen[i] = True
+            t = _first_tensor(output)
+            if t is not None:
+                if not _finite(t):
+                    self._stop(Phase.FORWARD, i, "output", min(st.fwd_n + 1, self.n_layers))
+                if self._relu_like[i] and len(t) > 0:
+                    st.active[i] = (t.detach().reshape(len(t), -1) > 0).any(dim=0)
+                if self._watching:
+                    st.outputs[i] = t.detach().clone()
+            # BACKPROP of this module is complete when the gradient at its input
+            # is known (the input's hook runs after the module's parameter
+            # gradients are accumulated: autograd runs accumulation first). Only
+            # intermediate tensors get a hook (they die with the graph); a module
+            # fed by data (no grad_fn) waits for its parameters' gradients instead.
+            x = next(
+                (a for a in _tensors(inputs) if a.requires_grad and a.grad_fn is not None), None
+            )
+            if x is not None:
+                st.by_input[i] = True
+                x.register_hook(self._grad_hook(i))
+            st.fwd_n = min(st.fwd_n + 1, self.n_layers)
+            self._pause(Event(Phase.FORWARD, i, st.fwd_n))
+
+        return hook
+
+    def _accumulated_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(p: torch.Tensor) -> None:
+            st = self._st
+            if st is None or st.bwd_seen[i] or st.by_input[i]:
+                return
+            st.remaining[i] -= 1
+            if st.remaining[i] > 0:
+                return
+            self._check_params(i)
+            self._backward_event(i)
+
+        return hook
+
+    def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(g: torch.Tensor) -> None:
+            st = self._st
+            if st is None or st.bwd_seen[i]:
+                return
+            self._check_params(i)
+            if not _finite(g):
+                self._backward_event(i, bad="gradient at its input")
+            self._backward_event(i)
+
+        return hook
+
+    def _check_params(self, i: int) -> None:
+        for q in self._trainable[i]:
+            if q.grad is not None and not _finite(q.grad):
+                self._backward_event(i, bad="parameter gradient")
+
+    def _backward_event(self, i: int, bad: str = "") -> None:
+        st = self._st
+        assert st is not None
+        st.bwd_seen[i] = True
+        idx = self.n_layers + 1 + min(st.bwd_n + 1, self.n_layers)
+        if bad:
+            self._stop(Phase.BACKWARD, i, bad, idx)
+        st.bwd_n += 1
+        self._pause(Event(Phase.BACKWARD, i, idx))
+
+    def _stop(self, phase: Phase, layer: int | None, what: str, index: int) -> None:
+        name = self.module_names[layer] if layer is not None else ""
+        self.rec.nonfinite = TorchNonFinite(self.rec.step, phase, layer, name, what)
+        raise _Stop(Event(phase, layer, index, nonfinite=True))
+
+    def _pause(self, ev: Event) -> None:
+        st = self._st
+        if st is not None and st.pause is not None:
+            st.pause(ev)
+
+    # -------------------------------------------------------------- step
+    def _remaining(self) -> list[int]:
+        return [len(ps) for ps in self._trainable]
+
+    def _begin_step(self) -> None:
+        changes = self._hp_log.get(self.step)
+        if changes:
+            self._apply_hyper(changes)
+        if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
+            self.keyframes[self.step] = self._keyframe()
+            self._prune_keyframes()
+        rec = self.rec = StepRecord(step=self.step, epoch=self.epoch)
+        self._step_batch = (self.batch_in_epoch, self.batches_per_epoch)
+        x, y, labels, after = self.data.batch(self.epoch, self.cursor)
+        rec.x, rec.y, rec.labels = x, y, labels
+        rec.n = int(len(x))
+        self._cursor_after = after
+
+    def _body(self, pause: Pause | None) -> Event:
+        """One training step; ``pause`` (None when fast-forwarding) is called at every event."""
+        rec = self.rec
+        st = self._st = _StepState(self.n_layers, self._remaining())
+        st.pause = pause
+        handles = self._attach()
+        try:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.model.train()
+            out = self.model(rec.x)
+            loss = self.loss_fn(out, rec.y)
+            rec.out = out.detach()
+            rec.loss = float(loss.detach())
+            labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
+            rec.labels = labels
+            if labels is not None:
+                rec.correct = int((self._classes(rec.out) == labels).sum())
+            n = self.n_layers
+            if not math.isfinite(rec.loss):
+                self._stop(Phase.LOSS, None, "loss", n + 1)
+            self._pause(Event(Phase.LOSS, None, n + 1))
+            loss.backward()
+            self._measure_grads()
+            rec.lr = self.current_lr
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            before = [p.detach().clone() for p in params]
+            self.optimizer.step()
+            return self._after_update(params, before)
+        except _Stop as s:
+            return s.ev
+        finally:
+            for h in handles:
+                h.remove()
+            self._step_active = st.active
+            self._step_outputs = st.outputs
+            self._st = None
+
+    def _measure_grads(self) -> None:
+        decay = {}
+        for g in self.optimizer.param_groups:
+            for p in g["params"]:
+                decay[id(p)] = float(g.get("weight_decay", 0.0) or 0.0)
+        for i, ws in enumerate(self._weights):
+            total = 0.0
+            for p in ws:
+                if p.grad is None:
+                    continue
+                g = p.grad.detach()
+                wd = decay.get(id(p), 0.0)
+                if wd:  # the gradient the optimizer follows (L2 included, as the NumPy engine's dW)
+                    g = g + wd * p.detach()
+                total += float((g * g).sum())
+            self._grad_sq[i] = total
+
+    def _after_update(self, params: list[torch.Tensor], before: list[torch.Tensor]) -> Event:
+        n = self.n_layers
+        self.deltas = {}
+        delta_of = {}
+        ok = True
+        with torch.no_grad():
+            for p, b in zip(params, before, strict=True):
+                d = p.detach() - b
+                delta_of[id(p)] = d
+            for i, ws in enumerate(self._weights):
+                w_sq = 0.0
+                d_sq = 0.0
+                for p in ws:
+                    w_sq += float((p.detach() * p.detach()).sum())
+                    d = delta_of.get(id(p))
+                    if d is not None:
+                        d_sq += float((d * d).sum())
+                self._weight_sq[i] = w_sq
+                self._delta_sq[i] = d_sq
+            bad = None
+            for i, ps in enumerate(self._trainable):
+                if not all(_finite(p) for p in ps):
+                    bad = i
+                    break
+            ok = bad is None
+        names = {id(p): k for k, p in self.model.named_parameters()}
+        self.deltas = {names[k]: d for k, d in delta_of.items() if k in names}
+        if not ok:
+            self._stop(Phase.UPDATE, bad, "weights after the update", 2 * n + 2)
+        ev = Event(Phase.UPDATE, None, 2 * n + 2)
+        return ev
+
+    def _end_step(self) -> None:
+        rec = self.rec
+        n = rec.n
+        acc = self._acc
+        acc["loss_sum"] += rec.loss * n
+        acc["count"] += n
+        acc["correct"] += rec.correct
+        h = self.history
+        row = h.steps.new_row()
+        row[0] = rec.loss
+        row[1] = rec.correct / n if rec.labels is not None else math.nan
+        row[2] = rec.lr
+        row[3] = self.epoch
+        L = self.n_layers
+        st_active = self._step_active
+        for i in range(L):
+            wn = math.sqrt(self._weight_sq[i])
+            row[4 + i] = math.sqrt(self._grad_sq[i])
+            row[4 + L + i] = wn
+            row[4 + 2 * L + i] = math.sqrt(self._delta_sq[i]) / wn if wn > 0 else math.inf
+            a = st_active[i]
+            if a is not None:
+                prev = acc["active"][i]
+                acc["active"][i] = a if prev is None else (prev | a)
+                row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+        self.step += 1
+        self.pos = 0
+        self.cursor = self._cursor_after
+        if self.data.epoch_done(self.cursor):
+            self._end_epoch()
+        if self.on_step is not None:
+            self.on_step(self)
+
+    def _end_epoch(self) -> None:
+        acc = self._acc
+        row = self.history.epochs.new_row()
+        row[0] = acc["loss_sum"] / max(1, acc["count"])
+        row[2] = acc["correct"] / max(1, acc["count"]) if self.rec.labels is not None else math.nan
+        row[4] = self.step
+        if self.val is not None:
+            row[1], row[3] = self.evaluate(self.val)
+        for i, a in enumerate(acc["active"]):
+            if a is not None:
+                row[5 + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+        self.epoch += 1
+        self.cursor = 0
+        self._acc = self._new_acc()
+
+    def evaluate(self, data: Any) -> tuple[float, float]:
+        """Mean loss and accuracy on ``data`` in eval mode; the random generators are untouched."""
+        saved = get_rng()
+        was_training = self.model.training
+        self.model.eval()
+        total = 0.0
+        count = 0
+        correct = 0
+        have_labels = True
+        try:
+            with torch.no_grad():
+                if isinstance(data, TensorData):
+                    batches: Any = [(data.x, data.y, data.labels)]
+                else:
+                    batches = ((b[0], b[1], None) for b in data)
+                for x, y, labels in batches:
+                    x = x.to(self.device, self.float_dtype if x.is_floating_point() else x.dtype)
+                    y = y.to(self.device, self.float_dtype if y.is_floating_point() else y.dtype)
+                    out = self.model(x)
+                    k = len(x)
+                    total += float(self.loss_fn(out, y)) * k
+                    count += k
+                    lab = self._labels(out, y, labels)
+                    if lab is None:
+                        have_labels = False
+                    else:
+                        correct += int((self._classes(out) == lab).sum())
+        finally:
+            self.model.train(was_training)
+            set_rng(saved)
+        if count == 0:
+            return math.nan, math.nan
+        return total / count, (correct / count if have_labels else math.nan)
+
+    # ------------------------------------------------------------ events
+    def _finish(self, ev: Event) -> Event:
+        """Book-keeping after a step's last event (its end or a non-finite stop)."""
+        self.last_event = ev
+        if ev.nonfinite:
+            self.nonfinite = self.rec.nonfinite
+            self.pos = ev.index
+        else:
+            self._end_step()
+        return ev
+
+    def _next(self) -> Event | None:
+        """One event forward, single-stepping in the worker thread; None when finished or diverged."""
+        if self.nonfinite is not None:
+            return None
+        if self._runner is None:
+            if self.epoch >= self.epochs:
+                return None
+            self._begin_step()
+            self._watching = True
+            self._runner = StepRunner(self._body)
+            msg = self._runner.start()
+        else:
+            msg = self._runner.resume()
+        kind, payload = msg
+        if kind == "event":
+            ev: Event = payload
+            self.last_event = ev
+            self.pos = ev.index
+            if self.hook is not None and not self._replaying:
+                self.hook(self, ev)
+            return ev
+        self._runner = None
+        if kind == "error":
+            self._fail(payload)
+        if kind == "aborted":  # cannot happen unless user code aborted itself
+            raise SessionError("the step was aborted")
+        ev = self._finish(payload)
+        if self.hook is not None and not self._replaying:
+            self.hook(self, ev)
+        return ev
+
+    def _whole_step(self) -> Event:
+        """Fast-forward one step on this thread: the same body, hooks that only check."""
+        self._begin_step()
+        self._watching = False
+        try:
+            ev = self._body(None)
+        except Exception as e:
+            self._fail(e)
+        return self._finish(ev)
+
+    def _fail(self, e: BaseException) -> NoReturn:
+        """User code raised mid-step: go back to the step's start, then report it."""
+        step = self.rec.step
+        self._runner = None
+        try:
+            self._goto(step * self.E, replay_only=True)
+        except Exception:  # the replay itself failed: at least start the step afresh
+            self.pos = 0
+        raise UserCodeError(f"step {step}: {type(e).__name__}: {e}") from e
+
+    def _abort_step(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            runner.abort()
+
+    # ---------------------------------------------------------- stepping API
+    def advance(self, granularity: str = "phase", count: int = 1) -> Event | None:
+        """Move forward by ``count`` layers (modules), phases, steps or epochs.
+
+        Returns the last event, None when training has finished; raises
+        ``Diverged`` if training had already become non-finite.
+        """
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        if self.nonfinite is not None:
+            raise Diverged(self.nonfinite)
+        ev = None
+        ends = self._phase_end_indices()
+        for _ in range(count):
+            start = self.epoch
+            while True:
+                ev = self._next()
+                if ev is None or ev.nonfinite or granularity == "layer":
+                    break
+                if granularity == "phase" and self.pos in ends:
+                    break
+                if granularity == "step" and self.pos == 0:
+                    break
+                if granularity == "epoch" and self.epoch > start and self.pos == 0:
+                    break
+            if ev is None or ev.nonfinite:
+                break
+        return ev
+
+    def _phase_end_indices(self) -> tuple[int, ...]:
+        L = self.n_layers
+        return (L, L + 1, 2 * L + 1, 0)
+
+    def run(
+        self,
+        until: Callable[[TorchSession], bool] | None = None,
+        *,
+        max_steps: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        event_check: Callable[[TorchSession, Event], bool] | None = None,
+    ) -> StopReason:
+        """Train until ``until`` holds at a step boundary, the end, or a divergence."""
+        done = 0
+        fast = event_check is None and self.hook is None
+        while True:
+            if self.nonfinite is not None:
+                return StopReason("diverged", self.nonfinite.describe())
+            if self.finished:
+                return StopReason("finished", f"finished {self.epochs} epochs")
+            if fast and self._runner is None:
+                self._whole_step()
+            else:
+                while True:
+                    ev = self._next()
+                    if ev is None:
+                        break
+                    if event_check is not None and event_check(self, ev):
+                        return StopReason("predicate")
+                    if ev.nonfinite or self.pos == 0:
+                        break
+            if self.nonfinite is not None:
+                return StopReason("diverged", self.nonfinite.describe())
+            done += 1
+            if until is not None and until(self):
+                return StopReason("predicate")
+            if max_steps is not None and done >= max_steps:
+                return StopReason("limit")
+            if should_stop is not None and should_stop():
+                return StopReason("cancelled")
+
+    # ------------------------------------------------------------ rewind
+    def _keyframe(self) -> TorchKeyframe:
+        acc = self._acc
+        return TorchKeyframe(
+            step=self.step,
+            epoch=self.epoch,
+            cursor=self.cursor,
+            model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            optim=copy.deepcopy(self.optimizer.state_dict()),
+            rng=get_rng(),
+            epoch_rng=getattr(self.data, "epoch_rng", None),
+            batch_size=int(self.data.batch_size),
+            epochs=self.epochs,
+            acc={**acc, "active": [None if a is None else a.clone() for a in acc["active"]]},
+            n_step_rows=self.history.steps.n,
+            n_epoch_rows=self.history.epochs.n,
+        )
+
+    def _prune_keyframes(self) -> None:
+        horizon = self.step - self.history_steps
+        kf = self.keyframes
+        while len(kf) >= 2:
+            it = iter(kf)
+            first, second = next(it), next(it)
+            if second <= horizon:
+                del kf[first]
+            else:
+                break
+
+    def _load_keyframe(self, kf: TorchKeyframe) -> None:
+        with torch.no_grad():
+            self.model.load_state_dict(kf.model)
+        # deepcopy: load_state_dict keeps tensors it need not cast, and the
+        # optimizer updates its state in place; the keyframe must stay as it was.
+        self.optimizer.load_state_dict(copy.deepcopy(kf.optim))
+        set_rng(kf.rng)
+        if isinstance(self.data, LoaderData):
+            self.data.epoch_rng = kf.epoch_rng
+        self.data.forget_iterator()
+        self.data.batch_size = kf.batch_size
+        self.epochs = kf.epochs
+        self.step, self.epoch, self.cursor = kf.step, kf.epoch, kf.cursor
+        self.pos = 0
+        self.nonfinite = None
+        self.last_event = None
+        self._acc = {
+            **kf.acc,
+            "active": [None if a is None else a.clone() for a in kf.acc["active"]],
+        }
+        self.history.steps.truncate(kf.n_step_rows)
+        self.history.epochs.truncate(kf.n_epoch_rows)
+        self.rec = StepRecord()
+
+    def goto(self, position: int) -> None:
+        """Go to any reachable position: forward by running, back by keyframe and replay."""
+        self._goto(position)
+
+    def _goto(self, position: int, replay_only: bool = False) -> None:
+        position = max(0, position)
+        if not replay_only and position >= self.position and self.nonfinite is None:
+            self._forward_to(position)
+            return
+        self._abort_step()
+        target_step, target_pos = divmod(position, self.E)
+        want = target_step - 1 if (target_pos == 0 and target_step > 0) else target_step
+        candidates = [k for k in self.keyframes if k <= want] or [
+            k for k in self.keyframes if k <= target_step
+        ]
+        if not candidates:
+            raise SessionError(
+                f"step {target_step} is beyond the step-back history "
+                f"(oldest reachable step: {min(self.keyframes) if self.keyframes else self.step})"
+            )
+        self._load_keyframe(self.keyframes[max(candidates)])
+        for k in [k for k in self.keyframes if k > self.step]:
+            del self.keyframes[k]
+        self._forward_to(position)
+
+    def _forward_to(self, position: int) -> None:
+        self._replaying = True
+        try:
+            while self.position < position:
+                # Whole steps on this thread; the last one single-stepped so its
+                # module outputs are there to be shown.
+                if self._runner is None and position - self.position > self.E and self.pos == 0:
+                    if self.epoch >= self.epochs:
+                        break
+                    self._whole_step()
+                    if self.nonfinite is not None:
+                        break
+                    continue
+                if self._next() is None or self.nonfinite is not None:
+                    break
+        finally:
+            self._replaying = False
+
+    def back(self, granularity: str = "phase") -> None:
+        """Step back one layer (module), phase or step."""
+        G = self.position
+        if G == 0:
+            raise SessionError("already at the start of training")
+        if granularity == "layer":
+            target = G - 1
+        elif granularity == "phase":
+            ends = set(self._phase_end_indices())
+            target = G - 1
+            while target > 0 and (target % self.E) not in ends:
+                target -= 1
+        elif granularity == "step":
+            target = G - (G % self.E) if G % self.E else G - self.E
+        else:
+            raise ValueError("granularity must be layer, phase or step")
+        if target < self.oldest_position:
+            raise SessionError("that is beyond the step-back history")
+        self.goto(target)
+
+    # ---------------------------------------------------- hyperparameters
+    def hyperparameters(self) -> dict[str, Any]:
+        g = self.optimizer.param_groups[0]
+        betas = g.get("betas", (math.nan, math.nan))
+        return {
+            "lr": float(g["lr"]),
+            "momentum": float(g.get("momentum", math.nan)),
+            "beta1": float(betas[0]),
+            "beta2": float(betas[1]),
+            "eps": float(g.get("eps", math.nan)),
+            "l2": float(g.get("weight_decay", 0.0)),
+            "batch_size": int(self.data.batch_size),
+            "optimizer": type(self.optimizer).__name__.lower(),
+            "epochs": self.epochs,
+        }
+
+    def _apply_hyper(self, changes: dict[str, Any]) -> None:
+        for k, v in changes.items():
+            if k == "batch_size":
+                self.data.batch_size = int(v)
+                continue
+            if k == "epochs":
+                self.epochs = int(v)
+                continue
+            for g in self.optimizer.param_groups:
+                if k == "lr":
+                    g["lr"] = float(v)
+                elif k == "momentum" and "momentum" in g:
+                    g["momentum"] = float(v)
+                elif k in ("beta1", "beta2") and "betas" in g:
+                    b = list(g["betas"])
+                    b[0 if k == "beta1" else 1] = float(v)
+                    g["betas"] = tuple(b)
+                elif k == "eps" and "eps" in g:
+                    g["eps"] = float(v)
+                elif k == "l2" and "weight_decay" in g and not g.get(NO_DECAY):
+                    g["weight_decay"] = float(v)
+
+    def set_hyper(self, **changes: Any) -> int:
+        """Change hyperparameters from the next step (every param group); returns that step.
+
+        Allowed: lr, momentum, beta1, beta2, eps, l2 (``weight_decay``),
+        batch_size (tensor data only), epochs (applies at once). Changing the
+        optimizer itself is not possible: it is the user's object.
+        """
+        bad = set(changes) - set(HYPER_FIELDS)
+        if bad:
+            raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(bad))}")
+        if "batch_size" in changes and isinstance(self.data, LoaderData):
+            raise ValueError("batch_size belongs to the DataLoader; it cannot change here")
+        if "epochs" in changes:
+            self.epochs = int(changes.pop("epochs"))
+        if not changes:
+            return self.step
+        at = self.step if self.pos == 0 else self.step + 1
+        for k in [k for k in self._hp_log if k > at]:
+            del self._hp_log[k]
+        for k in [k for k in self.keyframes if k > at]:
+            del self.keyframes[k]
+        self._hp_log.setdefault(at, {}).update(changes)
+        if self.pos == 0:
+            self._apply_hyper(changes)
+            self.keyframes.pop(at, None)
+            if self.nonfinite is not None:
+                self.nonfinite = None
+        return at
+
+    # ------------------------------------------------------ checkpoints
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The complete state at the current step boundary as plain arrays plus JSON (no pickle)."""
+        if self.pos != 0 or self.nonfinite is not None:
+            raise SessionError("state is taken at a step boundary")
+        out: dict[str, np.ndarray] = {}
+        for k, v in self.model.state_dict().items():
+            out[f"model/{k}"] = v.detach().cpu().numpy().copy()
+        sd = self.optimizer.state_dict()
+        scalars: dict[str, Any] = {}
+        for idx, st in sd["state"].items():
+            for name, v in st.items():
+                if isinstance(v, torch.Tensor):
+                    out[f"optim/{idx}/{name}"] = v.detach().cpu().numpy().copy()
+                else:
+                    scalars[f"{idx}/{name}"] = v
+        rng_meta = _rng_to_arrays("rng", get_rng(), out)
+        epoch_rng = getattr(self.data, "epoch_rng", None)
+        if epoch_rng is not None:
+            rng_meta["epoch"] = _rng_to_arrays("epoch_rng", epoch_rng, out)
+        for i, a in enumerate(self._acc["active"]):
+            if a is not None:
+                out[f"acc/active{i}"] = a.cpu().numpy().copy()
+        out["history/steps"] = self.history.steps.rows()
+        out["history/epochs"] = self.history.epochs.rows()
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+            "batch_size": int(self.data.batch_size),
+            "epochs": self.epochs,
+            "hp_log": {str(k): v for k, v in self._hp_log.items()},
+            "acc": {k: self._acc[k] for k in ("loss_sum", "count", "correct")},
+            "param_groups": sd["param_groups"],
+            "optim_scalars": scalars,
+            "rng": rng_meta,
+            "data": self.data_fingerprint(),
+            "model": self._describe_model(),
+            "modules": self.module_names,
+        }
+        out["state"] = np.array(json.dumps(meta))
+        return out
+
+    def step_start_state(self) -> dict[str, np.ndarray]:
+        """``state_arrays`` of the start of the current step, from any position (by replay)."""
+        here = self.position
+        if self.pos != 0 or self.nonfinite is not None:
+            self._goto(self.step * self.E, replay_only=True)
+        try:
+            return self.state_arrays()
+        finally:
+            if self.position != here:
+                self.goto(here)
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_arrays`` produced; the model and data must be the same."""
+        try:
+            meta = json.loads(str(arrays["state"]))
+            if meta["model"] != self._describe_model():
+                raise SessionError(
+                    "the checkpoint is of a different model (parameter shapes differ)"
+                )
+            if meta["data"] != self.data_fingerprint():
+                raise SessionError("the checkpoint was taken on different training data")
+            if meta["modules"] != self.module_names:
+                raise SessionError("the checkpoint pauses at different modules")
+            model_sd = {}
+            for k, v in self.model.state_dict().items():
+                a = arrays[f"model/{k}"]
+                if tuple(a.shape) != tuple(v.shape) or a.dtype != v.detach().cpu().numpy().dtype:
+                    raise SessionError(f"checkpoint member model/{k}: wrong shape or type")
+                model_sd[k] = torch.from_numpy(np.array(a)).to(v.device)
+            state: dict[int, dict[str, Any]] = {}
+            for key, a in arrays.items():
+                if key.startswith("optim/"):
+                    _, idx, name = key.split("/", 2)
+                    state.setdefault(int(idx), {})[name] = torch.from_numpy(np.array(a))
+            for key, v in meta["optim_scalars"].items():
+                idx, name = key.split("/", 1)
+                state.setdefault(int(idx), {})[name] = v
+            groups = meta["param_groups"]
+            for g in groups:
+                if "betas" in g:
+                    g["betas"] = tuple(g["betas"])
+            rng = _rng_from_arrays("rng", meta["rng"], arrays)
+            epoch_rng = (
+                _rng_from_arrays("epoch_rng", meta["rng"]["epoch"], arrays)
+                if "epoch" in meta["rng"]
+                else None
+            )
+        except (KeyError, ValueError, TypeError) as e:
+            raise SessionError(f"damaged or incompatible checkpoint ({e!r})") from None
+        self._abort_step()
+        self._setup_state()
+        with torch.no_grad():
+            self.model.load_state_dict(model_sd)
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        set_rng(rng)
+        if isinstance(self.data, LoaderData):
+            self.data.epoch_rng = epoch_rng
+        self.data.batch_size = int(meta["batch_size"])
+        self.epochs = int(meta["epochs"])
+        self.step, self.epoch, self.cursor = meta["step"], meta["epoch"], meta["cursor"]
+        self._hp_log = {int(k): v for k, v in meta["hp_log"].items()}
+        self._acc = {
+            **meta["acc"],
+            "active": [
+                torch.from_numpy(np.array(arrays[f"acc/active{i}"]))
+                if f"acc/active{i}" in arrays
+                else None
+                for i in range(self.n_layers)
+            ],
+        }
+        self.history.steps.load(np.asarray(arrays["history/steps"], dtype=np.float64))
+        self.history.epochs.load(np.asarray(arrays["history/epochs"], dtype=np.float64))
+        self.keyframes[self.step] = self._keyframe()
+
+    # ----------------------------------------------------------- inspection
+    def module_outputs(self) -> dict[str, torch.Tensor]:
+        """Outputs of the modules the current (single-stepped) step has run so far."""
+        st = self._st
+        outs = st.outputs if st is not None else self._step_outputs
+        return {self.module_names[i]: t for i, t in enumerate(outs) if t is not None}
+
+    def data_fingerprint(self) -> str:
+        h = hashlib.sha256()
+        self.data.fingerprint(h)
+        return h.hexdigest()[:16]
+
+    def _describe_model(self) -> str:
+        return json.dumps(
+            {k: list(v.shape) for k, v in self.model.state_dict().items()}, sort_keys=True
+        )
+
+
+def _rng_to_arrays(prefix: str, st: dict[str, Any], out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Random states as arrays (into ``out``) plus JSON-able metadata."""
+    out[f"{prefix}/torch"] = st["torch"].numpy().copy()
+    name, keys, pos, has_gauss, cached = st["numpy"]
+    out[f"{prefix}/numpy"] = np.asarray(keys, dtype=np.uint32).copy()
+    version, internal, gauss = st["python"]
+    out[f"{prefix}/python"] = np.asarray(internal, dtype=np.uint64)
+    meta: dict[str, Any] = {"numpy": [name, int(pos), int(has_gauss), float(cached)]}
+    meta["python"] = [version, gauss]
+    if "cuda" in st:
+        for i, t in enumerate(st["cuda"]):
+            out[f"{prefix}/cuda{i}"] = t.numpy().copy()
+        meta["cuda"] = len(st["cuda"])
+    return meta
+
+
+def _rng_from_arrays(
+    prefix: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    name, pos, has_gauss, cached = meta["numpy"]
+    version, gauss = meta["python"]
+    st: dict[str, Any] = {
+        "torch": torch.from_numpy(np.array(arrays[f"{prefix}/torch"], dtype=np.uint8)),
+        "numpy": (
+            str(name),
+            np.array(arrays[f"{prefix}/numpy"], dtype=np.uint32),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ),
+        "python": (version, tuple(int(v) for v in arrays[f"{prefix}/python"]), gauss),
+    }
+    if "cuda" in meta:
+        st["cuda"] = [
+            torch.from_numpy(np.array(arrays[f"{prefix}/cuda{i}"], dtype=np.uint8))
+            for i in range(int(meta["cuda"]))
+        ]
+    return st
