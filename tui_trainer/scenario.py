@@ -149,10 +149,15 @@ _TRAINING_KEYS = (
     "batch_size",
     "epochs",
     "dtype",
+    "backend",
     "history_steps",
     "breakpoints",
     "watches",
 )
+# Which engine trains the network: the NumPy engine, or the same network as a
+# torch.nn.Sequential through tui_trainer.torch (needs the torch extra; the
+# loader itself never imports torch).
+BACKENDS = ("numpy", "torch")
 _LAYER_KEYS = ("units", "activation")
 _BREAKPOINT_KEYS = ("condition", "phase", "enabled", "ignore", "every")
 MAX_IGNORE = 1_000_000_000
@@ -436,6 +441,7 @@ class Scenario:
     batch_size: int | str = 10
     epochs: int = 100
     dtype: str = "float64"
+    backend: str = "numpy"
     history_steps: int = 1000
     breakpoints: list[BreakpointSpec] = field(default_factory=list)
     watches: list[str] = field(default_factory=list)
@@ -675,6 +681,8 @@ class Scenario:
             breakpoints=list(self.breakpoints),
             watches=list(self.watches),
         )
+        if self.backend != "numpy":
+            training["backend"] = self.backend
         return {"": top, "data": data, "model": model, "training": training}
 
 
@@ -1648,6 +1656,7 @@ def _read_training(ck: _Checker, raw: Mapping[str, Any], data: DataSpec) -> dict
             f"an integer from 1 to {MAX_EPOCHS}, e.g. 100",
         ),
         "dtype": ck.choice(t, "training", "dtype", "float64", DTYPES),
+        "backend": ck.choice(t, "training", "backend", "numpy", BACKENDS),
         "history_steps": ck.integer(
             t, "training", "history_steps", 1000, 1, allowed="an integer >= 1, e.g. 1000"
         ),
