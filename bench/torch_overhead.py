@@ -1,0 +1,121 @@
+"""Overhead of the torch debugger: fast-forward through TorchSession vs a plain PyTorch loop.
+
+Usage::
+
+    python bench/torch_overhead.py [--steps N] [--rounds R] [--threads T]
+
+Both examples (``examples/torch_mlp.py``, ``examples/torch_cnn_digits.py``),
+built by their own ``make()`` with the same seed, trained for the same
+number of steps three ways:
+
+1. ``plain``: the loop a user writes (zero_grad, forward, loss, backward,
+   step, ``float(loss)`` for the log), over the same batches;
+2. ``session.run``: ``TorchSession.run(max_steps=N)`` with every per-step
+   metric and finiteness check on (fast-forward, no pausing);
+3. ``single-step``: ``advance("step")`` N times (a worker thread, paused at
+   every module and resumed at once): what stepping costs, for reference.
+
+Rounds are interleaved (method order rotates) and the median is reported;
+ratios are what carries over between machines, not times. The goal of
+issue 15 is at most 1.25x the plain loop for fast-forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tui_trainer.torch.user import normalise, session_from_make
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ("torch_mlp.py", "torch_cnn_digits.py")
+
+
+def spec(example: str) -> dict[str, Any]:
+    ns = runpy.run_path(str(ROOT / "examples" / example))
+    return normalise(ns["make"](seed=0))
+
+
+def batches(s: dict[str, Any], n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first n training batches, as the session would take them (order aside)."""
+    train = s["train"]
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    while len(out) < n:
+        if isinstance(train, torch.utils.data.DataLoader):
+            out += [(x, y) for x, y in train]
+        else:
+            x, y = train
+            bs = int(s.get("batch_size") or 32)
+            perm = torch.randperm(len(x))
+            out += [(x[perm[i : i + bs]], y[perm[i : i + bs]]) for i in range(0, len(x), bs)]
+    return out[:n]
+
+
+def plain(example: str, n: int) -> float:
+    s = spec(example)
+    data = batches(s, n)
+    model, loss_fn, opt = s["model"], s["loss_fn"], s["optimizer"]
+    model.train()
+    t0 = time.perf_counter()
+    for x, y in data:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        float(loss.detach())
+    return time.perf_counter() - t0
+
+
+def session_run(example: str, n: int) -> float:
+    s = spec(example)
+    s["epochs"] = 10_000
+    with session_from_make(s) as sess:
+        t0 = time.perf_counter()
+        sess.run(max_steps=n)
+        return time.perf_counter() - t0
+
+
+def single_step(example: str, n: int) -> float:
+    s = spec(example)
+    s["epochs"] = 10_000
+    with session_from_make(s) as sess:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            sess.advance("step")
+        return time.perf_counter() - t0
+
+
+METHODS = {"plain": plain, "session.run": session_run, "single-step": single_step}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    names = list(METHODS)
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(args.rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for ex in EXAMPLES:
+            for m in order:
+                times.setdefault((ex, m), []).append(METHODS[m](ex, args.steps))
+    print(f"{args.steps} steps, median of {args.rounds} rounds, {args.threads} torch thread(s)")
+    print(f"{'example':<22}{'method':<14}{'ms/step':>9}{'x plain':>9}")
+    for ex in EXAMPLES:
+        base = statistics.median(times[(ex, "plain")])
+        for m in names:
+            t = statistics.median(times[(ex, m)])
+            print(f"{ex:<22}{m:<14}{1000 * t / args.steps:>9.3f}{t / base:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
