@@ -381,3 +381,24 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 def test_back_past_the_start_is_a_session_error():
     with make() as s, pytest.raises(SessionError, match="start"):
         s.back()
+
+
+def test_the_users_train_and_eval_modes_are_kept():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    m[1].eval()  # a frozen batch norm: its running statistics must not move
+    stats = m[1].running_mean.clone()
+    s = TorchSession(
+        m,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(m.parameters(), lr=0.1),
+        _data(),
+        val=_data(20, seed=1),
+        batch_size=8,
+        epochs=2,
+    )
+    with s:
+        s.run()
+        assert s.history.epochs.n == 2  # validation ran (in eval mode) twice
+        assert m.training and not m[1].training and m[0].training
+        assert torch.equal(m[1].running_mean, stats)
