@@ -102,6 +102,7 @@ class StepRecord:
     labels: torch.Tensor | None = None
     out: torch.Tensor | None = None
     loss: float = math.nan
+    per_sample: torch.Tensor | None = None  # single-stepping only
     lr: float = math.nan
     correct: int = 0
     n: int = 0
@@ -545,6 +546,8 @@ class TorchSession:
             rec.labels = labels
             if labels is not None:
                 rec.correct = int((self._classes(rec.out) == labels).sum())
+            if pause is not None:  # single-stepping: which sample contributes most
+                rec.per_sample = self._per_sample(rec.out, rec.y)
             n = self.n_layers
             if not math.isfinite(rec.loss):
                 self._stop(Phase.LOSS, None, "loss", n + 1)
@@ -584,6 +587,21 @@ class TorchSession:
                 for b, p in zip(buf, params, strict=True):
                     b.copy_(p.detach())
         return buf
+
+    def _per_sample(self, out: torch.Tensor, y: Any) -> torch.Tensor | None:
+        """Each sample's loss (a copy of the loss with ``reduction="none"``), or None."""
+        if getattr(self.loss_fn, "reduction", None) != "mean":
+            return None
+        each = copy.copy(self.loss_fn)
+        each.reduction = "none"  # type: ignore[union-attr]
+        try:
+            with torch.no_grad():
+                v = each(out, y)
+        except Exception:  # noqa: BLE001 - a loss that cannot do it: just no per-sample view
+            return None
+        if v.ndim == 0 or len(v) != len(out):
+            return None
+        return v.reshape(len(v), -1).mean(dim=1)
 
     def _measure_grads(self) -> dict[int, float]:
         """Squared gradient norm per module over its weights, as the optimizer sees it.
