@@ -447,3 +447,24 @@ def test_per_sample_losses_while_single_stepping():
         ps = s.rec.per_sample
         assert ps is not None and ps.shape == (10,)
         assert abs(float(ps.mean()) - s.rec.loss) < 1e-6
+
+
+def test_default_pause_modules_and_qualified_names_in_a_nested_model():
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(nn.Linear(4, 8), nn.ReLU(), NaNForward(at_step=1)),
+            head=nn.Sequential(OrderedDict(fc=nn.Linear(8, 3))),
+        )
+    )
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        assert s.module_names == ["features.0", "features.1", "features.2", "head.fc"]
+        assert s.run().kind == "diverged"
+        assert s.nonfinite.module == "features.2" and s.nonfinite.phase is Phase.FORWARD
+        assert s.nonfinite.step == 1
+        assert "FORWARD features.2" in s.nonfinite.describe()
