@@ -167,6 +167,20 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return []
 
 
+def _clone_state(v: Any) -> Any:
+    """A copy of a (optimizer) state dict: tensors cloned, containers rebuilt,
+    other values shared (they are immutable). Much cheaper than ``deepcopy``."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().clone()
+    if isinstance(v, dict):
+        return {k: _clone_state(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clone_state(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_clone_state(x) for x in v)
+    return copy.copy(v) if isinstance(v, (set, bytearray)) else v
+
+
 def _norms(ts: list[torch.Tensor]) -> list[float]:
     """2-norms of many tensors with one fused call and one transfer."""
     if not ts:
@@ -906,7 +920,7 @@ class TorchSession:
             epoch=self.epoch,
             cursor=self.cursor,
             model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            optim=copy.deepcopy(self.optimizer.state_dict()),
+            optim=_clone_state(self.optimizer.state_dict()),
             rng=get_rng(),
             epoch_rng=getattr(self.data, "epoch_rng", None),
             batch_size=int(self.data.batch_size),
@@ -930,9 +944,9 @@ class TorchSession:
     def _load_keyframe(self, kf: TorchKeyframe) -> None:
         with torch.no_grad():
             self.model.load_state_dict(kf.model)
-        # deepcopy: load_state_dict keeps tensors it need not cast, and the
+        # A copy: load_state_dict keeps tensors it need not cast, and the
         # optimizer updates its state in place; the keyframe must stay as it was.
-        self.optimizer.load_state_dict(copy.deepcopy(kf.optim))
+        self.optimizer.load_state_dict(_clone_state(kf.optim))
         set_rng(kf.rng)
         if isinstance(self.data, LoaderData):
             self.data.epoch_rng = kf.epoch_rng
