@@ -328,6 +328,8 @@ class TorchSession:
         self._hp_log: dict[int, dict[str, Any]] = {}
         self.keyframes: dict[int, TorchKeyframe] = {}
         self._replaying = False
+        # First step whose replay differed from the first run (None: all bit-identical).
+        self.replay_mismatch: int | None = None
         self._st: _StepState | None = None
         self._watching = False
         self.data.forget_iterator()
@@ -985,10 +987,44 @@ class TorchSession:
                 f"step {target_step} is beyond the step-back history "
                 f"(oldest reachable step: {min(self.keyframes) if self.keyframes else self.step})"
             )
-        self._load_keyframe(self.keyframes[max(candidates)])
+        steps = self.history.steps
+        first_run = steps.data[: steps.n].copy()
+        kf = self.keyframes[max(candidates)]
+        self._load_keyframe(kf)
         for k in [k for k in self.keyframes if k > self.step]:
             del self.keyframes[k]
         self._forward_to(position)
+        self._compare_replay(first_run, kf.n_step_rows)
+
+    def _compare_replay(self, first_run: np.ndarray, start: int) -> None:
+        """Did the replay give the same metrics, bit for bit, as the first run?
+
+        On CPU it does. Where it cannot (non-deterministic GPU kernels, a
+        random generator the keyframes do not know), ``replay_mismatch`` is
+        the first step that differed, so it can be said instead of pretending.
+        """
+        steps = self.history.steps
+        end = min(len(first_run), steps.n)
+        if end <= start:
+            return
+        a, b = first_run[start:end], steps.data[start:end]
+        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        rows = np.flatnonzero(differ.any(axis=1))
+        if len(rows):
+            step = start + int(rows[0])
+            if self.replay_mismatch is None or step < self.replay_mismatch:
+                self.replay_mismatch = step
+
+    @property
+    def replay_note(self) -> str:
+        """One line for the screen when step-back replay was not bit-identical, else ''."""
+        if self.replay_mismatch is None:
+            return ""
+        return (
+            f"step-back replay differs from the first run from step {self.replay_mismatch} "
+            "(non-deterministic kernels or an unrestored random generator): what is shown "
+            "after a rewind is a re-run, not the original"
+        )
 
     def _forward_to(self, position: int) -> None:
         self._replaying = True
