@@ -9,7 +9,7 @@ import pytest
 
 from helpers import make_session
 from tui_trainer.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tui_trainer.engine.session import SessionError
+from tui_trainer.engine.session import Diverged, SessionError
 from tui_trainer.engine.stepper import Phase
 
 
@@ -247,7 +247,8 @@ def test_nan_is_caught_at_the_phase_and_layer_that_made_it(where):
     assert reason.kind == "diverged"
     assert (s.nonfinite.phase, s.nonfinite.layer if where != "update" else None) == expect
     assert s.last_event.nonfinite
-    assert s.advance("step") is None  # no training on garbage
+    with pytest.raises(Diverged):  # no training on garbage, and a loop over advance() ends
+        s.advance("step")
     if where != "update":
         assert_same(params(s), w_before)  # nothing was updated from the NaN
     assert s.nonfinite.step == 2

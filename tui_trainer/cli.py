@@ -23,7 +23,7 @@ from tui_trainer.safe_text import markup_safe, visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
 EXIT_NOT_FOUND = 1  # find: the condition never became true
-COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve", "learn")
+COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve", "learn", "torch")
 
 EPILOG = """\
 examples:
@@ -236,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--optimizer", type=_name_list, help="optimizers, e.g. sgd,momentum,adam")
     cmp_.add_argument("--epochs", type=_positive_int, help="epochs for every run")
 
+    tc = sub.add_parser(
+        "torch",
+        help="train your own PyTorch model through the debugger (needs tui-trainer[torch])",
+        description="Train your own PyTorch model through the debugger, headless: "
+        "FILE is YOUR Python file and it is executed (as `python FILE` would, but not as "
+        "__main__), then its function make() is called; make() returns a dict with model, "
+        "loss_fn, optimizer, train (a pair (X, y) or a DataLoader) and optionally val, "
+        "batch_size, epochs, seed, modules, depth, or a tuple (model, loss_fn, optimizer, "
+        "train[, val]). Only run files you trust. A line per epoch, then a summary; a "
+        "NaN/Inf is reported at the module and phase that produced it. Exit 0 at the end, "
+        "3 on divergence, 2 for a bad file or make(). The app does not show torch models "
+        "yet.",
+    )
+    tc.add_argument("target", metavar="FILE.py[:make]", help="your file and its function")
+    tc.add_argument("--steps", type=_positive_int, help="stop after this many steps")
+    tc.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
+    tc.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
+
     sv = sub.add_parser(
         "serve",
         help="serve the app to a web browser (needs tui-trainer[web])",
@@ -305,6 +323,21 @@ def load(arg: str, seed: int | None = None, max_memory: int | None = None) -> tu
     from tui_trainer.scenario import Problem, ScenarioError, load_scenario, resolve_scenario
 
     sc = load_scenario(resolve_scenario(arg))
+    if getattr(sc, "backend", "numpy") != "numpy":
+        # Refused rather than silently trained with the NumPy engine.
+        raise ScenarioError(
+            [
+                Problem(
+                    sc.file,
+                    "training.backend",
+                    sc.line_of("training.backend"),
+                    f'backend "{sc.backend}" runs from Python only so far '
+                    "(tui_trainer.torch.scenario.session_from_scenario); the app and the "
+                    "commands train with the NumPy engine",
+                    '"numpy", or remove the key',
+                )
+            ]
+        )
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)
     data = sc.load_data()
@@ -1042,6 +1075,20 @@ def cmd_learn(args: argparse.Namespace) -> int:
             return code
 
 
+def cmd_torch(args: argparse.Namespace) -> int:
+    """``tui-trainer torch FILE.py:make``; torch is imported here, only for this command."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise InputError("the torch command needs PyTorch: pip install 'tui-trainer[torch]'")
+    from tui_trainer.torch.cli import MakeError, UserCodeError, run
+
+    try:
+        return run(args.target, steps=args.steps, epochs=args.epochs, quiet=args.quiet, say=say)
+    except (MakeError, UserCodeError) as e:
+        raise InputError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
@@ -1067,6 +1114,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "learn":
             return cmd_learn(args)
+        if args.command == "torch":
+            return cmd_torch(args)
         return cmd_open(args)
     except (ScenarioError, CheckpointError, InputError) as e:
         say(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else e, err=True)

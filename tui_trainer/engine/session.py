@@ -74,6 +74,21 @@ class SessionError(Exception):
     """A request the session cannot honour (e.g. rewinding past history)."""
 
 
+class Diverged(SessionError):
+    """``advance`` on a session whose training became non-finite.
+
+    The advance that meets the NaN/Inf returns its event (``ev.nonfinite``
+    is True); advancing again raises this, so a loop such as
+    ``while s.step < n: s.advance()`` ends instead of spinning forever.
+    ``back``, ``goto``, ``restart`` or a hyperparameter change at a step
+    boundary leave the diverged state.
+    """
+
+    def __init__(self, where: Any) -> None:
+        self.where = where
+        super().__init__(f"training diverged ({where.describe()}): step back or change a setting")
+
+
 @dataclass
 class Keyframe:
     step: int
@@ -436,9 +451,15 @@ class Session:
         return (L, L + 1, 2 * L + 1, 0)
 
     def advance(self, granularity: str = "phase", count: int = 1) -> Event | None:
-        """Move forward by ``count`` layers, phases, steps or epochs."""
+        """Move forward by ``count`` layers, phases, steps or epochs.
+
+        Returns the last event, None when training has finished; raises
+        ``Diverged`` if training had already become non-finite.
+        """
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        if self.nonfinite is not None:
+            raise Diverged(self.nonfinite)
         with np.errstate(all="ignore"):
             return self._advance(granularity, count)
 

@@ -105,10 +105,15 @@ _TRAINING_KEYS = (
     "batch_size",
     "epochs",
     "dtype",
+    "backend",
     "history_steps",
     "breakpoints",
     "watches",
 )
+# Which engine trains the network: the NumPy engine, or the same network as a
+# torch.nn.Sequential through tui_trainer.torch (needs the torch extra; the
+# loader itself never imports torch).
+BACKENDS = ("numpy", "torch")
 _LAYER_KEYS = ("units", "activation", "dropout")
 MAX_DROPOUT = 0.95  # keeps 1/(1-p) small; a rate near 1 drops nearly every unit
 # The schedule parameters and the schedules that use them (warmup_epochs: all).
@@ -438,6 +443,7 @@ class Scenario:
     batch_size: int | str = 10
     epochs: int = 100
     dtype: str = "float64"
+    backend: str = "numpy"
     history_steps: int = 1000
     breakpoints: list[BreakpointSpec] = field(default_factory=list)
     watches: list[str] = field(default_factory=list)

@@ -42,6 +42,7 @@ from tui_trainer.scenario.schema import (
     BREAKPOINT_PHASES,
     DEFAULT_ACTIVATION,
     DEFAULT_HIDDEN,
+    BACKENDS,
     DTYPES,
     MAX_CLASSES,
     MAX_DEGREE,
@@ -429,6 +430,7 @@ def _read_training(ck: _Checker, raw: Mapping[str, Any], data: DataSpec) -> dict
             f"an integer from 1 to {MAX_EPOCHS}, e.g. 100",
         ),
         "dtype": ck.choice(t, "training", "dtype", "float64", DTYPES),
+        "backend": ck.choice(t, "training", "backend", "numpy", BACKENDS),
         "history_steps": ck.integer(
             t, "training", "history_steps", 1000, 1, allowed="an integer >= 1, e.g. 1000"
         ),

@@ -117,6 +117,8 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
         breakpoints=list(scenario.breakpoints),
         watches=list(scenario.watches),
     )
+    if scenario.backend != "numpy":
+        training["backend"] = scenario.backend
     return {"": top, "data": data, "model": model, "training": training}
 
 

@@ -1,0 +1,498 @@
+"""TorchSession: the NumPy Session's API on a real nn.Module, paused inside forward and backward."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")  # CI installs torch (the test extra); users may not
+from torch import nn  # noqa: E402
+
+from tui_trainer.engine.session_api import Diverged, SessionError, TrainingSession  # noqa: E402
+from tui_trainer.engine.stepper import Phase  # noqa: E402
+from tui_trainer.torch import TorchSession, UserCodeError  # noqa: E402
+from tui_trainer.torch.checkpoint import (  # noqa: E402
+    TorchCheckpointError,
+    load_torch_checkpoint,
+    save_torch_checkpoint,
+)
+
+
+def _data(n: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0).long()
+    return x, y
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(4, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(16, 3),
+    )
+
+
+def make(loader: bool = False, epochs: int = 4, adam: bool = True, **kw: object) -> TorchSession:
+    m = _model()
+    opt = (
+        torch.optim.Adam(m.parameters(), lr=0.01)
+        if adam
+        else torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+    )
+    x, y = _data()
+    train: object = (x, y)
+    if loader:
+        ds = torch.utils.data.TensorDataset(x, y)
+        train = torch.utils.data.DataLoader(ds, batch_size=10, shuffle=True)
+    kwargs = {"batch_size": 10, "epochs": epochs, "seed": 3, "val": _data(20, seed=1)}
+    kwargs.update(kw)
+    return TorchSession(m, nn.CrossEntropyLoss(), opt, train, **kwargs)  # type: ignore[arg-type]
+
+
+def hooks_attached(s: TorchSession) -> int:
+    n = 0
+    for m in s.model.modules():
+        n += len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
+    for p in s.model.parameters():
+        n += len(p._post_accumulate_grad_hooks or {})
+    return n
+
+
+def step_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tui-trainer-step"]
+
+
+def snapshot(s: TorchSession) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in s.model.state_dict().items()}
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers():
+    yield
+    assert step_threads() == []
+
+
+def test_implements_the_session_interface():
+    with make() as s:
+        assert isinstance(s, TrainingSession)
+
+
+def test_events_of_one_step_in_order_with_module_names():
+    with make() as s:
+        assert s.module_names == ["0", "1", "2", "3", "4"]
+        seen = []
+        while True:
+            ev = s.advance("layer")
+            seen.append((ev.phase, ev.layer, ev.index, s.position))
+            if s.pos == 0:
+                break
+        L = 5
+        want = [(Phase.FORWARD, i, i + 1) for i in range(L)]
+        want += [(Phase.LOSS, None, L + 1)]
+        want += [(Phase.BACKWARD, i, L + 2 + k) for k, i in enumerate(reversed(range(L)))]
+        want += [(Phase.UPDATE, None, 2 * L + 2)]
+        assert [e[:3] for e in seen] == want
+        assert [e[3] for e in seen] == [*range(1, 2 * L + 2), s.E]
+        assert s.step == 1 and s.history.steps.n == 1
+
+
+def test_paused_inside_backward_grads_are_there_and_weights_untouched():
+    with make() as s:
+        w0 = s.model[0].weight.detach().clone()
+        s.advance("phase")  # FORWARD done
+        assert s.phase is Phase.FORWARD and s.pos == 5
+        assert set(s.module_outputs()) == {"0", "1", "2", "3", "4"}
+        assert s.model[0].weight.grad is None  # zero_grad(set_to_none) ran, no backward yet
+        s.advance("phase")  # LOSS
+        assert s.phase is Phase.LOSS and np.isfinite(s.rec.loss)
+        ev = None
+        while ev is None or ev.layer != 4:
+            ev = s.advance("layer")
+        assert ev.phase is Phase.BACKWARD
+        assert s.model[4].weight.grad is not None  # the last Linear's gradient is accumulated
+        assert s.model[0].weight.grad is None  # the first one's not yet: we are inside backward
+        assert threading.active_count() >= 2 and len(step_threads()) == 1
+        assert hooks_attached(s) > 0
+        s.advance("phase")  # rest of BACKPROP
+        assert s.model[0].weight.grad is not None
+        assert torch.equal(s.model[0].weight, w0)
+        s.advance("phase")  # UPDATE
+        assert not torch.equal(s.model[0].weight, w0)
+        assert s.pos == 0 and hooks_attached(s) == 0
+        assert set(s.deltas) == {n for n, _ in s.model.named_parameters()}
+
+
+def test_single_stepping_and_fast_forward_give_the_same_bits():
+    with make(loader=True) as a:
+        a.run(max_steps=7)
+        fast = snapshot(a)
+        rows = a.history.steps.rows()
+    with make(loader=True) as b:
+        for _ in range(7):
+            b.advance("step")
+        assert_same_state(fast, snapshot(b))
+        np.testing.assert_array_equal(rows, b.history.steps.rows())
+
+
+@pytest.mark.parametrize("loader", [False, True])
+def test_step_back_replays_bit_identically(loader: bool):
+    # dropout draws from the global generator, batch norm keeps running stats,
+    # a shuffling DataLoader draws its order from the global generator too
+    with make(loader=loader, epochs=6, history_steps=64) as s:
+        s.keyframe_interval = 4  # replays start between keyframes, mid-epoch
+        states = {}
+        for _ in range(13):
+            s.advance("step")
+            states[s.step] = (snapshot(s), s.history.steps.rows())
+        s.advance("phase")
+        s.advance("layer")
+        inside = (s.position, s.module_outputs()["0"].clone())
+        s.advance("step")
+        states[s.step] = (snapshot(s), s.history.steps.rows())
+        for target in (9, 5, 12, 1, 14):
+            s.goto(target * s.E)
+            assert s.step == target
+            assert_same_state(states[target][0], snapshot(s))
+            np.testing.assert_array_equal(states[target][1], s.history.steps.rows())
+        s.goto(inside[0])
+        assert torch.equal(s.module_outputs()["0"], inside[1])
+        s.back("step")
+        assert s.position == 13 * s.E
+        assert_same_state(states[13][0], snapshot(s))
+        assert hooks_attached(s) == 0
+        assert s.replay_mismatch is None and s.replay_note == ""
+
+
+def test_rewinding_mid_step_leaves_no_hooks_and_no_thread():
+    with make() as s:
+        s.advance("step")
+        s.advance("phase")
+        s.advance("phase")
+        s.advance("layer")  # inside backward, the worker is waiting in a hook
+        assert len(step_threads()) == 1 and hooks_attached(s) > 0
+        s.back("step")
+        assert step_threads() == [] and hooks_attached(s) == 0
+        assert s.position == s.E
+
+
+@pytest.mark.parametrize("events", [2, 6, 8])  # inside forward, at LOSS, inside backward
+def test_close_mid_step_leaves_no_hooks_and_no_thread(events: int):
+    s = make()
+    for _ in range(events):
+        s.advance("layer")
+    assert len(step_threads()) == 1 and hooks_attached(s) > 0
+    s.close()
+    assert step_threads() == [] and hooks_attached(s) == 0
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+class Flaky(nn.Module):
+    """Raises in forward on one call: user code failing mid-step."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("boom in user code")
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("single_step", [True, False])
+def test_exception_in_user_forward_is_reported_and_the_session_survives(single_step: bool):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), Flaky(fail_at=3))
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        s.advance("step")
+        s.advance("step")
+        before = snapshot(s)
+        with pytest.raises(UserCodeError, match="boom in user code") as info:
+            if single_step:
+                s.advance("layer")
+                s.advance("layer")
+                s.advance("layer")
+            else:
+                s.run()
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert step_threads() == [] and hooks_attached(s) == 0
+        assert s.position == 2 * s.E  # back at the start of the failed step
+        assert_same_state(before, snapshot(s))
+        s.advance("step")  # the model no longer raises: training goes on
+        assert s.step == 3
+
+
+class NaNForward(nn.Module):
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x * float("nan") if self.calls == self.at_step + 1 else x
+
+
+class _NaNGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        return g * float("nan")
+
+
+class NaNBackward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(_NaNGrad.apply(x))
+
+
+def _nan_model(where: str) -> nn.Module:
+    torch.manual_seed(0)
+    mid: nn.Module = NaNForward(at_step=2) if where == "forward" else NaNBackward()
+    return nn.Sequential(
+        nn.Sequential(nn.Linear(4, 8), nn.ReLU()),
+        nn.Sequential(nn.Linear(8, 8), nn.Tanh()),
+        nn.Sequential(mid, nn.Identity()) if where == "forward" else mid,
+        nn.Linear(8, 3),
+    )
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+@pytest.mark.parametrize("single_step", [True, False])
+def test_nonfinite_caught_at_the_module_and_phase(where: str, single_step: bool):
+    m = _nan_model(where)
+    s = TorchSession(
+        m,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(m.parameters(), lr=0.1),
+        _data(),
+        batch_size=8,
+        modules=["0", "1", "2", "3"],
+    )
+    with s:
+        if where == "forward":
+            s.run(max_steps=2)
+        before = snapshot(s)
+        if single_step:
+            calls = 0
+            with pytest.raises(Diverged):
+                while s.step < 1000:  # ends: advancing a diverged session raises
+                    s.advance("layer")
+                    calls += 1
+                    assert calls < 10_000
+        else:
+            assert s.run().kind == "diverged"
+        nf = s.nonfinite
+        assert nf is not None and nf.module == "2"
+        assert nf.phase is (Phase.FORWARD if where == "forward" else Phase.BACKWARD)
+        assert "2" in nf.describe() and s.diverged and s.last_event.nonfinite
+        assert_same_state(before, snapshot(s))  # no update from a NaN
+        assert step_threads() == [] and hooks_attached(s) == 0
+        with pytest.raises(Diverged):
+            s.advance()
+
+
+def test_set_hyper_reaches_the_param_groups_and_replays():
+    with make(adam=False) as s:
+        s.advance("step")
+        s.advance("phase")
+        at = s.set_hyper(lr=0.2, momentum=0.5)
+        assert at == 2 and s.optimizer.param_groups[0]["lr"] == 0.05  # from the next step
+        s.advance("step")
+        s.advance("step")
+        g = s.optimizer.param_groups[0]
+        assert g["lr"] == 0.2 and g["momentum"] == 0.5
+        assert s.history.steps.column("lr")[-1] == 0.2
+        after = snapshot(s)
+        s.goto(0)
+        assert s.optimizer.param_groups[0]["lr"] == 0.05
+        s.goto(3 * s.E)
+        assert_same_state(after, snapshot(s))
+        with pytest.raises(ValueError, match="unknown"):
+            s.set_hyper(optimizer="adam")
+
+
+def test_restart_gives_the_same_run():
+    with make(loader=True) as s:
+        s.run(max_steps=5)
+        a = (snapshot(s), s.history.steps.rows())
+        s.restart()
+        assert s.position == 0 and s.history.steps.n == 0
+        s.run(max_steps=5)
+        assert_same_state(a[0], snapshot(s))
+        np.testing.assert_array_equal(a[1], s.history.steps.rows())
+
+
+@pytest.mark.parametrize("loader", [False, True])
+def test_checkpoint_resume_is_bit_identical(tmp_path, loader: bool):
+    path = tmp_path / "run.npz"
+    with make(loader=loader) as s:
+        s.run(max_steps=7)
+        s.advance("phase")  # saved mid-step: the file holds the step's start and the position
+        save_torch_checkpoint(s, path)
+        here = s.position
+        s.run(max_steps=6)
+        want = (snapshot(s), s.history.steps.rows(), s.history.epochs.rows())
+    with make(loader=loader) as t:
+        load_torch_checkpoint(t, path)
+        assert t.position == here
+        t.run(max_steps=6)
+        assert_same_state(want[0], snapshot(t))
+        np.testing.assert_array_equal(want[1], t.history.steps.rows())
+        np.testing.assert_array_equal(want[2], t.history.epochs.rows())
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "run.npz"
+    with make() as s:
+        s.run(max_steps=2)
+        save_torch_checkpoint(s, path)
+    m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    t = TorchSession(m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data())
+    with t, pytest.raises(TorchCheckpointError, match="different model"):
+        load_torch_checkpoint(t, path)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with make() as u, pytest.raises(TorchCheckpointError, match="not a readable"):
+        load_torch_checkpoint(u, tmp_path / "junk.npz")
+
+
+def test_back_past_the_start_is_a_session_error():
+    with make() as s, pytest.raises(SessionError, match="start"):
+        s.back()
+
+
+def test_the_users_train_and_eval_modes_are_kept():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    m[1].eval()  # a frozen batch norm: its running statistics must not move
+    stats = m[1].running_mean.clone()
+    s = TorchSession(
+        m,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(m.parameters(), lr=0.1),
+        _data(),
+        val=_data(20, seed=1),
+        batch_size=8,
+        epochs=2,
+    )
+    with s:
+        s.run()
+        assert s.history.epochs.n == 2  # validation ran (in eval mode) twice
+        assert m.training and not m[1].training and m[0].training
+        assert torch.equal(m[1].running_mean, stats)
+
+
+class _RaiseInBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        raise RuntimeError("boom in user backward")
+
+
+class RaisesInBackward(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RaiseInBackward.apply(x)
+
+
+@pytest.mark.parametrize("single_step", [True, False])
+def test_exception_in_user_backward_mid_step(single_step: bool):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), RaisesInBackward(), nn.Linear(8, 3))
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        before = snapshot(s)
+        with pytest.raises(UserCodeError, match="boom in user backward"):
+            if single_step:
+                for _ in range(20):
+                    s.advance("layer")
+            else:
+                s.run()
+        assert step_threads() == [] and hooks_attached(s) == 0
+        assert s.position == 0 and not s.diverged
+        assert_same_state(before, snapshot(s))
+
+
+def test_per_sample_losses_while_single_stepping():
+    with make() as s:
+        s.advance("phase")
+        s.advance("phase")  # LOSS
+        ps = s.rec.per_sample
+        assert ps is not None and ps.shape == (10,)
+        assert abs(float(ps.mean()) - s.rec.loss) < 1e-6
+
+
+def test_default_pause_modules_and_qualified_names_in_a_nested_model():
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(nn.Linear(4, 8), nn.ReLU(), NaNForward(at_step=1)),
+            head=nn.Sequential(OrderedDict(fc=nn.Linear(8, 3))),
+        )
+    )
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        assert s.module_names == ["features.0", "features.1", "features.2", "head.fc"]
+        assert s.run().kind == "diverged"
+        assert s.nonfinite.module == "features.2" and s.nonfinite.phase is Phase.FORWARD
+        assert s.nonfinite.step == 1
+        assert "FORWARD features.2" in s.nonfinite.describe()
+
+
+class UnrestoredNoise(nn.Module):
+    """Noise from its own generator, which no keyframe restores (as a
+    non-deterministic kernel would make a replay differ)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = torch.Generator().manual_seed(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1e-3 * torch.randn(x.shape, generator=self.g)
+
+
+def test_a_replay_that_is_not_bit_identical_is_detected():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), UnrestoredNoise(), nn.Tanh(), nn.Linear(8, 3))
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        s.keyframe_interval = 4
+        s.run(max_steps=10)
+        assert s.replay_mismatch is None
+        s.goto(6 * s.E)  # replays steps 4 and 5 from the keyframe at 4
+        assert s.replay_mismatch == 4
+        assert "differs from the first run from step 4" in s.replay_note

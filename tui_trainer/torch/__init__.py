@@ -1,0 +1,11 @@
+"""The PyTorch backend: the same debugger on any ``torch.nn.Module``.
+
+Installed with ``pip install 'tui-trainer[torch]'``; nothing else in
+tui-trainer imports torch (an import-linter contract keeps the core, the UI,
+the scenario loader and the CLI free of it), so the core install stays
+NumPy-only.
+"""
+
+from tui_trainer.torch.session import TorchNonFinite, TorchSession, UserCodeError
+
+__all__ = ["TorchNonFinite", "TorchSession", "UserCodeError"]
