@@ -122,28 +122,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from tui_trainer.engine.diagnostics.finding import CODES, SEVERITIES, Finding
+from tui_trainer.engine.diagnostics.fixes import fixes_for
 
 if TYPE_CHECKING:
     from tui_trainer.engine.layers import Dense
     from tui_trainer.engine.session import Session
 
-CODES = (
-    "diverged",
-    "lr_too_large",
-    "lr_too_small",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "dead_relu",
-    "saturated",
-    "init_loss",
-    "overfitting",
-    "underfitting",
-)
-SEVERITIES = ("error", "warning", "info")
 
 UPDATE_RATIO_HIGH = 3e-2
 UPDATE_RATIO_LOW = 1e-4
@@ -168,36 +158,12 @@ UNDERFIT_ACCURACY = 0.75
 _CAUSES = frozenset(CODES) - {"init_loss", "overfitting", "underfitting"}
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosed problem, with the numbers behind it and what to try."""
-
-    code: str
-    title: str
-    severity: str
-    step: int
-    epoch: int
-    evidence: str
-    advice: str
-    layer: int | None = None
-    # Every (layer, quantity) the finding is about, so each view that marks a
-    # layer (the network panel's "dead"/"saturated" flags, the explain panel's
-    # advice) takes it from here: quantity is "dead" (units never active),
-    # "saturated", "gradient" (vanishing/exploding) or "update" (update ratio).
-    involves: tuple[tuple[int, str], ...] = ()
-
-
 def negative_fraction(ly: Dense) -> float | None:
     """The share of a relu/leaky_relu layer's units with z <= 0 for every example of the
     cached batch (the network panel's "dead" figure), or None for other activations."""
     if ly.activation not in ("relu", "leaky_relu") or ly.z is None or ly.z.size == 0:
         return None
     return float(np.mean(~(ly.z > 0).any(axis=0)))
-
-
-def involvements(findings: Sequence[Finding], layer: int) -> list[tuple[str, Finding]]:
-    """The quantities of ``layer`` the findings name, with the finding naming each."""
-    return [(q, f) for f in findings for i, q in f.involves if i == layer]
 
 
 # ----------------------------------------------------------------- helpers
@@ -1063,7 +1029,7 @@ def diagnose(session: Session) -> list[Finding]:
 
     unique: dict[tuple[str, int | None], Finding] = {}
     for f in found:
-        unique.setdefault((f.code, f.layer), f)
+        unique.setdefault((f.code, f.layer), replace(f, fixes=fixes_for(f, session)))
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(
         unique.values(),
