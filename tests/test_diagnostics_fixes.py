@@ -6,12 +6,12 @@ import pytest
 
 from test_diagnostics import CASES, _run
 from tui_trainer.engine.diagnostics import (
-    apply_fix,
     diagnose,
     fix_label,
     hyper_change,
 )
 from tui_trainer.engine.session import HYPER_FIELDS
+from tui_trainer.fixes import apply_fix
 from tui_trainer.scenario import ScenarioError, load_scenario, resolve_scenario
 
 SECTIONS = ("data", "model", "training")

@@ -16,7 +16,7 @@ from tui_trainer.engine.diagnostics.finding import (
     fix_label,
     involvements,
 )
-from tui_trainer.engine.diagnostics.fixes import apply_fix, fixes_for, hyper_change
+from tui_trainer.engine.diagnostics.fixes import fixes_for, hyper_change
 from tui_trainer.engine.diagnostics.rules import (
     SATURATED_FRACTION,
     diagnose,
@@ -30,7 +30,6 @@ __all__ = [
     "SEVERITIES",
     "Finding",
     "Fix",
-    "apply_fix",
     "diagnose",
     "fix_label",
     "fixes_for",

@@ -5,7 +5,7 @@ A *fix* is a mapping of dotted scenario fields to new values, for example
 ``{"data.standardize": True}`` or ``{"model.hidden": [16, 16]}``. The field
 names are the scenario file's (section ``.`` key), so a fix can be shown to
 the user as the line they would write, applied to a scenario with
-:func:`tui_trainer.engine.diagnostics.fixes.apply_fix` (which checks it like
+:func:`tui_trainer.fixes.apply_fix` (which checks it like
 a loaded file), or, when it changes only hyperparameters that a running
 session can take (:func:`~tui_trainer.engine.diagnostics.fixes.hyper_change`),
 tried as a what-if fork from the current step.

@@ -11,10 +11,11 @@ A fix applies in one of two ways:
   running session can change (``training.lr``, ``training.l2``,
   ``training.optimizer`` ...) into ``Session.set_hyper`` arguments, so it can
   be tried as a what-if fork from the current step;
-* :func:`apply_fix` makes a new scenario with the fix applied (through the
-  scenario's own override mechanism, ``Scenario.to_toml``, and checked by
-  loading it again), for fixes that change the start: the network, the
-  initialization, the data.
+* :func:`tui_trainer.fixes.apply_fix` makes a new scenario with the fix
+  applied (through the scenario's own override mechanism,
+  ``Scenario.to_toml``, checked by loading it again), for fixes that change
+  the start: the network, the initialization, the data. It lives outside the
+  engine because the scenario loader is not part of the engine.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from tui_trainer.engine.diagnostics.finding import Finding, Fix
 
 if TYPE_CHECKING:
     from tui_trainer.engine.session import Session
-    from tui_trainer.scenario import Scenario
 
 # Scenario fields that Session.set_hyper can change mid-run (epochs excluded:
 # a fix never changes how long the run is).
@@ -51,20 +51,6 @@ def hyper_change(fix: Fix) -> dict[str, Any] | None:
             return None
         out[name] = 0 if name == "batch_size" and value == "full" else value
     return out
-
-
-def apply_fix(scenario: Scenario, fix: Fix) -> Scenario:
-    """A copy of ``scenario`` with ``fix`` applied, checked as if loaded from a file.
-
-    Raises ``ScenarioError`` when the fix does not apply to this scenario
-    (``data.standardize`` for generated data, for example) and ``TypeError``
-    for a field the scenario does not know.
-    """
-    from tui_trainer.scenario import parse_scenario
-
-    flat = {key.rsplit(".", 1)[-1]: value for key, value in fix.items()}
-    text = scenario.to_toml(**flat)
-    return parse_scenario(text, scenario.source)
 
 
 # ----------------------------------------------------------------- per code
