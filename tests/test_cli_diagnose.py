@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from test_cli import cli
+
 from tui_trainer.engine.diagnostics import CODES
 
 REQUIRED = {"scenario", "code", "severity", "layer", "step", "evidence", "fixes"}

@@ -1,0 +1,283 @@
+"""Rules added with the labelled benchmark (``bench/diagnosis.py``).
+
+Static checks, true before the first step (they read the configuration and
+the data, not the history):
+
+``missing_nonlinearity`` (warning)
+    Every hidden layer is linear: the network computes one linear map
+    whatever its depth (two linear layers with nothing non-linear between
+    them collapse into one), so it cannot bend a decision boundary.
+``loss_mismatch`` (warning)
+    The output activation does not fit the loss: cross_entropy and
+    binary_cross_entropy take raw scores (the softmax or sigmoid is part of
+    the loss), so any output activation other than linear squeezes them; or,
+    for mse regression, at least 5% of the training targets lie outside the
+    range the output activation can produce (sigmoid (0, 1), tanh (-1, 1),
+    relu [0, inf)).
+``unstandardized_inputs`` (warning)
+    An input feature is far from standardized: the 99th percentile of
+    ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
+    anything outside [-1, 1]; TensorFlow Playground's generated data spans
+    [-6, 6] and trains well, so 20 leaves those alone). Features of very
+    different spread alone are not flagged: image pixels that are nearly
+    constant (digits) differ 1000x from the others and train well.
+
+Dynamic checks:
+
+``l2_too_strong`` (warning)
+    With ``l2 > 0``: after at least 5 epochs the weights have shrunk to less
+    than 0.3x their initial norm in some layer, and the network does not fit
+    (the recent loss is above half the chance level). The penalty's pull
+    (``l2 |W|``) then outweighs the data's gradient.
+``plateau`` (warning)
+    After at least 10 epochs the epoch train loss has stayed within 5% of
+    the chance level for the last half of the run, while the updates are not
+    tiny (the median update ratio over the recent window is above 1e-4 in
+    some layer, which tells it from ``lr_too_small``; Cockpit's GradNorm with
+    UpdateSize) and the network has the capacity (every hidden layer has at
+    least 3 units and a non-linear activation).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tui_trainer.engine.diagnostics.finding import Finding
+from tui_trainer.engine.diagnostics.rules import (
+    UPDATE_RATIO_LOW,
+    _chance_loss,
+    _f,
+    _pct,
+    _Run,
+)
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.session import Session
+
+INPUT_SCALE = 20.0
+TARGET_OUTSIDE = 0.05
+L2_SHRINK = 0.3
+L2_MIN_EPOCHS = 5
+PLATEAU_MIN_EPOCHS = 10
+PLATEAU_BAND = 0.05
+_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
+
+
+# ----------------------------------------------------------------- static
+def missing_nonlinearity(s: Session) -> Finding | None:
+    hidden = s.net.layers[:-1]
+    if not hidden or any(ly.activation != "linear" for ly in hidden):
+        return None
+    n = len(hidden)
+    return Finding(
+        code="missing_nonlinearity",
+        title="No non-linearity between the layers",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"all {n} hidden layer{'s are' if n > 1 else ' is'} linear and so is the output "
+            f"layer's activation ({s.net.layers[-1].activation}): the whole network is one "
+            "linear map of the inputs, whatever its depth"
+        ),
+        advice=(
+            "Linear layers with nothing non-linear between them multiply out into a single "
+            "linear layer, so the network can only draw straight decision boundaries (or fit "
+            "planes). Give the hidden layers a non-linear activation: tanh (with Xavier "
+            "initialization) or relu (with He)."
+        ),
+        layer=0,
+        involves=tuple((i, "update") for i in range(n)),
+    )
+
+
+def loss_mismatch(s: Session) -> Finding | None:
+    out = s.net.layers[-1]
+    act = out.activation
+    loss = s.loss.name
+    L = len(s.net.layers)
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        if act == "linear":
+            return None
+        squash = "softmax" if loss == "cross_entropy" else "sigmoid"
+        evidence = (
+            f"the output layer applies {act} before {loss}, which applies its own {squash} "
+            f"to raw scores: the scores are squeezed into {act}'s range, so the network can "
+            "never be confident (or, for relu, scores below 0 get no gradient)"
+        )
+    elif loss == "mse" and not s.classification and act in _RANGES:
+        lo, hi = _RANGES[act]
+        y = np.asarray(s.data.y_train, dtype=float)
+        outside = float(np.mean((y < lo) | (y > hi))) if y.size else 0.0
+        if outside < TARGET_OUTSIDE:
+            return None
+        evidence = (
+            f"the output activation {act} can only produce values in "
+            f"[{_f(lo)}, {_f(hi)}], but {_pct(outside)} of the training targets lie outside "
+            f"it (they range from {_f(float(y.min()))} to {_f(float(y.max()))})"
+        )
+    else:
+        return None
+    return Finding(
+        code="loss_mismatch",
+        title="The loss does not fit the output",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=evidence,
+        advice=(
+            "Use a linear output layer: cross-entropy losses work on raw scores and apply "
+            "the softmax (or sigmoid) themselves, and a regression output must be able to "
+            "reach every target value."
+        ),
+        layer=L - 1,
+        involves=((L - 1, "update"),),
+    )
+
+
+def unstandardized_inputs(s: Session) -> Finding | None:
+    x = np.asarray(s.data.x_train, dtype=float)
+    if x.size == 0:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        p99 = np.nanpercentile(np.abs(x), 99, axis=0)
+    p99 = np.where(np.isnan(p99), 0.0, p99)
+    worst = int(np.argmax(p99))
+    if not p99[worst] > INPUT_SCALE:
+        return None
+    names = list(getattr(s.data, "feature_names", []) or [])
+    name = names[worst] if worst < len(names) else f"feature {worst + 1}"
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean, std = float(np.mean(x[:, worst])), float(np.std(x[:, worst]))
+    evidence = (
+        f"99% of the values of {name!s} are within +-{_f(float(p99[worst]))} (mean "
+        f"{_f(mean)}, std {_f(std)}); standardized inputs have mean 0 and std 1"
+    )
+    return Finding(
+        code="unstandardized_inputs",
+        title="Inputs are not standardized",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=evidence,
+        advice=(
+            "Standardize the inputs (subtract each feature's mean, divide by its standard "
+            "deviation): large inputs saturate tanh and sigmoid units, make relu outputs and "
+            "gradients huge, and make the first layer's learning rate effectively far too "
+            "large."
+        ),
+        layer=0,
+        involves=((0, "saturated"),),
+    )
+
+
+# ----------------------------------------------------------------- dynamic
+_INITIAL: weakref.WeakKeyDictionary[Session, tuple[tuple, list[float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def initial_norms(s: Session) -> list[float]:
+    """The weight norm of each layer at initialization (the network rebuilt from its seed)."""
+    key = (s.cfg.seed, s.cfg.init, s.cfg.init_std, s.cfg.init_scale, s.cfg.layers)
+    got = _INITIAL.get(s)
+    if got is None or got[0] != key:
+        from tui_trainer.engine.network import Network
+
+        net = Network.build(s.cfg, s.x_train.shape[1])
+        got = (key, [float(np.linalg.norm(ly.W)) for ly in net.layers])
+        _INITIAL[s] = got
+    return got[1]
+
+
+def _does_not_fit(r: _Run) -> bool:
+    if r.n == 0:
+        return False
+    return bool(np.mean(r.recent(r.loss)) > 0.5 * _chance_loss(r))
+
+
+def l2_too_strong(r: _Run) -> Finding | None:
+    s = r.s
+    if s.l2 <= 0 or r.n_epochs < L2_MIN_EPOCHS or r.diverged or not _does_not_fit(r):
+        return None
+    w0 = np.array(initial_norms(s))
+    now = r.wnorm[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = now / w0
+    shrink = np.where(np.isfinite(shrink), shrink, np.inf)
+    worst = int(np.argmin(shrink))
+    if shrink[worst] >= L2_SHRINK:
+        return None
+    below = np.flatnonzero(r.wnorm[:, worst] < L2_SHRINK * w0[worst])
+    start = int(below[0]) if below.size else r.n - 1
+    return Finding(
+        code="l2_too_strong",
+        title="L2 penalty too strong",
+        severity="warning",
+        step=start,
+        epoch=r.epoch_of(start),
+        evidence=(
+            f"with l2 = {s.l2:g} the weights of layer {worst + 1} shrank to "
+            f"{_f(float(shrink[worst]))}x their initial norm ({_f(float(w0[worst]))} -> "
+            f"{_f(float(now[worst]))}), while the loss stays high (mean "
+            f"{_f(float(np.mean(r.recent(r.loss))))} over the last {len(r.recent(r.loss))} "
+            f"steps; chance level {_f(_chance_loss(r))})"
+        ),
+        advice=(
+            "The L2 penalty pulls every weight towards 0 harder than the data pulls it "
+            "anywhere, so the network collapses to (almost) nothing. Lower l2 100x (typical "
+            "values are 1e-4 to 1e-2), or remove it until the network fits."
+        ),
+        layer=worst,
+        involves=((worst, "update"),),
+    )
+
+
+def plateau(r: _Run) -> Finding | None:
+    s = r.s
+    if r.n_epochs < PLATEAU_MIN_EPOCHS or r.diverged or r.n < 20:
+        return None
+    hidden = s.net.layers[:-1]
+    if not hidden or any(ly.n_out < 3 or ly.activation == "linear" for ly in hidden):
+        return None
+    chance = _chance_loss(r)
+    t = r.e_loss[np.isfinite(r.e_loss)]
+    if t.size < PLATEAU_MIN_EPOCHS or chance <= 0:
+        return None
+    half = t[t.size // 2 :]
+    if not np.all(np.abs(half - chance) <= PLATEAU_BAND * chance):
+        return None
+    med = np.median(r.recent(r.upd), axis=0)
+    med = np.where(np.isfinite(med), med, 0.0)
+    if not np.any(med > UPDATE_RATIO_LOW):
+        return None
+    flat = np.abs(t - chance) <= PLATEAU_BAND * chance
+    e0 = int(np.flatnonzero(~flat)[-1] + 1) if not flat.all() else 0
+    start = r.epoch_start_step(e0)
+    w0 = np.array(initial_norms(s))
+    gn = np.median(r.recent(r.grad), axis=0)
+    return Finding(
+        code="plateau",
+        title="Stuck on a plateau",
+        severity="warning",
+        step=start,
+        epoch=e0,
+        evidence=(
+            f"the epoch train loss has stayed within 5% of the chance level {_f(chance)} since "
+            f"epoch {e0 + 1} ({t.size - e0} epochs), though the updates are not tiny (median "
+            f"update ratio up to {_f(float(med.max()))}, healthy is about 1e-3): the gradient "
+            f"itself is flat (median gradient norm of layer 1 {_f(float(gn[0]))}; initial "
+            f"weight norms {', '.join(_f(float(w)) for w in w0[:-1])})"
+        ),
+        advice=(
+            "The network sits on a flat region of the loss (often a saddle near the start, "
+            "where all units compute the same thing) and a bigger learning rate alone does "
+            "not help. Start from well-scaled random weights (Xavier for tanh/sigmoid, He for "
+            "relu), or use Adam, whose steps do not shrink with the gradient."
+        ),
+        layer=None,
+    )
