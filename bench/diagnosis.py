@@ -252,7 +252,7 @@ def _exploding(rng: np.random.Generator, seed: int, i: int) -> Case:
     c = _base(rng, seed)
     depth = int(rng.integers(4, 7))
     if i % 2 == 0:
-        std = float(_pick(rng, (1.0, 1.5, 2.0)))
+        std = float(_pick(rng, (1.5, 2.0, 3.0)))
         c.model.update(hidden=[16] * depth, activation="relu", init="normal", init_std=std)
         c.variant = f"relu-x{depth}-std{std}"
     else:
@@ -315,7 +315,7 @@ def _init_loss(rng: np.random.Generator, seed: int, i: int) -> Case:
 
 
 def _overfit(rng: np.random.Generator, seed: int, i: int) -> Case:
-    kind = _pick(rng, ("moons", "circles", "xor") if i % 3 else ("sine",))
+    kind = _pick(rng, ("moons", "circles", "xor"))
     c = _base(rng, seed, (kind,))
     c.data.update(n_samples=int(_pick(rng, (40, 50, 60))), val_fraction=0.5)
     c.data["noise"] = 0.3 if kind != "sine" else 0.3
@@ -487,6 +487,42 @@ def repair_case(args: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     return {"path": path, "val_loss": _val_loss(s), "error": ""}
 
 
+def use_baseline(ref: str) -> None:
+    """Score the diagnosis rules as they were at git ``ref`` (with today's fixes).
+
+    Loads that version of ``tui_trainer/engine/diagnostics.py`` (a single module
+    then) and puts its ``diagnose`` into the headless runner; the processes
+    forked for the runs inherit it.
+    """
+    import dataclasses
+    import subprocess
+    import types
+
+    from tui_trainer.engine.diagnostics import Finding, fixes_for, headless
+
+    root = Path(__file__).resolve().parents[1]
+    src = subprocess.run(
+        ["git", "show", f"{ref}:tui_trainer/engine/diagnostics.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    old = types.ModuleType("diagnostics_before")
+    old.__dict__["__name__"] = "diagnostics_before"
+    sys.modules["diagnostics_before"] = old
+    exec(compile(src, f"{ref}:diagnostics.py", "exec"), old.__dict__)  # noqa: S102 - our own repository
+
+    def diagnose(s: Any) -> list[Finding]:
+        out = []
+        for f in old.diagnose(s):
+            g = Finding(**{k.name: getattr(f, k.name) for k in dataclasses.fields(f)})
+            out.append(dataclasses.replace(g, fixes=fixes_for(g, s)))
+        return out
+
+    headless.diagnose = diagnose  # type: ignore[assignment]
+
+
 def _pool_map(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
     if workers <= 1:
         return [fn(x) for x in items]
@@ -596,7 +632,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", action="store_true", help="list every miss and false alarm")
     ap.add_argument("--only", help="only this fault (and no healthy runs)")
     ap.add_argument("--json", type=Path, help="also write the scores as JSON")
+    ap.add_argument(
+        "--baseline", metavar="REF", help="score the rules of git REF instead (e.g. main)"
+    )
     args = ap.parse_args(argv)
+    if args.baseline:
+        use_baseline(args.baseline)
     workers = max(1, min(2, args.workers))
     halves = ("tune", "heldout") if args.half == "both" else (args.half,)
     scores = {}

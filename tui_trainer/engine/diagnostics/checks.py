@@ -31,11 +31,12 @@ Dynamic checks:
     (``l2 |W|``) then outweighs the data's gradient.
 ``plateau`` (warning)
     After at least 10 epochs the epoch train loss has stayed within 5% of
-    the chance level for the last half of the run, while the updates are not
-    tiny (the median update ratio over the recent window is above 1e-4 in
-    some layer, which tells it from ``lr_too_small``; Cockpit's GradNorm with
-    UpdateSize) and the network has the capacity (every hidden layer has at
-    least 3 units and a non-linear activation).
+    the chance level for the last half of the run, while the learning rate is
+    a typical one for the optimizer (at least 0.3x sgd 0.03, momentum 0.01,
+    adam 0.001): tiny updates then come from a flat gradient, not from the
+    step size (Cockpit tells the two apart by GradNorm with UpdateSize), and
+    the network has the capacity (every hidden layer has at least 3 units and
+    a non-linear activation).
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ import numpy as np
 
 from tui_trainer.engine.diagnostics.finding import Finding
 from tui_trainer.engine.diagnostics.rules import (
-    UPDATE_RATIO_LOW,
     _chance_loss,
     _f,
     _pct,
     _Run,
+    lr_scale,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ L2_SHRINK = 0.3
 L2_MIN_EPOCHS = 5
 PLATEAU_MIN_EPOCHS = 10
 PLATEAU_BAND = 0.05
+PLATEAU_LR_SCALE = 0.3
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
 
 
@@ -253,8 +255,8 @@ def plateau(r: _Run) -> Finding | None:
         return None
     med = np.median(r.recent(r.upd), axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
-    if not np.any(med > UPDATE_RATIO_LOW):
-        return None
+    if lr_scale(r) < PLATEAU_LR_SCALE:
+        return None  # a small learning rate: lr_too_small's to judge
     flat = np.abs(t - chance) <= PLATEAU_BAND * chance
     e0 = int(np.flatnonzero(~flat)[-1] + 1) if not flat.all() else 0
     start = r.epoch_start_step(e0)

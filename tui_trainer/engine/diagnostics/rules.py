@@ -139,6 +139,9 @@ UPDATE_RATIO_HIGH = 3e-2
 UPDATE_RATIO_LOW = 1e-4
 UPDATE_RATIO_ZIGZAG = 3e-3
 UPDATE_RATIO_KILL = 0.1
+UPDATE_RATIO_SMALL = 3e-4
+LR_SCALE_SMALL = 0.3
+TYPICAL_LR = {"sgd": 0.03, "momentum": 0.01, "adam": 0.001}
 INIT_LOSS_HIGH = 3.0
 LOSS_RISE = 2.0
 VANISH_RATIO = 0.01
@@ -154,6 +157,9 @@ SATURATED_Z_SHARE = 0.5
 OVERFIT_MIN_EPOCHS = 8
 OVERFIT_VAL_RISE = 1.1
 OVERFIT_AFTER_BEST = 5
+OVERFIT_ACC_GAP = 0.10
+OVERFIT_VAL_RISE_STRONG = 2.5
+OVERFIT_VAL_RISE_REGRESSION = 1.3
 UNDERFIT_MIN_EPOCHS = 20
 FLAT_IMPROVEMENT = 0.05
 UNDERFIT_ACCURACY = 0.75
@@ -519,6 +525,13 @@ def _aftermath(r: _Run) -> tuple[str, list[tuple[int, str]]]:
     return "; the big steps left their mark: " + ", and ".join(parts), involves
 
 
+def lr_scale(r: _Run) -> float:
+    """The learning rate relative to a typical one for the optimizer (sgd 0.03,
+    momentum 0.01, adam 0.001): about 1 for a sensible setting."""
+    typical = TYPICAL_LR.get(r.s.optimizer_name, 0.03)
+    return float(r.s.hyper.lr) / typical
+
+
 def _lr_too_small(r: _Run) -> Finding | None:
     if r.n < 100 or r.n_epochs < 2:
         return None
@@ -528,12 +541,18 @@ def _lr_too_small(r: _Run) -> Finding | None:
     if not (first > 0 and math.isfinite(first) and math.isfinite(last)):
         return None
     drop = (first - last) / first
-    if drop >= 0.1:
+    # Little progress: the loss fell less than 10%, or it is still above half
+    # the chance level (a high start can fall a lot and still be poor).
+    if drop >= 0.1 and last <= 0.5 * _chance_loss(r):
         return None
     med = np.median(r.recent(r.upd), axis=0)
-    if not np.all(med < UPDATE_RATIO_LOW):
+    if not np.all(med < UPDATE_RATIO_SMALL):
         return None
-    small = np.all(r.upd < UPDATE_RATIO_LOW, axis=1)
+    # Cockpit's distinction: tiny updates with a typical learning rate mean a
+    # tiny gradient (a plateau, vanishing gradients), not a small learning rate.
+    if lr_scale(r) >= LR_SCALE_SMALL:
+        return None
+    small = np.all(r.upd < UPDATE_RATIO_SMALL, axis=1)
     start = _trailing_run_start(small) if small[-1] else max(0, r.n - W)
     start = min(start, r.n - 1)
     biggest = int(np.argmax(med))
@@ -582,20 +601,37 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             return None
     else:
         windows.append(("last", slice(max(0, r.n - r.W), r.n)))
+    # In a deep network whose signal fades on the way forward as well (small
+    # weights in every layer), the output layer's gradient shrinks with the
+    # first layer's and their ratio stays near 1; how fast each layer learns
+    # still differs 100x and more. So with 3 or more hidden layers the update
+    # ratio of the slowest hidden layer relative to the output layer's counts too.
+    uratio = _safe_ratio(np.min(r.upd[:, : r.L - 1], axis=1), r.upd[:, r.L - 1])
+    deep = r.L - 1 >= 3 and not blowup
     for which, rows in windows:
         lastg = last[rows]
         if float(np.median(lastg)) <= 1e-12:
             continue
         rr = ratio[rows]
         rr = rr[np.isfinite(rr)]
+        by_update = False
         if rr.size == 0 or float(np.median(rr)) >= VANISH_RATIO:
-            continue
+            ur = uratio[rows]
+            ur = ur[np.isfinite(ur)]
+            if not (deep and ur.size and float(np.median(ur)) < VANISH_RATIO):
+                continue
+            by_update, rr = True, ur
         if _blocked_by_dead(r, rows):
             return None
-        per_layer = np.median(_safe_ratio(r.grad[rows], lastg[:, None]), axis=0)
-        below = np.flatnonzero(ratio[rows] < VANISH_RATIO)
+        series = r.upd if by_update else r.grad
+        per_layer = np.median(_safe_ratio(series[rows], series[rows, r.L - 1][:, None]), axis=0)
+        below = np.flatnonzero((uratio if by_update else ratio)[rows] < VANISH_RATIO)
         start = rows.start + (int(below[0]) if below.size else 0)
         k = rows.stop - rows.start
+        what = "gradient norm"
+        if by_update:
+            slow = int(np.argmin(per_layer[:-1]))
+            what = f"update ratio (how fast it learns) of the slowest hidden layer, {slow + 1},"
         hidden = list(dict.fromkeys(r.activations[:-1]))
         sat_text, involves = "", [(0, "gradient")]
         for i, ly in enumerate(r.s.net.layers[:-1]):
@@ -612,7 +648,7 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             step=start,
             epoch=r.epoch_of(start),
             evidence=(
-                f"the gradient norm of layer 1 ({r.activations[0]}) is "
+                f"the {what if by_update else what + ' of layer 1'} ({r.activations[0]}) is "
                 f"{float(np.median(rr)):.1e} times that of the output layer (median over the "
                 f"{which} {k} steps); relative to the output layer: "
                 f"{_layer_list(per_layer[:-1])}{sat_text}"
@@ -1001,6 +1037,23 @@ def _overfitting(r: _Run) -> Finding | None:
         return None
     if not ts[-1] < 0.8 * ts[j]:
         return None
+    # A validation loss a little above its best while the accuracy holds is
+    # the normal end of a healthy run (the outputs grow more confident). So a
+    # classifier must also generalize worse: train accuracy at least 0.10
+    # above validation accuracy (AUTOTRAINER's gap), or a validation loss
+    # 2.5x its best; a regression 1.3x its best.
+    gap_text = ""
+    rise = float(vs[-1] / vs[j])
+    if r.s.classification:
+        ep = r.s.history.epochs
+        va = ep.data[: ep.n, ep.index["val_accuracy"]][idx]
+        gap = float(np.mean(r.e_acc[idx][-3:]) - np.mean(va[-3:]))
+        if not (gap >= OVERFIT_ACC_GAP or rise >= OVERFIT_VAL_RISE_STRONG):
+            return None
+        if math.isfinite(gap):
+            gap_text = f"; train accuracy is {gap * 100:.0f} points above validation accuracy"
+    elif rise < OVERFIT_VAL_RISE_REGRESSION:
+        return None
     best = int(idx[best_raw])
     return Finding(
         code="overfitting",
@@ -1013,6 +1066,7 @@ def _overfitting(r: _Run) -> Finding | None:
             f"{len(v) - 1 - best_raw} epochs later it is {_f(float(vs[-1] / vs[j]))}x its best "
             f"(3-epoch averages {_f(float(vs[j]))} -> {_f(float(vs[-1]))}), while the "
             f"epoch train loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
+            f"{gap_text}"
         ),
         advice=(
             "The network has started to memorise the training examples, noise included, "
