@@ -25,7 +25,7 @@ the findings at the end of the run:
 * *false alarms*: the share of healthy runs with any finding at all;
 * *steps*: the median step count at which a check first reported the right
   code, and that as a share of the run's steps;
-* *repair*: the first fix of the first (most severe, earliest) finding is
+* *repair*: the first fix of the first (most severe, earliest) finding that has one is
   applied to the scenario (``tui_trainer.fixes.apply_fix``) and run again
   from the start; repaired when its validation loss at the last epoch of
   the broken run is at least 20% lower than the broken run's (a diverged
@@ -613,10 +613,16 @@ def confusion(cases: list[Case], results: list[dict[str, Any]]) -> None:
         codes = [f["code"] for f in r["findings"]]
         wrong = [x for x in codes if x != c.fault and x not in c.also]
         missed = c.fault != "healthy" and c.fault not in codes
-        if missed or wrong:
+        unrepaired = c.fault != "healthy" and r.get("repaired") is False
+        if missed or wrong or unrepaired:
+            fix = (
+                f"  fix {r.get('fix')} -> val {r.get('fixed_val', math.nan):.3g}"
+                if unrepaired
+                else ""
+            )
             print(
                 f"  {c.name:<34} {c.variant:<22} found {codes or '-'}"
-                f"  val {r['val_loss']:.3g} acc {r['val_accuracy']:.2f}"
+                f"  val {r['val_loss']:.3g} acc {r['val_accuracy']:.2f}{fix}"
             )
 
 
@@ -654,8 +660,9 @@ def main(argv: list[str] | None = None) -> int:
             for k, (c, r) in enumerate(zip(cases, results, strict=True)):
                 if c.fault == "healthy":
                     continue
-                if r["findings"] and r["findings"][0]["fixes"]:
-                    jobs.append((str(paths[k]), r["findings"][0]["fixes"][0], max(1, r["epochs"])))
+                with_fix = [f for f in r["findings"] if f["fixes"]]
+                if with_fix:
+                    jobs.append((str(paths[k]), with_fix[0]["fixes"][0], max(1, r["epochs"])))
                     where.append(k)
                 else:
                     r["repaired"] = False
@@ -667,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
                     and (not math.isfinite(before) or after <= REPAIR_GAIN * before)
                 )
                 results[k]["fix"] = jobs[where.index(k)][1]
+                results[k]["fixed_val"] = after
         sc = score(cases, results)
         scores[half] = sc
         n_broken = sum(c.fault != "healthy" for c in cases)

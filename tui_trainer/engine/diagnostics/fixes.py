@@ -63,8 +63,19 @@ def _good_init(s: Session) -> str:
     return "he" if acts and all(a in ("relu", "leaky_relu") for a in acts) else "xavier"
 
 
+# A typical learning rate per optimizer (TensorFlow Playground's 0.03 for
+# sgd; Adam's default 1e-3), as in the rules' lr_scale.
+TYPICAL_LR = {"sgd": 0.03, "momentum": 0.01, "adam": 0.001}
+
+
+def _typical(s: Session) -> float:
+    return TYPICAL_LR.get(s.optimizer_name, 0.03)
+
+
 def _lower_lr(s: Session, factor: float = 10.0) -> Fix:
-    return {"training.lr": nice(s.hyper.lr / factor)}
+    """``factor`` x lower, but never above 3x the optimizer's typical rate: a
+    learning rate 300x too large is not repaired by a tenth of it."""
+    return {"training.lr": nice(min(s.hyper.lr / factor, 3 * _typical(s)))}
 
 
 def _widths(s: Session) -> list[int]:
@@ -85,12 +96,9 @@ def _fixes(f: Finding, s: Session) -> list[Fix]:
     if code in ("diverged", "lr_too_large"):
         if code == "diverged" and f.step == 0 and "first forward" in f.advice:
             return [_init_fix(s), _lower_lr(s)]
-        return [_lower_lr(s), _lower_lr(s, 30.0)]
+        return [_lower_lr(s), {"training.lr": _typical(s)}]
     if code == "lr_too_small":
-        return [
-            {"training.lr": nice(s.hyper.lr * 10)},
-            {"training.optimizer": "adam", "training.lr": 0.003},
-        ]
+        return [{"training.lr": _typical(s)}, {"training.lr": nice(s.hyper.lr * 10)}]
     if code == "vanishing_gradients":
         if cfg.init in ("normal", "uniform", "zeros"):
             return [{"model.init": _good_init(s)}, {"model.activation": "relu", "model.init": "he"}]
@@ -122,11 +130,10 @@ def _fixes(f: Finding, s: Session) -> list[Fix]:
         return [
             _init_fix(s),
             {"data.standardize": True},
-            {"model.init_std": 0.1, "model.init": "normal"},
         ]
     if code == "overfitting":
         smaller = [max(2, w // 4) for w in _widths(s)] or [8]
-        return [{"training.l2": nice(max(1e-3, s.l2 * 10))}, {"model.hidden": smaller}]
+        return [{"training.l2": nice(max(1e-2, s.l2 * 10))}, {"model.hidden": smaller}]
     if code == "underfitting":
         wider = [max(16, 2 * w) for w in _widths(s)] or [16]
         if len(wider) < 2:

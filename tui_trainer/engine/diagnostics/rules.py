@@ -128,7 +128,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tui_trainer.engine.diagnostics.finding import CODES, SEVERITIES, Finding
-from tui_trainer.engine.diagnostics.fixes import fixes_for
+from tui_trainer.engine.diagnostics.fixes import TYPICAL_LR, fixes_for
 
 if TYPE_CHECKING:
     from tui_trainer.engine.layers import Dense
@@ -141,7 +141,6 @@ UPDATE_RATIO_ZIGZAG = 3e-3
 UPDATE_RATIO_KILL = 0.1
 UPDATE_RATIO_SMALL = 3e-4
 LR_SCALE_SMALL = 0.3
-TYPICAL_LR = {"sgd": 0.03, "momentum": 0.01, "adam": 0.001}
 INIT_LOSS_HIGH = 3.0
 LOSS_RISE = 2.0
 VANISH_RATIO = 0.01
@@ -320,6 +319,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     lg = np.log10(np.clip(loss, 1e-12, None))
     n = r.n
     how = ""
+    rise_steps = 0
     start = seg_from = 0
     limit = UPDATE_RATIO_HIGH
     w = int(np.clip(n // 20, 3, 50)) if n >= 10 else 1
@@ -337,6 +337,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     elif (r.diverged or n >= 10) and now - base >= rise:
         above = np.flatnonzero(lg > base + rise)
         start = int(above[0]) if above.size else 0
+        rise_steps = max(5, start + 1)
         how = (
             f"the loss rose from {_f(float(loss[0]))} at the first step to {_f(10**now)} by "
             f"step {n - 1}{then}"
@@ -389,6 +390,12 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     med = np.median(seg, axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
     worst = int(np.argmax(med))
+    if med[worst] <= limit and rise_steps:
+        # Units killed by the blow-up stop updating, so the run's median is 0:
+        # the steps that made the loss rise are the evidence then.
+        med = np.median(r.upd[:rise_steps], axis=0)
+        med = np.where(np.isfinite(med), med, 0.0)
+        worst = int(np.argmax(med))
     if med[worst] <= limit:
         return _killed_by_big_steps(r)
     others = [int(i) for i in np.argsort(-med) if med[i] > limit and i != worst]
@@ -606,8 +613,11 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
     # first layer's and their ratio stays near 1; how fast each layer learns
     # still differs 100x and more. So with 3 or more hidden layers the update
     # ratio of the slowest hidden layer relative to the output layer's counts too.
-    uratio = _safe_ratio(np.min(r.upd[:, : r.L - 1], axis=1), r.upd[:, r.L - 1])
     deep = r.L - 1 >= 3 and not blowup
+
+    def uratio(rows: slice) -> np.ndarray:
+        return _safe_ratio(np.min(r.upd[rows, : r.L - 1], axis=1), r.upd[rows, r.L - 1])
+
     for which, rows in windows:
         lastg = last[rows]
         if float(np.median(lastg)) <= 1e-12:
@@ -616,7 +626,7 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
         rr = rr[np.isfinite(rr)]
         by_update = False
         if rr.size == 0 or float(np.median(rr)) >= VANISH_RATIO:
-            ur = uratio[rows]
+            ur = uratio(rows) if deep else np.empty(0)
             ur = ur[np.isfinite(ur)]
             if not (deep and ur.size and float(np.median(ur)) < VANISH_RATIO):
                 continue
@@ -625,7 +635,7 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             return None
         series = r.upd if by_update else r.grad
         per_layer = np.median(_safe_ratio(series[rows], series[rows, r.L - 1][:, None]), axis=0)
-        below = np.flatnonzero((uratio if by_update else ratio)[rows] < VANISH_RATIO)
+        below = np.flatnonzero((uratio(rows) if by_update else ratio[rows]) < VANISH_RATIO)
         start = rows.start + (int(below[0]) if below.size else 0)
         k = rows.stop - rows.start
         what = "gradient norm"
@@ -1178,15 +1188,17 @@ def diagnose(session: Session) -> list[Finding]:
     if inputs is None and l2 is None:
         vanishing = _vanishing(r, blowup=lr_large is not None or r.diverged)
         add(vanishing)
-    exploding = _exploding(r, init_ratio, init_mask)
-    if exploding is None and lr_large is None:
-        exploding = _exploding_growth(r)
-    add(exploding)
+    # Huge inputs make huge gradients and silence relu units: symptoms.
+    if inputs is None:
+        exploding = _exploding(r, init_ratio, init_mask)
+        if exploding is None and lr_large is None:
+            exploding = _exploding_growth(r)
+        add(exploding)
     dead = []
     for f in _dead_relu(r):
         # a relu output layer under a loss it does not fit is that finding's;
-        # units silenced by a collapsing L2 penalty are the penalty's
-        if not (mismatch is not None and f.layer == r.L - 1) and l2 is None:
+        # units silenced by a collapsing L2 penalty or huge inputs are theirs
+        if not (mismatch is not None and f.layer == r.L - 1) and l2 is None and inputs is None:
             dead.append(f)
     found.extend(dead)
     # Tiny updates everywhere are a symptom when no gradient gets through.
