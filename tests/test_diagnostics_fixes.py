@@ -24,7 +24,12 @@ def test_each_finding_has_one_or_two_applicable_fixes(name: str) -> None:
     assert findings
     scenario = load_scenario(resolve_scenario("xor"))
     for f in findings:
-        assert 1 <= len(f.fixes) <= 2, f
+        assert len(f.fixes) <= 2, f
+        # Every cause comes with a fix. The one exception: a first loss a bit
+        # high from generated data on its usual scale, with Xavier/He already
+        # (a note; the scenario cannot standardize generated data).
+        if not (f.code == "init_loss" and f.severity == "info"):
+            assert f.fixes, f
         for fix in f.fixes:
             assert fix and all(k.split(".", 1)[0] in SECTIONS for k in fix), fix
             assert fix_label(fix)
@@ -46,11 +51,21 @@ def test_each_finding_has_one_or_two_applicable_fixes(name: str) -> None:
                     assert got == value, (key, got, value)
 
 
-def test_learning_rate_fix_is_a_round_tenth_and_forks_from_now() -> None:
+def test_learning_rate_fix_is_capped_at_3x_typical_and_forks_from_now() -> None:
     s = _run("huge_lr_tanh")
     (f,) = [f for f in diagnose(s) if f.code == "lr_too_large"]
-    assert f.fixes[0] == {"training.lr": 5.0}  # lr was 50
-    assert hyper_change(f.fixes[0]) == {"lr": 5.0}
+    # lr was 50: a tenth (5) would still be far too large for sgd (typical 0.03)
+    assert f.fixes == ({"training.lr": 0.09}, {"training.lr": 0.03})
+    assert hyper_change(f.fixes[0]) == {"lr": 0.09}
+    z = _run("zigzag_full_batch")  # lr 20 -> also capped
+    (g,) = [g for g in diagnose(z) if g.code == "lr_too_large"]
+    assert g.fixes[0] == {"training.lr": 0.09}
+
+
+def test_small_learning_rate_fix_is_the_typical_rate() -> None:
+    (f,) = [f for f in diagnose(_run("tiny_lr")) if f.code == "lr_too_small"]
+    assert f.fixes[0] == {"training.lr": 0.03}  # sgd at 1e-5
+    assert f.fixes[1] == {"training.lr": 0.0001}
 
 
 def test_apply_fix_rejects_a_fix_the_scenario_cannot_take() -> None:
