@@ -79,3 +79,25 @@ def test_apply_fix_rejects_a_fix_the_scenario_cannot_take() -> None:
 def test_findings_stay_hashable_with_fixes() -> None:
     found = diagnose(_run("sigmoid8"))
     assert {f: 1 for f in found}  # the explain panel keys a dict by finding
+
+
+def test_divergence_explained_by_its_diagnosed_cause_not_a_fixed_sentence() -> None:
+    """The explain panel's advice on a diverged run comes from the findings: a
+    blow-up from inputs of 1e200 is not blamed on the learning rate."""
+    import numpy as np
+
+    from test_diagnostics import _session
+    from tui_trainer.engine.config import Dataset
+    from tui_trainer.explain import explain
+
+    x = np.full((20, 2), 1e200)
+    y = np.arange(20) % 2
+    data = Dataset(x, y, x[:4], y[:4], "classification", 2)
+    s = _session(data, (4,), init="normal", init_std=1e200)
+    s.run()
+    assert s.diverged
+    text = explain(s)
+    assert "inputs are not standardized; try standardize = true" in text
+    assert "learning rate" not in text
+    lr = _run("huge_lr_sine")
+    assert "learning rate too large; try lr = 0.09" in explain(lr)
