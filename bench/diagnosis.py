@@ -447,7 +447,7 @@ def run_case(path: str) -> dict[str, Any]:
     data = sc.load_data()
     s = Session(sc.train_config(data), data)
     total = s.epochs * s.batches_per_epoch
-    result = run_diagnosed(s)
+    result = run_diagnosed(s, budget=None)  # every 1% of the run: how soon, not how cheap
     return {
         "path": path,
         "findings": [
@@ -626,6 +626,45 @@ def confusion(cases: list[Case], results: list[dict[str, Any]]) -> None:
             )
 
 
+def overhead(rounds: int = 3) -> None:
+    """The cost of the scheduled diagnosis on ``bench/engine.py``'s rows.
+
+    Each row trains the same run three ways, interleaved round by round: the
+    plain engine (``Session.run``), ``run_diagnosed`` with its 5% budget (what
+    ``tui-trainer diagnose`` does) and with the fixed schedule of 100 checks
+    (what this benchmark does to time the findings). Medians of the rounds;
+    the ratio is what counts, not the absolute times.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import engine as eng  # bench/engine.py
+
+    from tui_trainer.engine.diagnostics.headless import run_diagnosed
+    from tui_trainer.engine.session import Session
+
+    print("\ncost of the diagnosis (ratio to the plain engine; medians of rounds)")
+    print(f"{'row':<16} {'steps':>6} {'plain s':>8} {'budget 5%':>10} {'100 checks':>11}")
+    for row in eng.ROWS:
+        data, _ = eng.make_data(row)
+        cfg = eng.make_config(row, "sgd")
+        per_epoch = max(1, math.ceil(row.n / cfg.batch_size))
+        epochs = max(1, 2000 // per_epoch) if row.n_params < 20_000 else max(1, 300 // per_epoch)
+        cfg = cfg.with_changes(epochs=epochs)
+        times: dict[str, list[float]] = {"plain": [], "budget": [], "fixed": []}
+        for _ in range(rounds):
+            for how in times:
+                s = Session(cfg, data)
+                t = time.perf_counter()
+                if how == "plain":
+                    s.run()
+                else:
+                    run_diagnosed(s, budget=0.05 if how == "budget" else None)
+                times[how].append(time.perf_counter() - t)
+        plain = statistics.median(times["plain"])
+        b = statistics.median(times["budget"]) / plain
+        f = statistics.median(times["fixed"]) / plain
+        print(f"{row.name:<16} {epochs * per_epoch:>6} {plain:>8.2f} {b:>9.2f}x {f:>10.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--half", choices=("tune", "heldout", "both"), default="both")
@@ -641,7 +680,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--baseline", metavar="REF", help="score the rules of git REF instead (e.g. main)"
     )
+    ap.add_argument("--overhead", action="store_true", help="only measure the cost of the checks")
     args = ap.parse_args(argv)
+    if args.overhead:
+        overhead()
+        return 0
     if args.baseline:
         use_baseline(args.baseline)
     workers = max(1, min(2, args.workers))

@@ -1205,7 +1205,10 @@ def diagnose(session: Session) -> list[Finding]:
     if vanishing is None and not _blocked_by_dead(r, slice(max(0, r.n - r.W), r.n)):
         add(_lr_too_small(r))
     if inputs is None:
-        found.extend(_saturated(r, lr_large is not None))
+        for f in _saturated(r, lr_large is not None):
+            # an output squashed by an activation the loss does not expect is the mismatch's
+            if not (mismatch is not None and f.layer == r.L - 1):
+                found.append(f)
         add(_init_loss(r))
     if lr_large is None and not r.diverged:  # huge steps make the validation loss wander too
         add(_overfitting(r))
