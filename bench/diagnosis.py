@@ -626,7 +626,7 @@ def confusion(cases: list[Case], results: list[dict[str, Any]]) -> None:
             )
 
 
-def overhead(rounds: int = 3) -> None:
+def overhead(rounds: int = 5) -> None:
     """The cost of the scheduled diagnosis on ``bench/engine.py``'s rows.
 
     Each row trains the same run three ways, interleaved round by round: the

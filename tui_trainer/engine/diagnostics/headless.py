@@ -67,10 +67,13 @@ def run_diagnosed(
     first: dict[tuple[str, int | None], int] = {}
     spent = {"train": 0.0, "check": 0.0, "checks": 0}
 
+    last: list[Finding] = []
+
     def check() -> None:
         spent["checks"] += 1
         t = time.perf_counter()
-        for f in diagnose(s):
+        last[:] = diagnose(s)
+        for f in last:
             first.setdefault((f.code, f.layer), s.step)
         spent["check"] += time.perf_counter() - t
 
@@ -92,7 +95,7 @@ def run_diagnosed(
             owed = (spent["check"] + per_check) / budget - spent["train"]
             steps = max(every, int(owed / max(per_step, 1e-9)) + 1)
     return Diagnosis(
-        findings=diagnose(s),
+        findings=list(last),  # the check after the last step
         first_seen=first,
         steps=s.step,
         epochs=s.epoch,
