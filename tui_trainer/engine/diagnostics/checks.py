@@ -298,3 +298,49 @@ def plateau(r: _Run) -> Finding | None:
         ),
         layer=None,
     )
+
+
+# ----------------------------------------------------------------- Cockpit's alpha
+ALPHA_BATCH = 128
+
+
+def step_alpha(s: Session) -> float | None:
+    """Cockpit's alpha for the last update: where along its step it landed.
+
+    The loss (with the L2 term) and its directional derivative along the step
+    ``d`` are taken at both ends (the weights before, ``W - d``, and after,
+    ``W``) on the first ``ALPHA_BATCH`` training examples, and a parabola is
+    fitted through the two slopes. With its minimum at ``t*`` (``t`` = 1 is
+    the step taken), ``alpha = 1/t* - 1``: 0 landed on the valley floor, +1
+    jumped to the same height on the other side, -1 hardly moved. None when
+    there is no update yet, the numbers are not finite, or the loss has no
+    valley along the step. Costs two forward and backward passes on a small
+    batch, so it is computed only for evidence, not on every check.
+    """
+    from tui_trainer.engine.gradcheck import analytic_grads, objective
+
+    layers = s.net.layers
+    if s.step == 0 or not all(getattr(ly, "delta_valid", False) for ly in layers):
+        return None
+    n = min(ALPHA_BATCH, int(s.x_train.shape[0]))
+    x, y = s.x_train[:n], s.y_train[:n]
+    after = s.net.detached_copy()
+    before = s.net.detached_copy()
+    for b, ly in zip(before.layers, layers, strict=True):
+        b.W -= ly.delta_W
+        b.b -= ly.delta_b
+    d = [p for ly in layers for p in (ly.delta_W, ly.delta_b)]
+    with np.errstate(all="ignore"):
+        g0 = analytic_grads(before, s.loss, x, y, s.l2)
+        g1 = analytic_grads(after, s.loss, x, y, s.l2)
+        slope0 = float(sum(np.vdot(g, v) for g, v in zip(g0, d, strict=True)))
+        slope1 = float(sum(np.vdot(g, v) for g, v in zip(g1, d, strict=True)))
+        loss0 = objective(before, s.loss, x, y, s.l2)
+        loss1 = objective(after, s.loss, x, y, s.l2)
+    if not all(math.isfinite(v) for v in (slope0, slope1, loss0, loss1)):
+        return None
+    curvature = (slope1 - slope0) / 2  # f(t) = a t^2 + b t + c with b = slope0
+    if slope0 >= 0 or curvature <= 0:
+        return None
+    t_min = -slope0 / (2 * curvature)
+    return 1 / t_min - 1

@@ -405,6 +405,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         if others
         else ""
     )
+    alpha = _alpha_text(r)
     return Finding(
         code="lr_too_large",
         title="Learning rate too large",
@@ -413,7 +414,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         epoch=r.epoch_of(int(start)),
         evidence=(
             f"{how}; the median update ratio of layer {worst + 1} is {_f(float(med[worst]))}"
-            f"{extra}, healthy is about 1e-3{aftermath}"
+            f"{extra}, healthy is about 1e-3{aftermath}{alpha}"
         ),
         advice=(
             "Each step jumps past the bottom of the valley and lands higher up the other side. "
@@ -423,6 +424,22 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         ),
         layer=worst,
         involves=((worst, "update"), *((i, "update") for i in others), *marked),
+    )
+
+
+def _alpha_text(r: _Run) -> str:
+    """Cockpit's alpha of the last step, as evidence (empty when it has none)."""
+    if r.diverged:
+        return ""
+    from tui_trainer.engine.diagnostics.checks import step_alpha
+
+    a = step_alpha(r.s)
+    if a is None:
+        return ""
+    where = "overshot the valley floor" if a > 0.5 else "landed near the valley floor"
+    return (
+        f"; the last step {where}: Cockpit's alpha is {a:+.2f} (0 = on the floor, +1 = "
+        "as high on the other side)"
     )
 
 
