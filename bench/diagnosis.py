@@ -542,7 +542,8 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
         for code in codes:
             if code in c.also and code != c.fault:
                 continue  # also true of this fault: neither hit nor false positive
-            reported.setdefault(code, []).append(code in truth)
+            # "diverged" states a fact (a NaN appeared), true whenever it is reported
+            reported.setdefault(code, []).append(code in truth or code == "diverged")
         if c.fault == "healthy":
             healthy_total += 1
             healthy_alarms += bool(codes)
