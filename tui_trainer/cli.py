@@ -23,7 +23,19 @@ from tui_trainer.safe_text import markup_safe, visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_NONFINITE, EXIT_BREAK = 0, 1, 2, 3, 4
 EXIT_NOT_FOUND = 1  # find: the condition never became true
-COMMANDS = ("open", "list", "check", "run", "find", "trace", "compare", "serve", "learn", "torch")
+COMMANDS = (
+    "open",
+    "list",
+    "check",
+    "run",
+    "find",
+    "trace",
+    "compare",
+    "serve",
+    "learn",
+    "diagnose",
+    "torch",
+)
 
 EPILOG = """\
 examples:
@@ -37,6 +49,7 @@ examples:
   tui-trainer find lr_too_large "loss > 10" --json
   tui-trainer trace xor --steps 10 -o trace.npz
   tui-trainer compare xor --lr 0.01,0.3,3
+  tui-trainer diagnose lr_too_large --json
 """
 
 
@@ -253,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--steps", type=_positive_int, help="stop after this many steps")
     tc.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
     tc.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
+
+    dg = sub.add_parser(
+        "diagnose",
+        help="train headless and print what the diagnosis finds, with fixes",
+        description="Train each scenario headless and print every finding of the diagnosis: "
+        "its code, the layer, the step it was first seen, the evidence and one or two fixes "
+        "(scenario fields with new values). Exit 0 whatever it finds, 2 for a bad file "
+        "(the other files are still diagnosed).",
+    )
+    dg.add_argument(
+        "scenarios", nargs="+", metavar="SCENARIO", help="built-in names or .toml paths"
+    )
+    dg.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
+    dg.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per finding and line (scenario, code, severity, layer, step, "
+        "evidence, fixes, ...)",
+    )
+    dg.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
 
     sv = sub.add_parser(
         "serve",
@@ -933,6 +966,61 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """Train each scenario headless, diagnosing on a schedule; print the findings.
+
+    Layers are numbered from 1 as on screen (null: the whole network); ``step``
+    is where the evidence begins and ``seen_step`` the step count at which a
+    scheduled check first reported it.
+    """
+    from tui_trainer.engine.diagnostics import fix_label
+    from tui_trainer.engine.diagnostics.headless import run_diagnosed
+    from tui_trainer.scenario import ScenarioError
+
+    status = EXIT_OK
+    for arg in args.scenarios:
+        try:
+            sc, session = load(arg, None, args.max_memory)
+        except ScenarioError as e:
+            say(e, err=True)
+            status = EXIT_INPUT
+            continue
+        if args.epochs is not None:
+            session.set_hyper(epochs=args.epochs)
+        result = run_diagnosed(session)
+        if not args.json:
+            end = "diverged" if result.diverged else f"{result.epochs} epochs"
+            n = len(result.findings)
+            say(f"{arg}: {n or 'no'} finding{'' if n == 1 else 's'} ({end}, {result.steps} steps)")
+        for f in result.findings:
+            layer = None if f.layer is None else f.layer + 1
+            if args.json:
+                record = {
+                    "scenario": arg,
+                    "code": f.code,
+                    "severity": f.severity,
+                    "layer": layer,
+                    "step": f.step,
+                    "seen_step": result.seen_at(f),
+                    "epoch": f.epoch + 1,
+                    "title": f.title,
+                    "evidence": f.evidence,
+                    "advice": f.advice,
+                    "fixes": [dict(x) for x in f.fixes],
+                }
+                say(json.dumps(record, ensure_ascii=False))
+                continue
+            where = "" if layer is None else f" layer {layer},"
+            say(
+                f"  {f.code} ({f.severity}):{where} from step {f.step}, "
+                f"seen at step {result.seen_at(f)}"
+            )
+            say(f"    {f.evidence}")
+            if f.fixes:
+                say("    try: " + " | ".join(fix_label(x) for x in f.fixes))
+    return status
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the app behind a token, an Origin check and a session limit (tui_trainer.web)."""
     try:
@@ -1116,6 +1204,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_learn(args)
         if args.command == "torch":
             return cmd_torch(args)
+        if args.command == "diagnose":
+            return cmd_diagnose(args)
         return cmd_open(args)
     except (ScenarioError, CheckpointError, InputError) as e:
         say(f"tui-trainer: {e}" if not isinstance(e, ScenarioError) else e, err=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tui_trainer.engine.advice import findings_advice
 from tui_trainer.engine.diagnostics import (
     SATURATED_FRACTION,
     Finding,
@@ -57,7 +58,7 @@ def explain(
     if findings is None:
         findings = diagnose(s)
     if s.nonfinite is not None:
-        return explain_divergence(s)
+        return explain_divergence(s, findings)
     ev = s.last_event
     if ev is None:
         return (
@@ -295,7 +296,7 @@ def explain_update(
     )
 
 
-def explain_divergence(s: Session) -> str:
+def explain_divergence(s: Session, findings: list[Finding] | None = None) -> str:
     nf = s.nonfinite
     assert nf is not None
     where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
@@ -307,9 +308,8 @@ def explain_divergence(s: Session) -> str:
     return (
         f"DIVERGED: a NaN or Inf appeared in the {nf.what} during {where} of step {nf.step}. "
         f"Training stopped before any update was made from it.{trend}\n"
-        f"Most often the learning rate ({f(s.hyper.lr)}) is too large: each update overshoots, "
-        f"the weights grow until the numbers overflow. Step back (N / F), lower the learning "
-        f"rate (h) and continue, or restart (R)."
+        + findings_advice(findings if findings is not None else diagnose(s))
+        + " Step back (N / F), change a setting (h) and continue, or restart (R)."
     )
 
 

@@ -4,11 +4,17 @@
 and wrong when the very first forward or backward pass overflowed: no update
 has happened yet, so the learning rate played no part and the initial
 weights (or the scale of the inputs) did.
+
+``findings_advice`` gives the one line the explain panel shows, taken from the
+diagnosis findings (the debug panel's list), so the panels cannot disagree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tui_trainer.engine.config import TrainConfig
+from tui_trainer.engine.diagnostics import Finding, fix_label
 from tui_trainer.engine.stepper import NonFinite, Phase
 
 
@@ -28,3 +34,22 @@ def divergence_advice(nf: NonFinite, cfg: TrainConfig) -> str:
             f"cause: the initial weights or the inputs are too large. Try {fixes}."
         )
     return "Try a smaller learning rate."
+
+
+def findings_advice(findings: Sequence[Finding]) -> str:
+    """One sentence of advice taken from the diagnosis, so every panel says the same.
+
+    The most severe, earliest finding that names a cause (``diverged`` only
+    says that the numbers overflowed, so a cause found next to it comes
+    first), with its first fix written as scenario settings.
+    """
+    if not findings:
+        return ""
+    causes = [f for f in findings if f.code != "diverged"] or list(findings)
+    top = causes[0]
+    text = f"Diagnosis: {top.title.lower()}"
+    if top.fixes:
+        text += f"; try {fix_label(top.fixes[0])}"
+        if len(top.fixes) > 1:
+            text += f" (or {fix_label(top.fixes[1])})"
+    return text + " (details: 4)."

@@ -122,32 +122,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from tui_trainer.engine.diagnostics.finding import CODES, SEVERITIES, Finding
+from tui_trainer.engine.diagnostics.fixes import TYPICAL_LR, fixes_for
 
 if TYPE_CHECKING:
     from tui_trainer.engine.layers import Dense
     from tui_trainer.engine.session import Session
 
-CODES = (
-    "diverged",
-    "lr_too_large",
-    "lr_too_small",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "dead_relu",
-    "saturated",
-    "init_loss",
-    "overfitting",
-    "underfitting",
-)
-SEVERITIES = ("error", "warning", "info")
 
 UPDATE_RATIO_HIGH = 3e-2
 UPDATE_RATIO_LOW = 1e-4
 UPDATE_RATIO_ZIGZAG = 3e-3
+UPDATE_RATIO_KILL = 0.1
+UPDATE_RATIO_SMALL = 3e-4
+LR_SCALE_SMALL = 0.3
+INIT_LOSS_HIGH = 3.0
 LOSS_RISE = 2.0
 VANISH_RATIO = 0.01
 EXPLODE_RATIO = 100.0
@@ -157,9 +151,14 @@ DEAD_FRACTION_STEPS = 0.9
 BLOCKED_FRACTION = 0.95
 SATURATED_FRACTION = 0.9
 SATURATION_EDGE = 0.03
+SATURATED_Z = 5.0
+SATURATED_Z_SHARE = 0.5
 OVERFIT_MIN_EPOCHS = 8
 OVERFIT_VAL_RISE = 1.1
 OVERFIT_AFTER_BEST = 5
+OVERFIT_ACC_GAP = 0.10
+OVERFIT_VAL_RISE_STRONG = 2.5
+OVERFIT_VAL_RISE_REGRESSION = 1.3
 UNDERFIT_MIN_EPOCHS = 20
 FLAT_IMPROVEMENT = 0.05
 UNDERFIT_ACCURACY = 0.75
@@ -168,36 +167,12 @@ UNDERFIT_ACCURACY = 0.75
 _CAUSES = frozenset(CODES) - {"init_loss", "overfitting", "underfitting"}
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosed problem, with the numbers behind it and what to try."""
-
-    code: str
-    title: str
-    severity: str
-    step: int
-    epoch: int
-    evidence: str
-    advice: str
-    layer: int | None = None
-    # Every (layer, quantity) the finding is about, so each view that marks a
-    # layer (the network panel's "dead"/"saturated" flags, the explain panel's
-    # advice) takes it from here: quantity is "dead" (units never active),
-    # "saturated", "gradient" (vanishing/exploding) or "update" (update ratio).
-    involves: tuple[tuple[int, str], ...] = ()
-
-
 def negative_fraction(ly: Dense) -> float | None:
     """The share of a relu/leaky_relu layer's units with z <= 0 for every example of the
     cached batch (the network panel's "dead" figure), or None for other activations."""
     if ly.activation not in ("relu", "leaky_relu") or ly.z is None or ly.z.size == 0:
         return None
     return float(np.mean(~(ly.z > 0).any(axis=0)))
-
-
-def involvements(findings: Sequence[Finding], layer: int) -> list[tuple[str, Finding]]:
-    """The quantities of ``layer`` the findings name, with the finding naming each."""
-    return [(q, f) for f in findings for i, q in f.involves if i == layer]
 
 
 # ----------------------------------------------------------------- helpers
@@ -329,7 +304,12 @@ def _exploding_at_init(r: _Run) -> tuple[np.ndarray, np.ndarray]:
         return z, z.astype(bool)
     ratio = _safe_ratio(r.grad[0], np.maximum(r.wnorm[0], 1.0))
     ratio = np.where(np.isfinite(r.grad[0]), ratio, np.inf)
-    return ratio, ratio > EXPLODE_INIT_RATIO
+    mask = ratio > EXPLODE_INIT_RATIO
+    if not mask[0]:
+        # Only the output side large: a big first loss (unscaled regression
+        # targets or inputs), not gradients growing on their way back.
+        mask[:] = False
+    return ratio, mask
 
 
 def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
@@ -339,6 +319,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     lg = np.log10(np.clip(loss, 1e-12, None))
     n = r.n
     how = ""
+    rise_steps = 0
     start = seg_from = 0
     limit = UPDATE_RATIO_HIGH
     w = int(np.clip(n // 20, 3, 50)) if n >= 10 else 1
@@ -356,6 +337,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
     elif (r.diverged or n >= 10) and now - base >= rise:
         above = np.flatnonzero(lg > base + rise)
         start = int(above[0]) if above.size else 0
+        rise_steps = max(5, start + 1)
         how = (
             f"the loss rose from {_f(float(loss[0]))} at the first step to {_f(10**now)} by "
             f"step {n - 1}{then}"
@@ -402,14 +384,20 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
                 f"flip direction, by {_pct(amp)} of the loss per step"
             )
     if not how:
-        return None
+        return _killed_by_big_steps(r)
     seg_from = max(seg_from, seg_to - 2000)
     seg = r.upd[seg_from:seg_to] if seg_to - seg_from >= 5 else r.upd[max(0, seg_to - 5) : seg_to]
     med = np.median(seg, axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
     worst = int(np.argmax(med))
+    if med[worst] <= limit and rise_steps:
+        # Units killed by the blow-up stop updating, so the run's median is 0:
+        # the steps that made the loss rise are the evidence then.
+        med = np.median(r.upd[:rise_steps], axis=0)
+        med = np.where(np.isfinite(med), med, 0.0)
+        worst = int(np.argmax(med))
     if med[worst] <= limit:
-        return None
+        return _killed_by_big_steps(r)
     others = [int(i) for i in np.argsort(-med) if med[i] > limit and i != worst]
     aftermath, marked = _aftermath(r)
     extra = (
@@ -417,6 +405,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         if others
         else ""
     )
+    alpha = _alpha_text(r)
     return Finding(
         code="lr_too_large",
         title="Learning rate too large",
@@ -425,7 +414,7 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         epoch=r.epoch_of(int(start)),
         evidence=(
             f"{how}; the median update ratio of layer {worst + 1} is {_f(float(med[worst]))}"
-            f"{extra}, healthy is about 1e-3{aftermath}"
+            f"{extra}, healthy is about 1e-3{aftermath}{alpha}"
         ),
         advice=(
             "Each step jumps past the bottom of the valley and lands higher up the other side. "
@@ -436,6 +425,81 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
         layer=worst,
         involves=((worst, "update"), *((i, "update") for i in others), *marked),
     )
+
+
+def _alpha_text(r: _Run) -> str:
+    """Cockpit's alpha of the last step, as evidence (empty when it has none)."""
+    if r.diverged:
+        return ""
+    from tui_trainer.engine.diagnostics.checks import step_alpha
+
+    a = step_alpha(r.s)
+    if a is None:
+        return ""
+    where = "overshot the valley floor" if a > 0.5 else "landed near the valley floor"
+    return (
+        f"; the last step {where}: Cockpit's alpha is {a:+.2f} (0 = on the floor, +1 = "
+        "as high on the other side)"
+    )
+
+
+def _killed_by_big_steps(r: _Run) -> Finding | None:
+    """A relu layer alive at the start, silenced within a few huge steps, the fit poor.
+
+    The loss of such a run need not rise at all: once every unit of a layer
+    is silent the network outputs a constant and the loss settles at the
+    chance level. The cause shows in the steps before the layer died: update
+    ratios of 0.1 and more, 100x the healthy 1e-3.
+    """
+    if r.n < 10 or _fits_well(r):
+        return None
+    for i, act in enumerate(r.activations[:-1]):
+        if act != "relu":
+            continue
+        d = r.dead[:, i]
+        if not (np.isfinite(d[0]) and d[0] < DEAD_FRACTION):
+            continue
+        recent = r.dead[max(0, r.n - 10) :, i]
+        if not (recent.size and float(np.median(recent)) >= BLOCKED_FRACTION):
+            continue
+        k = int(np.flatnonzero(d >= BLOCKED_FRACTION)[0]) if np.any(d >= BLOCKED_FRACTION) else 0
+        seg = r.upd[: k + 1]
+        peak = np.nanmax(seg, axis=0) if seg.size else np.zeros(r.L)
+        peak = np.where(np.isfinite(peak), peak, 0.0)
+        worst = int(np.argmax(peak))
+        if peak[worst] < UPDATE_RATIO_KILL:
+            continue
+        return Finding(
+            code="lr_too_large",
+            title="Learning rate too large",
+            severity="warning",
+            step=0,
+            epoch=0,
+            evidence=(
+                f"in the first {k + 1} step{'s' if k else ''} the update ratio of layer "
+                f"{worst + 1} reached {_f(float(peak[worst]))} (healthy is about 1e-3), and by "
+                f"step {k} {_pct(float(d[k]))} of layer {i + 1}'s relu units were silent for "
+                f"every example of the batch (at the first step {_pct(float(d[0]))}); the "
+                f"network no longer fits ({_fit_text(r)})"
+            ),
+            advice=(
+                "A few huge steps threw the weights so far that the ReLU units of the layer "
+                "went negative for every input: they output 0, pass back no gradient and "
+                "never recover. Lower the learning rate, 3-10x at a time, until the update "
+                "ratio |delta W|/|W| is around 1e-3."
+            ),
+            layer=worst,
+            involves=((worst, "update"), (i, "dead")),
+        )
+    return None
+
+
+def pre_activation_beyond(ly: Dense) -> float | None:
+    """The share of a tanh/sigmoid layer's cached pre-activations with |z| > 5."""
+    if ly.activation not in ("tanh", "sigmoid") or ly.z is None or ly.z.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        return float(np.count_nonzero(np.abs(ly.z) > SATURATED_Z)) / ly.z.size
 
 
 def saturated_fraction(ly: Dense) -> float | None:
@@ -485,6 +549,13 @@ def _aftermath(r: _Run) -> tuple[str, list[tuple[int, str]]]:
     return "; the big steps left their mark: " + ", and ".join(parts), involves
 
 
+def lr_scale(r: _Run) -> float:
+    """The learning rate relative to a typical one for the optimizer (sgd 0.03,
+    momentum 0.01, adam 0.001): about 1 for a sensible setting."""
+    typical = TYPICAL_LR.get(r.s.optimizer_name, 0.03)
+    return float(r.s.hyper.lr) / typical
+
+
 def _lr_too_small(r: _Run) -> Finding | None:
     if r.n < 100 or r.n_epochs < 2:
         return None
@@ -494,12 +565,18 @@ def _lr_too_small(r: _Run) -> Finding | None:
     if not (first > 0 and math.isfinite(first) and math.isfinite(last)):
         return None
     drop = (first - last) / first
-    if drop >= 0.1:
+    # Little progress: the loss fell less than 10%, or it is still above half
+    # the chance level (a high start can fall a lot and still be poor).
+    if drop >= 0.1 and last <= 0.5 * _chance_loss(r):
         return None
     med = np.median(r.recent(r.upd), axis=0)
-    if not np.all(med < UPDATE_RATIO_LOW):
+    if not np.all(med < UPDATE_RATIO_SMALL):
         return None
-    small = np.all(r.upd < UPDATE_RATIO_LOW, axis=1)
+    # Cockpit's distinction: tiny updates with a typical learning rate mean a
+    # tiny gradient (a plateau, vanishing gradients), not a small learning rate.
+    if lr_scale(r) >= LR_SCALE_SMALL:
+        return None
+    small = np.all(r.upd < UPDATE_RATIO_SMALL, axis=1)
     start = _trailing_run_start(small) if small[-1] else max(0, r.n - W)
     start = min(start, r.n - 1)
     biggest = int(np.argmax(med))
@@ -548,20 +625,40 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             return None
     else:
         windows.append(("last", slice(max(0, r.n - r.W), r.n)))
+    # In a deep network whose signal fades on the way forward as well (small
+    # weights in every layer), the output layer's gradient shrinks with the
+    # first layer's and their ratio stays near 1; how fast each layer learns
+    # still differs 100x and more. So with 3 or more hidden layers the update
+    # ratio of the slowest hidden layer relative to the output layer's counts too.
+    deep = r.L - 1 >= 3 and not blowup
+
+    def uratio(rows: slice) -> np.ndarray:
+        return _safe_ratio(np.min(r.upd[rows, : r.L - 1], axis=1), r.upd[rows, r.L - 1])
+
     for which, rows in windows:
         lastg = last[rows]
         if float(np.median(lastg)) <= 1e-12:
             continue
         rr = ratio[rows]
         rr = rr[np.isfinite(rr)]
+        by_update = False
         if rr.size == 0 or float(np.median(rr)) >= VANISH_RATIO:
-            continue
+            ur = uratio(rows) if deep else np.empty(0)
+            ur = ur[np.isfinite(ur)]
+            if not (deep and ur.size and float(np.median(ur)) < VANISH_RATIO):
+                continue
+            by_update, rr = True, ur
         if _blocked_by_dead(r, rows):
             return None
-        per_layer = np.median(_safe_ratio(r.grad[rows], lastg[:, None]), axis=0)
-        below = np.flatnonzero(ratio[rows] < VANISH_RATIO)
+        series = r.upd if by_update else r.grad
+        per_layer = np.median(_safe_ratio(series[rows], series[rows, r.L - 1][:, None]), axis=0)
+        below = np.flatnonzero((uratio(rows) if by_update else ratio[rows]) < VANISH_RATIO)
         start = rows.start + (int(below[0]) if below.size else 0)
         k = rows.stop - rows.start
+        what = "gradient norm"
+        if by_update:
+            slow = int(np.argmin(per_layer[:-1]))
+            what = f"update ratio (how fast it learns) of the slowest hidden layer, {slow + 1},"
         hidden = list(dict.fromkeys(r.activations[:-1]))
         sat_text, involves = "", [(0, "gradient")]
         for i, ly in enumerate(r.s.net.layers[:-1]):
@@ -578,7 +675,7 @@ def _vanishing(r: _Run, blowup: bool) -> Finding | None:
             step=start,
             epoch=r.epoch_of(start),
             evidence=(
-                f"the gradient norm of layer 1 ({r.activations[0]}) is "
+                f"the {what if by_update else what + ' of layer 1'} ({r.activations[0]}) is "
                 f"{float(np.median(rr)):.1e} times that of the output layer (median over the "
                 f"{which} {k} steps); relative to the output layer: "
                 f"{_layer_list(per_layer[:-1])}{sat_text}"
@@ -680,6 +777,11 @@ def _exploding_growth(r: _Run) -> Finding | None:
     recent = np.median(r.recent(r.grad), axis=0)
     growth = _safe_ratio(recent, np.maximum(early, 1e-12))
     growth = np.where(np.isnan(growth), 0.0, growth)
+    # Growth out of a plateau (tiny initial weights, tiny gradients) is a
+    # recovery, not an explosion: the gradient must also be large now,
+    # at least the size of the layer's weights.
+    wnow = np.maximum(np.median(r.recent(r.wnorm), axis=0), 1.0)
+    growth = np.where(recent >= wnow, growth, 0.0)
     worst = int(np.argmax(growth))
     if growth[worst] <= EXPLODE_RATIO:
         return None
@@ -842,10 +944,17 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
             continue
         where = "within 0.03 of -1 or +1" if act == "tanh" else "below 0.03 or above 0.97"
         frac = saturated_fraction(ly)
-        if frac is None or frac < SATURATED_FRACTION:
+        zfrac = pre_activation_beyond(ly)
+        if frac is None or (frac < SATURATED_FRACTION and (zfrac or 0.0) < SATURATED_Z_SHARE):
             continue
         # The caches belong to the step in progress, or to the last one done.
         start = s.step - 1 if s.pos == 0 and s.step > 0 else s.step
+        ztext = (
+            f"; {_pct(zfrac)} of its pre-activations are beyond +-{SATURATED_Z:g} "
+            "(DeepDiagnosis flags more than 50%)"
+            if zfrac is not None
+            else ""
+        )
         out.append(
             Finding(
                 code="saturated",
@@ -856,7 +965,7 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
                 evidence=(
                     f"{_pct(frac)} of the activations of layer {i + 1} ({act}) in the current "
                     f"batch are {where}, where the slope is under 6% of its peak, so almost no "
-                    "gradient passes through them"
+                    f"gradient passes through them{ztext}"
                 ),
                 advice=(
                     "Saturated units act like fixed switches and pass back almost no gradient. "
@@ -887,10 +996,25 @@ def _init_loss(r: _Run) -> Finding | None:
     loss0 = float(r.loss[0])
     if not math.isfinite(loss0):
         return None
-    limit = max(0.5, 0.5 * expected)
-    if abs(loss0 - expected) <= limit:
+    # Above: generated data spanning [-6, 6] (TensorFlow Playground's) makes a
+    # Xavier/He network start at 2-4x ln C and train well, so only a first loss
+    # more than max(3, ln C) nats above ln C counts; a bad initial scale starts
+    # 10-200x above it. Below: a network cannot start much surer than chance by
+    # luck, so half of ln C (at least 0.5) already counts.
+    high = max(INIT_LOSS_HIGH, expected)
+    low = max(0.5, 0.5 * expected)
+    if abs(loss0 - expected) <= low:
         return None
-    if loss0 > expected:
+    severity = "warning"
+    if expected < loss0 <= expected + high:
+        # Noted, not warned about: healthy runs on Playground-scale data start here.
+        severity = "info"
+        why = (
+            "a little confidently wrong, as inputs spanning several units (TensorFlow "
+            "Playground's -6 to 6) make with Xavier/He weights; such runs usually recover in "
+            f"a few epochs (a warning needs more than {_f(expected + high)})"
+        )
+    elif loss0 > expected:
         why = (
             "the initial weights are too large or the outputs are biased, so the network "
             "starts out confidently wrong"
@@ -903,7 +1027,7 @@ def _init_loss(r: _Run) -> Finding | None:
     return Finding(
         code="init_loss",
         title="Unexpected initial loss",
-        severity="warning",
+        severity=severity,
         step=0,
         epoch=0,
         evidence=(
@@ -940,6 +1064,23 @@ def _overfitting(r: _Run) -> Finding | None:
         return None
     if not ts[-1] < 0.8 * ts[j]:
         return None
+    # A validation loss a little above its best while the accuracy holds is
+    # the normal end of a healthy run (the outputs grow more confident). So a
+    # classifier must also generalize worse: train accuracy at least 0.10
+    # above validation accuracy (AUTOTRAINER's gap), or a validation loss
+    # 2.5x its best; a regression 1.3x its best.
+    gap_text = ""
+    rise = float(vs[-1] / vs[j])
+    if r.s.classification:
+        ep = r.s.history.epochs
+        va = ep.data[: ep.n, ep.index["val_accuracy"]][idx]
+        gap = float(np.mean(r.e_acc[idx][-3:]) - np.mean(va[-3:]))
+        if not (gap >= OVERFIT_ACC_GAP or rise >= OVERFIT_VAL_RISE_STRONG):
+            return None
+        if math.isfinite(gap):
+            gap_text = f"; train accuracy is {gap * 100:.0f} points above validation accuracy"
+    elif rise < OVERFIT_VAL_RISE_REGRESSION:
+        return None
     best = int(idx[best_raw])
     return Finding(
         code="overfitting",
@@ -952,6 +1093,7 @@ def _overfitting(r: _Run) -> Finding | None:
             f"{len(v) - 1 - best_raw} epochs later it is {_f(float(vs[-1] / vs[j]))}x its best "
             f"(3-epoch averages {_f(float(vs[j]))} -> {_f(float(vs[-1]))}), while the "
             f"epoch train loss kept falling from {_f(float(ts[j]))} to {_f(float(ts[-1]))}"
+            f"{gap_text}"
         ),
         advice=(
             "The network has started to memorise the training examples, noise included, "
@@ -1041,29 +1183,60 @@ def diagnose(session: Session) -> list[Finding]:
         if f is not None:
             found.append(f)
 
+    from tui_trainer.engine.diagnostics import checks
+
+    # Static checks: what is wrong before the first step.
+    add(checks.missing_nonlinearity(session))
+    mismatch = checks.loss_mismatch(session)
+    add(mismatch)
+    inputs = checks.unstandardized_inputs(session)
+    add(inputs)
+
     init_ratio, init_mask = _exploding_at_init(r)
     add(_diverged(r))
     lr_large = _lr_too_large(r, bool(init_mask.any()))
     add(lr_large)
-    add(_lr_too_small(r))
+    l2 = checks.l2_too_strong(r)
+    add(l2)
     # A blow-up saturates or kills units on its way: then vanishing gradients
-    # late in the run are a symptom, not a cause.
-    add(_vanishing(r, blowup=lr_large is not None or r.diverged))
-    exploding = _exploding(r, init_ratio, init_mask)
-    if exploding is None and lr_large is None:
-        exploding = _exploding_growth(r)
-    add(exploding)
-    found.extend(_dead_relu(r))
-    found.extend(_saturated(r, lr_large is not None))
-    add(_init_loss(r))
+    # late in the run are a symptom, not a cause. So is the collapse of the
+    # weights under a too-strong L2 penalty, and saturation from huge inputs.
+    vanishing = None
+    if inputs is None and l2 is None:
+        vanishing = _vanishing(r, blowup=lr_large is not None or r.diverged)
+        add(vanishing)
+    # Huge inputs make huge gradients and silence relu units: symptoms.
+    if inputs is None:
+        exploding = _exploding(r, init_ratio, init_mask)
+        if exploding is None and lr_large is None:
+            exploding = _exploding_growth(r)
+        add(exploding)
+    dead = []
+    for f in _dead_relu(r):
+        # a relu output layer under a loss it does not fit is that finding's;
+        # units silenced by a collapsing L2 penalty or huge inputs are theirs
+        if not (mismatch is not None and f.layer == r.L - 1) and l2 is None and inputs is None:
+            dead.append(f)
+    found.extend(dead)
+    # Tiny updates everywhere are a symptom when no gradient gets through.
+    if vanishing is None and not _blocked_by_dead(r, slice(max(0, r.n - r.W), r.n)):
+        add(_lr_too_small(r))
+    if inputs is None:
+        for f in _saturated(r, lr_large is not None):
+            # an output squashed by an activation the loss does not expect is the mismatch's
+            if not (mismatch is not None and f.layer == r.L - 1):
+                found.append(f)
+        add(_init_loss(r))
     if lr_large is None and not r.diverged:  # huge steps make the validation loss wander too
         add(_overfitting(r))
+    if not any(f.code in _CAUSES for f in found):
+        add(checks.plateau(r))
     if not any(f.code in _CAUSES for f in found):
         add(_underfitting(r))
 
     unique: dict[tuple[str, int | None], Finding] = {}
     for f in found:
-        unique.setdefault((f.code, f.layer), f)
+        unique.setdefault((f.code, f.layer), replace(f, fixes=fixes_for(f, session)))
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(
         unique.values(),

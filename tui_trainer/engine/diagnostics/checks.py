@@ -1,0 +1,346 @@
+"""Rules added with the labelled benchmark (``bench/diagnosis.py``).
+
+Static checks, true before the first step (they read the configuration and
+the data, not the history):
+
+``missing_nonlinearity`` (warning)
+    Every hidden layer is linear: the network computes one linear map
+    whatever its depth (two linear layers with nothing non-linear between
+    them collapse into one), so it cannot bend a decision boundary.
+``loss_mismatch`` (warning)
+    The output activation does not fit the loss: cross_entropy and
+    binary_cross_entropy take raw scores (the softmax or sigmoid is part of
+    the loss), so any output activation other than linear squeezes them; or,
+    for mse regression, at least 5% of the training targets lie outside the
+    range the output activation can produce (sigmoid (0, 1), tanh (-1, 1),
+    relu [0, inf)).
+``unstandardized_inputs`` (warning)
+    An input feature is far from standardized: the 99th percentile of
+    ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
+    anything outside [-1, 1]; TensorFlow Playground's generated data spans
+    [-6, 6] and trains well, so 20 leaves those alone). Features of very
+    different spread alone are not flagged: image pixels that are nearly
+    constant (digits) differ 1000x from the others and train well.
+
+Dynamic checks:
+
+``l2_too_strong`` (warning)
+    With ``l2 > 0``: after at least 5 epochs the weights have shrunk to less
+    than 0.3x their initial norm in some layer, and the network does not fit
+    (the recent loss is above half the chance level). The penalty's pull
+    (``l2 |W|``) then outweighs the data's gradient.
+``plateau`` (warning)
+    After at least 10 epochs the epoch train loss has stayed within 5% of
+    the chance level for the last half of the run, while the learning rate is
+    a typical one for the optimizer (at least 0.3x sgd 0.03, momentum 0.01,
+    adam 0.001): tiny updates then come from a flat gradient, not from the
+    step size (Cockpit tells the two apart by GradNorm with UpdateSize), and
+    the network has the capacity (every hidden layer has at least 3 units and
+    a non-linear activation).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tui_trainer.engine.diagnostics.finding import Finding
+from tui_trainer.engine.diagnostics.rules import (
+    _chance_loss,
+    _f,
+    _pct,
+    _Run,
+    lr_scale,
+)
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.session import Session
+
+INPUT_SCALE = 20.0
+TARGET_OUTSIDE = 0.05
+L2_SHRINK = 0.3
+L2_MIN_EPOCHS = 5
+PLATEAU_MIN_EPOCHS = 10
+PLATEAU_BAND = 0.05
+PLATEAU_LR_SCALE = 0.3
+_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
+
+
+# ----------------------------------------------------------------- static
+def missing_nonlinearity(s: Session) -> Finding | None:
+    hidden = s.net.layers[:-1]
+    if not hidden or any(ly.activation != "linear" for ly in hidden):
+        return None
+    n = len(hidden)
+    return Finding(
+        code="missing_nonlinearity",
+        title="No non-linearity between the layers",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"all {n} hidden layer{'s are' if n > 1 else ' is'} linear and so is the output "
+            f"layer's activation ({s.net.layers[-1].activation}): the whole network is one "
+            "linear map of the inputs, whatever its depth"
+        ),
+        advice=(
+            "Linear layers with nothing non-linear between them multiply out into a single "
+            "linear layer, so the network can only draw straight decision boundaries (or fit "
+            "planes). Give the hidden layers a non-linear activation: tanh (with Xavier "
+            "initialization) or relu (with He)."
+        ),
+        layer=0,
+        involves=tuple((i, "update") for i in range(n)),
+    )
+
+
+def loss_mismatch(s: Session) -> Finding | None:
+    out = s.net.layers[-1]
+    act = out.activation
+    loss = s.loss.name
+    L = len(s.net.layers)
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        if act == "linear":
+            return None
+        squash = "softmax" if loss == "cross_entropy" else "sigmoid"
+        evidence = (
+            f"the output layer applies {act} before {loss}, which applies its own {squash} "
+            f"to raw scores: the scores are squeezed into {act}'s range, so the network can "
+            "never be confident (or, for relu, scores below 0 get no gradient)"
+        )
+    elif loss == "mse" and not s.classification and act in _RANGES:
+        lo, hi = _RANGES[act]
+        y = np.asarray(s.data.y_train, dtype=float)
+        outside = float(np.mean((y < lo) | (y > hi))) if y.size else 0.0
+        if outside < TARGET_OUTSIDE:
+            return None
+        evidence = (
+            f"the output activation {act} can only produce values in "
+            f"[{_f(lo)}, {_f(hi)}], but {_pct(outside)} of the training targets lie outside "
+            f"it (they range from {_f(float(y.min()))} to {_f(float(y.max()))})"
+        )
+    else:
+        return None
+    return Finding(
+        code="loss_mismatch",
+        title="The loss does not fit the output",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=evidence,
+        advice=(
+            "Use a linear output layer: cross-entropy losses work on raw scores and apply "
+            "the softmax (or sigmoid) themselves, and a regression output must be able to "
+            "reach every target value."
+        ),
+        layer=L - 1,
+        involves=((L - 1, "update"),),
+    )
+
+
+_STATIC: weakref.WeakKeyDictionary[Session, tuple[int, Finding | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def unstandardized_inputs(s: Session) -> Finding | None:
+    """Cached per session and training set: a percentile over the whole set
+    costs more than all the other rules together."""
+    got = _STATIC.get(s)
+    if got is None or got[0] != id(s.data.x_train):
+        got = (id(s.data.x_train), _unstandardized_inputs(s))
+        _STATIC[s] = got
+    return got[1]
+
+
+def _unstandardized_inputs(s: Session) -> Finding | None:
+    x = np.asarray(s.data.x_train, dtype=float)
+    if x.size == 0:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        p99 = np.nanpercentile(np.abs(x), 99, axis=0)
+    p99 = np.where(np.isnan(p99), 0.0, p99)
+    worst = int(np.argmax(p99))
+    if not p99[worst] > INPUT_SCALE:
+        return None
+    names = list(getattr(s.data, "feature_names", []) or [])
+    name = names[worst] if worst < len(names) else f"feature {worst + 1}"
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean, std = float(np.mean(x[:, worst])), float(np.std(x[:, worst]))
+    evidence = (
+        f"99% of the values of {name!s} are within +-{_f(float(p99[worst]))} (mean "
+        f"{_f(mean)}, std {_f(std)}); standardized inputs have mean 0 and std 1"
+    )
+    return Finding(
+        code="unstandardized_inputs",
+        title="Inputs are not standardized",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=evidence,
+        advice=(
+            "Standardize the inputs (subtract each feature's mean, divide by its standard "
+            "deviation): large inputs saturate tanh and sigmoid units, make relu outputs and "
+            "gradients huge, and make the first layer's learning rate effectively far too "
+            "large."
+        ),
+        layer=0,
+        involves=((0, "saturated"),),
+    )
+
+
+# ----------------------------------------------------------------- dynamic
+_INITIAL: weakref.WeakKeyDictionary[Session, tuple[tuple, list[float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def initial_norms(s: Session) -> list[float]:
+    """The weight norm of each layer at initialization (the network rebuilt from its seed)."""
+    key = (s.cfg.seed, s.cfg.init, s.cfg.init_std, s.cfg.init_scale, s.cfg.layers)
+    got = _INITIAL.get(s)
+    if got is None or got[0] != key:
+        from tui_trainer.engine.network import Network
+
+        net = Network.build(s.cfg, s.x_train.shape[1])
+        got = (key, [float(np.linalg.norm(ly.W)) for ly in net.layers])
+        _INITIAL[s] = got
+    return got[1]
+
+
+def _does_not_fit(r: _Run) -> bool:
+    if r.n == 0:
+        return False
+    return bool(np.mean(r.recent(r.loss)) > 0.5 * _chance_loss(r))
+
+
+def l2_too_strong(r: _Run) -> Finding | None:
+    s = r.s
+    if s.l2 <= 0 or r.n_epochs < L2_MIN_EPOCHS or r.diverged or not _does_not_fit(r):
+        return None
+    w0 = np.array(initial_norms(s))
+    now = r.wnorm[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = now / w0
+    shrink = np.where(np.isfinite(shrink), shrink, np.inf)
+    worst = int(np.argmin(shrink))
+    if shrink[worst] >= L2_SHRINK:
+        return None
+    below = np.flatnonzero(r.wnorm[:, worst] < L2_SHRINK * w0[worst])
+    start = int(below[0]) if below.size else r.n - 1
+    return Finding(
+        code="l2_too_strong",
+        title="L2 penalty too strong",
+        severity="warning",
+        step=start,
+        epoch=r.epoch_of(start),
+        evidence=(
+            f"with l2 = {s.l2:g} the weights of layer {worst + 1} shrank to "
+            f"{_f(float(shrink[worst]))}x their initial norm ({_f(float(w0[worst]))} -> "
+            f"{_f(float(now[worst]))}), while the loss stays high (mean "
+            f"{_f(float(np.mean(r.recent(r.loss))))} over the last {len(r.recent(r.loss))} "
+            f"steps; chance level {_f(_chance_loss(r))})"
+        ),
+        advice=(
+            "The L2 penalty pulls every weight towards 0 harder than the data pulls it "
+            "anywhere, so the network collapses to (almost) nothing. Lower l2 100x (typical "
+            "values are 1e-4 to 1e-2), or remove it until the network fits."
+        ),
+        layer=worst,
+        involves=((worst, "update"),),
+    )
+
+
+def plateau(r: _Run) -> Finding | None:
+    s = r.s
+    if r.n_epochs < PLATEAU_MIN_EPOCHS or r.diverged or r.n < 20:
+        return None
+    hidden = s.net.layers[:-1]
+    if not hidden or any(ly.n_out < 3 or ly.activation == "linear" for ly in hidden):
+        return None
+    chance = _chance_loss(r)
+    t = r.e_loss[np.isfinite(r.e_loss)]
+    if t.size < PLATEAU_MIN_EPOCHS or chance <= 0:
+        return None
+    half = t[t.size // 2 :]
+    if not np.all(np.abs(half - chance) <= PLATEAU_BAND * chance):
+        return None
+    med = np.median(r.recent(r.upd), axis=0)
+    med = np.where(np.isfinite(med), med, 0.0)
+    if lr_scale(r) < PLATEAU_LR_SCALE:
+        return None  # a small learning rate: lr_too_small's to judge
+    flat = np.abs(t - chance) <= PLATEAU_BAND * chance
+    e0 = int(np.flatnonzero(~flat)[-1] + 1) if not flat.all() else 0
+    start = r.epoch_start_step(e0)
+    w0 = np.array(initial_norms(s))
+    gn = np.median(r.recent(r.grad), axis=0)
+    return Finding(
+        code="plateau",
+        title="Stuck on a plateau",
+        severity="warning",
+        step=start,
+        epoch=e0,
+        evidence=(
+            f"the epoch train loss has stayed within 5% of the chance level {_f(chance)} since "
+            f"epoch {e0 + 1} ({t.size - e0} epochs), though the updates are not tiny (median "
+            f"update ratio up to {_f(float(med.max()))}, healthy is about 1e-3): the gradient "
+            f"itself is flat (median gradient norm of layer 1 {_f(float(gn[0]))}; initial "
+            f"weight norms {', '.join(_f(float(w)) for w in w0[:-1])})"
+        ),
+        advice=(
+            "The network sits on a flat region of the loss (often a saddle near the start, "
+            "where all units compute the same thing) and a bigger learning rate alone does "
+            "not help. Start from well-scaled random weights (Xavier for tanh/sigmoid, He for "
+            "relu), or use Adam, whose steps do not shrink with the gradient."
+        ),
+        layer=None,
+    )
+
+
+# ----------------------------------------------------------------- Cockpit's alpha
+ALPHA_BATCH = 128
+
+
+def step_alpha(s: Session) -> float | None:
+    """Cockpit's alpha for the last update: where along its step it landed.
+
+    The loss (with the L2 term) and its directional derivative along the step
+    ``d`` are taken at both ends (the weights before, ``W - d``, and after,
+    ``W``) on the first ``ALPHA_BATCH`` training examples, and a parabola is
+    fitted through the two slopes. With its minimum at ``t*`` (``t`` = 1 is
+    the step taken), ``alpha = 1/t* - 1``: 0 landed on the valley floor, +1
+    jumped to the same height on the other side, -1 hardly moved. None when
+    there is no update yet, the numbers are not finite, or the loss has no
+    valley along the step. Costs two forward and backward passes on a small
+    batch, so it is computed only for evidence, not on every check.
+    """
+    from tui_trainer.engine.gradcheck import analytic_grads, objective
+
+    layers = s.net.layers
+    if s.step == 0 or not all(getattr(ly, "delta_valid", False) for ly in layers):
+        return None
+    n = min(ALPHA_BATCH, int(s.x_train.shape[0]))
+    x, y = s.x_train[:n], s.y_train[:n]
+    after = s.net.detached_copy()
+    before = s.net.detached_copy()
+    for b, ly in zip(before.layers, layers, strict=True):
+        b.W -= ly.delta_W
+        b.b -= ly.delta_b
+    d = [p for ly in layers for p in (ly.delta_W, ly.delta_b)]
+    with np.errstate(all="ignore"):
+        g0 = analytic_grads(before, s.loss, x, y, s.l2)
+        g1 = analytic_grads(after, s.loss, x, y, s.l2)
+        slope0 = float(sum(np.vdot(g, v) for g, v in zip(g0, d, strict=True)))
+        slope1 = float(sum(np.vdot(g, v) for g, v in zip(g1, d, strict=True)))
+        loss0 = objective(before, s.loss, x, y, s.l2)
+        loss1 = objective(after, s.loss, x, y, s.l2)
+    if not all(math.isfinite(v) for v in (slope0, slope1, loss0, loss1)):
+        return None
+    curvature = (slope1 - slope0) / 2  # f(t) = a t^2 + b t + c with b = slope0
+    if slope0 >= 0 or curvature <= 0:
+        return None
+    t_min = -slope0 / (2 * curvature)
+    return 1 / t_min - 1
