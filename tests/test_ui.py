@@ -727,6 +727,7 @@ TESTED_BINDINGS = {
     "sanity": "test_sanity_checks_key",
     "landscape": "test_landscape_key",
     "what_if": "test_what_if_key_keeps_the_changed_future",
+    "try_fix": "test_try_fix_key_runs_a_hyperparameter_fix_from_here_and_keeps_it",
     "compare": "test_compare_key",
     "reverse_continue": "test_reverse_continue_key",
     "reverse_watch": "test_reverse_watch_key",
@@ -1763,6 +1764,130 @@ def test_what_if_key_keeps_the_changed_future() -> None:
         assert app.session.position > s.position == 2 * s.E
         assert "Kept the chosen future." in explain_text(app)
         assert f"step {app.session.shown_counters()[1]} |" in status(app)
+
+    run_app(app, body)
+
+
+# ------------------------------------------------------------ try a fix
+def _builtin_app(name: str) -> TrainerApp:
+    from tui_trainer.cli import load
+
+    sc, s = load(name)
+    app = TrainerApp(s, name=sc.name)
+    app.scenario = sc
+    return app
+
+
+def test_try_fix_key_runs_a_hyperparameter_fix_from_here_and_keeps_it() -> None:
+    """lr_too_large (xor, lr 30): after one epoch the diagnosis says lr_too_large
+    with the fix lr = 3; y lists it, 1 runs it from here beside the run as it is,
+    2 keeps it: the session goes on with lr 3 from the fork point."""
+    from tui_trainer.ui.screens.try_fix import FixPicker, TryFixScreen
+
+    app = _builtin_app("lr_too_large")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("e")
+        await settle(app, pilot)
+        start = app.session.position
+        codes = [f.code for f in app.findings]
+        assert "lr_too_large" in codes
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, FixPicker))
+        first = app.screen.choices[0]
+        assert first.finding.code == "lr_too_large" and first.hyper is not None
+        want = first.hyper["lr"]
+        assert want < app.session.hyper.lr
+        await pilot.press("1")
+        await wait_until(pilot, lambda: isinstance(app.screen, TryFixScreen))
+        await wait_until(pilot, lambda: len(app.screen.sessions) == 2, timeout=WORKER_TIMEOUT)
+        labels = [f.label for f in app.screen.futures]
+        assert labels[0] == "as is" and "lr" in labels[1] and f"{want:g}" in labels[1]
+        await pilot.press("2")
+        await pilot.pause()
+        assert not isinstance(app.screen, TryFixScreen)
+        assert app.session.hyper.lr == want
+        assert app.session.position > start
+        assert f"Kept the fix: lr = {want:g}." in explain_text(app)
+
+    run_app(app, body)
+
+
+def test_try_fix_of_the_start_runs_the_fixed_scenario_from_epoch_0() -> None:
+    """vanishing_gradients (deep sigmoid): the first fix changes the start
+    (activation relu, init he). It is trained from epoch 0 to the same epoch as
+    the run as it is plus the epochs asked; keeping it replaces the session and
+    the app's scenario, so w writes the fixed file."""
+    from tui_trainer.ui.screens.try_fix import FixPicker, TryFixScreen
+
+    app = _builtin_app("vanishing_gradients")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("e")
+        await settle(app, pilot)
+        epoch = app.session.epoch
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, FixPicker))
+        choice = app.screen.choices[0]
+        assert choice.finding.code == "vanishing_gradients" and choice.hyper is None
+        assert choice.fix.get("model.activation") == "relu"
+        await pilot.press("1")
+        await wait_until(pilot, lambda: isinstance(app.screen, TryFixScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.sessions) == 2, timeout=WORKER_TIMEOUT)
+        as_is, fixed = screen.sessions
+        assert as_is.epoch == fixed.epoch == epoch + 5  # compared at the same epoch
+        assert [ly.activation for ly in fixed.cfg.layers[:-1]] == ["relu"] * (
+            len(fixed.cfg.layers) - 1
+        )
+        assert fixed.history.epochs.last("val_loss") < as_is.history.epochs.last("val_loss")
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.session is fixed
+        assert app.scenario.model.activation == "relu" and app.scenario.model.init == "he"
+        assert 'activation = "relu"' in app.scenario.to_toml()
+
+    run_app(app, body)
+
+
+def test_try_fix_says_when_there_is_nothing_to_fix_and_what_needs_a_file() -> None:
+    """Nothing diagnosed: y says so instead of opening an empty list. A fix of
+    the start needs the scenario file: without one it is listed but disabled."""
+    from tui_trainer.engine.diagnostics import Finding
+    from tui_trainer.ui.screens.try_fix import FixPicker
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("y")
+        await pilot.pause()
+        assert not isinstance(app.screen, FixPicker)
+        assert any("no fix to try" in str(n.message) for n in app._notifications)
+        app.findings = [
+            Finding(
+                "dead_relu",
+                "Dead ReLUs",
+                "warning",
+                0,
+                0,
+                "e",
+                "a",
+                layer=1,
+                fixes=({"model.init": "he"}, {"training.lr": 0.01}),
+            )
+        ]
+        app.refresh_heavy = lambda slow=True: None  # keep the planted finding
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, FixPicker))
+        start, here = app.screen.choices
+        assert start.problem and "scenario file" in start.problem
+        assert not here.problem and here.hyper == {"lr": 0.01}
+        await pilot.press("1")  # disabled: nothing happens
+        await pilot.pause()
+        assert isinstance(app.screen, FixPicker)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, FixPicker)
 
     run_app(app, body)
 

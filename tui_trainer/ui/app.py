@@ -158,6 +158,7 @@ class TrainerApp(App[None]):
         Binding("g", "sanity_checks", "checks", show=False, id="sanity"),
         Binding("L", "landscape", "landscape", show=False, id="landscape"),
         Binding("x", "what_if", "what if", show=False, id="what_if"),
+        Binding("y", "try_fix", "try a fix", show=False, id="try_fix"),
         Binding("X", "compare", "compare", show=False, id="compare"),
         Binding("W", "add_watch", "watch", show=False, id="add_watch"),
         Binding("w", "write_scenario", "write scenario", show=False, id="write_scenario"),
@@ -206,6 +207,7 @@ class TrainerApp(App[None]):
         ("g", "sanity checks: gradient check, loss at init, overfit a tiny batch, ..."),
         ("L", "loss landscape around the current weights, with the path taken"),
         ("x", "what if: fork here with one change and compare both futures"),
+        ("y", "try a fix the diagnosis suggests, beside the run as it is"),
         ("X", "compare up to four learning rates (or other settings) side by side"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
@@ -1395,6 +1397,68 @@ class TrainerApp(App[None]):
 
         self.push_screen(WhatIfScreen(self.session, self.lock), done)
 
+    def action_try_fix(self) -> None:
+        """The diagnosis's fixes, each tried beside the run as it is (see try_fix.py)."""
+        if self.running:
+            self.action_pause()
+            return
+        from tui_trainer.ui.screens.try_fix import FixPicker, fix_choices
+
+        with self.lock:
+            findings = list(self.findings)
+        choices = fix_choices(findings, self.scenario is not None)
+        if not choices:
+            self.notify(
+                "The diagnosis has no fix to try here: it has found nothing wrong so far "
+                "(the debug panel, 4, lists what it checks).",
+                title="Try a fix",
+            )
+            return
+        self.push_screen(FixPicker(choices), self._try_fix_picked)
+
+    def _try_fix_picked(self, choice: Any) -> None:
+        if choice is None:
+            return
+        from tui_trainer.engine.session import Session
+        from tui_trainer.scenario import ScenarioError
+        from tui_trainer.ui.screens.try_fix import TryFixScreen
+
+        fixed: Any = None
+        fresh = None
+        if choice.hyper is None:  # the fix changes the start: the fixed scenario from epoch 0
+            from tui_trainer.fixes import apply_fix
+
+            try:
+                fixed = apply_fix(self.scenario, choice.fix)
+            except (ScenarioError, TypeError, ValueError) as e:
+                self.notify(f"This fix does not apply to this scenario: {e}", severity="error")
+                return
+
+            def fresh() -> Session:
+                data = fixed.load_data()
+                return Session(fixed.train_config(data), data)
+
+        screen = TryFixScreen(self.session, self.lock, choice, fresh)
+
+        def done(chosen: Session | None) -> None:
+            if chosen is None:
+                self.refresh_all()
+                return
+            kept_fix = len(screen.sessions) > 1 and chosen is screen.sessions[1]
+            self.message_text = (
+                f"Kept the fix: {choice.label}." if kept_fix else "Kept the run as it is."
+            )
+            if kept_fix and fixed is not None:
+                self.replace_session(chosen)  # the network may have another shape
+                self.scenario = fixed  # w writes the fixed scenario
+            else:
+                with self.lock:
+                    self.session = chosen
+                    self.watches.bind(chosen)
+                self.refresh_all()
+
+        self.push_screen(screen, done)
+
     def action_manage_breakpoints(self) -> None:
         from tui_trainer.ui.screens.breakpoints import BreakpointsScreen
 
@@ -1592,6 +1656,7 @@ _COMMAND_TITLES = {
     "lesson_back": "Lesson: back one step",
     "landscape": "Loss landscape",
     "what_if": "What if (fork)",
+    "try_fix": "Try a fix the diagnosis suggests",
     "compare": "Compare settings side by side",
     "open": "Open a scenario",
     "edit_hyper": "Edit hyperparameters",
