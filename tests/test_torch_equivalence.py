@@ -98,7 +98,20 @@ def test_there_are_scenarios():
     assert len(SCENARIOS) >= 20
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
+# Built-in scenarios with settings the torch backend refuses (dropout, L1, lr
+# schedules: see tui_trainer/torch/scenario.py unsupported()).
+REFUSED = {"dropout.toml": "dropout", "lr_schedule.toml": "schedule"}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_settings_the_torch_backend_lacks_are_refused_not_ignored(name: str):
+    sc = load_scenario(builtin_dir() / name)
+    data = sc.load_data()
+    with pytest.raises(ValueError, match=f"does not support .*{REFUSED[name]}"):
+        session_from_config(sc.train_config(data), data)
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n not in REFUSED])
 def test_builtin_scenario_matches_numpy_for_20_steps(name: str):
     ns, ts = pair(name)
     errors: list[dict[str, float]] = []

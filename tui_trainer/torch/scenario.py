@@ -102,8 +102,29 @@ def build_optimizer(cfg: TrainConfig, model: nn.Sequential) -> torch.optim.Optim
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
+def unsupported(cfg: TrainConfig) -> str:
+    """What of ``cfg`` this backend cannot yet train exactly as the NumPy engine
+    does ("" when nothing): dropout (the NumPy engine's masks come from its own
+    seeded generator), L1 and learning-rate schedules."""
+    missing = []
+    if any(ly.dropout for ly in cfg.layers):
+        missing.append("dropout (model.dropout)")
+    if cfg.l1:
+        missing.append("L1 (training.l1)")
+    if cfg.schedule != "constant":
+        missing.append(f"the {cfg.schedule} lr schedule (training.schedule)")
+    return ", ".join(missing)
+
+
 def session_from_config(cfg: TrainConfig, data: Dataset) -> TorchSession:
-    """A TorchSession training the scenario's network on its data, as the NumPy Session would."""
+    """A TorchSession training the scenario's network on its data, as the NumPy Session would.
+
+    Raises ValueError for settings the torch backend does not support yet
+    (:func:`unsupported`), rather than training something else silently.
+    """
+    missing = unsupported(cfg)
+    if missing:
+        raise ValueError(f"the torch backend does not support {missing} yet")
     dtype = np.dtype(cfg.dtype)
     n_out = cfg.layers[-1].units
     loss = make_loss(cfg.loss)
