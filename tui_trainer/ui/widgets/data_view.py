@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
+from tui_trainer.engine.features import compute_features, parse_features
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION, legend_line
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
@@ -64,7 +65,7 @@ class DataView(RedrawOnResize, Container):
         for plot in self.query("#data-plot"):  # from an earlier 1-D regression scenario
             plot.display = False
         text.display = True
-        if d.task == "classification" and d.n_features == 2:
+        if d.task == "classification" and d.columns[0].shape[1] == 2:
             text.update(self._decision(s, w, h))
         elif d.task == "classification":
             x = s.x_val if len(s.x_val) else s.x_train
@@ -84,11 +85,16 @@ class DataView(RedrawOnResize, Container):
             )
 
     def _decision(self, s: Session, w: int, h: int) -> Text:
-        val = self.show_val and len(s.x_val) > 0
+        # Drawn over the data's own columns (x1, x2) even when the network's
+        # inputs are crosses of them (x1^2, x1*x2...): the grid is crossed too.
+        x_train, x_val, names = s.data.columns
+        val = self.show_val and len(x_val) > 0
         # The frame holds every point drawn: the held-out ones too.
-        ext = _extent(np.vstack([s.x_train, s.x_val]) if val else s.x_train)
+        ext = _extent(np.vstack([x_train, x_val]) if val else x_train)
         gw, gh = map_grid_size(w, h)
         grid = grid_points(ext, gw, gh).astype(s.dtype)
+        if s.data.features is not None:
+            grid = compute_features(grid, parse_features(s.data.features, names))
         with np.errstate(all="ignore"):
             probs = s.loss.predict(s.net.predict(grid))
         n_classes = s.data.n_classes
@@ -101,14 +107,14 @@ class DataView(RedrawOnResize, Container):
         probs = np.nan_to_num(probs, nan=0.5)
         return decision_map(
             probs,
-            s.data.x_train,
+            x_train,
             s.data.y_train,
             ext,
             w,
             h,
             n_classes,
             class_names=s.data.class_names or None,
-            val_points=s.data.x_val if val else None,
+            val_points=x_val if val else None,
             val_labels=s.data.y_val if val else None,
         )
 
