@@ -103,3 +103,105 @@ def test_scenario_feature_problem_names_the_item() -> None:
     assert problem.field == "data.features[1]"
     assert problem.line == 3
     assert "did you mean 'x2^2'" in problem.message
+
+
+# --------------------------------------------------------------------------
+# Switching inputs live: recorded like a hyperparameter change
+# --------------------------------------------------------------------------
+
+
+def _session(optimizer: str = "adam"):
+    from tui_trainer.engine.session import Session
+
+    sc = parse_scenario(
+        'seed = 3\n[data]\nkind = "circles"\n[model]\nhidden = [3]\n'
+        f'[training]\noptimizer = "{optimizer}"\nlr = 0.01\nepochs = 20\nhistory_steps = 100\n'
+    )
+    data = sc.load_data()
+    return Session(sc.train_config(data), data)
+
+
+def _params(s) -> list[np.ndarray]:
+    return s.net.get_params()
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_step_back_across_an_input_switch_replays_bit_for_bit(optimizer: str) -> None:
+    s = _session(optimizer)
+    s.run_to_step(7)
+    before = _params(s)
+    at = s.set_hyper(features=["x1", "x2", "x1^2", "x2^2"])
+    assert at == 7
+    W0 = s.net.params()[0]
+    assert W0.shape == (4, 3)
+    np.testing.assert_array_equal(W0[:2], before[0])  # kept inputs keep their weights
+    s.run_to_step(12)
+    s.set_hyper(features=["x2", "x1^2", "sin(x1)"])
+    s.run_to_step(30)
+    end = _params(s)
+    s.goto(5 * s.E)  # before both switches: the old shape
+    assert s.features == ("x1", "x2")
+    assert s.net.params()[0].shape == (2, 3)
+    assert s.x_train.shape[1] == 2
+    s.goto(30 * s.E)
+    assert s.features == ("x2", "x1^2", "sin(x1)")
+    assert _same(_params(s), end)
+
+
+def test_switches_at_one_boundary_count_only_by_their_result() -> None:
+    """Toggling one input after another, or on and off again, before a step
+    gives what a replay (which applies only the final set) gives."""
+
+    def run(switches: list[list[str]]) -> list[np.ndarray]:
+        s = _session()
+        s.run_to_step(7)
+        for features in switches:
+            s.set_hyper(features=features)
+        s.run_to_step(20)
+        return _params(s)
+
+    four = ["x1", "x2", "x1^2", "x2^2"]
+    assert _same(run([four]), run([["x1", "x2", "x1^2"], ["x2"], four]))
+    assert _same(run([["x1", "x2", "sin(x2)"], ["x1", "x2"]]), run([]))
+
+
+def test_new_input_rows_are_seeded_not_drawn_from_the_run() -> None:
+    a, b = _session(), _session()
+    a.run_to_step(4)
+    b.run_to_step(4)
+    a.set_hyper(features=["x1", "x2", "x1*x2"])
+    b.set_hyper(features=["x1*x2", "x1", "x2"])
+    np.testing.assert_array_equal(a.net.params()[0][2], b.net.params()[0][0])
+
+
+def test_bad_inputs_are_refused_before_anything_changes() -> None:
+    s = _session()
+    s.run_to_step(3)
+    with pytest.raises(ValueError, match="unknown feature 'x3'"):
+        s.set_hyper(features=["x1", "x3"])
+    assert s.features == ("x1", "x2")
+    assert s.pending_hyper() == {}
+
+
+def test_a_checkpoint_after_a_switch_resumes_exactly(tmp_path: Path) -> None:
+    from tui_trainer.engine.checkpoint import load_checkpoint, save_checkpoint
+    from tui_trainer.engine.session import Session
+
+    s = _session()
+    s.run_to_step(7)
+    s.set_hyper(features=["x1", "x1^2", "x2^2"])
+    s.run_to_step(20)
+    path = save_checkpoint(s, tmp_path / "c.npz")
+    t = Session(s.cfg, s.data0)
+    load_checkpoint(t, path)
+    assert t.features == ("x1", "x1^2", "x2^2")
+    s.run_to_step(40)
+    t.run_to_step(40)
+    assert _same(_params(s), _params(t))
+    # restart goes back to the scenario's inputs
+    t.restart()
+    assert t.features == ("x1", "x2") and t.net.params()[0].shape == (2, 3)

@@ -53,7 +53,15 @@ def say(text: object, *, err: bool = False) -> None:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line plus usage, exit 2
-        self.print_usage(sys.stderr)
+        usage = self.format_usage()
+        if usage.count("\n") > 3:  # many options: the error must not scroll away
+            names = [
+                str(a.metavar or a.dest)
+                for a in self._actions
+                if not a.option_strings and a.nargs != argparse.PARSER
+            ]
+            usage = f"usage: {self.prog} [options] {' '.join(names)} (--help lists them)\n"
+        print(usage, end="", file=sys.stderr)
         say(f"{self.prog}: error: {message}", err=True)
         raise SystemExit(EXIT_INPUT)
 

@@ -111,10 +111,17 @@ class Dataset:
         the base columns when the inputs are crosses, else the inputs themselves.
         The data view draws these (x1, x2) whatever the network's inputs are."""
         if self.base_train is None or self.base_val is None or self.base_names is None:
-            return self.x_train, self.x_val, list(self.feature_names)
+            return self.x_train, self.x_val, list(self._own_names())
         return self.base_train, self.base_val, list(self.base_names)
 
     @property
     def input_names(self) -> tuple[str, ...]:
         """The texts of the network's inputs (``x1``, ``x1^2``, ...)."""
-        return self.features if self.features is not None else tuple(self.feature_names)
+        return self.features if self.features is not None else self._own_names()
+
+    def _own_names(self) -> tuple[str, ...]:
+        """``feature_names``, or x1, x2... (x for one column) for data built without them."""
+        n = self.n_features
+        if len(self.feature_names) == n and len(set(self.feature_names)) == n:
+            return tuple(self.feature_names)
+        return ("x",) if n == 1 else tuple(f"x{i + 1}" for i in range(n))

@@ -228,7 +228,7 @@ def _check_features(
             ck.add(
                 f"data.features[{i}]",
                 f"longer than {MAX_FEATURE_TEXT} characters",
-                "a column name or a cross such as \"age^2\"",
+                'a column name or a cross such as "age^2"',
             )
             ok = False
     dupes = sorted({f for f in feats if feats.count(f) > 1})
