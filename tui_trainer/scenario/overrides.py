@@ -171,6 +171,20 @@ def _flat(doc: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {k: v for section in doc.values() for k, v in section.items()}
 
 
+def data_overrides(sc: Scenario) -> dict[str, Any]:
+    """The data settings of ``sc`` as to_toml overrides (kind, the generator's
+    settings, val_fraction, data_seed): what the app's data dialog changes."""
+    from tui_trainer.scenario.kinds import _data_keys_for
+
+    d = sc.data
+    keys = _data_keys_for(d.kind)
+    out: dict[str, Any] = {"kind": d.kind}
+    for key in ("n_samples", "noise", "val_fraction", "classes", "degree", "data_seed"):
+        if key in keys:
+            out[key] = getattr(d, key)
+    return out
+
+
 def scenario_argument(sc: Scenario) -> str:
     """How the command line names ``sc``: its built-in name, else its path."""
     if sc.source is None:
@@ -217,4 +231,11 @@ def command_line(base: Scenario, now: Mapping[str, Any], program: str = "tui-tra
     return shlex.join(parts)
 
 
-__all__ = ["apply_sets", "command_line", "parse_value", "resolve_key", "setting_names"]
+__all__ = [
+    "apply_sets",
+    "command_line",
+    "data_overrides",
+    "parse_value",
+    "resolve_key",
+    "setting_names",
+]
