@@ -56,7 +56,7 @@ class DataView(RedrawOnResize, Container):
         text = self.query_one("#data-text", Static)
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
-        if d.task == "regression" and d.n_features == 1:
+        if d.task == "regression" and d.columns[0].shape[1] == 1:
             text.display = False
             plot = lazy_plot(self, "data-plot")
             plot.display = True
@@ -119,18 +119,22 @@ class DataView(RedrawOnResize, Container):
         )
 
     def _curve(self, s: Session, plot: Any) -> None:
-        x = s.data.x_train[:, 0]
+        x_train, x_val, names = s.data.columns  # x, even when the inputs are x^2, sin(x)...
+        x = x_train[:, 0]
         y = s.data.y_train[:, 0]
         xs = np.linspace(x.min(), x.max(), max(20, plot.size.width * 2))
+        inputs = xs.reshape(-1, 1).astype(s.dtype)
+        if s.data.features is not None:
+            inputs = compute_features(inputs, parse_features(s.data.features, names))
         with np.errstate(all="ignore"):
-            fit = s.net.predict(xs.reshape(-1, 1).astype(s.dtype))[:, 0]
+            fit = s.net.predict(inputs)[:, 0]
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         plt.scatter(x.tolist(), y.tolist(), marker="dot", color=VALIDATION)
         entries: list[tuple[str, Any, str]] = [("•", VALIDATION, "training data")]
-        if self.show_val and len(s.data.x_val):
-            xv, yv = s.data.x_val[:, 0], s.data.y_val[:, 0]
+        if self.show_val and len(x_val):
+            xv, yv = x_val[:, 0], s.data.y_val[:, 0]
             plt.scatter(xv.tolist(), yv.tolist(), marker="x", color=STEP_TRAIN)
             entries.append(("x", STEP_TRAIN, "validation (V hides)"))
         ok = np.isfinite(fit)
