@@ -152,3 +152,52 @@ def test_command_line_in_the_about_card_reproduces_the_setup() -> None:
         assert _document(got, None) == _document(parse_scenario(want), None)
 
     run_app(app, body)
+
+
+def test_w_writes_the_inputs_and_the_new_data(tmp_path, monkeypatch) -> None:
+    """The saved scenario reproduces the run's data and inputs (it did not
+    before: w wrote only the hyperparameters)."""
+    from textual.widgets import Input as In
+
+    from tui_trainer.scenario import load_scenario
+    from tui_trainer.ui.screens.prompt import PromptScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = app_for()
+
+    async def body(pilot: Pilot) -> None:
+        screen = await open_dialog(pilot, app)
+        await set_input(pilot, screen.query_one("#noise", In), "0.2")
+        await pilot.press("enter")
+        await pilot.pause()
+        app.session.set_hyper(features=["x1", "x2", "x1*x2"])
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        back = load_scenario(tmp_path / "xor-edited.toml")
+        assert back.data.noise == 0.2
+        assert back.data.features == ("x1", "x2", "x1*x2")
+        data = back.load_data()
+        np.testing.assert_array_equal(data.base_train, app.session.data0.x_train)
+
+    run_app(app, body)
+
+
+def test_the_data_panel_draws_crossed_inputs_over_x1_and_x2() -> None:
+    """With inputs x1^2, x2^2 the data panel still shows the decision regions
+    (before, a network with 4 inputs got the confusion matrix)."""
+    from tui_trainer.ui.widgets.data_view import DataView
+
+    app = app_for("circle_features")
+
+    async def body(pilot: Pilot) -> None:
+        assert app.session.x_train.shape[1] == 4
+        await pilot.press("3")
+        await pilot.pause()
+        text = str(app.query_one(DataView).query_one("#data-text", Static).render())
+        assert "shade = confidence" in text
+        assert "confusion" not in text  # the confusion table's header
+
+    run_app(app, body, size=(120, 40))

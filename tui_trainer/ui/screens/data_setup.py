@@ -119,8 +119,12 @@ class DataSetupScreen(Dialog[DataSetup | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="setup-box") as box:
             box.border_title = "Data and inputs"
-            yield Label("Inputs (space toggles; applied from the next step, step-back undoes it):")
-            if len(self.offered) <= MAX_TOGGLES:
+            toggles = len(self.offered) <= MAX_TOGGLES
+            how = (
+                "space toggles" if toggles else "names or crosses such as a^2, a*b, separated by ,"
+            )
+            yield Label(f"Inputs ({how}; from the next step, step-back undoes it):")
+            if toggles:
                 with Grid(id="setup-inputs"):
                     for i, name in enumerate(self.offered):
                         yield Checkbox(
