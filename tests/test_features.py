@@ -236,3 +236,12 @@ def test_a_replay_from_the_start_retraces_an_input_switch() -> None:
     t.run_to_step(15)
     assert t.features == ("x2", "sin(x1)")
     assert _same(_params(s), _params(t))
+
+
+def test_a_cross_that_overflows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,label\n1e200,1,0\n2,3,1\n4,5,0\n6,7,1\n")
+    with pytest.raises(data_mod.DataError) as info:
+        data_mod.load_csv(path, features=["a", "a^2"], standardize=False)
+    assert info.value.field == "features"
+    assert "'a^2' is not finite" in info.value.message

@@ -39,6 +39,7 @@ import numpy as np
 from tui_trainer.engine.config import Dataset
 from tui_trainer.engine.features import (
     FeatureError,
+    check_finite,
     compute_features,
     is_default,
     looks_like_cross,
@@ -999,10 +1000,12 @@ def with_features(data: GeneratedData, features: Sequence[str] | None) -> Genera
         return data
     try:
         parsed = parse_features(list(features), data.feature_names)
+        x = compute_features(data.x, parsed)
+        check_finite(x, parsed)
     except FeatureError as e:
         raise DataError(e.message, "features") from None
     return GeneratedData(
-        x=compute_features(data.x, parsed),
+        x=x,
         y=data.y,
         task=data.task,
         n_classes=data.n_classes,
@@ -1024,16 +1027,19 @@ def select_features(dataset: Dataset, features: Sequence[str]) -> Dataset:
     DataError (field ``"features"``) as in :func:`with_features`.
     """
     base_train, base_val, names = dataset.columns
+    dtype = dataset.x_train.dtype
     try:
         parsed = parse_features(list(features), names)
+        x_train = compute_features(base_train, parsed).astype(dtype, copy=False)
+        x_val = compute_features(base_val, parsed).astype(dtype, copy=False)
+        check_finite(np.vstack([x_train, x_val]), parsed)
     except FeatureError as e:
         raise DataError(e.message, "features") from None
     plain = is_default([f.text for f in parsed], names)
-    dtype = dataset.x_train.dtype
     return Dataset(
-        x_train=compute_features(base_train, parsed).astype(dtype, copy=False),
+        x_train=x_train,
         y_train=dataset.y_train,
-        x_val=compute_features(base_val, parsed).astype(dtype, copy=False),
+        x_val=x_val,
         y_val=dataset.y_val,
         task=dataset.task,
         n_classes=dataset.n_classes,

@@ -171,6 +171,23 @@ def compute_features(base: np.ndarray, features: Sequence[Feature]) -> np.ndarra
     base = np.asarray(base)
     dtype = base.dtype if np.issubdtype(base.dtype, np.floating) else np.float64
     out = np.empty((base.shape[0], len(features)), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked by check_finite
+        _fill(out, base, features)
+    return out
+
+
+def check_finite(x: np.ndarray, features: Sequence[Feature]) -> None:
+    """FeatureError naming the first input that overflowed (``a^2`` of 1e200)."""
+    bad = ~np.isfinite(x).all(axis=0)
+    if bad.any():
+        f = features[int(np.argmax(bad))]
+        raise FeatureError(
+            f"feature {_shown(f.text)} is not finite for some rows (its values overflow); "
+            "standardize the columns or leave it out"
+        )
+
+
+def _fill(out: np.ndarray, base: np.ndarray, features: Sequence[Feature]) -> None:
     for j, f in enumerate(features):
         col = base[:, f.cols[0]]
         if f.op == "col":
@@ -181,7 +198,6 @@ def compute_features(base: np.ndarray, features: Sequence[Feature]) -> np.ndarra
             out[:, j] = col * base[:, f.cols[1]]
         else:
             out[:, j] = np.sin(col)
-    return out
 
 
 def is_default(features: Sequence[str], columns: Sequence[str]) -> bool:
