@@ -94,9 +94,34 @@ def test_every_command_that_opens_a_scenario_takes_set(
     assert not (tmp_path / "never.npz").exists()
 
 
-def test_serve_passes_set_to_the_app_it_starts() -> None:
-    args = build_parser().parse_args(["serve", "xor", "--set", "lr=0.3", "--set", "seed=4"])
-    assert args.set == ["lr=0.3", "seed=4"]
+def test_serve_passes_set_to_the_app_it_starts(monkeypatch, capsys) -> None:
+    pytest.importorskip("textual_serve")
+    import socket
+
+    from tui_trainer import web
+
+    started: list[str] = []
+
+    class Fake:
+        def __init__(self, command: str, **kw: object) -> None:
+            started.append(command)
+
+        def serve(self) -> None:
+            pass
+
+    monkeypatch.setattr(web, "GuardedServer", Fake)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, _ = run(
+        capsys, "serve", "xor", "--port", str(port), "--set", "lr=0.3", "--set", "model.hidden=[8]"
+    )
+    assert code == 0
+    (command,) = started
+    assert shlex.split(command)[-4:] == ["--set", "lr=0.3", "--set", "model.hidden=[8]"]
+    code, _, err = run(capsys, "serve", "xor", "--port", str(port), "--set", "lr=0")
+    assert code == 2 and "--set lr: must be > 0" in err
+    assert len(started) == 1  # refused before serving
 
 
 def test_run_with_set_trains_what_was_set(capsys: pytest.CaptureFixture[str]) -> None:

@@ -201,3 +201,36 @@ def test_the_data_panel_draws_crossed_inputs_over_x1_and_x2() -> None:
         assert "confusion" not in text  # the confusion table's header
 
     run_app(app, body, size=(120, 40))
+
+
+def test_another_kind_of_data_from_the_dialog() -> None:
+    """circles after xor keeps the inputs; sine (a 1-D regression) after xor
+    starts from its own column x and the regression loss."""
+    from textual.widgets import Select
+
+    app = app_for()
+
+    async def body(pilot: Pilot) -> None:
+        for kind, task, width in (("circles", "classification", 3), ("sine", "regression", 1)):
+            screen = await open_dialog(pilot, app)
+            if kind == "circles":
+                box(screen, "x1*x2").value = True
+            screen.query_one("#kind", Select).value = kind
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, DataSetupScreen), str(
+                screen.query_one("#setup-error", Label).render()
+            )
+            s = app.session
+            assert s.data.task == task and s.data0.name == kind
+            assert s.x_train.shape[1] == width
+        assert app.scenario.loss is None and app.session.cfg.loss == "mse"
+        line = app.setup_command()
+        assert "--set data.kind=sine" in line and "--set loss=mse" in line
+        args = build_parser().parse_args(["check", *shlex.split(line)[1:]])
+        sc = open_scenario(args.files[0], args.set)
+        assert sc.data.kind == "sine" and sc.loss_for("regression") == "mse"
+        np.testing.assert_array_equal(sc.load_data().x_train, app.session.x_train)
+
+    run_app(app, body)

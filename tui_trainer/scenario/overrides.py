@@ -215,7 +215,10 @@ def set_options(base: Scenario, now: Mapping[str, Any]) -> list[str]:
         # Training settings (lr, epochs...) and the seed read well short; data
         # and model ones keep their section (data.features, model.hidden).
         name = key if sec in ("", "training") else f"{sec}.{key}"
-        out.append(f"{name}={_toml_value(value).replace(chr(10), ' ')}")
+        text = _toml_value(value).replace(chr(10), " ")
+        if isinstance(value, str) and value and parse_value(value) == value:
+            text = value  # a bare word reads back as itself: kind=sine, not kind="sine"
+        out.append(f"{name}={text}")
     return out
 
 

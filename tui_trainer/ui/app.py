@@ -1291,7 +1291,10 @@ class TrainerApp(App[None]):
         from tui_trainer.scenario.overrides import command_line, data_overrides
 
         opened = self.scenario_opened or self.scenario
-        now = {**data_overrides(self.scenario), **self.current_setup()}
+        # The loss as trained: a new kind of data may have changed it to its task's default.
+        changed = self.scenario.loss != opened.loss
+        loss = {"loss": self.scenario.loss or self.session.cfg.loss} if changed else {}
+        now = {**data_overrides(self.scenario), **loss, **self.current_setup()}
         try:
             return command_line(opened, now)
         except Exception as e:  # noqa: BLE001 - the card still opens

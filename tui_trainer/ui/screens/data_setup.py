@@ -288,13 +288,20 @@ def scenario_with(
     other ``settings`` (to_toml overrides), checked: (Scenario, its TOML).
 
     A kind with other columns (1-D sine after 2-D xor) starts from its own
-    columns as inputs. Raises ScenarioError with the scenario's own messages.
+    columns as inputs, and a kind of the other task (regression after
+    classes) with the task's default loss. Raises ScenarioError with the
+    scenario's own messages.
     """
     from tui_trainer.scenario import parse_scenario
     from tui_trainer.scenario.kinds import _generated_columns
 
+    from tui_trainer.scenario.kinds import _generated_info
+
     over = {**settings, **data}
     kind = over.get("kind", scenario.data.kind)
+    tasks = _generated_info()
+    if kind in tasks and scenario.task is not None and tasks[kind][0] != scenario.task:
+        over["loss"] = None  # a regression after classes (or back): the task's own loss
     cols = _generated_columns(kind)
     old_cols = _generated_columns(scenario.data.kind)
     if cols is not None and cols != old_cols:
