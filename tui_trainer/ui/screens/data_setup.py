@@ -293,9 +293,7 @@ def scenario_with(
     scenario's own messages.
     """
     from tui_trainer.scenario import parse_scenario
-    from tui_trainer.scenario.kinds import _generated_columns
-
-    from tui_trainer.scenario.kinds import _generated_info
+    from tui_trainer.scenario.kinds import _generated_columns, _generated_info
 
     over = {**settings, **data}
     kind = over.get("kind", scenario.data.kind)
