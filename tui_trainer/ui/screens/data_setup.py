@@ -312,7 +312,7 @@ def scenario_with(
 def preview_text(data: Any, width: int, height: int, new: bool) -> Text:
     """The points of ``data`` over their own columns (x1, x2), training ``●``
     and validation ``○``, on a neutral background: nothing is trained yet."""
-    from tui_trainer.ui.render.decision import decision_map, map_grid_size
+    from tui_trainer.ui.render.decision import _class_colors, decision_map, map_grid_size
 
     x_train, x_val, names = data.columns
     n = len(x_train) + len(x_val)
@@ -331,7 +331,7 @@ def preview_text(data: Any, width: int, height: int, new: bool) -> Text:
         float(lo[1] - pad[1]),
         float(hi[1] + pad[1]),
     )
-    gw, gh = map_grid_size(width, height - 1)
+    gw, gh = map_grid_size(width, height - 2, legend=False)
     k = data.n_classes
     probs = np.full((gh, gw), 0.5) if k == 2 else np.full((gh, gw, k), 1.0 / k)
     out = Text(head + "\n", style="bold")
@@ -342,11 +342,16 @@ def preview_text(data: Any, width: int, height: int, new: bool) -> Text:
             data.y_train,
             ext,
             width,
-            height - 1,
+            height - 2,
             k,
             class_names=data.class_names or None,
+            legend=False,  # its "shade = confidence" means nothing before training
             val_points=x_val,
             val_labels=data.y_val,
         )
     )
+    names = data.class_names or [str(i) for i in range(k)]
+    out.append("\n● training  ○ validation  ")
+    for name, color in zip(names, _class_colors(k), strict=False):
+        out.append(f"● {visible(name)}  ", style=color)
     return out
