@@ -27,6 +27,7 @@ from tui_trainer.scenario import Scenario, builtin_dir, builtin_names, load_scen
 
 # Every built-in scenario must have a claim test below.
 CLAIM_TESTED = {
+    "circle_features",
     "classification_ce",
     "dead_relu",
     "digits",
@@ -194,6 +195,23 @@ def test_xor_linear_model_stays_near_chance():
     assert initial_train_loss(load("xor_linear")) > 2 * math.log(2)  # inputs reach +-5
     assert "init_loss" in codes_after_first_step("xor_linear")
     assert epochs(s, "loss")[4] < 0.75  # about ln 2 within five epochs
+
+
+def test_circle_features_linear_model_needs_the_squares():
+    """circle_features: a linear model (no hidden layer) on the circle data with
+    x1^2 and x2^2 among its inputs reaches >= 95% validation accuracy; the same
+    run on x1 and x2 alone stays near chance (<= 60%)."""
+    sc = load("circle_features")
+    assert sc.model.hidden == ()
+    assert set(sc.data.features or ()) >= {"x1^2", "x2^2"}
+    s = trained("circle_features")
+    assert s.x_train.shape[1] == len(sc.data.features or ())
+    assert epochs(s, "val_accuracy")[-1] >= 0.95
+    plain = dataclasses.replace(sc, data=dataclasses.replace(sc.data, features=("x1", "x2")))
+    without = train(plain)
+    assert without.x_train.shape[1] == 2
+    assert epochs(without, "val_accuracy")[-1] <= 0.60
+    assert epochs(without, "accuracy")[-1] <= 0.65
 
 
 def test_regression_sine_fits_well_below_the_variance():

@@ -697,6 +697,7 @@ def test_matrix_cursor() -> None:
 # A new binding fails test_every_binding_is_tested until a test is written for it.
 TESTED_BINDINGS = {
     "about": "test_about_key",  # more in test_about.py
+    "data_setup": "test_data_setup_key",  # more in test_ui_data_setup.py
     "next_phase": "test_next_phase_walks_the_four_phases",
     "step_layer": "test_step_layer",
     "finish_step": "test_finish_step",
@@ -878,6 +879,33 @@ def test_about_key() -> None:
         await pilot.press("d")
         await pilot.pause()
         assert not isinstance(app.screen, AboutScreen)
+
+    run_app(app, body)
+
+
+def test_data_setup_key() -> None:
+    """D opens the data and inputs dialog; ticking x1^2 and Enter trains on it."""
+    from textual.widgets import Checkbox
+
+    from tui_trainer.ui.screens.data_setup import DataSetupScreen
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot: Pilot) -> None:
+        await pilot.press("D")
+        await pilot.pause()
+        assert isinstance(app.screen, DataSetupScreen)
+        app.screen.query_one("#feat-2", Checkbox).focus()  # x1^2
+        await pilot.press("space")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, DataSetupScreen)
+        assert app.session.features == ("x1", "x2", "x1^2")
+        await pilot.press("D")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.session.features == ("x1", "x2", "x1^2")
 
     run_app(app, body)
 

@@ -66,7 +66,15 @@ def say(text: object, *, err: bool = False) -> None:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line plus usage, exit 2
-        self.print_usage(sys.stderr)
+        usage = self.format_usage()
+        if usage.count("\n") > 3:  # many options: the error must not scroll away
+            names = [
+                str(a.metavar or a.dest)
+                for a in self._actions
+                if not a.option_strings and a.nargs != argparse.PARSER
+            ]
+            usage = f"usage: {self.prog} [options] {' '.join(names)} (--help lists them)\n"
+        print(usage, end="", file=sys.stderr)
         say(f"{self.prog}: error: {message}", err=True)
         raise SystemExit(EXIT_INPUT)
 
@@ -109,6 +117,17 @@ def _size(text: str) -> int:
 _MAX_MEMORY_HELP = "refuse scenarios estimated to need more (e.g. 2G, 500M; default: available)"
 
 
+_SET_HELP = (
+    "override a scenario setting, e.g. --set lr=0.3 --set model.hidden=[8,8] "
+    '--set \'data.features=["x1","x1^2"]\' (repeatable; checked like the file)'
+)
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    """The --set option, the same for every command that opens a scenario."""
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help=_SET_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
@@ -137,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(off by default: the terminal's own text selection keeps working; every click "
         "has a key)",
     )
+    _add_set(o)
 
     le = sub.add_parser(
         "learn",
@@ -170,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="scenario .toml files or built-in names"
     )
     c.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    _add_set(c)
 
     r = sub.add_parser(
         "run",
@@ -195,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
     r.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    _add_set(r)
 
     fd = sub.add_parser(
         "find",
@@ -220,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     fd.add_argument("--seed", type=_nonneg_int, help="override the seed (data and weights)")
     fd.add_argument("--json", action="store_true", help="print the result as one JSON object")
     fd.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    _add_set(fd)
 
     t = sub.add_parser(
         "trace",
@@ -232,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, required=True, help="how many steps to record")
     t.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="the .npz to write")
     t.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    _add_set(t)
 
     cmp_ = sub.add_parser(
         "compare",
@@ -248,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--momentum", type=_float_list, help="momentum values, e.g. 0,0.9")
     group.add_argument("--optimizer", type=_name_list, help="optimizers, e.g. sgd,momentum,adam")
     cmp_.add_argument("--epochs", type=_positive_int, help="epochs for every run")
+    _add_set(cmp_)
 
     tc = sub.add_parser(
         "torch",
@@ -286,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evidence, fixes, ...)",
     )
     dg.add_argument("--max-memory", type=_size, metavar="SIZE", help=_MAX_MEMORY_HELP)
+    _add_set(dg)
 
     sv = sub.add_parser(
         "serve",
@@ -321,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="browser sessions (app processes) running at once; more are refused (default 4)",
     )
+    _add_set(sv)
     return p
 
 
@@ -346,16 +373,32 @@ _name_list = _list_of(_optimizer_name, "optimizer names")
 
 
 # ------------------------------------------------------------------ loading
-def load(arg: str, seed: int | None = None, max_memory: int | None = None) -> tuple[Any, Any]:
+def open_scenario(arg: str, sets: Any = ()) -> Any:
+    """A scenario name or path -> its checked Scenario, with the ``--set``
+    overrides applied (scenario/overrides.py). Raises ScenarioError."""
+    from tui_trainer.scenario import load_scenario, resolve_scenario
+    from tui_trainer.scenario.overrides import apply_sets
+
+    return apply_sets(load_scenario(resolve_scenario(arg)), list(sets or ()))
+
+
+def _sets(args: argparse.Namespace) -> list[str]:
+    return list(getattr(args, "set", None) or ())
+
+
+def load(
+    arg: str, seed: int | None = None, max_memory: int | None = None, sets: Any = ()
+) -> tuple[Any, Any]:
     """A scenario name or path -> (Scenario, Session). Raises ScenarioError.
 
-    Refuses (before building the network) a scenario estimated to need more
-    than ``max_memory`` bytes, or the available memory when that is None.
+    ``sets`` are ``--set KEY=VALUE`` overrides. Refuses (before building the
+    network) a scenario estimated to need more than ``max_memory`` bytes, or
+    the available memory when that is None.
     """
     from tui_trainer.engine.session import Session, SessionError
-    from tui_trainer.scenario import Problem, ScenarioError, load_scenario, resolve_scenario
+    from tui_trainer.scenario import Problem, ScenarioError
 
-    sc = load_scenario(resolve_scenario(arg))
+    sc = open_scenario(arg, sets)
     if getattr(sc, "backend", "numpy") != "numpy":
         # Refused rather than silently trained with the NumPy engine.
         raise ScenarioError(
@@ -453,13 +496,13 @@ def cmd_list() -> int:
     return EXIT_OK
 
 
-def cmd_check(files: list[str], max_memory: int | None = None) -> int:
-    from tui_trainer.scenario import ScenarioError, load_scenario, resolve_scenario
+def cmd_check(files: list[str], max_memory: int | None = None, sets: Any = ()) -> int:
+    from tui_trainer.scenario import ScenarioError
 
     status = EXIT_OK
     for f in files:
         try:
-            sc = load_scenario(resolve_scenario(f))
+            sc = open_scenario(f, sets)
             data = sc.load_data()
             cfg = sc.train_config(data)
             est = check_memory(sc, cfg, data, max_memory)
@@ -690,7 +733,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tui_trainer.engine.checkpoint import load_checkpoint
 
-    sc, session = load(args.scenario, args.seed, args.max_memory)
+    sc, session = load(args.scenario, args.seed, args.max_memory, _sets(args))
     metrics_path, save_path = _check_outputs(args)
     if args.resume:
         load_checkpoint(session, args.resume)
@@ -840,7 +883,7 @@ def cmd_find(args: argparse.Namespace) -> int:
         condition = parse(args.condition)
     except ConditionError as e:
         raise InputError(f"condition {args.condition!r}: {e.message}") from None
-    sc, session = load(args.scenario, args.seed, args.max_memory)
+    sc, session = load(args.scenario, args.seed, args.max_memory, _sets(args))
     if args.epochs is not None:
         session.set_hyper(epochs=args.epochs)
     if args.lr is not None:
@@ -900,7 +943,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         record_trace,
     )
 
-    sc, s = load(args.scenario, max_memory=args.max_memory)
+    sc, s = load(args.scenario, max_memory=args.max_memory, sets=_sets(args))
     output = Path(args.output)
     need = estimate_trace_bytes(s, args.steps)
     try:
@@ -946,7 +989,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         values = [0.01, 0.3, 3.0]
     if param == "lr" and any(v <= 0 for v in values):
         raise InputError("--lr values must be > 0")
-    sc, session = load(args.scenario)
+    sc, session = load(args.scenario, sets=_sets(args))
     try:
         runs = make_runs(session.cfg, session.data, param, values)
     except ValueError as e:
@@ -980,7 +1023,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for arg in args.scenarios:
         try:
-            sc, session = load(arg, None, args.max_memory)
+            sc, session = load(arg, None, args.max_memory, _sets(args))
         except ScenarioError as e:
             say(e, err=True)
             status = EXIT_INPUT
@@ -1035,8 +1078,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problem = web.token_problem(token)
     if problem:
         raise InputError(f"{source}: {problem}")
-    load(args.scenario)  # validate before serving
+    load(args.scenario, sets=_sets(args))  # validate before serving
     command = f"{sys.executable} -m tui_trainer open {_shell_quote(args.scenario)}"
+    command += "".join(f" --set {_shell_quote(item)}" for item in _sets(args))
     if not web.is_loopback(args.host):
         say(
             f"tui-trainer: warning: {args.host} is not a loopback address: other machines can "
@@ -1074,7 +1118,7 @@ def cmd_open(args: argparse.Namespace) -> int:
     from tui_trainer.engine.checkpoint import load_checkpoint
     from tui_trainer.scenario import builtin_dir, builtin_names, load_scenario
 
-    sc, session = load(args.scenario, max_memory=args.max_memory)
+    sc, session = load(args.scenario, max_memory=args.max_memory, sets=_sets(args))
     lesson = getattr(args, "lesson_obj", None)
     if lesson is None and sc.lesson:  # any scenario file with [[lesson]] steps
         from tui_trainer.lessons import Lesson
@@ -1189,7 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list()
         if args.command == "check":
-            return cmd_check(args.files, args.max_memory)
+            return cmd_check(args.files, args.max_memory, _sets(args))
         if args.command == "run":
             return cmd_run(args)
         if args.command == "find":

@@ -355,6 +355,18 @@ class _Fields:
             )
         if key == "epochs":
             return self.integer(value, field, 1, MAX_INT, "an integer >= 1")
+        if key == "features":
+            from tui_trainer.engine.features import MAX_FEATURE_TEXT, MAX_FEATURES
+
+            allowed = f'a list of 1 to {MAX_FEATURES} input names such as "x1^2"'
+            ok = (
+                isinstance(value, list)
+                and 1 <= len(value) <= MAX_FEATURES
+                and all(isinstance(v, str) and len(v) <= MAX_FEATURE_TEXT for v in value)
+            )
+            if not ok:
+                raise self.fail(field, f"expected {allowed}, got {_describe(value)}", allowed)
+            return list(value)
         if key == "optimizer":
             if value not in OPTIMIZERS:
                 shown = json.dumps(value) if isinstance(value, str) else _describe(value)
@@ -402,11 +414,15 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
             "the fingerprint of this scenario's data",
         )
     n = session.n_train
-    if isinstance(meta["hyper"], dict):  # saved before L1 and schedules: the config's values
-        cfg = session.cfg
-        meta["hyper"] = {**{k: getattr(cfg, k) for k in NEWER_HYPER}, **meta["hyper"]}
-    hyper = f.obj(meta["hyper"], "hyper", HYPER_FIELDS)
+    hyper = f.obj(meta["hyper"], "hyper")
+    # Saved before L1 and schedules: the config's values; saved before the
+    # inputs could change: the scenario's inputs.
+    hyper = {**{k: getattr(session.cfg, k) for k in NEWER_HYPER}, **hyper}
+    if "features" not in hyper:
+        hyper = {**hyper, "features": list(session.features0)}
+    hyper = f.obj(hyper, "hyper", HYPER_FIELDS)
     hyper = {k: f.hyper_value(k, hyper[k], f"hyper.{k}") for k in HYPER_FIELDS}
+    _check_inputs(f, hyper["features"], session, "hyper.features")
     cursor = f.integer(
         meta["cursor"], "cursor", 0, n - 1, f"an integer from 0 to {n - 1}: {n} training samples"
     )
@@ -426,6 +442,8 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
             raise f.fail(f"hp_log.{key!r}", "not a step number", 'a step number like "12"')
         entry = f.obj(changes, f"hp_log.{key}")
         hp_log[key] = {k: f.hyper_value(k, v, f"hp_log.{key}.{k}") for k, v in entry.items()}
+        if "features" in hp_log[key]:
+            _check_inputs(f, hp_log[key]["features"], session, f"hp_log.{key}.features")
     acc = f.obj(meta["acc"], "acc", ("loss_sum", "count", "correct"))
     count = f.integer(
         acc["count"], "acc.count", cursor, cursor, f"{cursor}, the samples done this epoch"
@@ -449,9 +467,25 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
 # ------------------------------------------------------------ members vs. the network
 
 
+def _check_inputs(f: _Fields, features: list[str], session: Any, field: str) -> None:
+    """The network's inputs must be computable from this scenario's data columns."""
+    from tui_trainer.engine.features import FeatureError, parse_features
+
+    try:
+        parse_features(features, session.data0.columns[2])
+    except FeatureError as e:
+        raise f.fail(field, e.message, "inputs computed from this scenario's data") from None
+
+
 def expected_members(session: Any, meta: dict[str, Any]) -> dict[str, Spec]:
     """Every member a checkpoint of ``meta`` for ``session`` holds, and its shape."""
     size = session.dtype.itemsize
+    net = session.net
+    features = tuple(meta["hyper"].get("features", session.features))
+    if features != tuple(session.features):  # inputs switched during the run: another W0
+        from tui_trainer.engine.network import Network
+
+        net = Network.build(session.cfg, len(features))
     out: dict[str, Spec] = {
         "kind": Spec("U", ()),
         "format": Spec("iu", ()),
@@ -459,12 +493,12 @@ def expected_members(session: Any, meta: dict[str, Any]) -> dict[str, Spec]:
         "scenario": Spec("U", ()),
         "state": Spec("U", ()),
     }
-    for name, p in zip(session.net.param_names(), session.net.params(), strict=True):
+    for name, p in zip(net.param_names(), net.params(), strict=True):
         out[f"param/{name}"] = Spec("f", p.shape, "the scenario's network", size)
     opt = meta["hyper"]["optimizer"]
     out["opt/t"] = Spec("iu", (), "the optimizer's step count")
     for key in OPT_KEYS[opt]:
-        for i, shape in enumerate(session.net.opt_shapes()):
+        for i, shape in enumerate(net.opt_shapes()):
             out[f"opt/{key}{i}"] = Spec("f", shape, f"{opt} state for this network", size)
     for i, layer in enumerate(session.net.layers):
         out[f"acc/active{i}"] = Spec("b", (layer.n_out,), f"one flag per unit of layer {i + 1}")

@@ -105,6 +105,13 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     name: str = ""
     image_shape: tuple[int, int] | None = None
+    # The columns the inputs are computed from when they are crosses (x1^2,
+    # x1*x2, sin(x1): engine/features.py), and the inputs' texts; None when
+    # x_train/x_val are the data's own columns.
+    base_train: np.ndarray | None = None
+    base_val: np.ndarray | None = None
+    base_names: list[str] | None = None
+    features: tuple[str, ...] | None = None
 
     @property
     def n_features(self) -> int:
@@ -116,3 +123,24 @@ class Dataset:
         if self.task == "classification":
             return self.n_classes
         return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+
+    @property
+    def columns(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(train, validation, names) of the columns the inputs are computed from:
+        the base columns when the inputs are crosses, else the inputs themselves.
+        The data view draws these (x1, x2) whatever the network's inputs are."""
+        if self.base_train is None or self.base_val is None or self.base_names is None:
+            return self.x_train, self.x_val, list(self._own_names())
+        return self.base_train, self.base_val, list(self.base_names)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The texts of the network's inputs (``x1``, ``x1^2``, ...)."""
+        return self.features if self.features is not None else self._own_names()
+
+    def _own_names(self) -> tuple[str, ...]:
+        """``feature_names``, or x1, x2... (x for one column) for data built without them."""
+        n = self.n_features
+        if len(self.feature_names) == n and len(set(self.feature_names)) == n:
+            return tuple(self.feature_names)
+        return ("x",) if n == 1 else tuple(f"x{i + 1}" for i in range(n))

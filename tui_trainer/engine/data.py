@@ -37,6 +37,15 @@ from pathlib import Path
 import numpy as np
 
 from tui_trainer.engine.config import Dataset
+from tui_trainer.engine.features import (
+    FeatureError,
+    check_finite,
+    compute_features,
+    is_default,
+    looks_like_cross,
+    parse_features,
+    referenced_columns,
+)
 from tui_trainer.engine.memory import format_bytes
 
 __all__ = [
@@ -51,7 +60,9 @@ __all__ = [
     "generate",
     "load_builtin",
     "load_csv",
+    "select_features",
     "split",
+    "with_features",
 ]
 
 MIN_CSV_ROWS = 4
@@ -107,6 +118,11 @@ class GeneratedData:
     image_shape: tuple[int, int] | None = None
     target_name: str = ""
     name: str = ""
+    # Set by with_features when the inputs are crosses: the columns they are
+    # computed from, their names, and the inputs' texts.
+    base: np.ndarray | None = None
+    base_names: list[str] | None = None
+    features: tuple[str, ...] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -716,6 +732,10 @@ def load_csv(
     (numerically when they are all numbers, so "10" comes after "2"), and
     ``class_names`` keeps their text.
 
+    A feature may also be a cross of columns, ``"age^2"``, ``"age*income"`` or
+    ``"sin(age)"`` (engine/features.py), computed after standardisation from
+    the columns it names.
+
     ``standardize`` z-scores every feature with the mean and standard deviation
     of the whole file, i.e. including the rows :func:`split` later puts into
     validation. That is a (small) leak of validation statistics, accepted here
@@ -748,6 +768,18 @@ def load_csv(
 
     target_index = _column_index(path, header, -1 if target is None else target, "target")
     target_name = header[target_index]
+    crosses = None  # features such as "age^2", "age*income", "sin(age)": computed at the end
+    if (
+        isinstance(features, Sequence)
+        and not isinstance(features, str)
+        and any(isinstance(f, str) and f not in header and looks_like_cross(f) for f in features)
+    ):
+        try:
+            parsed = parse_features(list(features), header)
+        except FeatureError as e:
+            raise DataError(f"{path.name}: {e.message}", "features") from None
+        crosses = [f.text for f in parsed]
+        features = [header[i] for i in referenced_columns(parsed)]
     if features is None:
         feature_indices = [i for i in range(len(header)) if i != target_index]
     else:
@@ -820,7 +852,7 @@ def load_csv(
 
     if standardize:
         x = _standardize(x)
-    return GeneratedData(
+    loaded = GeneratedData(
         x=x,
         y=y,
         task=task,
@@ -830,6 +862,7 @@ def load_csv(
         target_name=target_name,
         name=path.stem,
     )
+    return with_features(loaded, crosses)
 
 
 # --------------------------------------------------------------------------
@@ -945,4 +978,77 @@ def split(data: GeneratedData, val_fraction: float = 0.2, seed: int = 0, name: s
         class_names=list(data.class_names),
         name=name or data.name,
         image_shape=data.image_shape,
+        base_train=None if data.base is None else data.base[train_idx],
+        base_val=None if data.base is None else data.base[val_idx],
+        base_names=None if data.base_names is None else list(data.base_names),
+        features=data.features,
+    )
+
+
+# --------------------------------------------------------------------------
+# Input features (crosses)
+# --------------------------------------------------------------------------
+
+
+def with_features(data: GeneratedData, features: Sequence[str] | None) -> GeneratedData:
+    """``data`` with the inputs ``features`` (``["x1", "x1^2", "x1*x2", "sin(x2)"]``,
+    see engine/features.py) computed from its columns; None or the columns
+    themselves leave it unchanged. DataError (field ``"features"``) for a
+    feature that names no column, a duplicate or too many.
+    """
+    if features is None or is_default(features, data.feature_names):
+        return data
+    try:
+        parsed = parse_features(list(features), data.feature_names)
+        x = compute_features(data.x, parsed)
+        check_finite(x, parsed)
+    except FeatureError as e:
+        raise DataError(e.message, "features") from None
+    return GeneratedData(
+        x=x,
+        y=data.y,
+        task=data.task,
+        n_classes=data.n_classes,
+        feature_names=[f.text for f in parsed],
+        class_names=list(data.class_names),
+        image_shape=None,
+        target_name=data.target_name,
+        name=data.name,
+        base=data.x,
+        base_names=list(data.feature_names),
+        features=tuple(f.text for f in parsed),
+    )
+
+
+def select_features(dataset: Dataset, features: Sequence[str]) -> Dataset:
+    """``dataset`` with other inputs computed from the same base columns and
+    rows (the live feature toggle): the split, targets and names stay.
+
+    DataError (field ``"features"``) as in :func:`with_features`.
+    """
+    base_train, base_val, names = dataset.columns
+    dtype = dataset.x_train.dtype
+    try:
+        parsed = parse_features(list(features), names)
+        x_train = compute_features(base_train, parsed).astype(dtype, copy=False)
+        x_val = compute_features(base_val, parsed).astype(dtype, copy=False)
+        check_finite(np.vstack([x_train, x_val]), parsed)
+    except FeatureError as e:
+        raise DataError(e.message, "features") from None
+    plain = is_default([f.text for f in parsed], names)
+    return Dataset(
+        x_train=x_train,
+        y_train=dataset.y_train,
+        x_val=x_val,
+        y_val=dataset.y_val,
+        task=dataset.task,
+        n_classes=dataset.n_classes,
+        feature_names=[f.text for f in parsed],
+        class_names=list(dataset.class_names),
+        name=dataset.name,
+        image_shape=dataset.image_shape if plain else None,
+        base_train=None if plain else base_train,
+        base_val=None if plain else base_val,
+        base_names=None if plain else names,
+        features=None if plain else tuple(f.text for f in parsed),
     )

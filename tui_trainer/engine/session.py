@@ -65,6 +65,7 @@ HYPER_FIELDS = (
     "gamma",
     "min_lr",
     "t_max",
+    "features",  # the network's inputs (x1, x1^2...): the first layer is rebuilt
 )
 # The schedule's fields among them (a Schedule's field names, "schedule" is its name).
 SCHEDULE_FIELDS = ("schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "t_max")
@@ -125,6 +126,11 @@ class Session:
         self.loss: Loss = make_loss(cfg.loss)
         self.classification = data.task == "classification"
         n_out = cfg.layers[-1].units
+        # The data the run starts with; set_hyper(features=...) trains on other
+        # inputs computed from its columns (engine/input_switch.py).
+        self.data0 = data
+        self.features0: tuple[str, ...] = tuple(data.input_names)
+        self.features = self.features0
         self.x_train = np.ascontiguousarray(data.x_train, dtype=self.dtype)
         self.x_val = np.ascontiguousarray(data.x_val, dtype=self.dtype)
         self.y_train = self.loss.prepare_targets(data.y_train, n_out, self.dtype)
@@ -146,6 +152,9 @@ class Session:
     # ------------------------------------------------------------------ setup
     def _reset(self) -> None:
         cfg = self.cfg
+        if getattr(self, "features", None) != self.features0 or self.data is not self.data0:
+            self._set_inputs(self.data0, self.features0)  # a restart, or a blank copy
+        self._pre_switch: tuple | None = None
         self.net = Network.build(cfg, self.x_train.shape[1])
         self.hyper = Hyper(cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps)
         self.l2 = cfg.l2
@@ -188,6 +197,56 @@ class Session:
         # The state training was resumed from (a checkpoint), or None: the
         # start a replay "from the start" goes back to (engine/reverse.py).
         self.origin: dict[str, np.ndarray] | None = None
+
+    def _set_inputs(self, data: Dataset, features: tuple[str, ...]) -> None:
+        self.data = data
+        self.features = features
+        self.x_train = np.ascontiguousarray(data.x_train, dtype=self.dtype)
+        self.x_val = np.ascontiguousarray(data.x_val, dtype=self.dtype)
+
+    def _shape_for(self, features: tuple[str, ...]) -> None:
+        """Inputs, network and optimizer shaped for ``features`` (the values are
+        set by the caller: a keyframe, a checkpoint or a switch)."""
+        if features == self.features:
+            return
+        from tui_trainer.engine.data import select_features
+
+        data = self.data0 if features == self.features0 else select_features(self.data0, features)
+        self._set_inputs(data, features)
+        self.net = Network.build(self.cfg, self.x_train.shape[1])
+        self.opt = self._make_opt(self.optimizer_name)
+        self._perm_cache = None
+
+    def _switch_features(self, new: tuple[str, ...]) -> None:
+        """Train on the inputs ``new`` from this step boundary (engine/input_switch.py).
+
+        Several switches at one boundary are computed from the state before the
+        first (kept in ``_pre_switch``), as a replay applies only their sum.
+        """
+        from tui_trainer.engine.input_switch import fresh_row, remap_rows, remap_state
+
+        if new == self.features:
+            return
+        pre = self._pre_switch
+        if pre is None or pre[0] != self.step:
+            params = self.net.get_params()
+            pre = (self.step, self.features, params, self.optimizer_name, self.opt.get_state())
+            self._pre_switch = pre
+        _, old, params, opt_name, opt_state = pre
+        shapes = [p.shape for p in params]
+        self._shape_for(new)
+        if new == old:
+            new_params, new_state = list(params), opt_state
+        else:
+            n_out = int(shapes[0][1])
+            fill = np.stack(
+                [fresh_row(self.cfg, len(self.features0), n_out, self.step, f) for f in new]
+            )
+            new_params = [remap_rows(params[0], old, new, fill), *params[1:]]
+            new_state = remap_state(opt_state, shapes, old, new)
+        self.net.set_params(new_params)
+        if opt_name == self.optimizer_name:
+            self.opt.set_state(new_state)
 
     def _make_opt(self, name: str) -> Optimizer:
         return make_optimizer(name, self.net.opt_shapes(), self.dtype)
@@ -280,6 +339,7 @@ class Session:
         changes = self._hp_log.get(self.step)
         if changes:
             self._apply_hyper(changes)
+        self._pre_switch = None
         self._apply_edits()
         if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
             self._store_keyframe()
@@ -603,6 +663,8 @@ class Session:
         }
 
     def _restore(self, kf: Keyframe) -> None:
+        self._pre_switch = None
+        self._shape_for(tuple(kf.hyper.get("features", self.features0)))
         self.net.set_params(kf.params)
         self.net.clear_caches()
         if kf.optimizer != self.optimizer_name:
@@ -701,6 +763,7 @@ class Session:
             "gamma": self.schedule.gamma,
             "min_lr": self.schedule.min_lr,
             "t_max": self.schedule.t_max,
+            "features": list(self.features),
         }
 
     def _set_hyper_dict(self, d: dict[str, Any]) -> None:
@@ -738,6 +801,8 @@ class Session:
             elif k == "optimizer" and v != self.optimizer_name:
                 self.optimizer_name = str(v)
                 self.opt = self._make_opt(str(v))
+            elif k == "features":
+                self._switch_features(tuple(v))
 
     def hyperparameters(self) -> dict[str, Any]:
         return self._hyper_dict()
@@ -746,14 +811,23 @@ class Session:
         """Change hyperparameters from the next step; returns that step.
 
         Allowed keys: lr, momentum, beta1, beta2, eps, l2, l1, batch_size,
-        optimizer, epochs and the schedule's (schedule, warmup_epochs,
-        step_size, gamma, min_lr, t_max). ``epochs`` applies at once. ``lr``
-        is the base lr a schedule scales: changing it keeps the schedule where
-        it is (at its epoch) and scales the new value.
+        optimizer, epochs, features and the schedule's (schedule,
+        warmup_epochs, step_size, gamma, min_lr, t_max). ``epochs`` applies at
+        once. ``lr`` is the base lr a schedule scales: changing it keeps the
+        schedule where it is (at its epoch) and scales the new value.
+        ``features`` are the network's inputs computed from the data's columns
+        (``["x1", "x2", "x1^2"]``, engine/features.py); the first layer is
+        rebuilt as engine/input_switch.py says (a DataError, a ValueError, for
+        one that names no column).
         """
         bad = set(changes) - set(HYPER_FIELDS)
         if bad:
             raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(bad))}")
+        if "features" in changes:
+            from tui_trainer.engine.data import select_features
+
+            checked = select_features(self.data0, list(changes["features"]))
+            changes["features"] = tuple(checked.input_names)
         if "epochs" in changes:
             self.epochs = int(changes.pop("epochs"))
         if not changes:
@@ -856,7 +930,11 @@ class Session:
     def data_fingerprint(self) -> str:
         """Identifies the training and validation data (a checkpoint must match it)."""
         h = hashlib.sha256()
-        for a in (self.x_train, self.y_train, self.x_val, self.y_val):
+        # The columns the inputs are computed from: switching inputs keeps the data.
+        base_train, base_val, _ = self.data0.columns
+        x_train = np.ascontiguousarray(base_train, dtype=self.dtype)
+        x_val = np.ascontiguousarray(base_val, dtype=self.dtype)
+        for a in (x_train, self.y_train, x_val, self.y_val):
             h.update(str(a.shape).encode())
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
@@ -881,6 +959,7 @@ class Session:
         """Restore what ``state_arrays`` produced (same config and data)."""
         meta = json.loads(str(arrays["state"]))
         self._reset()
+        self._shape_for(tuple(meta["hyper"].get("features", self.features0)))
         names = self.net.param_names()
         self.net.set_params([arrays[f"param/{n}"] for n in names])
         self._set_hyper_dict(meta["hyper"])
@@ -917,6 +996,8 @@ _SHARED = (
     "n_layers",
     "events",
     "E",
+    "data0",
+    "features0",
 )
 
 

@@ -71,6 +71,19 @@ def _all_kinds() -> tuple[str, ...]:
     return (*_generated_kinds(), "csv", *_BUILTIN_DATA)
 
 
+def _generated_columns(kind: str) -> list[str] | None:
+    """The columns of a generated kind (``x1``, ``x2``, or ``x`` for 1-D), None otherwise."""
+    if kind not in _generated_kinds():
+        return None
+    mod = _data_module()
+    gens = getattr(mod, "GENERATORS", None) if mod is not None else None
+    info = gens.get(kind) if isinstance(gens, Mapping) else None
+    n = getattr(info, "n_features", 2)
+    if info is None:
+        n = 1 if kind in ("sine", "polynomial") else 2
+    return ["x"] if n == 1 else [f"x{i + 1}" for i in range(n)]
+
+
 def _generator_params(kind: str) -> tuple[str, ...]:
     info = _generated_info().get(kind)
     return info[1] if info else ()
@@ -78,11 +91,11 @@ def _generator_params(kind: str) -> tuple[str, ...]:
 
 def _data_keys_for(kind: str) -> set[str]:
     """The ``[data]`` keys that mean something for ``kind``."""
-    keys = {"kind", "val_fraction"}
+    keys = {"kind", "val_fraction", "data_seed", "features"}
     if kind in _generated_kinds():
         keys |= {"n_samples", "noise", *_generator_params(kind)}
     if kind == "csv":
-        keys |= {"path", "target", "features", "task"}
+        keys |= {"path", "target", "task"}
     if kind == "csv" or kind in _BUILTIN_DATA:
         keys.add("standardize")
     return keys

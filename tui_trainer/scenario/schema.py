@@ -66,6 +66,7 @@ _DATA_KEYS = (
     "n_samples",
     "noise",
     "val_fraction",
+    "data_seed",
     "classes",
     "degree",
     "path",
@@ -207,6 +208,10 @@ _KEY_ALIASES: dict[str, str] = {
     "y": "target",
     "x": "features",
     "columns": "features",
+    "inputs": "features",
+    "crosses": "features",
+    "draw": "data_seed",
+    "data_random_seed": "data_seed",
     "normalize": "standardize",
     "scale": "standardize",
     "train": "training",
@@ -372,6 +377,10 @@ class DataSpec:
     absolute (resolved against the scenario file's directory) and ``path_text``
     is what the file said. ``standardize=None`` means the kind's default:
     z-scored for csv and iris, pixel values divided by 16 for digits.
+    ``features`` are the network's inputs: a csv's column names or crosses of
+    the data's columns (``x1^2``, ``x1*x2``, ``sin(x1)``: engine/features.py);
+    None means every column. ``data_seed`` draws and splits the data (None:
+    the scenario's ``seed``), so a new draw keeps the same initial weights.
     """
 
     kind: str = "xor"
@@ -386,6 +395,7 @@ class DataSpec:
     task: str | None = None
     standardize: bool | None = None
     path_text: str | None = None
+    data_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -492,6 +502,7 @@ class Scenario:
         except ImportError as exc:  # pragma: no cover - the module ships with the package
             raise self._problem("data", f"the data module is unavailable: {exc}") from None
         spec = self.data
+        seed = self.seed if spec.data_seed is None else spec.data_seed
         try:
             if spec.kind == "csv":
                 if spec.path is None:
@@ -518,8 +529,10 @@ class Scenario:
                     params["classes"] = spec.classes
                 if "degree" in accepted:
                     params["degree"] = spec.degree
-                gen = data_mod.generate(spec.kind, spec.n_samples, spec.noise, self.seed, **params)
-            return data_mod.split(gen, spec.val_fraction, self.seed, gen.name or spec.kind)
+                gen = data_mod.generate(spec.kind, spec.n_samples, spec.noise, seed, **params)
+            if spec.kind != "csv":  # a csv's crosses are computed by load_csv
+                gen = data_mod.with_features(gen, spec.features)
+            return data_mod.split(gen, spec.val_fraction, seed, gen.name or spec.kind)
         except ScenarioError:
             raise
         except data_mod.DataError as exc:

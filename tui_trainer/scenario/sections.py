@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.engine.config import ACTIVATIONS, INITS, LOSSES, OPTIMIZERS, SCHEDULES, LayerSpec
+from tui_trainer.engine.features import (
+    MAX_FEATURE_TEXT,
+    MAX_FEATURES,
+    FeatureError,
+    parse_feature,
+)
 from tui_trainer.scenario.check import _MISSING, _bound, _Checker, _describe, _quote_list, _suggest
 from tui_trainer.scenario.kinds import (
     _LOSS_ALLOWED,
     _all_kinds,
     _data_keys_for,
     _data_label,
+    _generated_columns,
     _generated_info,
     _generated_kinds,
     _generator_params,
@@ -153,17 +160,17 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
     if applies("features"):
         feats = ck.strings(d, "data", "features", allow_empty=False)
         if feats is not None:
-            dupes = sorted({f for f in feats if feats.count(f) > 1})
-            if dupes:
-                ck.add("data.features", f"column {dupes[0]!r} is listed twice", "distinct names")
-            elif target is not None and target in feats:
-                ck.add(
-                    "data.features",
-                    f"the target column {target!r} cannot also be a feature",
-                    "columns other than the target",
-                )
-            else:
-                features = tuple(feats)
+            features = _check_features(ck, feats, kind if kind_ok else None, target)
+    data_seed = None
+    if applies("data_seed"):
+        data_seed = ck.integer(
+            d,
+            "data",
+            "data_seed",
+            None,
+            0,
+            allowed="an integer >= 0 (a new draw of the data; default: the scenario's seed)",
+        )
     if applies("task"):
         task = ck.choice(d, "data", "task", None, TASKS)
     standardize = None
@@ -182,7 +189,63 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
         task=task,
         standardize=standardize,
         path_text=path_text,
+        data_seed=data_seed,
     )
+
+
+_FEATURES_ALLOWED = (
+    'columns of the data or their crosses, e.g. ["x1", "x2", "x1^2", "x2^2", "x1*x2", '
+    '"sin(x1)", "sin(x2)"]'
+)
+
+
+def _check_features(
+    ck: _Checker, feats: list[str], kind: str | None, target: str | None
+) -> tuple[str, ...] | None:
+    """The ``features`` list checked as far as possible without the data: for a
+    generated kind every feature against its columns (``x1``, ``x2`` or ``x``),
+    for a csv or a built-in data set the form, duplicates and the target (the
+    columns themselves are checked when the file is read)."""
+    if len(feats) > MAX_FEATURES:
+        ck.add("data.features", f"at most {MAX_FEATURES} features, got {len(feats)}", "fewer")
+        return None
+    columns = _generated_columns(kind) if kind is not None else None
+    ok = True
+    if columns is not None:
+        seen: dict[Any, str] = {}
+        for i, text in enumerate(feats):
+            try:
+                f = parse_feature(text, columns)
+            except FeatureError as e:
+                ck.add(f"data.features[{i}]", e.message, _FEATURES_ALLOWED)
+                ok = False
+                continue
+            if f.key in seen:
+                same = "is listed twice" if seen[f.key] == f.text else f"is {seen[f.key]!r} again"
+                ck.add(f"data.features[{i}]", f"{text!r} {same}", "each feature once")
+                ok = False
+            seen[f.key] = f.text
+        return tuple(feats) if ok else None
+    for i, text in enumerate(feats):
+        if len(text) > MAX_FEATURE_TEXT:
+            ck.add(
+                f"data.features[{i}]",
+                f"longer than {MAX_FEATURE_TEXT} characters",
+                'a column name or a cross such as "age^2"',
+            )
+            ok = False
+    dupes = sorted({f for f in feats if feats.count(f) > 1})
+    if dupes:
+        ck.add("data.features", f"column {dupes[0]!r} is listed twice", "distinct names")
+        ok = False
+    elif target is not None and target in feats:
+        ck.add(
+            "data.features",
+            f"the target column {target!r} cannot also be a feature",
+            "columns other than the target",
+        )
+        ok = False
+    return tuple(feats) if ok else None
 
 
 def _resolve_data_path(ck: _Checker, text: str, source: Path | None) -> Path | None:

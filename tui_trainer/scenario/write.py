@@ -60,6 +60,8 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
     for key in ("n_samples", "noise", "val_fraction", "classes", "degree"):
         if key in keys:
             data[key] = getattr(d, key)
+    if d.data_seed is not None:
+        data["data_seed"] = d.data_seed
     if "path" in keys and d.path is not None:
         data["path"] = _path_text(d, relative_to)
     for key in ("target", "task", "standardize"):

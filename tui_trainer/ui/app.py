@@ -164,6 +164,7 @@ class TrainerApp(App[None]):
         Binding("w", "write_scenario", "write scenario", show=False, id="write_scenario"),
         Binding("o", "open_scenario", "open", show=False, id="open"),
         Binding("h", "edit_hyper", "hyper", show=False, id="edit_hyper"),
+        Binding("D", "data_setup", "data & inputs", show=False, id="data_setup"),
         Binding("ctrl+s", "save_checkpoint", "save", show=False, id="save"),
         Binding("d", "about", "about", show=False, id="about"),
         Binding("]", "lesson_next", "lesson", show=False, id="lesson_next"),
@@ -204,6 +205,7 @@ class TrainerApp(App[None]):
         ("W", "add a watch expression, e.g. grad_norm[0] or W[0][1,2]"),
         ("w", "write the scenario with the current hyperparameters to a file"),
         ("h", "edit hyperparameters (applied from the next step)"),
+        ("D", "data and inputs: x1^2, x1*x2, sin(x1)..., noise, validation share, a new draw"),
         ("g", "sanity checks: gradient check, loss at init, overfit a tiny batch, ..."),
         ("L", "loss landscape around the current weights, with the path taken"),
         ("x", "what if: fork here with one change and compare both futures"),
@@ -211,7 +213,7 @@ class TrainerApp(App[None]):
         ("X", "compare up to four learning rates (or other settings) side by side"),
         ("o", "open another scenario"),
         ("ctrl+s", "save a checkpoint"),
-        ("d", "about this scenario: what it teaches and what to watch"),
+        ("d", "about this scenario: what to watch, and the command line of this setup"),
         ("]  [", "lesson: next step, back one step (tui-trainer learn)"),
         ("ctrl+p", "command palette"),
         ("?", "this help"),
@@ -261,6 +263,9 @@ class TrainerApp(App[None]):
         self.watches.bind(session)  # records every watch at every step
         self.findings: list = []
         self.scenario: Any = None  # the Scenario object, for writing it back
+        # The scenario as opened, when the data dialog (D) has since replaced
+        # self.scenario: the command line of the setup starts from it.
+        self.scenario_opened: Any = None
         self.scenario_text = scenario_text
         self.builtins = builtins or []  # or a callable: read when the dialog opens
         self.loader = loader  # callable(name_or_path) -> (session, kwargs) or raises
@@ -1306,7 +1311,9 @@ class TrainerApp(App[None]):
     def action_about(self) -> None:
         from tui_trainer.ui.screens.about import AboutScreen
 
-        self.push_screen(AboutScreen(self.scenario_name, self.description, self.watch_text))
+        self.push_screen(
+            AboutScreen(self.scenario_name, self.description, self.watch_text, self.setup_command())
+        )
 
     def action_lesson_next(self) -> None:
         if self.lesson_driver is None:
@@ -1338,6 +1345,102 @@ class TrainerApp(App[None]):
         from tui_trainer.ui.screens.hyper import HyperScreen
 
         self.push_screen(HyperScreen(self.session.hyperparameters(), self.session.current_lr), done)
+
+    def current_setup(self) -> dict[str, Any]:
+        """The settings of this run now, as :meth:`Scenario.to_toml` overrides:
+        hyperparameters, inputs, breakpoints and watches (the data settings are
+        in ``self.scenario`` itself once the data dialog changed them)."""
+        from tui_trainer.scenario import BreakpointSpec
+
+        hp = self.session.hyperparameters()
+        s = self.session
+        spec = self.scenario.data if self.scenario is not None else None
+        opened = tuple(spec.features) if spec is not None and spec.features else s.features0
+        features = {"features": list(s.features)} if tuple(s.features) != opened else {}
+        return {
+            **features,
+            "lr": hp["lr"],
+            "momentum": hp["momentum"],
+            "l2": hp["l2"],
+            "optimizer": hp["optimizer"],
+            "epochs": hp["epochs"],
+            "batch_size": "full" if hp["batch_size"] <= 0 else hp["batch_size"],
+            **(_regul_overrides(self.scenario, hp) if self.scenario is not None else {}),
+            "breakpoints": [
+                BreakpointSpec(b.source, b.phase, b.enabled, b.ignore, b.every)
+                for b in self.breakpoints.items
+            ],
+            "watches": [w.source for w in self.watches.items],
+        }
+
+    def setup_command(self) -> str:
+        """The one shell line that opens this setup (``tui-trainer xor --set lr=0.3 ...``),
+        or "" without a scenario."""
+        if self.scenario is None:
+            return ""
+        from tui_trainer.scenario.overrides import command_line, data_overrides
+
+        opened = self.scenario_opened or self.scenario
+        # The loss as trained: a new kind of data may have changed it to its task's default.
+        changed = self.scenario.loss != opened.loss
+        loss = {"loss": self.scenario.loss or self.session.cfg.loss} if changed else {}
+        now = {**data_overrides(self.scenario), **loss, **self.current_setup()}
+        try:
+            return command_line(opened, now)
+        except Exception as e:  # noqa: BLE001 - the card still opens
+            return f"(no command line for this setup: {e})"
+
+    def action_data_setup(self) -> None:
+        """Inputs (x1^2, x1*x2...), noise, validation share, a new draw (D)."""
+        if self.running:
+            self.action_pause()
+            return
+        from tui_trainer.ui.screens.data_setup import DataSetupScreen
+
+        self.push_screen(DataSetupScreen(self.session, self.scenario), self._apply_setup)
+
+    def _apply_setup(self, setup: Any) -> None:
+        if setup is None:
+            return
+        if setup.data:
+            self._new_data(setup)
+            return
+        if setup.features is not None:
+            with self.lock:
+                try:
+                    at = self.session.set_hyper(features=setup.features)
+                except ValueError as e:
+                    self.notify(visible(str(e)), severity="error", timeout=8)
+                    return
+            self.cell = None
+            self.message_text = (
+                f"Inputs {', '.join(setup.features)}: the first layer is rebuilt at step {at}."
+            )
+            self.refresh_all()
+
+    def _new_data(self, setup: Any) -> None:
+        """New data settings: a new run from epoch 0, with this run's settings."""
+        from tui_trainer.engine.session import Session
+        from tui_trainer.ui.screens.data_setup import scenario_with
+
+        features = setup.features if setup.features is not None else self.session.features
+        try:
+            settings = self.current_setup()
+            settings.pop("features", None)
+            sc, text = scenario_with(self.scenario, setup.data, features, settings)
+            data = sc.load_data()
+            session = Session(sc.train_config(data), data)
+        except Exception as e:  # noqa: BLE001 - reported in the app, never a crash
+            self.notify(visible(str(e)), severity="error", timeout=10)
+            return
+        if self.scenario_opened is None:
+            self.scenario_opened = self.scenario
+        self.scenario = sc
+        self.scenario_text = text
+        self.replace_session(session)
+        changed = ", ".join(f"{k}={v}" for k, v in setup.data.items())
+        self.message_text = f"New data ({changed}): training starts again at epoch 0."
+        self.refresh_all()
 
     def _modal_tool(self, make: Any) -> None:
         if self.running:
@@ -1484,31 +1587,15 @@ class TrainerApp(App[None]):
         if self.scenario is None:
             self.notify("no scenario file to write", severity="warning")
             return
-        hp = self.session.hyperparameters()
+        setup = self.current_setup()
         default = visible(f"{self.scenario_name}-edited.toml")
 
         def done(path: str | None) -> None:
             if not path:
                 return
             try:
-                from tui_trainer.scenario import BreakpointSpec
-
                 target = Path(path).expanduser()
-                text = self.scenario.to_toml(
-                    relative_to=target.parent,
-                    lr=hp["lr"],
-                    momentum=hp["momentum"],
-                    l2=hp["l2"],
-                    optimizer=hp["optimizer"],
-                    epochs=hp["epochs"],
-                    batch_size="full" if hp["batch_size"] <= 0 else hp["batch_size"],
-                    **_regul_overrides(self.scenario, hp),
-                    breakpoints=[
-                        BreakpointSpec(b.source, b.phase, b.enabled, b.ignore, b.every)
-                        for b in self.breakpoints.items
-                    ],
-                    watches=[w.source for w in self.watches.items],
-                )
+                text = self.scenario.to_toml(relative_to=target.parent, **setup)
                 write_text_atomic(target, text)
             except Exception as e:  # noqa: BLE001 - reported in the app, never a crash
                 self.notify(f"could not write {path}: {e}", severity="error", timeout=8)
@@ -1572,6 +1659,7 @@ class TrainerApp(App[None]):
                 self.description = kw.get("description", "")
                 self.breakpoints = kw.get("breakpoints") or BreakpointSet()
                 self.scenario = kw.get("scenario")
+                self.scenario_opened = None
                 self.watches = WatchList()
                 for w in kw.get("watches", []):
                     self.watches.add(w)
@@ -1651,7 +1739,8 @@ _COMMAND_TITLES = {
     "add_watch": "Add a watch",
     "write_scenario": "Write the scenario to a file",
     "sanity": "Sanity checks",
-    "about": "About this scenario (description, what to watch)",
+    "about": "About this scenario (description, what to watch, its command line)",
+    "data_setup": "Data and inputs: features, noise, validation share, new draw",
     "lesson_next": "Lesson: next step",
     "lesson_back": "Lesson: back one step",
     "landscape": "Loss landscape",

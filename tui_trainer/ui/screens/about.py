@@ -36,9 +36,12 @@ class AboutScreen(Dialog[None]):
 
     BINDINGS = [Binding("escape,q,d,enter", "close", "close", id="about_close")]
 
-    def __init__(self, name: str, description: str, watch: str) -> None:
+    def __init__(self, name: str, description: str, watch: str, command: str = "") -> None:
         super().__init__()
         self._text = lesson_text(name, description, watch)
+        if command:  # the terminal's answer to Playground's URL: this setup in one line
+            self._text.append("\n\nThis setup in one line: ", style="bold")
+            self._text.append(visible(command))
 
     def action_close(self) -> None:
         self.dismiss(None)

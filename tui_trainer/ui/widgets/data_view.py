@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
+from tui_trainer.engine.features import compute_features, parse_features
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION, legend_line
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
@@ -55,7 +56,7 @@ class DataView(RedrawOnResize, Container):
         text = self.query_one("#data-text", Static)
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
-        if d.task == "regression" and d.n_features == 1:
+        if d.task == "regression" and d.columns[0].shape[1] == 1:
             text.display = False
             plot = lazy_plot(self, "data-plot")
             plot.display = True
@@ -64,7 +65,7 @@ class DataView(RedrawOnResize, Container):
         for plot in self.query("#data-plot"):  # from an earlier 1-D regression scenario
             plot.display = False
         text.display = True
-        if d.task == "classification" and d.n_features == 2:
+        if d.task == "classification" and d.columns[0].shape[1] == 2:
             text.update(self._decision(s, w, h))
         elif d.task == "classification":
             x = s.x_val if len(s.x_val) else s.x_train
@@ -84,11 +85,16 @@ class DataView(RedrawOnResize, Container):
             )
 
     def _decision(self, s: Session, w: int, h: int) -> Text:
-        val = self.show_val and len(s.x_val) > 0
+        # Drawn over the data's own columns (x1, x2) even when the network's
+        # inputs are crosses of them (x1^2, x1*x2...): the grid is crossed too.
+        x_train, x_val, names = s.data.columns
+        val = self.show_val and len(x_val) > 0
         # The frame holds every point drawn: the held-out ones too.
-        ext = _extent(np.vstack([s.x_train, s.x_val]) if val else s.x_train)
+        ext = _extent(np.vstack([x_train, x_val]) if val else x_train)
         gw, gh = map_grid_size(w, h)
         grid = grid_points(ext, gw, gh).astype(s.dtype)
+        if s.data.features is not None:
+            grid = compute_features(grid, parse_features(s.data.features, names))
         with np.errstate(all="ignore"):
             probs = s.loss.predict(s.net.predict(grid))
         n_classes = s.data.n_classes
@@ -101,30 +107,34 @@ class DataView(RedrawOnResize, Container):
         probs = np.nan_to_num(probs, nan=0.5)
         return decision_map(
             probs,
-            s.data.x_train,
+            x_train,
             s.data.y_train,
             ext,
             w,
             h,
             n_classes,
             class_names=s.data.class_names or None,
-            val_points=s.data.x_val if val else None,
+            val_points=x_val if val else None,
             val_labels=s.data.y_val if val else None,
         )
 
     def _curve(self, s: Session, plot: Any) -> None:
-        x = s.data.x_train[:, 0]
+        x_train, x_val, names = s.data.columns  # x, even when the inputs are x^2, sin(x)...
+        x = x_train[:, 0]
         y = s.data.y_train[:, 0]
         xs = np.linspace(x.min(), x.max(), max(20, plot.size.width * 2))
+        inputs = xs.reshape(-1, 1).astype(s.dtype)
+        if s.data.features is not None:
+            inputs = compute_features(inputs, parse_features(s.data.features, names))
         with np.errstate(all="ignore"):
-            fit = s.net.predict(xs.reshape(-1, 1).astype(s.dtype))[:, 0]
+            fit = s.net.predict(inputs)[:, 0]
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
         plt.scatter(x.tolist(), y.tolist(), marker="dot", color=VALIDATION)
         entries: list[tuple[str, Any, str]] = [("•", VALIDATION, "training data")]
-        if self.show_val and len(s.data.x_val):
-            xv, yv = s.data.x_val[:, 0], s.data.y_val[:, 0]
+        if self.show_val and len(x_val):
+            xv, yv = x_val[:, 0], s.data.y_val[:, 0]
             plt.scatter(xv.tolist(), yv.tolist(), marker="x", color=STEP_TRAIN)
             entries.append(("x", STEP_TRAIN, "validation (V hides)"))
         ok = np.isfinite(fit)
