@@ -1052,3 +1052,52 @@ def select_features(dataset: Dataset, features: Sequence[str]) -> Dataset:
         base_names=None if plain else names,
         features=None if plain else tuple(f.text for f in parsed),
     )
+
+
+MAX_EDITED_POINTS = 1000  # points added or removed by hand, each
+
+
+def edit_points(
+    ds: Dataset,
+    added: Sequence[Sequence[float]] = (),
+    removed: Sequence[int] = (),
+) -> Dataset:
+    """The training set with points removed and points added by hand (a click
+    in the data view, ConvNetJS style, or ``[data] added_points`` and
+    ``removed_points`` in a scenario).
+
+    ``removed`` are indices into the training set as :func:`split` made it;
+    ``added`` are ``(x1, x2, class)`` in the data's own columns, appended after
+    the points kept, so the run is reproducible from the scenario. Inputs that
+    are crosses of the columns (``x1^2``) are computed for the new points as
+    for the others. Validation data is never changed. DataError (field
+    ``removed_points``) for an index the training set does not have.
+    """
+    if not len(added) and not len(removed):
+        return ds
+    import dataclasses
+
+    base_train, _, names = ds.columns
+    n = len(ds.x_train)
+    bad = [i for i in removed if not 0 <= int(i) < n]
+    if bad:
+        raise DataError(
+            f"point {bad[0]} is not in the training set (it has {n} points: 0 to {n - 1})",
+            "removed_points",
+        )
+    keep = np.ones(n, dtype=bool)
+    keep[np.asarray(list(removed), dtype=np.int64)] = False
+    pts = np.asarray([[float(p[0]), float(p[1])] for p in added], dtype=base_train.dtype)
+    pts = pts.reshape(-1, 2)
+    labels = np.asarray([int(p[2]) for p in added], dtype=ds.y_train.dtype)
+    if ds.features is not None:  # the inputs are crosses of the columns
+        new_x = compute_features(pts, parse_features(list(ds.features), names))
+    else:
+        new_x = pts
+    changes: dict[str, object] = {
+        "x_train": np.concatenate([ds.x_train[keep], new_x.astype(ds.x_train.dtype)]),
+        "y_train": np.concatenate([ds.y_train[keep], labels]),
+    }
+    if ds.base_train is not None:
+        changes["base_train"] = np.concatenate([ds.base_train[keep], pts])
+    return dataclasses.replace(ds, **changes)

@@ -94,6 +94,11 @@ def _data_keys_for(kind: str) -> set[str]:
     keys = {"kind", "val_fraction", "data_seed", "features"}
     if kind in _generated_kinds():
         keys |= {"n_samples", "noise", *_generator_params(kind)}
+        if _generated_info()[kind][0] == "classification" and _generated_columns(kind) == [
+            "x1",
+            "x2",
+        ]:  # points added or removed by hand (a click in the data view)
+            keys |= {"added_points", "removed_points"}
     if kind == "csv":
         keys |= {"path", "target", "task"}
     if kind == "csv" or kind in _BUILTIN_DATA:

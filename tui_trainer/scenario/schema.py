@@ -67,6 +67,8 @@ _DATA_KEYS = (
     "noise",
     "val_fraction",
     "data_seed",
+    "added_points",
+    "removed_points",
     "classes",
     "degree",
     "path",
@@ -396,6 +398,10 @@ class DataSpec:
     standardize: bool | None = None
     path_text: str | None = None
     data_seed: int | None = None
+    # Training points added by hand ((x1, x2, class), appended) and removed
+    # (indices into the training set as split): engine/data.py edit_points.
+    added_points: tuple[tuple[float, float, int], ...] = ()
+    removed_points: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -532,7 +538,8 @@ class Scenario:
                 gen = data_mod.generate(spec.kind, spec.n_samples, spec.noise, seed, **params)
             if spec.kind != "csv":  # a csv's crosses are computed by load_csv
                 gen = data_mod.with_features(gen, spec.features)
-            return data_mod.split(gen, spec.val_fraction, seed, gen.name or spec.kind)
+            ds = data_mod.split(gen, spec.val_fraction, seed, gen.name or spec.kind)
+            return data_mod.edit_points(ds, spec.added_points, spec.removed_points)
         except ScenarioError:
             raise
         except data_mod.DataError as exc:

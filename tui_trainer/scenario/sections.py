@@ -8,6 +8,7 @@ level and puts the checked values together.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -171,6 +172,14 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
             0,
             allowed="an integer >= 0 (a new draw of the data; default: the scenario's seed)",
         )
+    added_points: tuple[tuple[float, float, int], ...] = ()
+    removed_points: tuple[int, ...] = ()
+    if applies("added_points") and "added_points" in d:
+        added_points = _read_added_points(
+            ck, d["added_points"], classes if "classes" in params else 2
+        )
+    if applies("removed_points") and "removed_points" in d:
+        removed_points = _read_removed_points(ck, d["removed_points"])
     if applies("task"):
         task = ck.choice(d, "data", "task", None, TASKS)
     standardize = None
@@ -190,7 +199,67 @@ def _read_data(ck: _Checker, raw: Mapping[str, Any], source: Path | None) -> Dat
         standardize=standardize,
         path_text=path_text,
         data_seed=data_seed,
+        added_points=added_points,
+        removed_points=removed_points,
     )
+
+
+MAX_POINT_COORD = 1e3  # far outside any generated data set, far below overflow
+
+
+def _read_added_points(
+    ck: _Checker, value: Any, classes: int
+) -> tuple[tuple[float, float, int], ...]:
+    """``added_points = [[x1, x2, class], ...]``: finite coordinates and a class
+    the data has, at most MAX_EDITED_POINTS of them."""
+    from tui_trainer.engine.data import MAX_EDITED_POINTS
+
+    allowed = (
+        f"at most {MAX_EDITED_POINTS} points [x1, x2, class], |x| <= {MAX_POINT_COORD:g}, "
+        f"class 0 to {classes - 1}, e.g. [[0.5, -1.0, 1]]"
+    )
+    if not isinstance(value, list) or len(value) > MAX_EDITED_POINTS:
+        ck.add("data.added_points", f"expected a list of points, got {_describe(value)}", allowed)
+        return ()
+    out = []
+    for i, p in enumerate(value):
+        ok = (
+            isinstance(p, list)
+            and len(p) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p[:2])
+            and isinstance(p[2], int)
+            and not isinstance(p[2], bool)
+        )
+        what = f"got {_describe(p)}"
+        if ok:
+            x1, x2, c = float(p[0]), float(p[1]), int(p[2])
+            ok = all(math.isfinite(v) and abs(v) <= MAX_POINT_COORD for v in (x1, x2))
+            what = "a coordinate is not finite or too large" if not ok else what
+            if ok and not 0 <= c < classes:
+                ok, what = False, f"class {c}: this data has classes 0 to {classes - 1}"
+        if not ok:
+            ck.add(f"data.added_points[{i}]", what, allowed)
+            return ()
+        out.append((x1, x2, c))
+    return tuple(out)
+
+
+def _read_removed_points(ck: _Checker, value: Any) -> tuple[int, ...]:
+    """``removed_points = [index, ...]``: distinct indices into the training set
+    (checked against its size once the data is loaded)."""
+    from tui_trainer.engine.data import MAX_EDITED_POINTS
+
+    allowed = f"at most {MAX_EDITED_POINTS} distinct whole numbers >= 0, e.g. [3, 17]"
+    ok = (
+        isinstance(value, list)
+        and len(value) <= MAX_EDITED_POINTS
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        and len(set(value)) == len(value)
+    )
+    if not ok:
+        ck.add("data.removed_points", f"got {_describe(value)}", allowed)
+        return ()
+    return tuple(sorted(value))
 
 
 _FEATURES_ALLOWED = (

@@ -62,6 +62,10 @@ def _document(scenario: Scenario, relative_to: str | Path | None) -> dict[str, d
             data[key] = getattr(d, key)
     if d.data_seed is not None:
         data["data_seed"] = d.data_seed
+    if d.added_points:
+        data["added_points"] = [[x1, x2, c] for x1, x2, c in d.added_points]
+    if d.removed_points:
+        data["removed_points"] = list(d.removed_points)
     if "path" in keys and d.path is not None:
         data["path"] = _path_text(d, relative_to)
     for key in ("target", "task", "standardize"):

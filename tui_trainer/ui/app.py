@@ -1418,7 +1418,68 @@ class TrainerApp(App[None]):
             )
             self.refresh_all()
 
-    def _new_data(self, setup: Any) -> None:
+    def on_data_view_point_clicked(self, msg: DataView.PointClicked) -> None:
+        """A click in the decision map adds a training point (left: the first
+        class, shift: the second, ctrl: the third) or removes the nearest one
+        (right), as ConvNetJS's classify demo does. The points are scenario
+        settings ([data] added_points, removed_points), so the new run starts
+        at epoch 0 and is reproducible from the saved scenario."""
+        from types import SimpleNamespace
+
+        import numpy as np
+
+        if self.running:
+            self.notify("Pause first (p): new points start a new run.", title="Data")
+            return
+        sc, s = self.scenario, self.session
+        from tui_trainer.scenario.kinds import _data_keys_for
+
+        if sc is None or "added_points" not in _data_keys_for(sc.data.kind):
+            self.notify(
+                "Points can be added by hand to generated 2-D classification data only "
+                "(xor, circles, gauss, spiral, moons) opened from a scenario.",
+                title="Data",
+            )
+            return
+        added = [tuple(p) for p in sc.data.added_points]
+        removed = set(sc.data.removed_points)
+        if msg.button == 3:  # right: the nearest training point
+            x_train = s.data.columns[0]
+            (xmin, xmax, ymin, ymax), _, _ = self.query_one(DataView).geometry or (
+                (0.0, 1.0, 0.0, 1.0),
+                0,
+                0,
+            )
+            scale = np.array([(xmax - xmin) or 1.0, (ymax - ymin) or 1.0])
+            d = np.hypot(*((x_train - [msg.x1, msg.x2]) / scale).T)
+            i = int(np.argmin(d)) if len(d) else -1
+            if i < 0 or d[i] > 0.05:
+                self.notify("No training point there to remove.", title="Data")
+                return
+            kept = len(x_train) - len(added)
+            if i >= kept:
+                del added[i - kept]
+            else:
+                n_split = kept + len(removed)
+                removed.add([j for j in range(n_split) if j not in removed][i])
+            what = "Removed a training point"
+        else:
+            n = max(2, s.data.n_classes)
+            c = 2 if msg.ctrl and n > 2 else (1 if msg.shift else 0)
+            added.append((round(msg.x1, 3), round(msg.x2, 3), c))
+            name = (s.data.class_names or [str(i) for i in range(n)])[c]
+            what = f"Added a point of class {name} at ({msg.x1:.2f}, {msg.x2:.2f})"
+        change = {
+            "added_points": [list(p) for p in added] or None,
+            "removed_points": sorted(removed) or None,
+        }
+        self._new_data(
+            SimpleNamespace(data=change, features=None),
+            f"{what}: training starts again at epoch 0 ({len(added)} added, "
+            f"{len(removed)} removed by hand; w saves them in the scenario).",
+        )
+
+    def _new_data(self, setup: Any, message: str = "") -> None:
         """New data settings: a new run from epoch 0, with this run's settings."""
         from tui_trainer.engine.session import Session
         from tui_trainer.ui.screens.data_setup import scenario_with
@@ -1439,7 +1500,7 @@ class TrainerApp(App[None]):
         self.scenario_text = text
         self.replace_session(session)
         changed = ", ".join(f"{k}={v}" for k, v in setup.data.items())
-        self.message_text = f"New data ({changed}): training starts again at epoch 0."
+        self.message_text = message or f"New data ({changed}): training starts again at epoch 0."
         self.refresh_all()
 
     def _modal_tool(self, make: Any) -> None:

@@ -296,6 +296,11 @@ def scenario_with(
     from tui_trainer.scenario.kinds import _generated_columns, _generated_info
 
     over = {**settings, **data}
+    if set(data) - {"added_points", "removed_points"}:
+        # A new draw, noise, share or kind: points added or removed by hand
+        # belonged to the old training set (removed_points are its indices).
+        over.setdefault("added_points", None)
+        over.setdefault("removed_points", None)
     kind = over.get("kind", scenario.data.kind)
     tasks = _generated_info()
     if kind in tasks and scenario.task is not None and tasks[kind][0] != scenario.task:

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.message import Message
 from textual.widgets import Static
 
 from tui_trainer.engine.features import compute_features, parse_features
@@ -45,9 +47,46 @@ class DataView(RedrawOnResize, Container):
     ``show_val`` (key ``V``) hides them.
     """
 
+    class PointClicked(Message):
+        """A click in the decision map at data coordinates (x1, x2): the app
+        adds a training point there (left button: class 1 of the legend,
+        shift: class 2, ctrl: class 3) or removes the nearest one (right)."""
+
+        def __init__(self, x1: float, x2: float, button: int, shift: bool, ctrl: bool) -> None:
+            self.x1, self.x2 = x1, x2
+            self.button, self.shift, self.ctrl = button, shift, ctrl
+            super().__init__()
+
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.show_val = True
+        # (extent, width, map rows) of the decision map drawn last: a click's
+        # cell back to data coordinates.
+        self.geometry: tuple[tuple[float, float, float, float], int, int] | None = None
+
+    def point_at(self, col: int, row: int) -> tuple[float, float] | None:
+        """The data coordinates at the centre of the map's cell (col, row), or
+        None outside the map (the legend line, or no map drawn)."""
+        if self.geometry is None:
+            return None
+        (xmin, xmax, ymin, ymax), w, rows = self.geometry
+        if not (0 <= col < w and 0 <= row < rows):
+            return None
+        return (
+            xmin + (col + 0.5) / w * (xmax - xmin),
+            ymax - (row + 0.5) / rows * (ymax - ymin),
+        )
+
+    def on_click(self, event: events.Click) -> None:
+        # Screen coordinates against the map's own region: the click reaches
+        # this container from the Static that draws the map.
+        region = self.query_one("#data-text", Static).region
+        point = self.point_at(event.screen_x - region.x, event.screen_y - region.y)
+        if point is not None:
+            event.stop()
+            self.post_message(
+                self.PointClicked(point[0], point[1], event.button, event.shift, event.ctrl)
+            )
 
     def compose(self) -> ComposeResult:
         yield Static(id="data-text")
@@ -65,6 +104,7 @@ class DataView(RedrawOnResize, Container):
         for plot in self.query("#data-plot"):  # from an earlier 1-D regression scenario
             plot.display = False
         text.display = True
+        self.geometry = None
         if d.task == "classification" and d.columns[0].shape[1] == 2:
             text.update(self._decision(s, w, h))
         elif d.task == "classification":
@@ -105,6 +145,7 @@ class DataView(RedrawOnResize, Container):
         else:
             probs = probs.reshape(gh, gw, -1)
         probs = np.nan_to_num(probs, nan=0.5)
+        self.geometry = (ext, w, h - 1 if h >= 2 else h)  # the legend takes the last line
         return decision_map(
             probs,
             x_train,
