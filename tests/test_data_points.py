@@ -67,7 +67,7 @@ def test_bad_points_get_one_clear_error(extra: str, field: str, words: str) -> N
 
 
 def test_points_are_refused_for_data_they_do_not_fit() -> None:
-    with pytest.raises(ScenarioError, match='only used with'):
+    with pytest.raises(ScenarioError, match="only used with"):
         parse_scenario('[data]\nkind = "sine"\nadded_points = [[0.5, 0.5, 0]]\n', "p.toml")
 
 
