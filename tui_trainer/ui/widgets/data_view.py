@@ -82,8 +82,9 @@ class DataView(RedrawOnResize, Container):
         # this container from the Static that draws the map.
         region = self.query_one("#data-text", Static).region
         point = self.point_at(event.screen_x - region.x, event.screen_y - region.y)
-        if point is not None:
-            event.stop()
+        # On a big terminal the first click only brings the panel forward (the
+        # app sees the click next); points are added once it is the panel.
+        if point is not None and getattr(self.app, "panel", "data") == "data":
             self.post_message(
                 self.PointClicked(point[0], point[1], event.button, event.shift, event.ctrl)
             )
