@@ -39,6 +39,8 @@ class Dense:
         # True when dW/db are views into the network's flat gradient vector:
         # backward then writes into them instead of allocating.
         self.flat_grads = False
+        # dW as a 1-D view (set with flat_grads): its squared norm without a reshape
+        self.dW_vec: np.ndarray | None = None
         self.dW_valid = False
         self.delta_W = np.zeros_like(W)
         self.delta_b = np.zeros_like(b)

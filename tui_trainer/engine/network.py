@@ -58,6 +58,7 @@ class Network:
         self.flat_grad: np.ndarray | None = None
         self.flat_delta: np.ndarray | None = None  # the last update, laid out like flat
         self.starts: np.ndarray | None = None  # offset of W0, b0, W1, b1, ... in flat
+        self._sq: np.ndarray | None = None  # (2, n_params) scratch for sq_norms
 
     def _make_flat(self) -> None:
         sizes = [p.size for p in self.params()]
@@ -77,10 +78,13 @@ class Network:
                 setattr(ly, name, view)
                 gview = grad[k : k + n].reshape(arr.shape)
                 setattr(ly, "dW" if name == "W" else "db", gview)
+                if name == "W":
+                    ly.dW_vec = grad[k : k + n]
                 setattr(ly, f"delta_{name}", delta[k : k + n].reshape(arr.shape))
                 k += n
             ly.flat_grads = True
         self.flat, self.flat_grad, self.flat_delta, self.starts = flat, grad, delta, starts
+        self._sq = np.empty((2, total), dtype=dtype)
 
     def opt_shapes(self) -> list[tuple[int, ...]]:
         """Shapes the optimizer keeps state for (one vector for a flat network)."""
@@ -92,6 +96,19 @@ class Network:
         """Squared norm of each layer's weight matrix part of a flat vector."""
         assert self.starts is not None
         return np.add.reduceat(vec * vec, self.starts)[0::2]
+
+    def sq_norms(self, a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float]]:
+        """Squared norms of each layer's weight part of two flat vectors, as floats.
+
+        One reduction for both (the update phase needs ``|W|^2`` and
+        ``|delta W|^2`` every step; separate calls cost as much as the sums).
+        """
+        sq = self._sq
+        assert sq is not None and self.starts is not None
+        np.multiply(a, a, out=sq[0])
+        np.multiply(b, b, out=sq[1])
+        sums = np.add.reduceat(sq, self.starts, axis=1)[:, 0::2].tolist()
+        return sums[0], sums[1]
 
     @classmethod
     def build(cls, cfg: TrainConfig, n_in: int) -> Network:
@@ -162,6 +179,7 @@ class Network:
             c.dW, c.db = np.zeros_like(c.W), np.zeros_like(c.b)
             c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
             c.flat_grads = False
+            c.dW_vec = None
             layers.append(c)
         return Network(layers)
 

@@ -217,18 +217,25 @@ class Session:
         return self._perm_cache[1]
 
     def _begin_step(self) -> None:
-        changes = self._hp_log.get(self.step)
-        if changes:
-            self._apply_hyper(changes)
-        if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
+        # Runs before every step, also when fast-forwarding: properties and
+        # helpers are inlined (each call is a measurable share of a small step).
+        step = self.step
+        if self._hp_log:
+            changes = self._hp_log.get(step)
+            if changes:
+                self._apply_hyper(changes)
+        if step % self.keyframe_interval == 0 and step not in self.keyframes:
             self._store_keyframe()
         rec = self.rec
-        rec.step, rec.epoch = self.step, self.epoch
-        self._step_batch = (self.batch_in_epoch, self.batches_per_epoch)
+        rec.step, rec.epoch = step, self.epoch
+        n, bs = self.n_train, self.batch_size
+        eff = n if bs <= 0 or bs > n else bs  # _effective_batch()
+        per_epoch = -(-n // eff)  # batches_per_epoch (n >= 1)
+        self._step_batch = (min(per_epoch, self.cursor // eff + 1), per_epoch)
         rec.nonfinite = None
         rec.out = rec.per_sample = rec.dout = None
         rec.loss = rec.objective = math.nan
-        rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(self._effective_batch())
+        rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(eff)
         self._gen = run_step(self.net, self.loss, self.opt, self.hyper, self.l2, rec, self.events)
 
     def _select_batch(
@@ -268,28 +275,37 @@ class Session:
 
     def _end_step(self) -> None:
         rec = self.rec
-        h = self.history
         n = len(rec.x)  # type: ignore[arg-type]
         acc = self._acc
         acc["loss_sum"] += rec.loss * n
         acc["count"] += n
         acc["correct"] += rec.correct
-        row = h.steps.new_row()
-        row[0] = rec.loss
-        row[1] = rec.correct / n if self.classification else math.nan
-        row[2] = rec.lr
-        row[3] = self.epoch
+        row = self.history.steps.new_row()
+        # One write for the scalars and the three norms of every layer.
+        grad, weight, ratio = [], [], []
+        sqrt = math.sqrt
+        layers = self.net.layers
+        for ly in layers:
+            wn = sqrt(ly.weight_sq)
+            grad.append(sqrt(ly.grad_sq))
+            weight.append(wn)
+            ratio.append(sqrt(ly.delta_sq) / wn if wn > 0 else math.inf)
         L = self.n_layers
-        base = 4
-        for i, ly in enumerate(self.net.layers):
-            wn = math.sqrt(ly.weight_sq)
-            row[base + i] = math.sqrt(ly.grad_sq)
-            row[base + L + i] = wn
-            row[base + 2 * L + i] = math.sqrt(ly.delta_sq) / wn if wn > 0 else math.inf
+        row[: 4 + 3 * L] = [
+            rec.loss,
+            rec.correct / n if self.classification else math.nan,
+            rec.lr,
+            self.epoch,
+            *grad,
+            *weight,
+            *ratio,
+        ]
+        base = 4 + 3 * L
+        for i, ly in enumerate(layers):
             if ly.activation in ("relu", "leaky_relu"):
                 active = (ly.z > 0).any(axis=0)  # type: ignore[operator,union-attr]
                 acc["active"][i] |= active
-                row[base + 3 * L + i] = 1.0 - np.count_nonzero(active) / active.size
+                row[base + i] = 1.0 - np.count_nonzero(active) / active.size
         self.step += 1
         self.pos = 0
         self._gen = None
@@ -444,7 +460,7 @@ class Session:
         while True:
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
-            if self.finished:
+            if self.epoch >= self.epochs and self.pos == 0:  # self.finished, inlined
                 return StopReason("finished", f"finished {self.epochs} epochs")
             if fast and self._gen is None:
                 self._whole_step()
