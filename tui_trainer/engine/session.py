@@ -253,7 +253,8 @@ class Session:
             labels = y
         else:
             labels = self.labels_train[idx]
-        return idx, self.x_train[idx], y, labels
+        # take(): a row gather several times cheaper than x[idx] on small batches
+        return idx, self.x_train.take(idx, 0), y, labels
 
     def pending_hyper(self) -> dict[str, Any]:
         """Hyperparameter changes the next step applies when it begins (at a boundary)."""

@@ -139,7 +139,7 @@ def run_step(
     add_reduce = _add_reduce
     for i, layer in enumerate(layers):
         a = layer.forward(a)
-        if not isfinite(add_reduce(layer.z, axis=None)) and not _finite(layer.z):  # type: ignore[arg-type]
+        if not isfinite(add_reduce(layer.z, None)) and not _finite(layer.z):  # type: ignore[arg-type]
             rec.nonfinite = NonFinite(rec.step, Phase.FORWARD, i, "pre-activation z")
             yield Event(Phase.FORWARD, i, i + 1, nonfinite=True)
             return
@@ -170,7 +170,7 @@ def run_step(
         dw = layer.dW_vec
         if dw is None:
             dw = layer.dW.reshape(-1)
-        layer.grad_sq = gs = float(dw @ dw)
+        layer.grad_sq = gs = float(dw.dot(dw))
         if not isfinite(gs) and not np.isfinite(dw).all():
             rec.nonfinite = NonFinite(rec.step, Phase.BACKWARD, i, "gradient dW")
             yield Event(Phase.BACKWARD, i, n + 2 + k, nonfinite=True)
