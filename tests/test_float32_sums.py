@@ -73,5 +73,7 @@ def test_float32_bias_gradients_close_to_float64_reference():
         x, y = rng.standard_normal((200, 8)), rng.integers(0, 3, 200)
         ref = _bias_grads(x, y, seed, np.float64)
         got = _bias_grads(x, y, seed, np.float32)
-        errors.append(max(np.max(np.abs(a - r)) / np.max(np.abs(r)) for a, r in zip(got, ref)))
+        errors.append(
+            max(np.max(np.abs(a - r)) / np.max(np.abs(r)) for a, r in zip(got, ref, strict=True))
+        )
     assert np.median(errors) < 2e-7, errors

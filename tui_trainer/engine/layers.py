@@ -14,7 +14,6 @@ import numpy as np
 
 from tui_trainer.engine.activations import Activation, make_activation
 
-
 _add_reduce = np.add.reduce
 
 
