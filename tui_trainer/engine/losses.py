@@ -114,24 +114,16 @@ class CrossEntropy(Loss):
         g /= n
         return ps, float(np.add.reduce(ps)) / n if n else 0.0, g
 
-    _cache: dict[tuple[str, int, object], np.ndarray]
-
     def _ones(self, c: int, dtype: np.dtype) -> np.ndarray:
-        key = ("ones", c, dtype)
-        cache = self.__dict__.setdefault("_cache", {})
-        v = cache.get(key)
-        if v is None:
-            v = cache[key] = np.ones(c, dtype=dtype)
+        v = self.__dict__.get("_ones_c")
+        if v is None or v.shape[0] != c or v.dtype != dtype:
+            v = self._ones_c = np.ones(c, dtype=dtype)
         return v
 
     def _row_starts(self, n: int, c: int) -> np.ndarray:
-        key = ("rows", n, c)
-        cache = self.__dict__.setdefault("_cache", {})
-        v = cache.get(key)
-        if v is None:
-            if len(cache) > 64:  # batch sizes change rarely; never grow without bound
-                cache.clear()
-            v = cache[key] = np.arange(0, n * c, c, dtype=np.intp)
+        v = self.__dict__.get("_starts")
+        if v is None or v.shape[0] != n or (n > 1 and v[1] != c):
+            v = self._starts = np.arange(0, n * c, c, dtype=np.intp)
         return v
 
     def predict(self, out: np.ndarray) -> np.ndarray:

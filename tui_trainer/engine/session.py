@@ -332,7 +332,11 @@ class Session:
                 row[5 + i] = 1.0 - np.count_nonzero(act) / act.size
         self.epoch += 1
         self.cursor = 0
-        self._acc = self._new_acc()
+        # Reset in place (keyframes and checkpoints hold copies): on full-batch
+        # training every step ends an epoch.
+        acc["loss_sum"], acc["count"], acc["correct"] = 0.0, 0, 0
+        for a in acc["active"]:
+            a.fill(False)
 
     def evaluate(
         self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None
