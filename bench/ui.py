@@ -98,7 +98,7 @@ LATENCY_P95_MS = 100.0
 STARTUP_RATIO = 2.0
 BYTES_TARGET_KIB = 40.0  # KiB/s at 120x40, default views
 MEMORY_TARGET_MB = 300.0
-ENGINE_TARGET = 0.7
+ENGINE_TARGET = 0.85
 PROFILE_MIN = 0.02  # profile lines shown: at least this share of the wall time
 
 ANSI = re.compile(
