@@ -103,17 +103,20 @@ def install(log_path: Path) -> None:
 
     app_mod.time = TimeProxy()  # type: ignore[assignment]
 
-    from tui_trainer.ui import handoff
+    try:  # (absent from versions before issue 18: then only sleep() is timed)
+        from tui_trainer.ui import handoff
+    except ImportError:
+        handoff = None
+    if handoff is not None:
+        orig_yield = handoff.HandoffLock.yield_to_waiters
 
-    orig_yield = handoff.HandoffLock.yield_to_waiters
+        def yield_to_waiters(self: Any, timeout: float = 0.05) -> None:
+            t0, w = pc(), self.waiting
+            orig_yield(self, timeout)
+            if w:
+                LOG["sleep"].append([t0, pc() - t0, 0.0])
 
-    def yield_to_waiters(self: Any, timeout: float = 0.05) -> None:
-        t0, w = pc(), self.waiting
-        orig_yield(self, timeout)
-        if w:
-            LOG["sleep"].append([t0, pc() - t0, 0.0])
-
-    handoff.HandoffLock.yield_to_waiters = yield_to_waiters  # type: ignore[method-assign]
+        handoff.HandoffLock.yield_to_waiters = yield_to_waiters  # type: ignore[method-assign]
 
     cls = app_mod.TrainerApp
     orig_init = cls.__init__

@@ -58,7 +58,8 @@ class Network:
         self.flat_grad: np.ndarray | None = None
         self.flat_delta: np.ndarray | None = None  # the last update, laid out like flat
         self.starts: np.ndarray | None = None  # offset of W0, b0, W1, b1, ... in flat
-        self._sq: np.ndarray | None = None  # (2, n_params) scratch for sq_norms
+        # (W, delta W) of each layer as 1-D views into flat and flat_delta, for sq_norms
+        self._w_views: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _make_flat(self) -> None:
         sizes = [p.size for p in self.params()]
@@ -80,11 +81,11 @@ class Network:
                 setattr(ly, "dW" if name == "W" else "db", gview)
                 if name == "W":
                     ly.dW_vec = grad[k : k + n]
+                    self._w_views.append((flat[k : k + n], delta[k : k + n]))
                 setattr(ly, f"delta_{name}", delta[k : k + n].reshape(arr.shape))
                 k += n
             ly.flat_grads = True
         self.flat, self.flat_grad, self.flat_delta, self.starts = flat, grad, delta, starts
-        self._sq = np.empty((2, total), dtype=dtype)
 
     def opt_shapes(self) -> list[tuple[int, ...]]:
         """Shapes the optimizer keeps state for (one vector for a flat network)."""
@@ -97,18 +98,15 @@ class Network:
         assert self.starts is not None
         return np.add.reduceat(vec * vec, self.starts)[0::2]
 
-    def sq_norms(self, a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float]]:
-        """Squared norms of each layer's weight part of two flat vectors, as floats.
+    def sq_norms(self) -> tuple[list[float], list[float]]:
+        """``|W|^2`` and ``|delta W|^2`` of every layer (from ``flat`` and ``flat_delta``).
 
-        One reduction for both (the update phase needs ``|W|^2`` and
-        ``|delta W|^2`` every step; separate calls cost as much as the sums).
+        The update phase needs both every step: one BLAS dot per layer and
+        vector on 1-D views made once, cheaper than squaring the whole
+        vectors and summing segments (bench/engine.py).
         """
-        sq = self._sq
-        assert sq is not None and self.starts is not None
-        np.multiply(a, a, out=sq[0])
-        np.multiply(b, b, out=sq[1])
-        sums = np.add.reduceat(sq, self.starts, axis=1)[:, 0::2].tolist()
-        return sums[0], sums[1]
+        views = self._w_views
+        return [float(w.dot(w)) for w, _ in views], [float(d.dot(d)) for _, d in views]
 
     @classmethod
     def build(cls, cfg: TrainConfig, n_in: int) -> Network:

@@ -184,7 +184,7 @@ def run_step(
         delta = opt.flat_delta(net.flat_grad, hyper, net.flat_delta)  # type: ignore[arg-type]
         net.flat += delta
         # |W|^2 and |delta|^2 of every layer from one reduction (Python floats).
-        w_sq, d_sq = net.sq_norms(net.flat, delta)
+        w_sq, d_sq = net.sq_norms()
         ok = isfinite(sum(w_sq))
         for j, layer in enumerate(layers):
             layer.delta_valid = True
