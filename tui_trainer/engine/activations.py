@@ -65,7 +65,10 @@ class Tanh(Activation):
         return np.tanh(z)
 
     def backward(self, z: np.ndarray, a: np.ndarray, da: np.ndarray) -> np.ndarray:
-        return da * (1.0 - a * a)
+        d = a * a  # da * (1 - a^2), in one temporary
+        np.subtract(1.0, d, out=d)
+        d *= da
+        return d
 
     def formula(self) -> str:
         return "a = tanh(z)"

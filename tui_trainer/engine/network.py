@@ -58,6 +58,8 @@ class Network:
         self.flat_grad: np.ndarray | None = None
         self.flat_delta: np.ndarray | None = None  # the last update, laid out like flat
         self.starts: np.ndarray | None = None  # offset of W0, b0, W1, b1, ... in flat
+        # (W, delta W) of each layer as 1-D views into flat and flat_delta, for sq_norms
+        self._w_views: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _make_flat(self) -> None:
         sizes = [p.size for p in self.params()]
@@ -77,6 +79,9 @@ class Network:
                 setattr(ly, name, view)
                 gview = grad[k : k + n].reshape(arr.shape)
                 setattr(ly, "dW" if name == "W" else "db", gview)
+                if name == "W":
+                    ly.dW_vec = grad[k : k + n]
+                    self._w_views.append((flat[k : k + n], delta[k : k + n]))
                 setattr(ly, f"delta_{name}", delta[k : k + n].reshape(arr.shape))
                 k += n
             ly.flat_grads = True
@@ -92,6 +97,16 @@ class Network:
         """Squared norm of each layer's weight matrix part of a flat vector."""
         assert self.starts is not None
         return np.add.reduceat(vec * vec, self.starts)[0::2]
+
+    def sq_norms(self) -> tuple[list[float], list[float]]:
+        """``|W|^2`` and ``|delta W|^2`` of every layer (from ``flat`` and ``flat_delta``).
+
+        The update phase needs both every step: one BLAS dot per layer and
+        vector on 1-D views made once, cheaper than squaring the whole
+        vectors and summing segments (bench/engine.py).
+        """
+        views = self._w_views
+        return [float(w.dot(w)) for w, _ in views], [float(d.dot(d)) for _, d in views]
 
     @classmethod
     def build(cls, cfg: TrainConfig, n_in: int) -> Network:
@@ -163,6 +178,7 @@ class Network:
             c.delta_W, c.delta_b = np.zeros_like(c.W), np.zeros_like(c.b)
             c.flat_grads = False
             c.mask = None  # a copy evaluates the network as is, without dropout
+            c.dW_vec = None
             layers.append(c)
         return Network(layers)
 

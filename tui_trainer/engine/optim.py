@@ -51,6 +51,10 @@ class Optimizer:
         lr = h.lr
         return [np.multiply(g, -lr, out=o) for g, o in _with_out(grads, out)]
 
+    def flat_delta(self, grad: np.ndarray, h: Hyper, out: np.ndarray) -> np.ndarray:
+        """``deltas`` for one flat gradient vector (the whole network), into ``out``."""
+        return self.deltas([grad], h, out=[out])[0]
+
     # -- checkpointing -------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
         out = {"t": np.array(self.t, dtype=np.int64)}
@@ -68,6 +72,10 @@ class Optimizer:
 
 class SGD(Optimizer):
     name = "sgd"
+
+    def flat_delta(self, grad: np.ndarray, h: Hyper, out: np.ndarray) -> np.ndarray:
+        self.t += 1
+        return np.multiply(grad, -h.lr, out=out)
 
 
 class Momentum(Optimizer):

@@ -336,20 +336,28 @@ class Session:
         return self._perm_cache[1]
 
     def _begin_step(self) -> None:
-        changes = self._hp_log.get(self.step)
-        if changes:
-            self._apply_hyper(changes)
+        # Runs before every step, also when fast-forwarding: properties and
+        # helpers are inlined (each call is a measurable share of a small step).
+        step = self.step
+        if self._hp_log:
+            changes = self._hp_log.get(step)
+            if changes:
+                self._apply_hyper(changes)
         self._pre_switch = None
-        self._apply_edits()
-        if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
+        if self._edit_log:
+            self._apply_edits()
+        if step % self.keyframe_interval == 0 and step not in self.keyframes:
             self._store_keyframe()
         rec = self.rec
-        rec.step, rec.epoch = self.step, self.epoch
-        self._step_batch = (self.batch_in_epoch, self.batches_per_epoch)
+        rec.step, rec.epoch = step, self.epoch
+        n, bs = self.n_train, self.batch_size
+        eff = n if bs <= 0 or bs > n else bs  # _effective_batch()
+        per_epoch = -(-n // eff)  # batches_per_epoch (n >= 1)
+        self._step_batch = (min(per_epoch, self.cursor // eff + 1), per_epoch)
         rec.nonfinite = None
         rec.out = rec.per_sample = rec.dout = None
         rec.loss = rec.objective = math.nan
-        rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(self._effective_batch())
+        rec.batch_index, rec.x, rec.y, rec.labels = self._select_batch(eff)
         hyper = self.hyper
         if self.schedule.active:
             hyper = replace(hyper, lr=self.lr_at(self.epoch))
@@ -374,7 +382,8 @@ class Session:
             labels = y
         else:
             labels = self.labels_train[idx]
-        return idx, self.x_train[idx], y, labels
+        # take(): a row gather several times cheaper than x[idx] on small batches
+        return idx, self.x_train.take(idx, 0), y, labels
 
     def pending_hyper(self) -> dict[str, Any]:
         """Hyperparameter changes the next step applies when it begins (at a boundary)."""
@@ -396,28 +405,37 @@ class Session:
 
     def _end_step(self) -> None:
         rec = self.rec
-        h = self.history
         n = len(rec.x)  # type: ignore[arg-type]
         acc = self._acc
         acc["loss_sum"] += rec.loss * n
         acc["count"] += n
         acc["correct"] += rec.correct
-        row = h.steps.new_row()
-        row[0] = rec.loss
-        row[1] = rec.correct / n if self.classification else math.nan
-        row[2] = rec.lr
-        row[3] = self.epoch
+        row = self.history.steps.new_row()
+        # One write for the scalars and the three norms of every layer.
+        grad, weight, ratio = [], [], []
+        sqrt = math.sqrt
+        layers = self.net.layers
+        for ly in layers:
+            wn = sqrt(ly.weight_sq)
+            grad.append(sqrt(ly.grad_sq))
+            weight.append(wn)
+            ratio.append(sqrt(ly.delta_sq) / wn if wn > 0 else math.inf)
         L = self.n_layers
-        base = 4
-        for i, ly in enumerate(self.net.layers):
-            wn = math.sqrt(ly.weight_sq)
-            row[base + i] = math.sqrt(ly.grad_sq)
-            row[base + L + i] = wn
-            row[base + 2 * L + i] = math.sqrt(ly.delta_sq) / wn if wn > 0 else math.inf
+        row[: 4 + 3 * L] = [
+            rec.loss,
+            rec.correct / n if self.classification else math.nan,
+            rec.lr,
+            self.epoch,
+            *grad,
+            *weight,
+            *ratio,
+        ]
+        base = 4 + 3 * L
+        for i, ly in enumerate(layers):
             if ly.activation in ("relu", "leaky_relu"):
                 active = (ly.z > 0).any(axis=0)  # type: ignore[operator,union-attr]
                 acc["active"][i] |= active
-                row[base + 3 * L + i] = 1.0 - np.count_nonzero(active) / active.size
+                row[base + i] = 1.0 - np.count_nonzero(active) / active.size
         self.step += 1
         self.pos = 0
         self._gen = None
@@ -444,7 +462,11 @@ class Session:
                 row[5 + i] = 1.0 - np.count_nonzero(act) / act.size
         self.epoch += 1
         self.cursor = 0
-        self._acc = self._new_acc()
+        # Reset in place (keyframes and checkpoints hold copies): on full-batch
+        # training every step ends an epoch.
+        acc["loss_sum"], acc["count"], acc["correct"] = 0.0, 0, 0
+        for a in acc["active"]:
+            a.fill(False)
 
     def evaluate(
         self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None
@@ -579,7 +601,7 @@ class Session:
         while True:
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
-            if self.finished:
+            if self.epoch >= self.epochs and self.pos == 0:  # self.finished, inlined
                 return StopReason("finished", f"finished {self.epochs} epochs")
             if fast and self._gen is None:
                 self._whole_step()

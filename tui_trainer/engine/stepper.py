@@ -103,10 +103,13 @@ class StepRecord:
     nonfinite: NonFinite | None = field(default=None)
 
 
+_add_reduce = np.add.reduce
+_isfinite = math.isfinite
+
+
 def _finite(a: np.ndarray) -> bool:
     # One reduction on the fast path; a full check only if the sum overflowed.
-    s = float(np.add.reduce(a, axis=None))
-    if math.isfinite(s):
+    if _isfinite(_add_reduce(a, axis=None)):
         return True
     return bool(np.isfinite(a).all())
 
@@ -129,15 +132,19 @@ def run_step(
 
     The squared norms the metrics need (``|dW|^2``, ``|W|^2``, ``|dW_update|^2``)
     double as the finiteness checks of BACKWARD and UPDATE: one reduction per
-    array instead of two.
+    array instead of two. Every NumPy call here costs about a microsecond on
+    a small network, as much as the arithmetic: the hot path is written to
+    make as few of them as it can (see bench/engine.py --profile).
     """
     layers = net.layers
     n = len(layers)
     a = rec.x
     assert a is not None and rec.y is not None
+    isfinite = _isfinite
+    add_reduce = _add_reduce
     for i, layer in enumerate(layers):
         a = layer.forward(a)
-        if not _finite(layer.z):  # type: ignore[arg-type]
+        if not isfinite(add_reduce(layer.z, None)) and not _finite(layer.z):  # type: ignore[arg-type]
             rec.nonfinite = NonFinite(rec.step, Phase.FORWARD, i, "pre-activation z")
             yield Event(Phase.FORWARD, i, i + 1, nonfinite=True)
             return
@@ -156,19 +163,22 @@ def run_step(
         rec.objective += l1 * sum(float(np.abs(ly.W).sum()) for ly in layers)
     if rec.labels is not None:
         rec.correct = int(np.count_nonzero(loss.classes(a) == rec.labels))
-    if not math.isfinite(mean):
+    if not isfinite(mean):
         rec.nonfinite = NonFinite(rec.step, Phase.LOSS, None, "loss")
         yield Event(Phase.LOSS, None, n + 1, nonfinite=True)
         return
     yield events[n]
 
     g = dout
-    for k, i in enumerate(reversed(range(n))):
+    for k in range(n):
+        i = n - 1 - k
         layer = layers[i]
-        g = layer.backward(g, l2, need_dx=i > 0, l1=l1)
-        dw = layer.dW.reshape(-1)
-        layer.grad_sq = gs = float(dw @ dw)
-        if not math.isfinite(gs) and not np.isfinite(dw).all():
+        g = layer.backward(g, l2, i > 0, l1)
+        dw = layer.dW_vec
+        if dw is None:
+            dw = layer.dW.reshape(-1)
+        layer.grad_sq = gs = float(dw.dot(dw))
+        if not isfinite(gs) and not np.isfinite(dw).all():
             rec.nonfinite = NonFinite(rec.step, Phase.BACKWARD, i, "gradient dW")
             yield Event(Phase.BACKWARD, i, n + 2 + k, nonfinite=True)
             return
@@ -178,16 +188,15 @@ def run_step(
     if net.flat is not None:
         # One vector operation for the whole network; layers see views.
         # The layers' delta_W/delta_b are views into net.flat_delta.
-        delta = opt.deltas([net.flat_grad], hyper, out=[net.flat_delta])[0]  # type: ignore[list-item]
+        delta = opt.flat_delta(net.flat_grad, hyper, net.flat_delta)  # type: ignore[arg-type]
         net.flat += delta
-        for layer in layers:
-            layer.delta_valid = True
-        w_sq = net.layer_sq_norms(net.flat)
-        d_sq = net.layer_sq_norms(delta)
+        # |W|^2 and |delta|^2 of every layer from one reduction (Python floats).
+        w_sq, d_sq = net.sq_norms()
+        ok = isfinite(sum(w_sq))
         for j, layer in enumerate(layers):
-            layer.weight_sq = float(w_sq[j])
-            layer.delta_sq = float(d_sq[j])
-        ok = math.isfinite(float(w_sq.sum()))
+            layer.delta_valid = True
+            layer.weight_sq = w_sq[j]
+            layer.delta_sq = d_sq[j]
     else:
         deltas = opt.deltas(net.grads(), hyper)
         ok = True

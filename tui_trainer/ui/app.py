@@ -11,6 +11,8 @@ step rate, and a pause takes effect within one chunk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import math
 import signal
@@ -49,6 +51,7 @@ from tui_trainer.explain import bad_value_text, explain
 from tui_trainer.recovery import claim, discard, recoveries, set_aside
 from tui_trainer.safe_text import plain, visible
 from tui_trainer.ui import textual_fixes  # noqa: F401  (applies the workarounds)
+from tui_trainer.ui.handoff import HandoffLock
 from tui_trainer.ui.keymap import load_keymap
 from tui_trainer.ui.render.lr_strip import schedule_strip
 from tui_trainer.ui.screens.about import lesson_text
@@ -269,13 +272,14 @@ class TrainerApp(App[None]):
         self.scenario_text = scenario_text
         self.builtins = builtins or []  # or a callable: read when the dialog opens
         self.loader = loader  # callable(name_or_path) -> (session, kwargs) or raises
-        self.lock = threading.RLock()
+        self.lock = HandoffLock()  # the worker yields it only when the UI waits
         self._stop = threading.Event()
         self.running = False
         self.saved_position = 0
         self.message_text = ""
         self._tick_count = 0
         self._last_phase_args: tuple | None = None
+        self._run_snapshot: tuple | None = None  # the worker's 10 Hz status sample
         self._last_status = ""
         self._last_explain = ""
         self._pending: set[Callable[[], None]] = set()  # redraws queued by _after_frame
@@ -587,23 +591,19 @@ class TrainerApp(App[None]):
         Widgets are only updated when their content changed: an update
         repaints the whole widget, and over SSH every byte counts.
         """
-        with self.lock:
+        # While training runs, the worker samples these at 10 Hz between its
+        # chunks: waiting for the lock here cost the worker a hand-off (~7 ms
+        # on a loaded machine) ten times a second (bench/ui.py probe).
+        snap = self._run_snapshot if self.running and not self.searching else None
+        with contextlib.nullcontext() if snap is not None else self.lock:
             s = self.session
             ev = s.last_event
-            state = self._state_label()
-            phase_args = (
-                ev.phase if ev else None,
-                ev.layer if ev else None,
-                s.n_layers,
-                s.nonfinite is not None,
-                s.pos,
-                state,
-            )
+            phase_args, fields = snap if snap is not None else self._status_snapshot()
+            state = phase_args[-1]
             if phase_args != self._last_phase_args:
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
             self.query_one(KeyBar).set_lead(LEAD_KEYS.get(state, ()))
-            fields = status_fields(s, self.scenario_name)
             if self.searching:  # the phase on screen is the replay's: show the search instead
                 pct = f"{self.search_done:.0%}"
                 fields = [
@@ -620,6 +620,20 @@ class TrainerApp(App[None]):
                 )
         if self.lesson_driver is not None and not self.running:
             self._after_frame(self.lesson_driver.poll)  # has an until become true?
+
+    def _status_snapshot(self) -> tuple[tuple, list[tuple[str, str]]]:
+        """(phase bar arguments, status fields) of the session now; under the lock."""
+        s = self.session
+        ev = s.last_event
+        phase_args = (
+            ev.phase if ev else None,
+            ev.layer if ev else None,
+            s.n_layers,
+            s.nonfinite is not None,
+            s.pos,
+            self._state_label(),
+        )
+        return phase_args, status_fields(s, self.scenario_name)
 
     def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
@@ -1074,6 +1088,13 @@ class TrainerApp(App[None]):
         self._last_hit = None
         self.message_text = ""
         self._stop.clear()
+        self._run_snapshot = None
+        if gc.get_freeze_count() == 0:
+            # The objects of start-up (widgets, styles, data) live as long as
+            # the app: out of every later collection. A full collection during
+            # a run then no longer walks them (0.15-0.3 s each on the UI
+            # thread, measured with bench/ui.py probe).
+            gc.freeze()
         self.running = True
         self.refresh_all()
         self._train(kind, target)
@@ -1096,6 +1117,7 @@ class TrainerApp(App[None]):
             return worker.is_cancelled or self._stop.is_set()
 
         chunk = 1
+        sampled = 0.0
         reason_kind, message = "cancelled", ""
         if kind == "epoch" and s.epoch >= (target or 0):
             target = s.epoch + 1
@@ -1105,6 +1127,8 @@ class TrainerApp(App[None]):
             t0 = time.perf_counter()
             with self.lock:
                 r = trap.run(s, max_steps=chunk, should_stop=stop)
+                if t0 - sampled >= 0.1:  # the status the UI shows, sampled at 10 Hz
+                    self._run_snapshot, sampled = self._status_snapshot(), t0
             dt = time.perf_counter() - t0
             if r.kind != "limit":
                 reason_kind, message = r.kind, r.message
@@ -1113,12 +1137,13 @@ class TrainerApp(App[None]):
                 break
             # chunks of ~10 ms: the UI waits at most that long for the lock
             chunk = max(1, min(chunk * 2, int(chunk * 0.01 / dt) if dt > 0 else chunk * 2))
-            time.sleep(0)
+            self.lock.yield_to_waiters()  # not sleep(0) after every chunk: see handoff.py
         self._last_hit = trap.hit
         self.post_message(RunFinished(reason_kind, message))
 
     def on_run_finished(self, msg: RunFinished) -> None:
         self.running = False
+        self._run_snapshot = None
         if msg.kind == "diverged":
             self.message_text = "Training diverged: " + msg.message
         elif msg.kind == "cancelled":
