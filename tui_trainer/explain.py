@@ -22,8 +22,10 @@ from tui_trainer.engine.diagnostics import (
     negative_fraction,
     saturated_fraction,
 )
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
+from tui_trainer.explain_module import explain_module
 
 if TYPE_CHECKING:  # only a type here: the search module loads when a search runs
     from tui_trainer.engine.reverse import Pause
@@ -54,6 +56,8 @@ def explain(
     panel and the network panel's flags show, so the panels cannot disagree.
     """
     s = session
+    if not is_dense(s):  # modules of another backend (PyTorch)
+        return explain_module(s, layer)
     if findings is None:
         findings = diagnose(s)
     if s.nonfinite is not None:

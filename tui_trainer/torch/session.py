@@ -1096,6 +1096,12 @@ class TorchSession:
         self.keyframes[self.step] = self._keyframe()
 
     # ----------------------------------------------------------- inspection
+    def layer_view(self, i: int) -> Any:
+        """Pause module ``i`` as the app's LayerView (NumPy copies, built when a view asks)."""
+        from tui_trainer.torch.views import module_view
+
+        return module_view(self, i)
+
     def module_outputs(self) -> dict[str, torch.Tensor]:
         """Outputs of the modules the current (single-stepped) step has run so far."""
         st = self._st

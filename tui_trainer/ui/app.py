@@ -43,6 +43,7 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
+from tui_trainer.engine.layer_view import is_dense, layer_name
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
@@ -583,6 +584,8 @@ class TrainerApp(App[None]):
                 s.pos,
                 state,
             )
+            if not is_dense(s) and ev is not None and ev.layer is not None:
+                phase_args += (layer_name(s, ev.layer),)  # torch: the module's name
             if phase_args != self._last_phase_args:
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
@@ -617,7 +620,8 @@ class TrainerApp(App[None]):
             s = self.session
             wide = self.main_screen.has_class("wide")
             try:  # first: the network panel's flags come from these findings
-                self.findings = diagnose(s)
+                # (the detectors read the NumPy engine's dense layers)
+                self.findings = diagnose(s) if is_dense(s) else []
             except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
                 self.log.error(f"diagnose failed: {e!r}")
             if slow or not self.running:
@@ -661,7 +665,7 @@ class TrainerApp(App[None]):
             # Setting a border title repaints the whole widget: only on change.
             self._title_chart()
             mv = self.query_one(MatrixView)
-            _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
+            _set_title(mv, f"{layer_name(s, self.selected_layer)} {mv.mode} (v: next view)")
             acc = s.history.epochs.last("val_accuracy")
             _set_title(
                 self.query_one(NetworkView),
@@ -805,7 +809,7 @@ class TrainerApp(App[None]):
         mv.images = not mv.images
         if self.panel != "matrix" and not self.main_screen.has_class("wide"):
             self.panel = "matrix"
-        if mv.images and self.selected_layer != 0:
+        if mv.images and self.selected_layer != 0 and is_dense(self.session):
             self.notify("images show layer 1's weights: select L1 (up)", timeout=4)
         self.refresh_heavy()
 
@@ -819,7 +823,7 @@ class TrainerApp(App[None]):
     def action_toggle_accuracy(self) -> None:
         """The chart shows train and validation accuracy per epoch (classifiers)."""
         chart = self.query_one(LossChart)
-        if self.session.data.task != "classification":
+        if not self._classification():
             self.notify("accuracy is for classification; this scenario is regression", timeout=3)
             return
         chart.accuracy = not chart.accuracy
@@ -831,9 +835,17 @@ class TrainerApp(App[None]):
             self.panel = "chart"
         self.refresh_heavy()
 
+    def _classification(self) -> bool:
+        """Whether accuracy applies: the scenario's task, or for a PyTorch model
+        whether its steps record an accuracy (class targets)."""
+        s = self.session
+        if is_dense(s):
+            return bool(s.data.task == "classification")
+        return s.history.steps.n == 0 or not math.isnan(s.history.steps.last("accuracy"))
+
     def _title_chart(self) -> None:
         chart = self.query_one(LossChart)
-        classes = self.session.data.task == "classification"
+        classes = self._classification()
         if chart.accuracy and classes:
             title = "Accuracy (a: loss)"
         else:
@@ -898,7 +910,7 @@ class TrainerApp(App[None]):
             return
         self.selected_layer = ev.layer
         self.query_one(NetworkView).selected = ev.layer
-        if self.cell is not None:  # the weight cursor stays inside the new layer's W
+        if self.cell is not None and is_dense(self.session):  # the cursor stays inside W
             rows, cols = self.session.net.layers[ev.layer].W.shape
             self.cell = (min(self.cell[0], rows - 1), min(self.cell[1], cols - 1))
         self.refresh_status()  # the network table with the new selection

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION, legend_line
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
@@ -33,6 +34,29 @@ def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
         float(lo[1] - pad[1]),
         float(hi[1] + pad[1]),
     )
+
+
+def not_dense_text(s: Any) -> Text:
+    """What the data panel says on a session of another backend (a PyTorch model)."""
+    h = s.history
+    t = Text()
+    t.append("Data and predictions\n", style="bold")
+    t.append(
+        f"{s.batches_per_epoch} batches per epoch"
+        f"{', batch of ' + str(s.rec.n) if getattr(s.rec, 'n', 0) else ''}.\n"
+    )
+    acc = h.epochs.last("val_accuracy")
+    loss = h.epochs.last("val_loss")
+    if loss == loss:
+        t.append(f"validation after epoch {s.epoch}: loss {loss:.4g}")
+        t.append(f", accuracy {acc:.1%}\n" if acc == acc else "\n")
+    t.append(
+        "\nThe decision-region map, the fitted curve and the confusion matrix are drawn "
+        "for the NumPy engine's scenarios only; on a PyTorch model they are not available "
+        "yet. The loss and accuracy charts (2, a) show its training.",
+        style="dim",
+    )
+    return t
 
 
 class DataView(Container):
@@ -52,6 +76,12 @@ class DataView(Container):
 
     def show(self, s: Session) -> None:
         text = self.query_one("#data-text", Static)
+        if not is_dense(s):
+            for plot in self.query("#data-plot"):
+                plot.display = False
+            text.display = True
+            text.update(not_dense_text(s))
+            return
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
         if d.task == "regression" and d.n_features == 1:

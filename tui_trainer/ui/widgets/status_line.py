@@ -16,6 +16,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_trainer.engine.layer_view import layer_name
 from tui_trainer.engine.session import Session
 from tui_trainer.safe_text import visible
 
@@ -52,7 +53,7 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
     if ev is None:
         phase = "start"
     elif ev.layer is not None:
-        phase = f"{ev.phase.label} L{ev.layer + 1}"
+        phase = f"{ev.phase.label} {layer_name(s, ev.layer)}"
     else:
         phase = ev.phase.label
     h = s.history
@@ -71,7 +72,8 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
     acc = h.epochs.last("val_accuracy")
     if not math.isnan(acc):
         fields.append(("val acc", f"val acc {acc:.0%}"))
-    fields.append(("lr", f"lr {s.hyper.lr:g}"))
+    lr = s.hyper.lr if hasattr(s, "hyper") else s.current_lr  # NumPy engine / torch
+    fields.append(("lr", f"lr {lr:g}"))
     return fields
 
 

@@ -1,0 +1,78 @@
+"""A TorchSession's pause modules as the app's LayerViews (``engine/layer_view.py``).
+
+Built when a view asks (a key press, a redraw at most a few times a second),
+never on the training path: the tensors are copied to NumPy here, once per
+redraw, while the step's worker thread is paused (or between steps), so
+nothing reads a tensor the step is writing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tui_trainer.engine.layer_view import LayerView
+from tui_trainer.engine.stepper import Phase
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    a = t.detach()
+    if a.dtype in (torch.bfloat16, torch.float16):
+        a = a.float()
+    return np.asarray(a.cpu().numpy())
+
+
+def module_kind(m: nn.Module) -> str:
+    """A short description: ``Linear 64->10``, ``Conv2d 1->8 k3x3``, ``BatchNorm1d 32``, ``ReLU``."""
+    name = type(m).__name__
+    if isinstance(m, nn.Linear):
+        return f"{name} {m.in_features}->{m.out_features}"
+    if isinstance(m, nn.modules.conv._ConvNd):
+        k = "x".join(str(v) for v in m.kernel_size)
+        return f"{name} {m.in_channels}->{m.out_channels} k{k}"
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        return f"{name} {m.num_features}"
+    if isinstance(m, nn.Sequential) and len(m) > 0:
+        return "+".join(module_kind(c).split(" ")[0] for c in m)[:40]
+    return name
+
+
+def _updates_valid(s: Any) -> bool:
+    """The parameter updates on record are this step's (just after UPDATE)."""
+    ev = s.last_event
+    return ev is not None and ev.phase is Phase.UPDATE and s.nonfinite is None and s.pos == 0
+
+
+def module_view(s: Any, i: int) -> LayerView:
+    """Pause module ``i`` of ``s``: its own named parameters, their gradients and updates,
+    its output on the current batch (when this step single-stepped past it)."""
+    name, m = s.modules[i]
+    params: dict[str, np.ndarray] = {}
+    grads: dict[str, np.ndarray | None] = {}
+    updates: dict[str, np.ndarray | None] = {}
+    fresh = _updates_valid(s)
+    prefix = "" if m is s.model else name + "."
+    for pname, p in m.named_parameters():
+        params[pname] = _np(p)
+        grads[pname] = _np(p.grad) if p.grad is not None else None
+        d = s.deltas.get(prefix + pname) if fresh else None
+        updates[pname] = _np(d) if d is not None else None
+    out = s.module_outputs().get(name)
+    output = None
+    shape = None
+    if out is not None and out.ndim >= 1:
+        shape = tuple(int(v) for v in out.shape[1:])
+        output = _np(out.reshape(len(out), -1)) if out.ndim >= 2 else _np(out.reshape(-1, 1))
+    return LayerView(
+        name=name,
+        kind=module_kind(m),
+        params=params,
+        grads=grads,
+        updates=updates,
+        output=output,
+        output_shape=shape,
+        relu_like=bool(s._relu_like[i]),
+    )
