@@ -1043,6 +1043,8 @@ class TrainerApp(App[None]):
 
     # ---------------------------------------------------- reverse execution
     def action_reverse_continue(self) -> None:
+        if self._not_on_this_backend("reverse-continue"):
+            return
         if not self.breakpoints.active():
             if not self.running:
                 self.message_text = "Reverse-continue needs an enabled breakpoint: b adds one."
@@ -1053,6 +1055,8 @@ class TrainerApp(App[None]):
         self._start_search("continue", ())
 
     def action_reverse_watch(self) -> None:
+        if self._not_on_this_backend("reverse watch (u)"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1074,6 +1078,8 @@ class TrainerApp(App[None]):
         )
 
     def action_first_bad_value(self) -> None:
+        if self._not_on_this_backend("the first-bad-value search (!)"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1254,9 +1260,48 @@ class TrainerApp(App[None]):
                 self.message_text = f"Changed {desc}; applies from step {at}."
                 self.refresh_all()
 
+        if not is_dense(self.session):  # the user's optimizer: its learning rate
+            self._edit_lr(done)
+            return
         from tui_trainer.ui.screens.hyper import HyperScreen
 
         self.push_screen(HyperScreen(self.session.hyperparameters()), done)
+
+    def _edit_lr(self, done: Callable[[dict[str, Any] | None], None]) -> None:
+        """A PyTorch optimizer's learning rate (every param group, from the next step)."""
+
+        def validate(text: str) -> str | None:
+            try:
+                v = float(text)
+            except ValueError:
+                return "type a number like 0.01"
+            return None if math.isfinite(v) and 0 < v <= 100 else "a number in (0, 100]"
+
+        lr = self.session.hyperparameters()["lr"]
+        self.push_screen(
+            PromptScreen(
+                "Learning rate of every param group (from the next step)",
+                f"{lr:g}",
+                f"{lr:g}",
+                validate=validate,
+            ),
+            lambda text: done({"lr": float(text)} if text else None),
+        )
+
+    def _not_on_this_backend(self, what: str) -> bool:
+        """Say plainly that a tool needs the NumPy engine (a PyTorch session has not
+        got it yet); True when that is so and the action should stop."""
+        if is_dense(self.session):
+            return False
+        if self.running:
+            self.action_pause()
+        self.message_text = (
+            f"Not available on a PyTorch model yet: {what} works on the NumPy engine's "
+            "scenarios only. Stepping, step-back, breakpoints and watches work here."
+        )
+        self.notify(self.message_text, severity="warning", timeout=6)
+        self.refresh_all()
+        return True
 
     def _modal_tool(self, make: Any) -> None:
         if self.running:
@@ -1265,16 +1310,22 @@ class TrainerApp(App[None]):
         self.push_screen(make(), lambda _: self.refresh_all())
 
     def action_sanity_checks(self) -> None:
+        if self._not_on_this_backend("sanity checks"):
+            return
         from tui_trainer.ui.screens.sanity import SanityScreen
 
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
 
     def action_landscape(self) -> None:
+        if self._not_on_this_backend("the loss landscape"):
+            return
         from tui_trainer.ui.screens.landscape import LandscapeScreen
 
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
 
     def action_compare(self) -> None:
+        if self._not_on_this_backend("compare"):
+            return
         s = self.session
         cfg = s.cfg.with_changes(
             **{
@@ -1300,6 +1351,8 @@ class TrainerApp(App[None]):
         self.refresh_all()
 
     def action_what_if(self) -> None:
+        if self._not_on_this_backend("what-if forks"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1337,6 +1390,8 @@ class TrainerApp(App[None]):
         )
 
     def action_write_scenario(self) -> None:
+        if self._not_on_this_backend("writing a scenario"):
+            return
         """Save the scenario with the hyperparameters as they are now (atomically)."""
         if self.scenario is None:
             self.notify("no scenario file to write", severity="warning")
@@ -1390,6 +1445,8 @@ class TrainerApp(App[None]):
         )
 
     def action_save_checkpoint(self) -> None:
+        if self._not_on_this_backend("saving a checkpoint from the app"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1410,6 +1467,8 @@ class TrainerApp(App[None]):
         self.push_screen(PromptScreen("Save checkpoint to", value=default), done)
 
     def action_open_scenario(self) -> None:
+        if self._not_on_this_backend("opening a scenario"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1453,13 +1512,16 @@ class TrainerApp(App[None]):
                 if yes:
                     self._quit_now()
 
-            self.push_screen(
-                ConfirmScreen(
-                    f"Quit? Training progress (step {self.session.step}) has not been saved "
-                    "(ctrl+s saves a checkpoint)."
-                ),
-                done,
+            text = (
+                f"Quit? Training progress (step {self.session.step}) has not been saved "
+                "(ctrl+s saves a checkpoint)."
             )
+            if not is_dense(self.session):  # the user's own model keeps its weights
+                text = (
+                    f"Quit? The model keeps its weights as of step {self.session.step} "
+                    "(a step begun and not finished is not applied)."
+                )
+            self.push_screen(ConfirmScreen(text), done)
         else:
             self._quit_now()
 

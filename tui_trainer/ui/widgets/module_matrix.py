@@ -41,8 +41,9 @@ def _pick(v: LayerView, mode: str) -> tuple[np.ndarray | None, str, tuple[str, s
             title += " (a module has one output: its pre-activation is the previous module's)"
         return v.output, title, ("batch", "features"), "run FORWARD to this module first"
     main = v.main
-    if main is None:
-        return None, f"{v.name} {mode}", ("", ""), "no parameters here; v: its output"
+    if main is None:  # nothing to learn here (ReLU, Dropout): what it passes on
+        title = f"{v.name} output (no parameters)"
+        return v.output, title, ("batch", "features"), "run FORWARD to this module first"
     src = {"weights": v.params, "gradients": v.grads, "update": v.updates}[mode]
     a = src.get(main)
     title = f"{v.name}.{main} {TITLES[mode]}".rstrip()

@@ -1,0 +1,282 @@
+"""The Textual app on a PyTorch model (TorchSession), driven headless with Pilot.
+
+CI installs the CPU wheel of torch (the test extra pins it), so these run
+there; without torch they skip.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rich.console import Console  # noqa: E402
+from torch import nn  # noqa: E402
+
+from pilot import run_app, wait_until  # noqa: E402
+from tui_trainer.engine.breakpoints import BreakpointSet  # noqa: E402
+from tui_trainer.engine.stepper import Phase  # noqa: E402
+from tui_trainer.torch import TorchSession  # noqa: E402
+from tui_trainer.torch.debug import make_app  # noqa: E402
+from tui_trainer.torch.user import call_make, load_make, session_from_make  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def text_of(app: Any, selector: str, width: int = 200) -> str:
+    """A widget's content as plain text (tables rendered too)."""
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(app.query_one(selector).content)
+    return console.export_text()
+
+
+def example_session(name: str, **changes: Any) -> TorchSession:
+    path = EXAMPLES / name
+    spec = call_make(load_make(f"{path}:make"), path)
+    spec.update(changes)
+    return session_from_make(spec)
+
+
+def no_hooks(model: nn.Module) -> bool:
+    """No forward hook on any module and no gradient hook on any parameter."""
+    for m in model.modules():
+        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks:
+            return False
+    return all(not getattr(p, "_post_accumulate_grad_hooks", None) for p in model.parameters())
+
+
+def step_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tui-trainer-step" and t.is_alive()]
+
+
+@pytest.mark.parametrize("example", ["torch_cnn_digits.py", "torch_mlp.py"])
+def test_step_module_by_module_through_every_phase_and_back(example: str) -> None:
+    s = example_session(example)
+    app = make_app(s, name=example)
+    names = s.module_names
+    seen: list[tuple[str, str, str]] = []  # (phase bar, status line, network panel)
+
+    async def body(pilot: Any) -> None:
+        net = text_of(app, "#network")
+        for kind in ("Linear",):
+            assert kind in net  # the modules, by kind, before anything ran
+        for _ in range(s.E):
+            await pilot.press("s")
+            await pilot.pause()
+            seen.append(
+                (text_of(app, "#phase-bar"), text_of(app, "#status"), text_of(app, "#matrix"))
+            )
+        assert s.step == 1 and s.pos == 0
+        before = {k: v.clone() for k, v in s.model.state_dict().items()}
+        await pilot.press("N")  # back one phase: into BACKPROP of step 0
+        await pilot.pause()
+        assert s.step == 0 and s.phase is Phase.BACKWARD
+        assert "[BACKPROP]" in text_of(app, "#phase-bar")
+        await pilot.press("n")  # UPDATE again: the same weights (bit-identical replay)
+        await pilot.pause()
+        for k, v in s.model.state_dict().items():
+            assert torch.equal(v, before[k]), k
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    L = len(names)
+    # FORWARD after each module in order, named on the phase bar and the status line
+    for k, name in enumerate(names):
+        bar, status, _ = seen[k]
+        assert "[FORWARD]" in bar and f"{name} ({k + 1}/{L}) ->" in bar
+        assert f"phase FORWARD {name}" in status
+    assert "[LOSS]" in seen[L][0]
+    # BACKPROP per module, last module first
+    back = seen[L + 1 : 2 * L + 1]
+    for (bar, status, _), name in zip(back, reversed(names), strict=True):
+        assert "[BACKPROP]" in bar and f"{name} (" in bar and "<-" in bar
+        assert f"phase BACKPROP {name}" in status
+    assert "[UPDATE]" in seen[-1][0]
+    assert "step 1 |" in seen[-1][1] or "step 0 |" in seen[-1][1]
+    # the matrix panel showed the first module's weights, then its update after UPDATE
+    assert f"{names[0]}.weight" in seen[0][2]
+    assert "not available yet" not in seen[-1][2]
+
+
+@pytest.mark.parametrize("condition", ["epoch >= 1", "batch_loss < 1.5"])
+def test_a_breakpoint_stops_the_run(condition: str) -> None:
+    s = example_session("torch_mlp.py", epochs=3)
+    bps = BreakpointSet()
+    bps.add(condition)
+    app = make_app(s, name="mlp")
+    app.breakpoints = bps
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and s.step > 0, timeout=120)
+        await pilot.pause()
+        assert app._state_label() == "at breakpoint"
+        assert "AT BREAKPOINT" in text_of(app, "#phase-bar")
+        assert f"BREAKPOINT '{condition}' hit" in text_of(app, "#explain")
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    if condition.startswith("epoch"):
+        assert s.epoch == 1
+    else:
+        assert s.history.steps.last("loss") < 1.5
+    assert not s.finished
+
+
+class _NaNGrad(torch.autograd.Function):
+    """Identity forward; its backward returns NaN (a planted bad gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> Any:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        return g * float("nan")
+
+
+class NaNForward(nn.Module):
+    """A copy of its input, or NaN once armed. (A copy: a module returning its input
+    tensor itself shares that tensor's gradient hook with the next module, and the
+    session then names it first in BACKPROP; see the report.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+
+    def forward(self, x: Any) -> Any:
+        return x * float("nan") if self.armed else x.clone()
+
+
+class BadBackward(nn.Module):
+    """x @ weight, whose gradient becomes NaN once armed."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.eye(n) + 0.01 * torch.randn(n, n))
+        self.armed = False
+
+    def forward(self, x: Any) -> Any:
+        y = x @ self.weight
+        return _NaNGrad.apply(y) if self.armed else y
+
+
+def planted_session() -> tuple[TorchSession, nn.Module]:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(nn.Linear(4, 8), nn.ReLU(), NaNForward()),
+            mix=BadBackward(8),
+            head=nn.Linear(8, 3),
+        )
+    )
+    x = torch.randn(60, 4)
+    y = torch.randint(0, 3, (60,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    return TorchSession(model, nn.CrossEntropyLoss(), opt, (x, y), batch_size=20, epochs=5), model
+
+
+@pytest.mark.parametrize(
+    "arm, phase, module, label",
+    [
+        ("features.2", Phase.FORWARD, "features.2", "[FORWARD!]"),
+        ("mix", Phase.BACKWARD, "mix", "[BACKPROP!]"),
+    ],
+)
+def test_a_planted_nan_is_shown_at_its_module_and_phase(
+    arm: str, phase: Phase, module: str, label: str
+) -> None:
+    s, model = planted_session()
+    assert s.module_names == ["features.0", "features.1", "features.2", "mix", "head"]
+    app = make_app(s, name="planted")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f")  # two good steps
+        await pilot.pause()
+        assert s.step == 2 and s.nonfinite is None
+        model.get_submodule(arm).armed = True
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and s.nonfinite is not None, 60)
+        await pilot.pause()
+        bar = text_of(app, "#phase-bar")
+        assert label in bar and f"{module} (" in bar and "NaN/Inf here" in bar
+        assert "DIVERGED" in bar
+        explain = text_of(app, "#explain")
+        assert f"{phase.label} {module}" in explain and "step 2" in explain
+        assert f"{phase.label} {module}" in text_of(app, "#status")
+        assert no_hooks(model)
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    assert s.nonfinite.module == module and s.nonfinite.phase is phase
+    assert s.step == 2  # no update was made from the NaN
+
+
+def test_quitting_mid_step_releases_the_worker_and_leaves_no_hooks() -> None:
+    s = example_session("torch_cnn_digits.py")
+    model = s.model
+    app = make_app(s, name="cnn")
+    threads_before = len(step_threads())
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f")  # one whole step
+        await pilot.press("s", "s", "s")  # paused inside the forward pass of step 1
+        await pilot.pause()
+        assert s.pos == 3 and len(step_threads()) == threads_before + 1
+        assert not no_hooks(model)  # the paused step's hooks are on
+        await pilot.press("q")  # progress was made: the app asks first
+        await pilot.pause()
+        assert "keeps its weights as of step 1" in str(app.screen.query_one("Label").content)
+        await pilot.press("y")
+        await pilot.pause()
+
+    after_step: dict[str, Any] = {}
+    try:
+        run_app(app, body)
+    finally:
+        after_step = {k: v.clone() for k, v in model.state_dict().items()}
+        s.close()  # what debug() does when the app returns
+    assert len(step_threads()) == threads_before  # the worker thread ended
+    assert no_hooks(model)
+    # the model holds the weights of the last completed step (1): replaying it agrees
+    with example_session("torch_cnn_digits.py") as fresh:
+        fresh.advance("step")
+        for k, v in fresh.model.state_dict().items():
+            assert torch.equal(v, after_step[k]), k
+
+
+def test_tools_that_need_the_numpy_engine_say_so() -> None:
+    s = example_session("torch_mlp.py")
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        for key, what in (("g", "sanity checks"), ("L", "the loss landscape"), ("x", "what-if")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.main_screen  # no dialog opened on a torch session
+            assert f"Not available on a PyTorch model yet: {what}" in text_of(app, "#explain")
+        await pilot.press("4")
+        await pilot.pause()
+        assert "not available on a PyTorch model yet" in text_of(app, "#debug")
+        await pilot.press("3")
+        await pilot.pause()
+        assert "not available" in text_of(app, "#data-text")
+        await pilot.press("n", "v", "v", "v")  # FORWARD; views: gradients, update, output
+        await pilot.pause()
+        assert "output" in text_of(app, "#matrix")
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
