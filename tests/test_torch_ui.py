@@ -280,3 +280,32 @@ def test_tools_that_need_the_numpy_engine_say_so() -> None:
         run_app(app, body)
     finally:
         s.close()
+
+
+def test_breakpoints_and_watches_name_modules() -> None:
+    s, _ = planted_session()
+    app = make_app(
+        s,
+        name="planted",
+        breakpoints=['update_ratio["head"] > 0 and step >= 2'],
+        watches=['grad_norm["features.0"]'],
+    )
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.running and s.step > 0, timeout=60)
+        await pilot.pause()
+        assert s.step == 2 and app._state_label() == "at breakpoint"
+        w = app.watches.items[0]
+        assert w.value == s.history.steps.last("grad_norm[0]") > 0
+        # the prompt's check names the modules when one is unknown
+        err = app._validate_condition('grad_norm["nope"] > 1')
+        assert err is not None and "no pause module named 'nope'" in err and "features.0" in err
+        assert app._validate_condition('dead_fraction["features.1"] > 0.5') is None
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    with pytest.raises(ValueError, match="no pause module named 'x'"):
+        make_app(planted_session()[0], breakpoints=['grad_norm["x"] > 1'])

@@ -19,6 +19,7 @@ copy); the torch backend copies the module's tensors to NumPy when a view asks
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,3 +115,24 @@ def layer_view(s: Any, i: int) -> LayerView:
     if is_dense(s):
         return numpy_layer_view(s, i)
     return s.layer_view(i)  # type: ignore[no-any-return]
+
+
+_MODULE_INDEX = re.compile(r"\[\s*([\"'])(.*?)\1\s*\]")
+
+
+def resolve_module_names(text: str, names: list[str] | None) -> str:
+    """``grad_norm["features.0"]`` -> ``grad_norm[0]``: a module's qualified name in a
+    breakpoint or watch becomes its pause index (the conditions language indexes
+    layers by number). Raises ValueError naming the modules when a name is unknown;
+    text without quoted indices is returned as it is."""
+    if names is None or "[" not in text:
+        return text
+
+    def index(m: re.Match[str]) -> str:
+        name = m.group(2)
+        if name not in names:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise ValueError(f"no pause module named {name!r}; the modules are {shown}")
+        return f"[{names.index(name)}]"
+
+    return _MODULE_INDEX.sub(index, text)

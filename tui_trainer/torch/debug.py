@@ -33,17 +33,21 @@ def make_app(
     breakpoints: Iterable[str] = (),
     watches: Iterable[str] = (),
 ) -> Any:
-    """The Textual app on ``session`` (not yet running); raises ConditionError for a bad condition."""
+    """The Textual app on ``session`` (not yet running).
+
+    Raises ConditionError for a bad condition, ValueError for an unknown module name.
+    """
     from tui_trainer.engine.breakpoints import BreakpointSet
+    from tui_trainer.engine.conditions import parse
+    from tui_trainer.engine.layer_view import resolve_module_names
     from tui_trainer.ui.app import TrainerApp
 
+    names = session.module_names
     bps = BreakpointSet()
-    for text in breakpoints:
-        bps.add(text)
-    watch_list = list(watches)
+    for text in breakpoints:  # grad_norm["features.0"] reads that module
+        bps.add(resolve_module_names(text, names))
+    watch_list = [resolve_module_names(text, names) for text in watches]
     for text in watch_list:  # checked here: the app would drop a bad one silently
-        from tui_trainer.engine.conditions import parse
-
         parse(text)
     return TrainerApp(
         session,

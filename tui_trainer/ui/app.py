@@ -43,7 +43,7 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
-from tui_trainer.engine.layer_view import is_dense, layer_name
+from tui_trainer.engine.layer_view import is_dense, layer_name, resolve_module_names
 from tui_trainer.engine.session import Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
@@ -1377,14 +1377,16 @@ class TrainerApp(App[None]):
     def action_add_watch(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.watches.add(text)
+                self.watches.add(self._by_index(text))
                 self.panel = "debug"
                 self.refresh_all()
 
         self.push_screen(
             PromptScreen(
-                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])",
-                validate=_validate_condition,
+                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])"
+                if is_dense(self.session)
+                else 'Watch (e.g. loss, grad_norm["features.0"], update_ratio[1])',
+                validate=self._validate_condition,
             ),
             done,
         )
@@ -1433,16 +1435,30 @@ class TrainerApp(App[None]):
     def action_add_breakpoint(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.breakpoints.add(text)
+                self.breakpoints.add(self._by_index(text))
                 self.notify(f"breakpoint added: {text}")
 
         self.push_screen(
             PromptScreen(
-                "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)",
-                validate=_validate_condition,
+                "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)"
+                if is_dense(self.session)
+                else 'Break when (e.g. loss < 0.5, grad_norm["features.0"] > 10, epoch >= 2)',
+                validate=self._validate_condition,
             ),
             done,
         )
+
+    def _by_index(self, text: str) -> str:
+        """A PyTorch session's module names in quotes (``grad_norm["features.0"]``)
+        as the pause indices the conditions language reads."""
+        return resolve_module_names(text, getattr(self.session, "module_names", None))
+
+    def _validate_condition(self, text: str) -> str | None:
+        try:
+            text = self._by_index(text)
+        except ValueError as e:
+            return str(e)
+        return _validate_condition(text)
 
     def action_save_checkpoint(self) -> None:
         if self._not_on_this_backend("saving a checkpoint from the app"):
