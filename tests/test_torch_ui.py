@@ -309,3 +309,58 @@ def test_breakpoints_and_watches_name_modules() -> None:
         s.close()
     with pytest.raises(ValueError, match="no pause module named 'x'"):
         make_app(planted_session()[0], breakpoints=['grad_norm["x"] > 1'])
+
+
+def test_every_key_on_a_torch_session_answers_without_crashing() -> None:
+    """Each binding once (dialogs closed with escape), narrow and wide: no view or tool
+    reaches into the NumPy engine's internals on a PyTorch model."""
+    from tui_trainer.ui.app import TrainerApp
+
+    keys = [b.key.split(",")[0] for b in TrainerApp.BINDINGS if b.key.split(",")[0] != "q"]
+    for size in ((80, 24), (160, 45)):
+        s = example_session("torch_cnn_digits.py")
+        app = make_app(s, name="cnn")
+
+        async def body(pilot: Any, app: Any = app, s: Any = s) -> None:
+            await pilot.press("f", "s", "s")
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+                if app.running:
+                    await pilot.press("p")
+                    await wait_until(pilot, lambda: not app.running, timeout=60)
+                while app.screen is not app.main_screen:
+                    await pilot.press("escape")
+                    await pilot.pause()
+                for w in ("#network", "#matrix", "#explain", "#status", "#debug", "#data-text"):
+                    assert "failed to draw" not in text_of(app, w), (key, w)
+            assert app.is_running and app._exception is None
+
+        try:
+            run_app(app, body, size=size)
+        finally:
+            s.close()
+        assert no_hooks(s.model)
+
+
+def test_loss_phase_names_the_sample_that_contributes_most() -> None:
+    s = example_session("torch_mlp.py")
+    app = make_app(s, name="mlp")
+    got: dict[str, Any] = {}
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("n", "n")  # FORWARD, LOSS
+        await pilot.pause()
+        got["text"] = text_of(app, "#explain")
+        with torch.no_grad():
+            each = nn.CrossEntropyLoss(reduction="none")(s.rec.out, s.rec.y)
+        got["worst"] = int(each.argmax())
+        got["mean"] = float(each.mean())
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    assert f"sample {got['worst']} of the batch contributes most" in got["text"]
+    assert abs(got["mean"] - s.rec.loss) < 1e-6  # the per-sample losses are the batch's
+    assert s.loss_fn.reduction == "mean"  # the user's loss object is untouched

@@ -43,6 +43,21 @@ def _params_line(v: LayerView, what: dict[str, np.ndarray | None], label: str) -
     return f"{label} norms: " + ", ".join(parts) + "."
 
 
+def _worst_sample(s: Any) -> str:
+    """Which sample of the batch contributes most to the loss, and how much."""
+    each = s.loss_per_sample() if hasattr(s, "loss_per_sample") else None
+    if each is None or not len(each):
+        return ""
+    with np.errstate(all="ignore"):
+        k = int(np.nanargmax(each)) if np.isfinite(each).any() else 0
+        total = float(np.nansum(each))
+    share = f" ({each[k] / total:.0%} of the batch's total)" if total > 0 else ""
+    return (
+        f"Per sample: min {_f(float(np.nanmin(each)))}, max {_f(float(each[k]))}; "
+        f"sample {k} of the batch contributes most{share}. "
+    )
+
+
 def explain_module(s: Any, selected: int = 0) -> str:
     """What the last event did, with the numbers of the module it concerns."""
     if s.nonfinite is not None:
@@ -81,7 +96,8 @@ def explain_module(s: Any, selected: int = 0) -> str:
         n = getattr(s.rec, "n", 0)
         return (
             f"LOSS: {type(s.loss_fn).__name__} over the batch of {n} = {_f(s.rec.loss)}. "
-            "Next, BACKPROP computes its gradient module by module, from the last to the first."
+            + _worst_sample(s)
+            + "Next, BACKPROP computes its gradient module by module, from the last to the first."
         )
     if ev.phase is Phase.BACKWARD and ev.layer is not None:
         v = layer_view(s, ev.layer)

@@ -1102,6 +1102,12 @@ class TorchSession:
 
         return module_view(self, i)
 
+    def loss_per_sample(self) -> Any:
+        """Each sample's loss in the current batch (NumPy), or None (see views.py)."""
+        from tui_trainer.torch.views import loss_per_sample
+
+        return loss_per_sample(self)
+
     def module_outputs(self) -> dict[str, torch.Tensor]:
         """Outputs of the modules the current (single-stepped) step has run so far."""
         st = self._st

@@ -8,6 +8,7 @@ nothing reads a tensor the step is writing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -76,3 +77,23 @@ def module_view(s: Any, i: int) -> LayerView:
         output_shape=shape,
         relu_like=bool(s._relu_like[i]),
     )
+
+
+def loss_per_sample(s: Any) -> np.ndarray | None:
+    """The loss of each sample of the current batch (the user's loss with
+    ``reduction="none"``, averaged over any further axes), or None when the loss
+    has no ``reduction`` to change or the batch has not reached LOSS yet."""
+    rec = s.rec
+    fn = s.loss_fn
+    if rec.out is None or rec.y is None or not isinstance(getattr(fn, "reduction", None), str):
+        return None
+    each = copy.copy(fn)  # the user's object keeps its own reduction
+    each.reduction = "none"
+    try:
+        with torch.no_grad():
+            v = each(rec.out, rec.y)
+    except Exception:  # noqa: BLE001 - a loss that cannot do this: no per-sample view
+        return None
+    if v.ndim == 0 or len(v) != len(rec.out):
+        return None
+    return _np(v.reshape(len(v), -1).float().mean(dim=1))
