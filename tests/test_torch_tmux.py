@@ -63,3 +63,47 @@ def test_the_cnn_steps_through_every_phase_and_quits(term: Term) -> None:
     term.wait_for(r"Quit\? The model keeps its weights as of step 1")
     term.send("y")
     assert term.wait_exit() == 0
+
+
+DEBUG_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {examples!r})
+from torch_mlp import make
+from tui_trainer.torch import debug
+
+spec = make()
+model = spec["model"]
+start = {{k: v.clone() for k, v in model.state_dict().items()}}
+s = debug(model, spec["loss_fn"], spec["optimizer"], train=spec["train"], val=spec["val"],
+          batch_size=32, epochs=2, breakpoints=["step >= 3"])
+changed = any(not torch.equal(v, start[k]) for k, v in model.state_dict().items())
+hooks = any(m._forward_hooks for m in model.modules())
+print(f"RETURNED step={{s.step}} changed={{changed}} hooks={{hooks}} closed={{s.closed}}")
+"""
+
+
+def test_debug_returns_when_the_user_quits_with_the_weights_left_there(tmp_path: Path) -> None:
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(DEBUG_SCRIPT.format(examples=str(EXAMPLE.parent)))
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in isolated_env(tmp_path).items())
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && env {env} {shlex.quote(sys.executable)} "
+        f"{shlex.quote(str(script))}; echo EXITED $?; sleep 60"
+    )
+    term = Term(command, name="torchdebug")
+    try:
+        term.wait_for(at(0, "start"), STARTUP_TIMEOUT * 4)
+        term.send("c")  # runs to the breakpoint step >= 3
+        term.wait_for(r"BREAKPOINT 'step >= 3' hit")
+        term.send("n")  # and into the next step's forward pass
+        term.wait_for(at(3, "FORWARD"))
+        term.send("q")
+        term.wait_for(r"Quit\? The model keeps its weights as of step 3")
+        term.send("y")
+        screen = term.wait_for(r"EXITED \d+", 30)
+        assert "RETURNED step=3 changed=True hooks=False closed=True" in screen
+        assert "EXITED 0" in screen
+    finally:
+        term.kill()
