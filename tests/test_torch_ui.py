@@ -269,10 +269,15 @@ def test_tools_that_need_the_numpy_engine_say_so() -> None:
         await pilot.press("4")
         await pilot.pause()
         assert "not available on a PyTorch model yet" in text_of(app, "#debug")
-        await pilot.press("3")
+        await pilot.press("3")  # between steps: the validation confusion matrix
         await pilot.pause()
-        assert "not available" in text_of(app, "#data-text")
-        await pilot.press("n", "v", "v", "v")  # FORWARD; views: gradients, update, output
+        data = text_of(app, "#data-text")
+        assert "validation, after step 0 (eval mode)" in data
+        await pilot.press("n")  # inside a step (its hooks on the model): no forward pass now
+        await pilot.pause()
+        assert "not available on a PyTorch model" in text_of(app, "#data-text")
+        assert s.pos == s.n_layers  # the data panel did not run into the step's hooks
+        await pilot.press("v", "v", "v")  # views: gradients, update, output
         await pilot.pause()
         assert "output" in text_of(app, "#matrix")
 
@@ -311,10 +316,13 @@ def test_breakpoints_and_watches_name_modules() -> None:
         make_app(planted_session()[0], breakpoints=['grad_norm["x"] > 1'])
 
 
-def test_every_key_on_a_torch_session_answers_without_crashing() -> None:
+def test_every_key_on_a_torch_session_answers_without_crashing(monkeypatch: Any) -> None:
     """Each binding once (dialogs closed with escape), narrow and wide: no view or tool
     reaches into the NumPy engine's internals on a PyTorch model."""
     from tui_trainer.ui.app import TrainerApp
+
+    # a view that fails would only say so in itself: here it ends the test instead
+    monkeypatch.setattr(TrainerApp, "_safely", lambda self, widget, draw: draw(widget))
 
     keys = [b.key.split(",")[0] for b in TrainerApp.BINDINGS if b.key.split(",")[0] != "q"]
     for size in ((80, 24), (160, 45)):
@@ -364,3 +372,19 @@ def test_loss_phase_names_the_sample_that_contributes_most() -> None:
     assert f"sample {got['worst']} of the batch contributes most" in got["text"]
     assert abs(got["mean"] - s.rec.loss) < 1e-6  # the per-sample losses are the batch's
     assert s.loss_fn.reduction == "mean"  # the user's loss object is untouched
+
+
+def test_the_validation_confusion_matrix_counts_every_sample_and_leaves_rng_alone() -> None:
+    s = example_session("torch_cnn_digits.py")
+    try:
+        s.advance("step")
+        rng = torch.get_rng_state().clone()
+        true, pred, k = s.val_predictions()
+        assert k == 10 and len(true) == len(pred) == len(s.val.dataset)  # every sample
+        assert torch.equal(torch.get_rng_state(), rng)
+        _, acc = s.evaluate(s.val)
+        assert abs(float((true == pred).mean()) - acc) < 1e-12  # the same predictions
+        s.advance("layer")  # inside a step: not computed
+        assert s.val_predictions() is None
+    finally:
+        s.close()

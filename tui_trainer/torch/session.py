@@ -1108,6 +1108,12 @@ class TorchSession:
 
         return loss_per_sample(self)
 
+    def val_predictions(self) -> Any:
+        """(true, predicted classes, n_classes) on the validation data, or None (views.py)."""
+        from tui_trainer.torch.views import val_predictions
+
+        return val_predictions(self)
+
     def module_outputs(self) -> dict[str, torch.Tensor]:
         """Outputs of the modules the current (single-stepped) step has run so far."""
         st = self._st

@@ -17,6 +17,7 @@ from torch import nn
 
 from tui_trainer.engine.layer_view import LayerView
 from tui_trainer.engine.stepper import Phase
+from tui_trainer.torch.data import TensorData, get_rng, set_rng
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -97,3 +98,52 @@ def loss_per_sample(s: Any) -> np.ndarray | None:
     if v.ndim == 0 or len(v) != len(rec.out):
         return None
     return _np(v.reshape(len(v), -1).float().mean(dim=1))
+
+
+def val_predictions(s: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(true classes, predicted classes, number of classes) on the validation data,
+    in eval mode, the random generators untouched; None for regression, without
+    validation data, or inside a step (the step's hooks are on the model, a
+    forward pass now would run into them). Cached per completed step."""
+    if s.val is None or s.pos != 0 or s._runner is not None or s._st is not None:
+        return None
+    cache = s.__dict__.get("_tui_val_predictions")
+    if cache is not None and cache[0] == s.step:
+        return cache[1]  # type: ignore[no-any-return]
+    result = _predict(s)
+    s.__dict__["_tui_val_predictions"] = (s.step, result)
+    return result
+
+
+def _predict(s: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
+    saved = get_rng()
+    was_training = s.model.training
+    s.model.eval()
+    trues: list[torch.Tensor] = []
+    preds: list[torch.Tensor] = []
+    n_classes = 0
+    try:
+        with torch.no_grad():
+            if isinstance(s.val, TensorData):
+                batches: Any = [(s.val.x, s.val.y, s.val.labels)]
+            else:
+                batches = ((b[0], b[1], None) for b in s.val)
+            for x, y, labels in batches:
+                x = x.to(s.device, s.float_dtype if x.is_floating_point() else x.dtype)
+                y = y.to(s.device, s.float_dtype if y.is_floating_point() else y.dtype)
+                out = s.model(x)
+                lab = s._labels(out, y, labels)
+                if lab is None:
+                    return None
+                flat = out.reshape(len(out), -1)
+                n_classes = max(n_classes, 2 if flat.shape[1] == 1 else int(flat.shape[1]))
+                trues.append(lab.reshape(-1).cpu())
+                preds.append(s._classes(out).reshape(-1).cpu())
+    except Exception:  # noqa: BLE001 - the user's data or model: no picture, no crash
+        return None
+    finally:
+        s.model.train(was_training)
+        set_rng(saved)
+    if not trues:
+        return None
+    return torch.cat(trues).numpy(), torch.cat(preds).numpy(), n_classes

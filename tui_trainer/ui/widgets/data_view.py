@@ -36,8 +36,16 @@ def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
     )
 
 
-def not_dense_text(s: Any) -> Text:
-    """What the data panel says on a session of another backend (a PyTorch model)."""
+def not_dense_text(s: Any, width: int = 80, height: int = 20) -> Text:
+    """What the data panel says on a session of another backend (a PyTorch model):
+    the validation confusion matrix when the model classifies (at step boundaries)."""
+    got = s.val_predictions() if hasattr(s, "val_predictions") else None
+    if got is not None:
+        true, pred, k = got
+        cm = confusion_matrix(true, pred, k)
+        t = Text(f"validation, after step {s.step} (eval mode)\n", style="dim")
+        t.append_text(confusion_table(cm, [str(i) for i in range(k)], width, height - 1))
+        return t
     h = s.history
     t = Text()
     t.append("Data and predictions\n", style="bold")
@@ -51,9 +59,10 @@ def not_dense_text(s: Any) -> Text:
         t.append(f"validation after epoch {s.epoch}: loss {loss:.4g}")
         t.append(f", accuracy {acc:.1%}\n" if acc == acc else "\n")
     t.append(
-        "\nThe decision-region map, the fitted curve and the confusion matrix are drawn "
-        "for the NumPy engine's scenarios only; on a PyTorch model they are not available "
-        "yet. The loss and accuracy charts (2, a) show its training.",
+        "\nThe decision-region map and the fitted curve are drawn for the NumPy engine's "
+        "scenarios only: not available on a PyTorch model. The validation confusion matrix "
+        "shows here between steps when the model classifies and has validation data; "
+        "the loss and accuracy charts (2, a) show its training.",
         style="dim",
     )
     return t
@@ -80,7 +89,7 @@ class DataView(Container):
             for plot in self.query("#data-plot"):
                 plot.display = False
             text.display = True
-            text.update(not_dense_text(s))
+            text.update(not_dense_text(s, max(10, self.size.width), max(4, self.size.height)))
             return
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
