@@ -186,11 +186,12 @@ def test_rewinding_mid_step_leaves_no_hooks_and_no_thread():
         assert s.position == s.E
 
 
-def test_close_mid_forward_leaves_no_hooks_and_no_thread():
+@pytest.mark.parametrize("events", [2, 6, 8])  # inside forward, at LOSS, inside backward
+def test_close_mid_step_leaves_no_hooks_and_no_thread(events: int):
     s = make()
-    s.advance("layer")
-    s.advance("layer")
-    assert len(step_threads()) == 1
+    for _ in range(events):
+        s.advance("layer")
+    assert len(step_threads()) == 1 and hooks_attached(s) > 0
     s.close()
     assert step_threads() == [] and hooks_attached(s) == 0
     assert not torch.are_deterministic_algorithms_enabled()
@@ -381,3 +382,89 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 def test_back_past_the_start_is_a_session_error():
     with make() as s, pytest.raises(SessionError, match="start"):
         s.back()
+
+
+def test_the_users_train_and_eval_modes_are_kept():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    m[1].eval()  # a frozen batch norm: its running statistics must not move
+    stats = m[1].running_mean.clone()
+    s = TorchSession(
+        m,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(m.parameters(), lr=0.1),
+        _data(),
+        val=_data(20, seed=1),
+        batch_size=8,
+        epochs=2,
+    )
+    with s:
+        s.run()
+        assert s.history.epochs.n == 2  # validation ran (in eval mode) twice
+        assert m.training and not m[1].training and m[0].training
+        assert torch.equal(m[1].running_mean, stats)
+
+
+class _RaiseInBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        raise RuntimeError("boom in user backward")
+
+
+class RaisesInBackward(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RaiseInBackward.apply(x)
+
+
+@pytest.mark.parametrize("single_step", [True, False])
+def test_exception_in_user_backward_mid_step(single_step: bool):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), RaisesInBackward(), nn.Linear(8, 3))
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        before = snapshot(s)
+        with pytest.raises(UserCodeError, match="boom in user backward"):
+            if single_step:
+                for _ in range(20):
+                    s.advance("layer")
+            else:
+                s.run()
+        assert step_threads() == [] and hooks_attached(s) == 0
+        assert s.position == 0 and not s.diverged
+        assert_same_state(before, snapshot(s))
+
+
+def test_per_sample_losses_while_single_stepping():
+    with make() as s:
+        s.advance("phase")
+        s.advance("phase")  # LOSS
+        ps = s.rec.per_sample
+        assert ps is not None and ps.shape == (10,)
+        assert abs(float(ps.mean()) - s.rec.loss) < 1e-6
+
+
+def test_default_pause_modules_and_qualified_names_in_a_nested_model():
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        OrderedDict(
+            features=nn.Sequential(nn.Linear(4, 8), nn.ReLU(), NaNForward(at_step=1)),
+            head=nn.Sequential(OrderedDict(fc=nn.Linear(8, 3))),
+        )
+    )
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        assert s.module_names == ["features.0", "features.1", "features.2", "head.fc"]
+        assert s.run().kind == "diverged"
+        assert s.nonfinite.module == "features.2" and s.nonfinite.phase is Phase.FORWARD
+        assert s.nonfinite.step == 1
+        assert "FORWARD features.2" in s.nonfinite.describe()

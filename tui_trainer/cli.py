@@ -318,6 +318,21 @@ def load(arg: str, seed: int | None = None, max_memory: int | None = None) -> tu
     from tui_trainer.scenario import Problem, ScenarioError, load_scenario, resolve_scenario
 
     sc = load_scenario(resolve_scenario(arg))
+    if getattr(sc, "backend", "numpy") != "numpy":
+        # Refused rather than silently trained with the NumPy engine.
+        raise ScenarioError(
+            [
+                Problem(
+                    sc.file,
+                    "training.backend",
+                    sc.line_of("training.backend"),
+                    f'backend "{sc.backend}" runs from Python only so far '
+                    "(tui_trainer.torch.scenario.session_from_scenario); the app and the "
+                    "commands train with the NumPy engine",
+                    '"numpy", or remove the key',
+                )
+            ]
+        )
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)
     data = sc.load_data()

@@ -102,6 +102,7 @@ class StepRecord:
     labels: torch.Tensor | None = None
     out: torch.Tensor | None = None
     loss: float = math.nan
+    per_sample: torch.Tensor | None = None  # single-stepping only
     lr: float = math.nan
     correct: int = 0
     n: int = 0
@@ -134,6 +135,9 @@ class _StepState:
         self.bwd_n = 0
         self.remaining = list(remaining)
         self.by_input = [False] * n_modules
+        # fast-forward: module outputs and input gradients, checked in one go
+        self.fwd_out: list[tuple[int, int, torch.Tensor]] = []
+        self.bwd_in: list[tuple[int, torch.Tensor]] = []
         self.active: list[torch.Tensor | None] = [None] * n_modules
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
@@ -161,6 +165,16 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     if isinstance(x, (tuple, list)):
         return [t for v in x for t in _tensors(v)]
     return []
+
+
+def _norms(ts: list[torch.Tensor]) -> list[float]:
+    """2-norms of many tensors with one fused call and one transfer."""
+    if not ts:
+        return []
+    try:
+        return torch.stack(torch._foreach_norm(ts)).tolist()
+    except RuntimeError:  # mixed dtypes or devices
+        return [float(torch.linalg.vector_norm(t)) for t in ts]
 
 
 def _finite(t: torch.Tensor) -> bool:
@@ -208,6 +222,12 @@ class TorchSession:
         self._relu_like = [is_relu_like(m) for _, m in self.modules]
         self._trainable = [trainable(m) for _, m in self.modules]
         self._weights = [weight_params(m) for _, m in self.modules]
+        self._weight_ids = [[id(p) for p in ws] for ws in self._weights]
+        self._pnames = {id(p): k for k, p in model.named_parameters()}
+        self._fwd_hooks = [self._forward_hook(i) for i in range(self.n_layers)]
+        self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
+        self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
+        self._before_buf: list[torch.Tensor] = []
         self.history_steps = history_steps
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
@@ -384,12 +404,15 @@ class TorchSession:
         }
 
     # ------------------------------------------------------------- hooks
-    def _attach(self) -> list[Any]:
+    def _attach(self, pausing: bool) -> list[Any]:
+        """Hooks for one step. Fast-forward needs no post-accumulate hooks: it
+        checks gradients after backward (``_check_backward``)."""
         handles: list[Any] = []
         for i, (_, m) in enumerate(self.modules):
-            handles.append(m.register_forward_hook(self._forward_hook(i)))
-            for p in self._trainable[i]:
-                handles.append(p.register_post_accumulate_grad_hook(self._accumulated_hook(i)))
+            handles.append(m.register_forward_hook(self._fwd_hooks[i]))
+            if pausing:
+                for p in self._trainable[i]:
+                    handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
 
     def _forward_hook(self, i: int) -> Callable[..., None]:
@@ -400,7 +423,10 @@ class TorchSession:
             st.fwd_seen[i] = True
             t = _first_tensor(output)
             if t is not None:
-                if not _finite(t):
+                if st.pause is None:  # fast-forward: checked all at once after forward
+                    if t.is_floating_point():
+                        st.fwd_out.append((i, min(st.fwd_n + 1, self.n_layers), t.detach()))
+                elif not _finite(t):
                     self._stop(Phase.FORWARD, i, "output", min(st.fwd_n + 1, self.n_layers))
                 if self._relu_like[i] and len(t) > 0:
                     st.active[i] = (t.detach().reshape(len(t), -1) > 0).any(dim=0)
@@ -411,14 +437,20 @@ class TorchSession:
             # gradients are accumulated: autograd runs accumulation first). Only
             # intermediate tensors get a hook (they die with the graph); a module
             # fed by data (no grad_fn) waits for its parameters' gradients instead.
-            x = next(
-                (a for a in _tensors(inputs) if a.requires_grad and a.grad_fn is not None), None
-            )
+            first = inputs[0] if type(inputs) is tuple and inputs else None
+            if isinstance(first, torch.Tensor):
+                x = first if first.requires_grad and first.grad_fn is not None else None
+            else:
+                x = next(
+                    (a for a in _tensors(inputs) if a.requires_grad and a.grad_fn is not None),
+                    None,
+                )
             if x is not None:
                 st.by_input[i] = True
-                x.register_hook(self._grad_hook(i))
+                x.register_hook(self._grad_hooks[i])
             st.fwd_n = min(st.fwd_n + 1, self.n_layers)
-            self._pause(Event(Phase.FORWARD, i, st.fwd_n))
+            if st.pause is not None:
+                st.pause(Event(Phase.FORWARD, i, st.fwd_n))
 
         return hook
 
@@ -439,6 +471,10 @@ class TorchSession:
         def hook(g: torch.Tensor) -> None:
             st = self._st
             if st is None or st.bwd_seen[i]:
+                return
+            if st.pause is None:  # fast-forward: checked all at once after backward
+                st.bwd_seen[i] = True
+                st.bwd_in.append((i, g.detach()))
                 return
             self._check_params(i)
             if not _finite(g):
@@ -495,11 +531,14 @@ class TorchSession:
         rec = self.rec
         st = self._st = _StepState(self.n_layers, self._remaining())
         st.pause = pause
-        handles = self._attach()
+        handles = self._attach(pause is not None)
         try:
+            # The model's train/eval modes are the user's (a frozen batch norm stays
+            # in eval): the step does not touch them; evaluate() restores each one.
             self.optimizer.zero_grad(set_to_none=True)
-            self.model.train()
             out = self.model(rec.x)
+            if pause is None:
+                self._check_forward(st)
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
             rec.loss = float(loss.detach())
@@ -507,15 +546,19 @@ class TorchSession:
             rec.labels = labels
             if labels is not None:
                 rec.correct = int((self._classes(rec.out) == labels).sum())
+            if pause is not None:  # single-stepping: which sample contributes most
+                rec.per_sample = self._per_sample(rec.out, rec.y)
             n = self.n_layers
             if not math.isfinite(rec.loss):
                 self._stop(Phase.LOSS, None, "loss", n + 1)
             self._pause(Event(Phase.LOSS, None, n + 1))
             loss.backward()
-            self._measure_grads()
+            grad_sq = self._measure_grads()
+            if pause is None:
+                self._check_backward(st, grad_sq)
             rec.lr = self.current_lr
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            before = [p.detach().clone() for p in params]
+            before = self._copy_params(params)
             self.optimizer.step()
             return self._after_update(params, before)
         except _Stop as s:
@@ -527,54 +570,113 @@ class TorchSession:
             self._step_outputs = st.outputs
             self._st = None
 
-    def _measure_grads(self) -> None:
-        decay = {}
+    def _copy_params(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The parameters before the update, in buffers reused from step to step."""
+        buf = self._before_buf
+        if len(buf) != len(params) or any(
+            b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
+            for b, p in zip(buf, params, strict=False)
+        ):
+            buf = self._before_buf = [
+                torch.empty_like(p, memory_format=torch.contiguous_format) for p in params
+            ]
+        with torch.no_grad():
+            if hasattr(torch, "_foreach_copy_"):
+                torch._foreach_copy_(buf, [p.detach() for p in params])
+            else:  # torch < 2.2
+                for b, p in zip(buf, params, strict=True):
+                    b.copy_(p.detach())
+        return buf
+
+    def _per_sample(self, out: torch.Tensor, y: Any) -> torch.Tensor | None:
+        """Each sample's loss (a copy of the loss with ``reduction="none"``), or None."""
+        if getattr(self.loss_fn, "reduction", None) != "mean":
+            return None
+        each = copy.copy(self.loss_fn)
+        each.reduction = "none"  # type: ignore[union-attr]
+        try:
+            with torch.no_grad():
+                v = each(out, y)
+        except Exception:  # noqa: BLE001 - a loss that cannot do it: just no per-sample view
+            return None
+        if v.ndim == 0 or len(v) != len(out):
+            return None
+        return v.reshape(len(v), -1).mean(dim=1)
+
+    def _measure_grads(self) -> dict[int, float]:
+        """Squared gradient norm per module over its weights, as the optimizer sees it.
+
+        With ``weight_decay`` the optimizer follows ``grad + wd * p`` (the NumPy
+        engine's ``dW`` includes ``l2 * W`` the same way), so that is measured.
+        One fused norm call for all parameters (``torch._foreach_norm``).
+        """
+        ps, gs = [], []
         for g in self.optimizer.param_groups:
+            wd = float(g.get("weight_decay", 0.0) or 0.0)
             for p in g["params"]:
-                decay[id(p)] = float(g.get("weight_decay", 0.0) or 0.0)
-        for i, ws in enumerate(self._weights):
-            total = 0.0
-            for p in ws:
                 if p.grad is None:
                     continue
-                g = p.grad.detach()
-                wd = decay.get(id(p), 0.0)
-                if wd:  # the gradient the optimizer follows (L2 included, as the NumPy engine's dW)
-                    g = g + wd * p.detach()
-                total += float((g * g).sum())
-            self._grad_sq[i] = total
+                ps.append(p)
+                gs.append(p.grad.detach() + wd * p.detach() if wd else p.grad.detach())
+        sq = {id(p): v * v for p, v in zip(ps, _norms(gs), strict=True)}
+        for i, ids in enumerate(self._weight_ids):
+            self._grad_sq[i] = sum(sq.get(k, 0.0) for k in ids)
+        return sq
+
+    def _check_forward(self, st: _StepState) -> None:
+        """Fast-forward: the first module whose output is not finite (one fused norm)."""
+        norms = _norms([t for _, _, t in st.fwd_out])
+        for (i, idx, t), v in zip(st.fwd_out, norms, strict=True):
+            if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
+                self._stop(Phase.FORWARD, i, "output", idx)
+
+    def _check_backward(self, st: _StepState, grad_sq: dict[int, float]) -> None:
+        """Fast-forward: the first module, in backprop order, with a non-finite gradient.
+
+        Modules whose input gradient was hooked come in the order autograd
+        reached them; modules fed by the data come last (autograd reaches them last).
+        """
+        norms = dict(zip((i for i, _ in st.bwd_in), _norms([g for _, g in st.bwd_in]), strict=True))
+        order = [i for i, _ in st.bwd_in]
+        order += [i for i in reversed(range(self.n_layers)) if not st.bwd_seen[i]]
+        n = self.n_layers
+        for k, i in enumerate(order):
+            bad = ""
+            for p in self._trainable[i]:
+                v = grad_sq.get(id(p), 0.0)
+                if not math.isfinite(v) and p.grad is not None and not _finite(p.grad):
+                    bad = "parameter gradient"
+                    break
+            if not bad and i in norms and not math.isfinite(norms[i]):
+                g = next(g for j, g in st.bwd_in if j == i)
+                if not bool(torch.isfinite(g).all()):
+                    bad = "gradient at its input"
+            if bad:
+                self._stop(Phase.BACKWARD, i, bad, n + 2 + min(k, n - 1))
 
     def _after_update(self, params: list[torch.Tensor], before: list[torch.Tensor]) -> Event:
         n = self.n_layers
-        self.deltas = {}
-        delta_of = {}
-        ok = True
         with torch.no_grad():
-            for p, b in zip(params, before, strict=True):
-                d = p.detach() - b
-                delta_of[id(p)] = d
-            for i, ws in enumerate(self._weights):
-                w_sq = 0.0
-                d_sq = 0.0
-                for p in ws:
-                    w_sq += float((p.detach() * p.detach()).sum())
-                    d = delta_of.get(id(p))
-                    if d is not None:
-                        d_sq += float((d * d).sum())
-                self._weight_sq[i] = w_sq
-                self._delta_sq[i] = d_sq
-            bad = None
-            for i, ps in enumerate(self._trainable):
-                if not all(_finite(p) for p in ps):
-                    bad = i
-                    break
-            ok = bad is None
-        names = {id(p): k for k, p in self.model.named_parameters()}
-        self.deltas = {names[k]: d for k, d in delta_of.items() if k in names}
-        if not ok:
-            self._stop(Phase.UPDATE, bad, "weights after the update", 2 * n + 2)
-        ev = Event(Phase.UPDATE, None, 2 * n + 2)
-        return ev
+            now = [p.detach() for p in params]
+            deltas = list(torch._foreach_sub(now, before)) if now else []
+            both = _norms(now + deltas)
+            p_norm = dict(zip(map(id, params), both[: len(now)], strict=True))
+            d_norm = dict(zip(map(id, params), both[len(now) :], strict=True))
+        for i, ids in enumerate(self._weight_ids):
+            self._weight_sq[i] = sum(p_norm[k] ** 2 for k in ids if k in p_norm)
+            self._delta_sq[i] = sum(d_norm[k] ** 2 for k in ids if k in d_norm)
+        self.deltas = {
+            self._pnames[id(p)]: d
+            for p, d in zip(params, deltas, strict=True)
+            if id(p) in self._pnames
+        }
+        # A norm that is not finite: NaN/Inf, or a sum of squares that overflowed (look closer).
+        for i, ps in enumerate(self._trainable):
+            for p in ps:
+                v = p_norm.get(id(p), 0.0)
+                if not math.isfinite(v) and not bool(torch.isfinite(p).all()):
+                    self._stop(Phase.UPDATE, i, "weights after the update", 2 * n + 2)
+        return Event(Phase.UPDATE, None, 2 * n + 2)
 
     def _end_step(self) -> None:
         rec = self.rec
@@ -627,7 +729,7 @@ class TorchSession:
     def evaluate(self, data: Any) -> tuple[float, float]:
         """Mean loss and accuracy on ``data`` in eval mode; the random generators are untouched."""
         saved = get_rng()
-        was_training = self.model.training
+        modes = [(m, m.training) for m in self.model.modules()]
         self.model.eval()
         total = 0.0
         count = 0
@@ -652,7 +754,8 @@ class TorchSession:
                     else:
                         correct += int((self._classes(out) == lab).sum())
         finally:
-            self.model.train(was_training)
+            for m, mode in modes:
+                m.training = mode
             set_rng(saved)
         if count == 0:
             return math.nan, math.nan
