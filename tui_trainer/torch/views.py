@@ -8,7 +8,6 @@ nothing reads a tensor the step is writing.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -81,23 +80,10 @@ def module_view(s: Any, i: int) -> LayerView:
 
 
 def loss_per_sample(s: Any) -> np.ndarray | None:
-    """The loss of each sample of the current batch (the user's loss with
-    ``reduction="none"``, averaged over any further axes), or None when the loss
-    has no ``reduction`` to change or the batch has not reached LOSS yet."""
-    rec = s.rec
-    fn = s.loss_fn
-    if rec.out is None or rec.y is None or not isinstance(getattr(fn, "reduction", None), str):
-        return None
-    each = copy.copy(fn)  # the user's object keeps its own reduction
-    each.reduction = "none"
-    try:
-        with torch.no_grad():
-            v = each(rec.out, rec.y)
-    except Exception:  # noqa: BLE001 - a loss that cannot do this: no per-sample view
-        return None
-    if v.ndim == 0 or len(v) != len(rec.out):
-        return None
-    return _np(v.reshape(len(v), -1).float().mean(dim=1))
+    """The loss of each sample of the current batch as NumPy: what the session
+    recorded while single-stepping (``rec.per_sample``), or None."""
+    v = getattr(s.rec, "per_sample", None)
+    return None if v is None else _np(v)
 
 
 def val_predictions(s: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
