@@ -213,6 +213,8 @@ def test_a_planted_nan_is_shown_at_its_module_and_phase(
         explain = text_of(app, "#explain")
         assert f"{phase.label} {module}" in explain and "step 2" in explain
         assert f"{phase.label} {module}" in text_of(app, "#status")
+        if phase is Phase.BACKWARD:  # the network panel shows the bad gradient, not "-"
+            assert "|grad| NaN" in text_of(app, "#network")
         assert no_hooks(model)
 
     try:

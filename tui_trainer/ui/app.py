@@ -932,7 +932,11 @@ class TrainerApp(App[None]):
             ConfirmScreen(
                 f"Restart from the initial weights? {s.step} steps of training "
                 f"({s.epoch} of {s.epochs} epochs done) have not been saved "
-                "(ctrl+s saves a checkpoint)."
+                + (
+                    "(ctrl+s saves a checkpoint)."
+                    if is_dense(s)
+                    else "(the model goes back to the weights it had when the debugger opened)."
+                )
             ),
             done,
         )

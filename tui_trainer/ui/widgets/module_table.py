@@ -36,6 +36,16 @@ def _n(x: float) -> str:
     return "-" if math.isnan(x) else fmt(x, 5)
 
 
+def _grad_text(v: LayerView, gn: float, show: Any) -> Text:
+    """The gradient norm; ``NaN`` in red when this step's gradient is there but not
+    finite (``-`` only when there is none yet)."""
+    main = v.main
+    live = main is not None and v.grads.get(main) is not None
+    if live and not math.isfinite(gn):
+        return Text("NaN" if math.isnan(gn) else "inf", style="bold red")
+    return Text(show(gn))
+
+
 def _si(n: int) -> str:
     for unit, k in (("M", 1e6), ("k", 1e3)):
         if n >= k:
@@ -81,7 +91,9 @@ def module_lines(s: Any, selected: int, active: int | None) -> Text:
         t.append("\n")
         base = "dim" if i != selected else ""
         if v.params:  # (a module without parameters takes one line)
-            t.append(f"  |W| {_n(wn)} |grad| {_n(gn)} upd {_n(ur)}\n", style=base)
+            t.append(f"  |W| {_n(wn)} |grad| ", style=base)
+            t.append_text(_grad_text(v, gn, _n))
+            t.append(f" upd {_n(ur)}\n", style=base)
     return t
 
 
@@ -108,7 +120,7 @@ def module_table(s: Any, selected: int, active: int | None) -> Table:
             Text(f"{visible(v.name)} {v.kind}", style=style.strip()),
             _si(v.n_params()) if v.params else "-",
             _f(wn) if v.params else "-",
-            _f(gn) if v.params else "-",
+            _grad_text(v, gn, _f) if v.params else "-",
             _f(ur) if v.params else "-",
             o_mean,
             o_std,
