@@ -390,3 +390,21 @@ def test_the_validation_confusion_matrix_counts_every_sample_and_leaves_rng_alon
         assert s.val_predictions() is None
     finally:
         s.close()
+
+
+def test_the_torch_command_opens_the_app_on_a_terminal_and_headless_on_request(
+    monkeypatch: Any, capsys: Any
+) -> None:
+    import tui_trainer.torch.cli as torch_cli
+    from tui_trainer.cli import main
+
+    opened: list[str] = []
+    monkeypatch.setattr(torch_cli, "open_app", lambda target, epochs: opened.append(target) or 0)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    target = f"{EXAMPLES / 'torch_mlp.py'}:make"
+    assert main(["torch", target]) == 0
+    assert opened == [target]  # a terminal: the app
+    assert main(["torch", target, "--headless", "--steps", "2", "--quiet"]) == 0
+    assert opened == [target]  # --headless: not the app
+    assert "step 2" in capsys.readouterr().out

@@ -774,6 +774,8 @@ class TrainerApp(App[None]):
 
     def action_toggle_cursor(self) -> None:
         mv = self.query_one(MatrixView)
+        if not mv.has_focus and self._not_on_this_backend("the weight cursor's chain rule"):
+            return
         if mv.has_focus:
             self.query_one(NetworkView).focus()
             self.cell = None
