@@ -172,6 +172,7 @@ def test_step_back_replays_bit_identically(loader: bool):
         assert s.position == 13 * s.E
         assert_same_state(states[13][0], snapshot(s))
         assert hooks_attached(s) == 0
+        assert s.replay_mismatch is None and s.replay_note == ""
 
 
 def test_rewinding_mid_step_leaves_no_hooks_and_no_thread():
@@ -468,3 +469,30 @@ def test_default_pause_modules_and_qualified_names_in_a_nested_model():
         assert s.nonfinite.module == "features.2" and s.nonfinite.phase is Phase.FORWARD
         assert s.nonfinite.step == 1
         assert "FORWARD features.2" in s.nonfinite.describe()
+
+
+class UnrestoredNoise(nn.Module):
+    """Noise from its own generator, which no keyframe restores (as a
+    non-deterministic kernel would make a replay differ)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = torch.Generator().manual_seed(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1e-3 * torch.randn(x.shape, generator=self.g)
+
+
+def test_a_replay_that_is_not_bit_identical_is_detected():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), UnrestoredNoise(), nn.Tanh(), nn.Linear(8, 3))
+    s = TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), _data(), batch_size=8
+    )
+    with s:
+        s.keyframe_interval = 4
+        s.run(max_steps=10)
+        assert s.replay_mismatch is None
+        s.goto(6 * s.E)  # replays steps 4 and 5 from the keyframe at 4
+        assert s.replay_mismatch == 4
+        assert "differs from the first run from step 4" in s.replay_note

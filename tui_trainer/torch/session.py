@@ -59,6 +59,8 @@ from tui_trainer.engine.stepper import Event, Phase
 from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
 from tui_trainer.torch.runner import Pause, StepRunner
+from tui_trainer.torch.state import load_state_arrays, state_arrays
+from tui_trainer.torch.tensors import clone_state, finite, first_tensor, norms, tensors
 
 HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
@@ -141,47 +143,6 @@ class _StepState:
         self.active: list[torch.Tensor | None] = [None] * n_modules
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
-
-
-def _first_tensor(x: Any) -> torch.Tensor | None:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, (tuple, list)):
-        for v in x:
-            t = _first_tensor(v)
-            if t is not None:
-                return t
-    if isinstance(x, dict):
-        for v in x.values():
-            t = _first_tensor(v)
-            if t is not None:
-                return t
-    return None
-
-
-def _tensors(x: Any) -> list[torch.Tensor]:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, (tuple, list)):
-        return [t for v in x for t in _tensors(v)]
-    return []
-
-
-def _norms(ts: list[torch.Tensor]) -> list[float]:
-    """2-norms of many tensors with one fused call and one transfer."""
-    if not ts:
-        return []
-    try:
-        return torch.stack(torch._foreach_norm(ts)).tolist()
-    except RuntimeError:  # mixed dtypes or devices
-        return [float(torch.linalg.vector_norm(t)) for t in ts]
-
-
-def _finite(t: torch.Tensor) -> bool:
-    if not t.is_floating_point() and not t.is_complex():
-        return True
-    s = float(t.detach().sum())  # one reduction; a full check only if it overflowed
-    return math.isfinite(s) or bool(torch.isfinite(t).all())
 
 
 class TorchSession:
@@ -314,6 +275,8 @@ class TorchSession:
         self._hp_log: dict[int, dict[str, Any]] = {}
         self.keyframes: dict[int, TorchKeyframe] = {}
         self._replaying = False
+        # First step whose replay differed from the first run (None: all bit-identical).
+        self.replay_mismatch: int | None = None
         self._st: _StepState | None = None
         self._watching = False
         self.data.forget_iterator()
@@ -421,12 +384,12 @@ class TorchSession:
             if st is None or st.fwd_seen[i]:
                 return  # outside a step (evaluation) or a second call: no pause
             st.fwd_seen[i] = True
-            t = _first_tensor(output)
+            t = first_tensor(output)
             if t is not None:
                 if st.pause is None:  # fast-forward: checked all at once after forward
                     if t.is_floating_point():
                         st.fwd_out.append((i, min(st.fwd_n + 1, self.n_layers), t.detach()))
-                elif not _finite(t):
+                elif not finite(t):
                     self._stop(Phase.FORWARD, i, "output", min(st.fwd_n + 1, self.n_layers))
                 if self._relu_like[i] and len(t) > 0:
                     st.active[i] = (t.detach().reshape(len(t), -1) > 0).any(dim=0)
@@ -442,7 +405,7 @@ class TorchSession:
                 x = first if first.requires_grad and first.grad_fn is not None else None
             else:
                 x = next(
-                    (a for a in _tensors(inputs) if a.requires_grad and a.grad_fn is not None),
+                    (a for a in tensors(inputs) if a.requires_grad and a.grad_fn is not None),
                     None,
                 )
             if x is not None:
@@ -477,7 +440,7 @@ class TorchSession:
                 st.bwd_in.append((i, g.detach()))
                 return
             self._check_params(i)
-            if not _finite(g):
+            if not finite(g):
                 self._backward_event(i, bad="gradient at its input")
             self._backward_event(i)
 
@@ -485,7 +448,7 @@ class TorchSession:
 
     def _check_params(self, i: int) -> None:
         for q in self._trainable[i]:
-            if q.grad is not None and not _finite(q.grad):
+            if q.grad is not None and not finite(q.grad):
                 self._backward_event(i, bad="parameter gradient")
 
     def _backward_event(self, i: int, bad: str = "") -> None:
@@ -618,15 +581,15 @@ class TorchSession:
                     continue
                 ps.append(p)
                 gs.append(p.grad.detach() + wd * p.detach() if wd else p.grad.detach())
-        sq = {id(p): v * v for p, v in zip(ps, _norms(gs), strict=True)}
+        sq = {id(p): v * v for p, v in zip(ps, norms(gs), strict=True)}
         for i, ids in enumerate(self._weight_ids):
             self._grad_sq[i] = sum(sq.get(k, 0.0) for k in ids)
         return sq
 
     def _check_forward(self, st: _StepState) -> None:
         """Fast-forward: the first module whose output is not finite (one fused norm)."""
-        norms = _norms([t for _, _, t in st.fwd_out])
-        for (i, idx, t), v in zip(st.fwd_out, norms, strict=True):
+        values = norms([t for _, _, t in st.fwd_out])
+        for (i, idx, t), v in zip(st.fwd_out, values, strict=True):
             if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
                 self._stop(Phase.FORWARD, i, "output", idx)
 
@@ -636,7 +599,9 @@ class TorchSession:
         Modules whose input gradient was hooked come in the order autograd
         reached them; modules fed by the data come last (autograd reaches them last).
         """
-        norms = dict(zip((i for i, _ in st.bwd_in), _norms([g for _, g in st.bwd_in]), strict=True))
+        by_module = dict(
+            zip((i for i, _ in st.bwd_in), norms([g for _, g in st.bwd_in]), strict=True)
+        )
         order = [i for i, _ in st.bwd_in]
         order += [i for i in reversed(range(self.n_layers)) if not st.bwd_seen[i]]
         n = self.n_layers
@@ -644,10 +609,10 @@ class TorchSession:
             bad = ""
             for p in self._trainable[i]:
                 v = grad_sq.get(id(p), 0.0)
-                if not math.isfinite(v) and p.grad is not None and not _finite(p.grad):
+                if not math.isfinite(v) and p.grad is not None and not finite(p.grad):
                     bad = "parameter gradient"
                     break
-            if not bad and i in norms and not math.isfinite(norms[i]):
+            if not bad and i in by_module and not math.isfinite(by_module[i]):
                 g = next(g for j, g in st.bwd_in if j == i)
                 if not bool(torch.isfinite(g).all()):
                     bad = "gradient at its input"
@@ -659,7 +624,7 @@ class TorchSession:
         with torch.no_grad():
             now = [p.detach() for p in params]
             deltas = list(torch._foreach_sub(now, before)) if now else []
-            both = _norms(now + deltas)
+            both = norms(now + deltas)
             p_norm = dict(zip(map(id, params), both[: len(now)], strict=True))
             d_norm = dict(zip(map(id, params), both[len(now) :], strict=True))
         for i, ids in enumerate(self._weight_ids):
@@ -906,7 +871,7 @@ class TorchSession:
             epoch=self.epoch,
             cursor=self.cursor,
             model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            optim=copy.deepcopy(self.optimizer.state_dict()),
+            optim=clone_state(self.optimizer.state_dict()),
             rng=get_rng(),
             epoch_rng=getattr(self.data, "epoch_rng", None),
             batch_size=int(self.data.batch_size),
@@ -930,9 +895,9 @@ class TorchSession:
     def _load_keyframe(self, kf: TorchKeyframe) -> None:
         with torch.no_grad():
             self.model.load_state_dict(kf.model)
-        # deepcopy: load_state_dict keeps tensors it need not cast, and the
+        # A copy: load_state_dict keeps tensors it need not cast, and the
         # optimizer updates its state in place; the keyframe must stay as it was.
-        self.optimizer.load_state_dict(copy.deepcopy(kf.optim))
+        self.optimizer.load_state_dict(clone_state(kf.optim))
         set_rng(kf.rng)
         if isinstance(self.data, LoaderData):
             self.data.epoch_rng = kf.epoch_rng
@@ -971,10 +936,44 @@ class TorchSession:
                 f"step {target_step} is beyond the step-back history "
                 f"(oldest reachable step: {min(self.keyframes) if self.keyframes else self.step})"
             )
-        self._load_keyframe(self.keyframes[max(candidates)])
+        steps = self.history.steps
+        first_run = steps.data[: steps.n].copy()
+        kf = self.keyframes[max(candidates)]
+        self._load_keyframe(kf)
         for k in [k for k in self.keyframes if k > self.step]:
             del self.keyframes[k]
         self._forward_to(position)
+        self._compare_replay(first_run, kf.n_step_rows)
+
+    def _compare_replay(self, first_run: np.ndarray, start: int) -> None:
+        """Did the replay give the same metrics, bit for bit, as the first run?
+
+        On CPU it does. Where it cannot (non-deterministic GPU kernels, a
+        random generator the keyframes do not know), ``replay_mismatch`` is
+        the first step that differed, so it can be said instead of pretending.
+        """
+        steps = self.history.steps
+        end = min(len(first_run), steps.n)
+        if end <= start:
+            return
+        a, b = first_run[start:end], steps.data[start:end]
+        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        rows = np.flatnonzero(differ.any(axis=1))
+        if len(rows):
+            step = start + int(rows[0])
+            if self.replay_mismatch is None or step < self.replay_mismatch:
+                self.replay_mismatch = step
+
+    @property
+    def replay_note(self) -> str:
+        """One line for the screen when step-back replay was not bit-identical, else ''."""
+        if self.replay_mismatch is None:
+            return ""
+        return (
+            f"step-back replay differs from the first run from step {self.replay_mismatch} "
+            "(non-deterministic kernels or an unrestored random generator): what is shown "
+            "after a rewind is a re-run, not the original"
+        )
 
     def _forward_to(self, position: int) -> None:
         self._replaying = True
@@ -1084,45 +1083,7 @@ class TorchSession:
     # ------------------------------------------------------ checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The complete state at the current step boundary as plain arrays plus JSON (no pickle)."""
-        if self.pos != 0 or self.nonfinite is not None:
-            raise SessionError("state is taken at a step boundary")
-        out: dict[str, np.ndarray] = {}
-        for k, v in self.model.state_dict().items():
-            out[f"model/{k}"] = v.detach().cpu().numpy().copy()
-        sd = self.optimizer.state_dict()
-        scalars: dict[str, Any] = {}
-        for idx, st in sd["state"].items():
-            for name, v in st.items():
-                if isinstance(v, torch.Tensor):
-                    out[f"optim/{idx}/{name}"] = v.detach().cpu().numpy().copy()
-                else:
-                    scalars[f"{idx}/{name}"] = v
-        rng_meta = _rng_to_arrays("rng", get_rng(), out)
-        epoch_rng = getattr(self.data, "epoch_rng", None)
-        if epoch_rng is not None:
-            rng_meta["epoch"] = _rng_to_arrays("epoch_rng", epoch_rng, out)
-        for i, a in enumerate(self._acc["active"]):
-            if a is not None:
-                out[f"acc/active{i}"] = a.cpu().numpy().copy()
-        out["history/steps"] = self.history.steps.rows()
-        out["history/epochs"] = self.history.epochs.rows()
-        meta = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "cursor": self.cursor,
-            "batch_size": int(self.data.batch_size),
-            "epochs": self.epochs,
-            "hp_log": {str(k): v for k, v in self._hp_log.items()},
-            "acc": {k: self._acc[k] for k in ("loss_sum", "count", "correct")},
-            "param_groups": sd["param_groups"],
-            "optim_scalars": scalars,
-            "rng": rng_meta,
-            "data": self.data_fingerprint(),
-            "model": self._describe_model(),
-            "modules": self.module_names,
-        }
-        out["state"] = np.array(json.dumps(meta))
-        return out
+        return state_arrays(self)
 
     def step_start_state(self) -> dict[str, np.ndarray]:
         """``state_arrays`` of the start of the current step, from any position (by replay)."""
@@ -1137,66 +1098,7 @@ class TorchSession:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` produced; the model and data must be the same."""
-        try:
-            meta = json.loads(str(arrays["state"]))
-            if meta["model"] != self._describe_model():
-                raise SessionError(
-                    "the checkpoint is of a different model (parameter shapes differ)"
-                )
-            if meta["data"] != self.data_fingerprint():
-                raise SessionError("the checkpoint was taken on different training data")
-            if meta["modules"] != self.module_names:
-                raise SessionError("the checkpoint pauses at different modules")
-            model_sd = {}
-            for k, v in self.model.state_dict().items():
-                a = arrays[f"model/{k}"]
-                if tuple(a.shape) != tuple(v.shape) or a.dtype != v.detach().cpu().numpy().dtype:
-                    raise SessionError(f"checkpoint member model/{k}: wrong shape or type")
-                model_sd[k] = torch.from_numpy(np.array(a)).to(v.device)
-            state: dict[int, dict[str, Any]] = {}
-            for key, a in arrays.items():
-                if key.startswith("optim/"):
-                    _, idx, name = key.split("/", 2)
-                    state.setdefault(int(idx), {})[name] = torch.from_numpy(np.array(a))
-            for key, v in meta["optim_scalars"].items():
-                idx, name = key.split("/", 1)
-                state.setdefault(int(idx), {})[name] = v
-            groups = meta["param_groups"]
-            for g in groups:
-                if "betas" in g:
-                    g["betas"] = tuple(g["betas"])
-            rng = _rng_from_arrays("rng", meta["rng"], arrays)
-            epoch_rng = (
-                _rng_from_arrays("epoch_rng", meta["rng"]["epoch"], arrays)
-                if "epoch" in meta["rng"]
-                else None
-            )
-        except (KeyError, ValueError, TypeError) as e:
-            raise SessionError(f"damaged or incompatible checkpoint ({e!r})") from None
-        self._abort_step()
-        self._setup_state()
-        with torch.no_grad():
-            self.model.load_state_dict(model_sd)
-        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
-        set_rng(rng)
-        if isinstance(self.data, LoaderData):
-            self.data.epoch_rng = epoch_rng
-        self.data.batch_size = int(meta["batch_size"])
-        self.epochs = int(meta["epochs"])
-        self.step, self.epoch, self.cursor = meta["step"], meta["epoch"], meta["cursor"]
-        self._hp_log = {int(k): v for k, v in meta["hp_log"].items()}
-        self._acc = {
-            **meta["acc"],
-            "active": [
-                torch.from_numpy(np.array(arrays[f"acc/active{i}"]))
-                if f"acc/active{i}" in arrays
-                else None
-                for i in range(self.n_layers)
-            ],
-        }
-        self.history.steps.load(np.asarray(arrays["history/steps"], dtype=np.float64))
-        self.history.epochs.load(np.asarray(arrays["history/epochs"], dtype=np.float64))
-        self.keyframes[self.step] = self._keyframe()
+        load_state_arrays(self, arrays)
 
     # ----------------------------------------------------------- inspection
     def layer_view(self, i: int) -> Any:
@@ -1232,43 +1134,3 @@ class TorchSession:
         return json.dumps(
             {k: list(v.shape) for k, v in self.model.state_dict().items()}, sort_keys=True
         )
-
-
-def _rng_to_arrays(prefix: str, st: dict[str, Any], out: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Random states as arrays (into ``out``) plus JSON-able metadata."""
-    out[f"{prefix}/torch"] = st["torch"].numpy().copy()
-    name, keys, pos, has_gauss, cached = st["numpy"]
-    out[f"{prefix}/numpy"] = np.asarray(keys, dtype=np.uint32).copy()
-    version, internal, gauss = st["python"]
-    out[f"{prefix}/python"] = np.asarray(internal, dtype=np.uint64)
-    meta: dict[str, Any] = {"numpy": [name, int(pos), int(has_gauss), float(cached)]}
-    meta["python"] = [version, gauss]
-    if "cuda" in st:
-        for i, t in enumerate(st["cuda"]):
-            out[f"{prefix}/cuda{i}"] = t.numpy().copy()
-        meta["cuda"] = len(st["cuda"])
-    return meta
-
-
-def _rng_from_arrays(
-    prefix: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-) -> dict[str, Any]:
-    name, pos, has_gauss, cached = meta["numpy"]
-    version, gauss = meta["python"]
-    st: dict[str, Any] = {
-        "torch": torch.from_numpy(np.array(arrays[f"{prefix}/torch"], dtype=np.uint8)),
-        "numpy": (
-            str(name),
-            np.array(arrays[f"{prefix}/numpy"], dtype=np.uint32),
-            int(pos),
-            int(has_gauss),
-            float(cached),
-        ),
-        "python": (version, tuple(int(v) for v in arrays[f"{prefix}/python"]), gauss),
-    }
-    if "cuda" in meta:
-        st["cuda"] = [
-            torch.from_numpy(np.array(arrays[f"{prefix}/cuda{i}"], dtype=np.uint8))
-            for i in range(int(meta["cuda"]))
-        ]
-    return st
