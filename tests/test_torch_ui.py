@@ -408,3 +408,46 @@ def test_the_torch_command_opens_the_app_on_a_terminal_and_headless_on_request(
     assert main(["torch", target, "--headless", "--steps", "2", "--quiet"]) == 0
     assert opened == [target]  # --headless: not the app
     assert "step 2" in capsys.readouterr().out
+
+
+class Drifting(nn.Module):
+    """Not replayable: its output depends on how often it ran (state the keyframes
+    do not hold), as a non-deterministic kernel would differ between runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.calls = 0
+
+    def forward(self, x: Any) -> Any:
+        self.calls += 1
+        return self.fc(x) * (1.0 + 0.01 * self.calls)
+
+
+def test_a_replay_that_is_not_bit_identical_is_said_on_screen() -> None:
+    torch.manual_seed(0)
+    model = Drifting()
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    s = TorchSession(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=10,
+        epochs=2,
+    )
+    app = make_app(s, name="drift")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f", "n")  # two steps, then into the third
+        await pilot.pause()
+        assert "NOTE: step-back replay" not in text_of(app, "#explain")
+        await pilot.press("F", "F")  # back to the start of step 1: a replay of step 0
+        await pilot.pause()
+        assert s.replay_mismatch is not None
+        assert "NOTE: step-back replay differs from the first run" in text_of(app, "#explain")
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()

@@ -691,6 +691,9 @@ class TrainerApp(App[None]):
         if self.running:
             return "Training... Press p or space to pause (the status line shows progress)."
         text = explain(s, self.selected_layer, self.cell, self.findings)
+        note = getattr(s, "replay_note", "")  # a backend whose replay may not be exact
+        if note:
+            text = f"NOTE: {note}.\n" + text
         if self._last_hit is not None:
             bp = self._last_hit
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
