@@ -28,6 +28,15 @@ from tui_trainer.torch.user import call_make, load_make, session_from_make  # no
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _every_session_closed() -> Any:
+    """A session left open keeps torch's deterministic mode switched on for every
+    later test (close() restores it): each test here closes what it opened."""
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    assert torch.are_deterministic_algorithms_enabled() == before, "a TorchSession was left open"
+
+
 def text_of(app: Any, selector: str, width: int = 200) -> str:
     """A widget's content as plain text (tables rendered too)."""
     console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
@@ -314,8 +323,9 @@ def test_breakpoints_and_watches_name_modules() -> None:
         run_app(app, body)
     finally:
         s.close()
-    with pytest.raises(ValueError, match="no pause module named 'x'"):
-        make_app(planted_session()[0], breakpoints=['grad_norm["x"] > 1'])
+    other, _ = planted_session()
+    with other, pytest.raises(ValueError, match="no pause module named 'x'"):
+        make_app(other, breakpoints=['grad_norm["x"] > 1'])
 
 
 def test_every_key_on_a_torch_session_answers_without_crashing(monkeypatch: Any) -> None:
