@@ -461,3 +461,35 @@ def test_a_replay_that_is_not_bit_identical_is_said_on_screen() -> None:
         run_app(app, body)
     finally:
         s.close()
+
+
+def test_ctrl_s_saves_a_torch_checkpoint_that_resumes_bit_identical(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from tui_trainer.torch.checkpoint import load_torch_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    s = example_session("torch_mlp.py")
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f", "f", "s")  # three steps, then inside the fourth
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("enter")  # the offered name: mlp-step3.npz
+        await pilot.pause()
+        assert (tmp_path / "mlp-step3.npz").is_file()
+        assert not app._unsaved_progress()  # so q asks nothing
+        await pilot.press("q")
+        await pilot.pause()
+
+    try:
+        run_app(app, body)
+        weights = {k: v.clone() for k, v in s.model.state_dict().items()}
+    finally:
+        s.close()
+    with example_session("torch_mlp.py") as fresh:
+        load_torch_checkpoint(fresh, tmp_path / "mlp-step3.npz")
+        assert fresh.step == 3 and fresh.pos == 1  # where it was saved, inside step 3
+        for k, v in fresh.model.state_dict().items():
+            assert torch.equal(v, weights[k]), k

@@ -40,6 +40,7 @@ def make_app(
     from tui_trainer.engine.breakpoints import BreakpointSet
     from tui_trainer.engine.conditions import parse
     from tui_trainer.engine.layer_view import resolve_module_names
+    from tui_trainer.torch.checkpoint import save_torch_checkpoint
     from tui_trainer.ui.app import TrainerApp
 
     names = session.module_names
@@ -52,6 +53,7 @@ def make_app(
     return TrainerApp(
         session,
         name=name or type(session.model).__name__,
+        saver=save_torch_checkpoint,  # ctrl+s: load with load_torch_checkpoint
         breakpoints=bps,
         watches=watch_list,
         description=(

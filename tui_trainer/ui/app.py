@@ -229,8 +229,12 @@ class TrainerApp(App[None]):
         recovery_file: Path | None = None,
         lesson: Any = None,
         on_lesson_complete: Callable[[Any], None] | None = None,
+        saver: Callable[[Any, Path], Any] | None = None,
     ) -> None:
         super().__init__()
+        # ctrl+s for a session of another backend: saver(session, path) writes its
+        # checkpoint (the torch backend passes save_torch_checkpoint).
+        self.saver = saver
         # A lesson (tui_trainer.lessons.Lesson) walked in the lesson panel.
         self.lesson_driver = (
             LessonDriver(self, lesson, on_lesson_complete) if lesson is not None else None
@@ -1470,7 +1474,7 @@ class TrainerApp(App[None]):
         return _validate_condition(text)
 
     def action_save_checkpoint(self) -> None:
-        if self._not_on_this_backend("saving a checkpoint from the app"):
+        if self.saver is None and self._not_on_this_backend("saving a checkpoint from the app"):
             return
         if self.running:
             self.action_pause()
@@ -1482,7 +1486,10 @@ class TrainerApp(App[None]):
                 return
             try:
                 with self.lock:
-                    save_checkpoint(self.session, Path(path).expanduser(), self.scenario_text)
+                    if self.saver is not None and not is_dense(self.session):
+                        self.saver(self.session, Path(path).expanduser())
+                    else:
+                        save_checkpoint(self.session, Path(path).expanduser(), self.scenario_text)
             except (OSError, CheckpointError, SessionError) as e:
                 self.notify(f"could not save {path}: {e}", severity="error", timeout=8)
                 return
