@@ -13,8 +13,9 @@ shape instead::
 
 Both backends build it *lazily*, for the views only (never per training
 step): ``numpy_layer_view`` wraps the arrays a dense layer already holds (no
-copy); the torch backend copies the module's tensors to NumPy when a view asks
-(``tui_trainer/torch/views.py``). No torch import here.
+copy); the torch backend turns the module's tensors into NumPy arrays when a
+view asks (``tui_trainer/torch/views.py``: views of CPU tensors, copies from a
+GPU). No torch import here.
 """
 
 from __future__ import annotations
