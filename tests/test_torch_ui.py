@@ -493,3 +493,18 @@ def test_ctrl_s_saves_a_torch_checkpoint_that_resumes_bit_identical(
         assert fresh.step == 3 and fresh.pos == 1  # where it was saved, inside step 3
         for k, v in fresh.model.state_dict().items():
             assert torch.equal(v, weights[k]), k
+
+
+def test_a_modules_other_parameters_are_summarised_below_its_main_one() -> None:
+    from tui_trainer.engine.layer_view import layer_view
+    from tui_trainer.ui.widgets.module_matrix import module_matrix
+
+    with example_session("torch_mlp.py") as s:
+        s.advance("step")
+        v = layer_view(s, 1)  # BatchNorm1d(64): weight drawn, bias summarised
+        console = Console(width=60, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(module_matrix(v, "gradients", False, 60, 14))
+        text = console.export_text()
+        g = v.grads["bias"]
+        assert "1.weight grad" in text
+        assert f"bias 64  gradients min {g.min():.4g}  mean {g.mean():.4g}" in text

@@ -53,8 +53,42 @@ def _pick(v: LayerView, mode: str) -> tuple[np.ndarray | None, str, tuple[str, s
     return a, title, labels, why
 
 
+def _others(v: LayerView, mode: str) -> list[Text]:
+    """One line per parameter besides the main one (a bias, a BatchNorm's shift):
+    its shape and, in the mode ``v`` chose, min, mean and max."""
+    main = v.main
+    src = {"weights": v.params, "gradients": v.grads, "update": v.updates}.get(mode)
+    lines = []
+    for k, p in v.params.items():
+        if k == main or src is None:
+            continue
+        a = src.get(k)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{visible(k)} {describe_shape(p.shape)}", style="bold")
+        if a is None or not a.size:
+            t.append(f"  {mode}: not available yet", style="dim")
+        else:
+            with np.errstate(all="ignore"):
+                a = np.asarray(a, dtype=float)
+                t.append(
+                    f"  {mode} min {a.min():.4g}  mean {a.mean():.4g}  max {a.max():.4g}",
+                    style="dim",
+                )
+        lines.append(t)
+    return lines
+
+
 def module_matrix(v: LayerView, mode: str, images: bool, w: int, h: int) -> RenderableType:
-    """The panel's content for module ``v`` at ``w`` x ``h``."""
+    """The panel's content for module ``v`` at ``w`` x ``h``: the main tensor drawn,
+    the module's other parameters summarised a line each below it."""
+    others = _others(v, mode)
+    body = _main(v, mode, images, w, h - len(others) if h - len(others) >= 8 else h)
+    if others and h - len(others) >= 8:
+        return Group(body, *others)
+    return body
+
+
+def _main(v: LayerView, mode: str, images: bool, w: int, h: int) -> RenderableType:
     head = _header(v)
     h -= 1
     a, title, (rows, cols), why = _pick(v, mode)
