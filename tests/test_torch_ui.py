@@ -508,3 +508,34 @@ def test_a_modules_other_parameters_are_summarised_below_its_main_one() -> None:
         g = v.grads["bias"]
         assert "1.weight grad" in text
         assert f"bias 64  gradients min {g.min():.4g}  mean {g.mean():.4g}" in text
+
+
+def test_reverse_continue_and_reverse_watch_on_a_torch_session() -> None:
+    s, _ = planted_session()
+    app = make_app(s, name="planted", breakpoints=["step == 2"])
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f", "f", "f", "f")  # five steps by hand (no breakpoint stops)
+        await pilot.pause()
+        assert s.step == 5
+        await pilot.press("C")  # back to the last pause where the breakpoint fired
+        await wait_until(pilot, lambda: not app.running and not app.searching, timeout=60)
+        await pilot.pause()
+        assert s.step == 2 and s.pos == 0
+        assert "step 2" in text_of(app, "#status") or "step 1" in text_of(app, "#status")
+        # u: the last step the loss changed by more than 1e-9 before here (step 2)
+        await pilot.press("f", "f")
+        await pilot.press("u")
+        await pilot.pause()
+        for key in ("ctrl+a", "ctrl+k"):  # clear the offered rule, then type one
+            await pilot.press(key)
+        await pilot.press(*"step cross 3", "enter")
+        await wait_until(pilot, lambda: not app.running and not app.searching, timeout=60)
+        await pilot.pause()
+        assert s.position <= 4 * s.E and s.position >= 3 * s.E  # where step crossed 3
+        assert app._exception is None
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()

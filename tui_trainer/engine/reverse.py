@@ -172,9 +172,10 @@ def _scan(
 
 def _origin_position(s: Session) -> int:
     """The position training (re)started at: 0, or the checkpoint resumed from."""
-    if s.origin is None:
+    origin = getattr(s, "origin", None)  # a torch session has none: it starts at 0
+    if origin is None:
         return 0
-    return int(json.loads(str(s.origin["state"]))["step"]) * s.E
+    return int(json.loads(str(origin["state"]))["step"]) * s.E
 
 
 def replay_from_origin(s: Session) -> Session:

@@ -1056,8 +1056,6 @@ class TrainerApp(App[None]):
 
     # ---------------------------------------------------- reverse execution
     def action_reverse_continue(self) -> None:
-        if self._not_on_this_backend("reverse-continue"):
-            return
         if not self.breakpoints.active():
             if not self.running:
                 self.message_text = "Reverse-continue needs an enabled breakpoint: b adds one."
@@ -1068,8 +1066,6 @@ class TrainerApp(App[None]):
         self._start_search("continue", ())
 
     def action_reverse_watch(self) -> None:
-        if self._not_on_this_backend("reverse watch (u)"):
-            return
         if self.running:
             self.action_pause()
             return
@@ -1220,6 +1216,13 @@ class TrainerApp(App[None]):
 
     def _offer_replay(self, kind: str, args: tuple, r: SearchResult) -> None:
         """The answer may be older than the step-back history: offer a replay from the start."""
+        if not is_dense(self.session):  # a torch session cannot be rebuilt from its start
+            self.message_text = (
+                f"{_not_found_text(kind, r)} A replay from the start of training, to look "
+                "further back, is not available on a PyTorch model."
+            )
+            self.refresh_all()
+            return
         s = self.session
 
         def done(yes: bool | None) -> None:
