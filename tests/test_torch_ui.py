@@ -539,3 +539,37 @@ def test_reverse_continue_and_reverse_watch_on_a_torch_session() -> None:
         run_app(app, body)
     finally:
         s.close()
+
+
+def test_a_reverse_search_past_the_history_says_a_replay_is_not_available() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    x, y = torch.randn(80, 4), torch.randint(0, 3, (80,))
+    s = TorchSession(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        batch_size=10,
+        epochs=3,
+        history_steps=2,
+    )
+    app = make_app(s, name="short", breakpoints=["step == 1"])
+
+    async def body(pilot: Any) -> None:
+        await pilot.press(*"ffffffffffff")  # 12 steps: step 1 is long out of the history
+        await pilot.pause()
+        assert s.oldest_position > 2 * s.E
+        await pilot.press("C")
+        await wait_until(pilot, lambda: not app.running and not app.searching, timeout=60)
+        await pilot.pause()
+        assert app.screen is app.main_screen  # no replay offered
+        text = text_of(app, "#explain")
+        assert "No breakpoint fired before this pause within the step-back history" in text
+        assert "not available on a PyTorch model" in text
+        assert s.step == 12  # back where the user was
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
