@@ -573,3 +573,40 @@ def test_a_reverse_search_past_the_history_says_a_replay_is_not_available() -> N
         run_app(app, body)
     finally:
         s.close()
+
+
+def test_first_bad_value_names_the_module_on_a_torch_session() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(body=nn.Linear(4, 4), act=nn.Tanh(), head=nn.Linear(4, 3)))
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    s = TorchSession(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        (x, y),
+        batch_size=10,
+        epochs=3,
+    )
+    app = make_app(s, name="blowup")
+    seen: dict[str, str] = {}
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f")
+        s.set_hyper(lr=1e12)  # from step 2 on (recorded: a replay does the same)
+        await pilot.press("f", "f")
+        await pilot.pause()
+        await pilot.press("exclamation_mark")
+        await pilot.pause()
+        await pilot.press("enter")  # the offered limit, 1e6
+        await wait_until(pilot, lambda: not app.running and not app.searching, timeout=60)
+        await pilot.pause()
+        seen["explain"] = text_of(app, "#explain")
+        assert app._exception is None
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
+    # the weights passed 1e6 at the UPDATE of step 2, named by module
+    assert s.step == 3 and s.pos == 0 and s.phase is Phase.UPDATE, seen["explain"]
+    assert "weights of body" in seen["explain"] or "weights of head" in seen["explain"]

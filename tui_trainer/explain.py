@@ -285,6 +285,11 @@ def explain_divergence(s: Session) -> str:
     )
 
 
+def _lr(s: Session) -> float:
+    """The learning rate: the NumPy engine's hyperparameters or a torch optimizer's."""
+    return float(s.hyper.lr if hasattr(s, "hyper") else s.current_lr)
+
+
 def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: bool = True) -> str:
     """The explain panel at a first bad value (``engine/reverse.first_bad_value``):
     which value, where, and why it grew, from the numbers at that pause and the
@@ -298,7 +303,7 @@ def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: boo
         )
     h = s.history
     lines = [head]
-    if i is not None and 0 <= i < s.n_layers:
+    if i is not None and 0 <= i < s.n_layers and is_dense(s):  # (a torch module: no x, z)
         ly = s.net.layers[i]
         wn = float(np.linalg.norm(ly.W))
         norms = h.step_series("weight_norm", i)
@@ -332,7 +337,7 @@ def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: boo
     if finite:
         lines.append(
             f"The last update changed the weights by up to {f(max(finite))} of their size "
-            f"(update ratio; above about 1e-2 the learning rate {f(s.hyper.lr)} is usually "
+            f"(update ratio; above about 1e-2 the learning rate {f(_lr(s))} is usually "
             "too large, so each update overshoots and the weights grow)."
         )
     return "\n".join(lines)

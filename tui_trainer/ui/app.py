@@ -1087,8 +1087,6 @@ class TrainerApp(App[None]):
         )
 
     def action_first_bad_value(self) -> None:
-        if self._not_on_this_backend("the first-bad-value search (!)"):
-            return
         if self.running:
             self.action_pause()
             return
