@@ -610,3 +610,26 @@ def test_first_bad_value_names_the_module_on_a_torch_session() -> None:
     # the weights passed 1e6 at the UPDATE of step 2, named by module
     assert s.step == 3 and s.pos == 0 and s.phase is Phase.UPDATE, seen["explain"]
     assert "weights of body" in seen["explain"] or "weights of head" in seen["explain"]
+
+
+def test_h_sets_the_learning_rate_of_every_param_group_from_the_next_step() -> None:
+    s = example_session("torch_mlp.py")
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "n")  # inside step 1
+        await pilot.press("h")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"0.05", "enter")
+        await pilot.pause()
+        assert "Changed lr=0.05; applies from step 2" in text_of(app, "#explain")
+        assert s.current_lr == pytest.approx(1e-3)  # this step keeps its rate
+        await pilot.press("f", "f")
+        await pilot.pause()
+        assert all(g["lr"] == 0.05 for g in s.optimizer.param_groups)
+        assert "lr 0.05" in text_of(app, "#status")
+
+    try:
+        run_app(app, body)
+    finally:
+        s.close()
