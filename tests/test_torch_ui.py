@@ -633,3 +633,19 @@ def test_h_sets_the_learning_rate_of_every_param_group_from_the_next_step() -> N
         run_app(app, body)
     finally:
         s.close()
+
+
+def test_a_frozen_parameter_says_it_is_frozen() -> None:
+    from tui_trainer.engine.layer_view import layer_view
+    from tui_trainer.ui.widgets.module_matrix import module_matrix
+
+    path = EXAMPLES / "torch_mlp.py"
+    spec = call_make(load_make(f"{path}:make"), path)
+    spec["model"][0].weight.requires_grad_(False)  # frozen before the session starts
+    with session_from_make(spec) as s:
+        s.advance("step")
+        v = layer_view(s, 0)
+        assert v.frozen == ("weight",) and v.grads["weight"] is None
+        console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(module_matrix(v, "gradients", False, 100, 14))
+        assert "frozen (requires_grad=False)" in console.export_text()

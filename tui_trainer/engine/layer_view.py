@@ -45,6 +45,7 @@ class LayerView:
     output: np.ndarray | None = None
     output_shape: tuple[int, ...] | None = None  # per sample, before flattening
     relu_like: bool = False
+    frozen: tuple[str, ...] = ()  # parameters that get no gradient (requires_grad=False)
 
     @property
     def main(self) -> str | None:

@@ -78,6 +78,7 @@ def module_view(s: Any, i: int) -> LayerView:
         output=output,
         output_shape=shape,
         relu_like=bool(s._relu_like[i]),
+        frozen=tuple(k for k, p in m.named_parameters() if not p.requires_grad),
     )
 
 

@@ -50,6 +50,8 @@ def _pick(v: LayerView, mode: str) -> tuple[np.ndarray | None, str, tuple[str, s
     p = v.params[main]
     labels = {1: ("", "units"), 2: ("in", "out")}.get(p.ndim, ("in*k", "out"))
     why = "run BACKPROP first" if mode == "gradients" else "shown right after UPDATE"
+    if main in v.frozen and mode != "weights":
+        why = "it is frozen (requires_grad=False): no gradient, no update"
     return a, title, labels, why
 
 
