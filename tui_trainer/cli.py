@@ -277,18 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     tc = sub.add_parser(
         "torch",
         help="train your own PyTorch model through the debugger (needs tui-trainer[torch])",
-        description="Train your own PyTorch model through the debugger, headless: "
+        description="Open the debugger app on your own PyTorch model: "
         "FILE is YOUR Python file and it is executed (as `python FILE` would, but not as "
         "__main__), then its function make() is called; make() returns a dict with model, "
         "loss_fn, optimizer, train (a pair (X, y) or a DataLoader) and optionally val, "
         "batch_size, epochs, seed, modules, depth, or a tuple (model, loss_fn, optimizer, "
-        "train[, val]). Only run files you trust. A line per epoch, then a summary; a "
+        "train[, val]). Only run files you trust. With --headless (or when the output is "
+        "not a terminal) it trains without the app: a line per epoch, then a summary; a "
         "NaN/Inf is reported at the module and phase that produced it. Exit 0 at the end, "
-        "3 on divergence, 2 for a bad file or make(). The app does not show torch models "
-        "yet.",
+        "3 on divergence, 2 for a bad file or make().",
     )
     tc.add_argument("target", metavar="FILE.py[:make]", help="your file and its function")
-    tc.add_argument("--steps", type=_positive_int, help="stop after this many steps")
+    tc.add_argument(
+        "--headless", action="store_true", help="train without the app (also when not a terminal)"
+    )
+    tc.add_argument("--steps", type=_positive_int, help="headless: stop after this many steps")
     tc.add_argument("--epochs", type=_positive_int, help="override the number of epochs")
     tc.add_argument("--quiet", "-q", action="store_true", help="only the summary line")
 
@@ -1213,9 +1216,12 @@ def cmd_torch(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("torch") is None:
         raise InputError("the torch command needs PyTorch: pip install 'tui-trainer[torch]'")
-    from tui_trainer.torch.cli import MakeError, UserCodeError, run
+    from tui_trainer.torch.cli import MakeError, UserCodeError, open_app, run
 
+    headless = args.headless or not (sys.stdin.isatty() and sys.stdout.isatty())
     try:
+        if not headless:
+            return open_app(args.target, epochs=args.epochs)
         return run(args.target, steps=args.steps, epochs=args.epochs, quiet=args.quiet, say=say)
     except (MakeError, UserCodeError) as e:
         raise InputError(str(e)) from None

@@ -23,8 +23,10 @@ from tui_trainer.engine.diagnostics import (
     negative_fraction,
     saturated_fraction,
 )
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
+from tui_trainer.explain_module import explain_module
 
 if TYPE_CHECKING:  # only a type here: the search module loads when a search runs
     from tui_trainer.engine.reverse import Pause
@@ -55,6 +57,8 @@ def explain(
     panel and the network panel's flags show, so the panels cannot disagree.
     """
     s = session
+    if not is_dense(s):  # modules of another backend (PyTorch)
+        return explain_module(s, layer)
     if findings is None:
         findings = diagnose(s)
     if s.nonfinite is not None:
@@ -313,6 +317,11 @@ def explain_divergence(s: Session, findings: list[Finding] | None = None) -> str
     )
 
 
+def _lr(s: Session) -> float:
+    """The learning rate: the NumPy engine's hyperparameters or a torch optimizer's."""
+    return float(s.hyper.lr if hasattr(s, "hyper") else s.current_lr)
+
+
 def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: bool = True) -> str:
     """The explain panel at a first bad value (``engine/reverse.first_bad_value``):
     which value, where, and why it grew, from the numbers at that pause and the
@@ -326,7 +335,7 @@ def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: boo
         )
     h = s.history
     lines = [head]
-    if i is not None and 0 <= i < s.n_layers:
+    if i is not None and 0 <= i < s.n_layers and is_dense(s):  # (a torch module: no x, z)
         ly = s.net.layers[i]
         wn = float(np.linalg.norm(ly.W))
         norms = h.step_series("weight_norm", i)
@@ -360,7 +369,7 @@ def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: boo
     if finite:
         lines.append(
             f"The last update changed the weights by up to {f(max(finite))} of their size "
-            f"(update ratio; above about 1e-2 the learning rate {f(s.hyper.lr)} is usually "
+            f"(update ratio; above about 1e-2 the learning rate {f(_lr(s))} is usually "
             "too large, so each update overshoots and the weights grow)."
         )
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tui_trainer.engine.conditions import DEFAULT_NAMES, canonical_name
+from tui_trainer.engine.layer_view import layer_view
 from tui_trainer.engine.session import Session
 
 # name -> (per-step column, per-epoch column); None where that history does not exist.
@@ -63,7 +64,7 @@ class SessionContext:
         if name == "step":
             return float(s.step)
         if name == "lr":
-            return float(s.hyper.lr)
+            return float(s.hyper.lr if hasattr(s, "hyper") else s.current_lr)
         if name == "batch":
             return float(s.batch_in_epoch)
         if name == "nonfinite":
@@ -72,6 +73,8 @@ class SessionContext:
 
     def layer_value(self, name: str, layer: int) -> float:
         i = self._layer(layer)
+        if not hasattr(self.s, "net"):  # a torch session: its per-step metric table
+            return self._module_value(name, i)
         if name in ("act_mean", "act_std"):
             # computed on demand from the cached activations of the current batch
             a = self.s.net.layers[i].a
@@ -89,7 +92,22 @@ class SessionContext:
             return float(np.mean(~(ly.z > 0).any(axis=0)))
         return self.s.history.steps.last(f"{name}[{i}]")
 
+    def _module_value(self, name: str, i: int) -> float:
+        """A torch pause module's value: the activations from its LayerView, the rest
+        from the last completed step's row (as the NumPy engine between steps)."""
+        if name in ("act_mean", "act_std"):
+            a = layer_view(self.s, i).output
+            if a is None:
+                return math.nan
+            return float(a.mean() if name == "act_mean" else a.std())
+        return self.s.history.steps.last(f"{name}[{i}]")
+
     def weight(self, name: str, layer: int, index: tuple[int, ...]) -> float:
+        if not hasattr(self.s, "net"):
+            raise KeyError(
+                f"{name}[layer][i,j] reads the NumPy engine's dense layers; "
+                "a PyTorch session has no such matrix"
+            )
         ly = self.s.net.layers[self._layer(layer)]
         arr = {"W": ly.W, "dW": ly.dW, "b": ly.b, "db": ly.db}[name]
         if len(index) != arr.ndim:
@@ -135,7 +153,7 @@ class StepBoundaryContext(SessionContext):
     def leaf(self, name: str, layer: int | None, index: tuple[int, ...] | None) -> Any:
         """A zero-argument reader for ``name`` (``None``: use the general path)."""
         s = self.s
-        if index is not None and layer is not None and name in ("W", "b"):
+        if index is not None and layer is not None and name in ("W", "b") and hasattr(s, "net"):
             try:
                 ly = s.net.layers[self._layer(layer)]
                 arr = getattr(ly, name)

@@ -40,6 +40,7 @@ import numpy as np
 from tui_trainer.engine.breakpoints import Breakpoint, BreakpointSet, Hit
 from tui_trainer.engine.conditions import Condition, ConditionError
 from tui_trainer.engine.context import SessionContext
+from tui_trainer.engine.layer_view import layer_view
 from tui_trainer.engine.session import Session, blank_sharing_data
 from tui_trainer.engine.stepper import Event, Phase
 
@@ -172,9 +173,10 @@ def _scan(
 
 def _origin_position(s: Session) -> int:
     """The position training (re)started at: 0, or the checkpoint resumed from."""
-    if s.origin is None:
+    origin = getattr(s, "origin", None)  # a torch session has none: it starts at 0
+    if origin is None:
         return 0
-    return int(json.loads(str(s.origin["state"]))["step"]) * s.E
+    return int(json.loads(str(origin["state"]))["step"]) * s.E
 
 
 def replay_from_origin(s: Session) -> Session:
@@ -355,6 +357,8 @@ def _magnitude(a: np.ndarray | None) -> float:
 def bad_value_at(s: Session, ev: Event, magnitude: float) -> tuple[str, float] | None:
     """(what, value) of a value at event ``ev`` that is non-finite or larger
     than ``magnitude`` in absolute value, or None."""
+    if not hasattr(s, "net"):  # modules of another backend (PyTorch)
+        return _bad_module_value(s, ev, magnitude)
     layers = s.net.layers
     if ev.nonfinite and s.nonfinite is not None:
         nf = s.nonfinite
@@ -383,6 +387,33 @@ def bad_value_at(s: Session, ev: Event, magnitude: float) -> tuple[str, float] |
             m = max(_magnitude(ly.W), _magnitude(ly.b))
             if not m <= magnitude:
                 return f"weights of layer {i + 1}", m
+    return None
+
+
+def _bad_module_value(s: Session, ev: Event, magnitude: float) -> tuple[str, float] | None:
+    """``bad_value_at`` for a session of modules (LayerViews): a module's output
+    after its FORWARD, its parameter gradients after its BACKPROP, every
+    module's parameters after UPDATE, named by the module."""
+    if ev.nonfinite and s.nonfinite is not None:
+        return s.nonfinite.what, math.nan
+    if ev.phase is Phase.LOSS:
+        return ("loss", s.rec.loss) if not math.isfinite(s.rec.loss) else None
+    if ev.phase is Phase.FORWARD and ev.layer is not None:
+        v = layer_view(s, ev.layer)
+        m = _magnitude(v.output)
+        return (f"output of {v.name}", m) if not m <= magnitude else None
+    if ev.phase is Phase.BACKWARD and ev.layer is not None:
+        v = layer_view(s, ev.layer)
+        for k, g in v.grads.items():
+            m = _magnitude(g)
+            if not m <= magnitude:
+                return f"gradient of {v.name}.{k}", m
+    elif ev.phase is Phase.UPDATE:
+        for i in range(s.n_layers):
+            v = layer_view(s, i)
+            m = max((_magnitude(p) for p in v.params.values()), default=0.0)
+            if not m <= magnitude:
+                return f"weights of {v.name}", m
     return None
 
 

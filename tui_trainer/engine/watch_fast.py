@@ -177,6 +177,9 @@ class _Compiler:
 
     def weight(self, name: str, layer: int, index: tuple[int, ...]) -> _Part:
         self.reads_other = True
+        if not hasattr(self.s, "net"):  # a torch session: the general path says why not
+            weight = self.ctx.weight
+            return ("fn", lambda row, i: float(weight(name, layer, index)))
         layers = self.s.net.layers
         n = len(layers)
         if name in ("W", "b") and -n <= layer < n:

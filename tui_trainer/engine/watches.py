@@ -248,7 +248,8 @@ class WatchList:
         self.session = s
         self._ctx = StepBoundaryContext(s)  # record only runs at step boundaries
         s.on_step = self.record
-        limit = max(1, s.cfg.history_steps)
+        # the NumPy engine's config, or a TorchSession's own bound
+        limit = max(1, s.cfg.history_steps if hasattr(s, "cfg") else s.history_steps)
         # what was recorded so far: each watch's steps are a tail of the longest's
         longest = max((list(w.steps) for w in self.items), key=len, default=[])[-limit:]
         self._keys = deque((k for k, _ in longest), maxlen=limit)

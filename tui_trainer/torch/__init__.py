@@ -6,6 +6,7 @@ the scenario loader and the CLI free of it), so the core install stays
 NumPy-only.
 """
 
+from tui_trainer.torch.debug import debug
 from tui_trainer.torch.session import TorchNonFinite, TorchSession, UserCodeError
 
-__all__ = ["TorchNonFinite", "TorchSession", "UserCodeError"]
+__all__ = ["TorchNonFinite", "TorchSession", "UserCodeError", "debug"]

@@ -1,9 +1,9 @@
-"""``tui-trainer torch FILE.py[:make]``: train the user's model through the debugger, headless.
+"""``tui-trainer torch FILE.py[:make]``: the user's model in the debugger app, or headless.
 
-The app cannot show a torch session yet (its widgets read the NumPy
-engine's layers), so this runs the session to the end, a step limit or a
-divergence, printing a line per epoch; a NaN/Inf is reported at the module
-and phase that produced it. Exit 0 at the end, 3 on divergence.
+``open_app`` opens the app (``torch/debug.py``); ``run`` (``--headless``, or
+when the output is not a terminal) runs the session to the end, a step limit
+or a divergence, printing a line per epoch; a NaN/Inf is reported at the
+module and phase that produced it. Exit 0 at the end, 3 on divergence.
 """
 
 from __future__ import annotations
@@ -68,4 +68,17 @@ def run(
         return EXIT_OK
 
 
-__all__ = ["MakeError", "UserCodeError", "run"]
+def open_app(target: str, *, epochs: int | None) -> int:
+    """Open the debugger app on the user's ``make()``; 0 when the user quits."""
+    from tui_trainer.torch.debug import run_app
+
+    path, _ = split_target(target)
+    spec = call_make(load_make(target), path)
+    session = session_from_make(spec)
+    if epochs is not None:
+        session.set_hyper(epochs=epochs)
+    run_app(session, name=path.stem)
+    return EXIT_OK
+
+
+__all__ = ["MakeError", "UserCodeError", "open_app", "run"]

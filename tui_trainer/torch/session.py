@@ -1101,6 +1101,24 @@ class TorchSession:
         load_state_arrays(self, arrays)
 
     # ----------------------------------------------------------- inspection
+    def layer_view(self, i: int) -> Any:
+        """Pause module ``i`` as the app's LayerView (NumPy copies, built when a view asks)."""
+        from tui_trainer.torch.views import module_view
+
+        return module_view(self, i)
+
+    def loss_per_sample(self) -> Any:
+        """Each sample's loss in the current batch (NumPy), or None (see views.py)."""
+        from tui_trainer.torch.views import loss_per_sample
+
+        return loss_per_sample(self)
+
+    def val_predictions(self) -> Any:
+        """(true, predicted classes, n_classes) on the validation data, or None (views.py)."""
+        from tui_trainer.torch.views import val_predictions
+
+        return val_predictions(self)
+
     def module_outputs(self) -> dict[str, torch.Tensor]:
         """Outputs of the modules the current (single-stepped) step has run so far."""
         st = self._st

@@ -45,6 +45,7 @@ from tui_trainer.engine.checkpoint import (
 )
 from tui_trainer.engine.conditions import ConditionError, parse
 from tui_trainer.engine.diagnostics import diagnose
+from tui_trainer.engine.layer_view import is_dense, layer_name, resolve_module_names
 from tui_trainer.engine.session import SCHEDULE_FIELDS, Session, SessionError
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.explain import bad_value_text, explain
@@ -242,8 +243,12 @@ class TrainerApp(App[None]):
         recovery_file: Path | None = None,
         lesson: Any = None,
         on_lesson_complete: Callable[[Any], None] | None = None,
+        saver: Callable[[Any, Path], Any] | None = None,
     ) -> None:
         super().__init__()
+        # ctrl+s for a session of another backend: saver(session, path) writes its
+        # checkpoint (the torch backend passes save_torch_checkpoint).
+        self.saver = saver
         # A lesson (tui_trainer.lessons.Lesson) walked in the lesson panel.
         self.lesson_driver = (
             LessonDriver(self, lesson, on_lesson_complete) if lesson is not None else None
@@ -599,7 +604,7 @@ class TrainerApp(App[None]):
             s = self.session
             ev = s.last_event
             phase_args, fields = snap if snap is not None else self._status_snapshot()
-            state = phase_args[-1]
+            state = phase_args[5]  # (a torch session adds the module's name after it)
             if phase_args != self._last_phase_args:
                 self._last_phase_args = phase_args
                 self.query_one(PhaseBar).show(*phase_args)
@@ -633,6 +638,8 @@ class TrainerApp(App[None]):
             s.pos,
             self._state_label(),
         )
+        if not is_dense(s) and ev is not None and ev.layer is not None:
+            phase_args += (layer_name(s, ev.layer),)  # torch: the module's name
         return phase_args, status_fields(s, self.scenario_name)
 
     def refresh_heavy(self, slow: bool = True) -> None:
@@ -647,7 +654,8 @@ class TrainerApp(App[None]):
             s = self.session
             wide = self.main_screen.has_class("wide")
             try:  # first: the network panel's flags come from these findings
-                self.findings = diagnose(s)
+                # (the detectors read the NumPy engine's dense layers)
+                self.findings = diagnose(s) if is_dense(s) else []
             except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
                 self.log.error(f"diagnose failed: {e!r}")
             if slow or not self.running:
@@ -701,7 +709,7 @@ class TrainerApp(App[None]):
             # Setting a border title repaints the whole widget: only on change.
             self._title_chart()
             mv = self.query_one(MatrixView)
-            _set_title(mv, f"L{self.selected_layer + 1} {mv.mode} (v: next view)")
+            _set_title(mv, f"{layer_name(s, self.selected_layer)} {mv.mode} (v: next view)")
             acc = s.history.epochs.last("val_accuracy")
             _set_title(
                 self.query_one(NetworkView),
@@ -727,6 +735,9 @@ class TrainerApp(App[None]):
         if self.running:
             return "Training... Press p or space to pause (the status line shows progress)."
         text = explain(s, self.selected_layer, self.cell, self.findings)
+        note = getattr(s, "replay_note", "")  # a backend whose replay may not be exact
+        if note:
+            text = f"NOTE: {note}.\n" + text
         if self._last_hit is not None:
             bp = self._last_hit
             text = f"BREAKPOINT '{bp.breakpoint.source}' hit: {bp.explanation}\n" + text
@@ -816,6 +827,8 @@ class TrainerApp(App[None]):
 
     def action_toggle_cursor(self) -> None:
         mv = self.query_one(MatrixView)
+        if not mv.has_focus and self._not_on_this_backend("the weight cursor's chain rule"):
+            return
         if mv.has_focus:
             self.query_one(NetworkView).focus()
             self.cell = None
@@ -827,6 +840,8 @@ class TrainerApp(App[None]):
 
     def action_edit_weight(self) -> None:
         """Set the weight under the cursor (the selected layer's) by hand."""
+        if self._not_on_this_backend("editing a weight by hand"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -917,7 +932,7 @@ class TrainerApp(App[None]):
         mv.images = not mv.images
         if self.panel != "matrix" and not self.main_screen.has_class("wide"):
             self.panel = "matrix"
-        if mv.images and self.selected_layer != 0:
+        if mv.images and self.selected_layer != 0 and is_dense(self.session):
             self.notify("images show layer 1's weights: select L1 (up)", timeout=4)
         self.refresh_heavy()
 
@@ -931,7 +946,7 @@ class TrainerApp(App[None]):
     def action_toggle_accuracy(self) -> None:
         """The chart shows train and validation accuracy per epoch (classifiers)."""
         chart = self.query_one(LossChart)
-        if self.session.data.task != "classification":
+        if not self._classification():
             self.notify("accuracy is for classification; this scenario is regression", timeout=3)
             return
         chart.accuracy = not chart.accuracy
@@ -943,9 +958,17 @@ class TrainerApp(App[None]):
             self.panel = "chart"
         self.refresh_heavy()
 
+    def _classification(self) -> bool:
+        """Whether accuracy applies: the scenario's task, or for a PyTorch model
+        whether its steps record an accuracy (class targets)."""
+        s = self.session
+        if is_dense(s):
+            return bool(s.data.task == "classification")
+        return s.history.steps.n == 0 or not math.isnan(s.history.steps.last("accuracy"))
+
     def _title_chart(self) -> None:
         chart = self.query_one(LossChart)
-        classes = self.session.data.task == "classification"
+        classes = self._classification()
         if chart.accuracy and classes:
             title = "Accuracy (a: loss)"
         else:
@@ -1010,7 +1033,7 @@ class TrainerApp(App[None]):
             return
         self.selected_layer = ev.layer
         self.query_one(NetworkView).selected = ev.layer
-        if self.cell is not None:  # the weight cursor stays inside the new layer's W
+        if self.cell is not None and is_dense(self.session):  # the cursor stays inside W
             rows, cols = self.session.net.layers[ev.layer].W.shape
             self.cell = (min(self.cell[0], rows - 1), min(self.cell[1], cols - 1))
         self.refresh_status()  # the network table with the new selection
@@ -1032,7 +1055,11 @@ class TrainerApp(App[None]):
             ConfirmScreen(
                 f"Restart from the initial weights? {s.step} steps of training "
                 f"({s.epoch} of {s.epochs} epochs done) have not been saved "
-                "(ctrl+s saves a checkpoint)."
+                + (
+                    "(ctrl+s saves a checkpoint)."
+                    if is_dense(s)
+                    else "(the model goes back to the weights it had when the debugger opened)."
+                )
             ),
             done,
         )
@@ -1312,6 +1339,13 @@ class TrainerApp(App[None]):
 
     def _offer_replay(self, kind: str, args: tuple, r: SearchResult) -> None:
         """The answer may be older than the step-back history: offer a replay from the start."""
+        if not is_dense(self.session):  # a torch session cannot be rebuilt from its start
+            self.message_text = (
+                f"{_not_found_text(kind, r)} A replay from the start of training, to look "
+                "further back, is not available on a PyTorch model."
+            )
+            self.refresh_all()
+            return
         s = self.session
 
         def done(yes: bool | None) -> None:
@@ -1367,6 +1401,9 @@ class TrainerApp(App[None]):
                 self.message_text = f"Changed {desc}; applies from step {at}."
                 self.refresh_all()
 
+        if not is_dense(self.session):  # the user's optimizer: its learning rate
+            self._edit_lr(done)
+            return
         from tui_trainer.ui.screens.hyper import HyperScreen
 
         self.push_screen(HyperScreen(self.session.hyperparameters(), self.session.current_lr), done)
@@ -1417,6 +1454,8 @@ class TrainerApp(App[None]):
 
     def action_data_setup(self) -> None:
         """Inputs (x1^2, x1*x2...), noise, validation share, a new draw (D)."""
+        if self._not_on_this_backend("the data setup dialog"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1528,6 +1567,42 @@ class TrainerApp(App[None]):
         self.message_text = message or f"New data ({changed}): training starts again at epoch 0."
         self.refresh_all()
 
+    def _edit_lr(self, done: Callable[[dict[str, Any] | None], None]) -> None:
+        """A PyTorch optimizer's learning rate (every param group, from the next step)."""
+
+        def validate(text: str) -> str | None:
+            try:
+                v = float(text)
+            except ValueError:
+                return "type a number like 0.01"
+            return None if math.isfinite(v) and 0 < v <= 100 else "a number in (0, 100]"
+
+        lr = self.session.hyperparameters()["lr"]
+        self.push_screen(
+            PromptScreen(
+                "Learning rate of every param group (from the next step)",
+                f"{lr:g}",
+                f"{lr:g}",
+                validate=validate,
+            ),
+            lambda text: done({"lr": float(text)} if text else None),
+        )
+
+    def _not_on_this_backend(self, what: str) -> bool:
+        """Say plainly that a tool needs the NumPy engine (a PyTorch session has not
+        got it yet); True when that is so and the action should stop."""
+        if is_dense(self.session):
+            return False
+        if self.running:
+            self.action_pause()
+        self.message_text = (
+            f"Not available on a PyTorch model yet: {what} works on the NumPy engine's "
+            "scenarios only. Stepping, step-back, breakpoints and watches work here."
+        )
+        self.notify(self.message_text, severity="warning", timeout=6)
+        self.refresh_all()
+        return True
+
     def _modal_tool(self, make: Any) -> None:
         if self.running:
             self.action_pause()
@@ -1535,16 +1610,22 @@ class TrainerApp(App[None]):
         self.push_screen(make(), lambda _: self.refresh_all())
 
     def action_sanity_checks(self) -> None:
+        if self._not_on_this_backend("sanity checks"):
+            return
         from tui_trainer.ui.screens.sanity import SanityScreen
 
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
 
     def action_landscape(self) -> None:
+        if self._not_on_this_backend("the loss landscape"):
+            return
         from tui_trainer.ui.screens.landscape import LandscapeScreen
 
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
 
     def action_compare(self) -> None:
+        if self._not_on_this_backend("compare"):
+            return
         s = self.session
         cfg = s.cfg.with_changes(
             **{
@@ -1570,6 +1651,8 @@ class TrainerApp(App[None]):
         self.refresh_all()
 
     def action_what_if(self) -> None:
+        if self._not_on_this_backend("what-if forks"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1588,6 +1671,8 @@ class TrainerApp(App[None]):
 
     def action_try_fix(self) -> None:
         """The diagnosis's fixes, each tried beside the run as it is (see try_fix.py)."""
+        if self._not_on_this_backend("trying the diagnosis's fix"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1656,19 +1741,23 @@ class TrainerApp(App[None]):
     def action_add_watch(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.watches.add(text)
+                self.watches.add(self._by_index(text))
                 self.panel = "debug"
                 self.refresh_all()
 
         self.push_screen(
             PromptScreen(
-                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])",
-                validate=_validate_condition,
+                "Watch (e.g. loss, grad_norm[0], W[0][1,2], update_ratio[1])"
+                if is_dense(self.session)
+                else 'Watch (e.g. loss, grad_norm["features.0"], update_ratio[1])',
+                validate=self._validate_condition,
             ),
             done,
         )
 
     def action_write_scenario(self) -> None:
+        if self._not_on_this_backend("writing a scenario"):
+            return
         """Save the scenario with the hyperparameters as they are now (atomically)."""
         if self.scenario is None:
             self.notify("no scenario file to write", severity="warning")
@@ -1695,18 +1784,34 @@ class TrainerApp(App[None]):
     def action_add_breakpoint(self) -> None:
         def done(text: str | None) -> None:
             if text:
-                self.breakpoints.add(text)
+                self.breakpoints.add(self._by_index(text))
                 self.notify(f"breakpoint added: {text}")
 
         self.push_screen(
             PromptScreen(
-                "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)",
-                validate=_validate_condition,
+                "Break when (e.g. val_loss rising for 5 epochs, grad_norm[0] > 10, epoch >= 50)"
+                if is_dense(self.session)
+                else 'Break when (e.g. loss < 0.5, grad_norm["features.0"] > 10, epoch >= 2)',
+                validate=self._validate_condition,
             ),
             done,
         )
 
+    def _by_index(self, text: str) -> str:
+        """A PyTorch session's module names in quotes (``grad_norm["features.0"]``)
+        as the pause indices the conditions language reads."""
+        return resolve_module_names(text, getattr(self.session, "module_names", None))
+
+    def _validate_condition(self, text: str) -> str | None:
+        try:
+            text = self._by_index(text)
+        except ValueError as e:
+            return str(e)
+        return _validate_condition(text)
+
     def action_save_checkpoint(self) -> None:
+        if self.saver is None and self._not_on_this_backend("saving a checkpoint from the app"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1717,7 +1822,10 @@ class TrainerApp(App[None]):
                 return
             try:
                 with self.lock:
-                    save_checkpoint(self.session, Path(path).expanduser(), self.scenario_text)
+                    if self.saver is not None and not is_dense(self.session):
+                        self.saver(self.session, Path(path).expanduser())
+                    else:
+                        save_checkpoint(self.session, Path(path).expanduser(), self.scenario_text)
             except (OSError, CheckpointError, SessionError) as e:
                 self.notify(f"could not save {path}: {e}", severity="error", timeout=8)
                 return
@@ -1727,6 +1835,8 @@ class TrainerApp(App[None]):
         self.push_screen(PromptScreen("Save checkpoint to", value=default), done)
 
     def action_open_scenario(self) -> None:
+        if self._not_on_this_backend("opening a scenario"):
+            return
         if self.running:
             self.action_pause()
             return
@@ -1771,13 +1881,16 @@ class TrainerApp(App[None]):
                 if yes:
                     self._quit_now()
 
-            self.push_screen(
-                ConfirmScreen(
-                    f"Quit? Training progress (step {self.session.step}) has not been saved "
-                    "(ctrl+s saves a checkpoint)."
-                ),
-                done,
+            text = (
+                f"Quit? Training progress (step {self.session.step}) has not been saved "
+                "(ctrl+s saves a checkpoint)."
             )
+            if not is_dense(self.session):  # the user's own model keeps its weights
+                text = (
+                    f"Quit? The model keeps its weights as of step {self.session.step} "
+                    "(a step begun and not finished is not applied)."
+                )
+            self.push_screen(ConfirmScreen(text), done)
         else:
             self._quit_now()
 

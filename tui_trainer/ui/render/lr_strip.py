@@ -59,7 +59,8 @@ def lr_strip(values: np.ndarray, n_past: int, now: float, width: int) -> Text:
 
 def schedule_strip(s: Session, width: int) -> Text | None:
     """The strip for session ``s``, or None when its lr follows no schedule."""
-    if not s.schedule.active or width < 12:
+    schedule = getattr(s, "schedule", None)  # a torch session: the optimizer's own lr
+    if schedule is None or not schedule.active or width < 12:
         return None
     epochs = max(1, s.epochs)
     cols = sample_epochs(epochs, max(1, width - 12))

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui_trainer.engine.features import compute_features, parse_features
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.chart_axes import EPOCH_TRAIN, STEP_TRAIN, VALIDATION, legend_line
 from tui_trainer.ui.render.confusion import confusion_matrix, confusion_table
@@ -37,6 +38,38 @@ def _extent(x: np.ndarray) -> tuple[float, float, float, float]:
         float(lo[1] - pad[1]),
         float(hi[1] + pad[1]),
     )
+
+
+def not_dense_text(s: Any, width: int = 80, height: int = 20) -> Text:
+    """What the data panel says on a session of another backend (a PyTorch model):
+    the validation confusion matrix when the model classifies (at step boundaries)."""
+    got = s.val_predictions() if hasattr(s, "val_predictions") else None
+    if got is not None:
+        true, pred, k = got
+        cm = confusion_matrix(true, pred, k)
+        t = Text(f"validation, after step {s.step} (eval mode)\n", style="dim")
+        t.append_text(confusion_table(cm, [str(i) for i in range(k)], width, height - 1))
+        return t
+    h = s.history
+    t = Text()
+    t.append("Data and predictions\n", style="bold")
+    t.append(
+        f"{s.batches_per_epoch} batches per epoch"
+        f"{', batch of ' + str(s.rec.n) if getattr(s.rec, 'n', 0) else ''}.\n"
+    )
+    acc = h.epochs.last("val_accuracy")
+    loss = h.epochs.last("val_loss")
+    if loss == loss:
+        t.append(f"validation after epoch {s.epoch}: loss {loss:.4g}")
+        t.append(f", accuracy {acc:.1%}\n" if acc == acc else "\n")
+    t.append(
+        "\nThe decision-region map and the fitted curve are drawn for the NumPy engine's "
+        "scenarios only: not available on a PyTorch model. The validation confusion matrix "
+        "shows here between steps when the model classifies and has validation data; "
+        "the loss and accuracy charts (2, a) show its training.",
+        style="dim",
+    )
+    return t
 
 
 class DataView(RedrawOnResize, Container):
@@ -94,6 +127,12 @@ class DataView(RedrawOnResize, Container):
 
     def show(self, s: Session) -> None:
         text = self.query_one("#data-text", Static)
+        if not is_dense(s):
+            for plot in self.query("#data-plot"):
+                plot.display = False
+            text.display = True
+            text.update(not_dense_text(s, max(10, self.size.width), max(4, self.size.height)))
+            return
         d = s.data
         w, h = max(10, self.size.width), max(4, self.size.height)
         if d.task == "regression" and d.columns[0].shape[1] == 1:

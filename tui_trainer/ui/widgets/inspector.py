@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui_trainer.engine.breakpoints import BreakpointSet
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.watches import WatchList
 from tui_trainer.safe_text import visible
@@ -25,11 +26,19 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def inspector_text(findings: list, bps: BreakpointSet, watches: WatchList, width: int) -> Text:
+def inspector_text(
+    findings: list, bps: BreakpointSet, watches: WatchList, width: int, diagnosed: bool = True
+) -> Text:
     t = Text(no_wrap=False)
     t.append("Diagnosis", style="bold underline")
     t.append("\n")
-    if not findings:
+    if not diagnosed:
+        t.append(
+            "  not available on a PyTorch model yet (the detectors read the NumPy "
+            "engine's dense layers); the network panel shows each module's norms\n",
+            style="dim",
+        )
+    elif not findings:
         t.append("  nothing suspicious so far\n", style="dim")
     for f in findings:
         t.append(f" {f.severity.upper()} ", style=SEVERITY_STYLE.get(f.severity, ""))
@@ -67,4 +76,4 @@ class Inspector(RedrawOnResize, Static):
     """Findings, breakpoints and watches for the session being debugged."""
 
     def show(self, s: Session, findings: list, bps: BreakpointSet, watches: WatchList) -> None:
-        self.update(inspector_text(findings, bps, watches, self.size.width))
+        self.update(inspector_text(findings, bps, watches, self.size.width, is_dense(s)))

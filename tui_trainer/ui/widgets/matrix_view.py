@@ -16,11 +16,13 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_trainer.engine.layer_view import is_dense, layer_view
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.heatmap import NUMBER_CELL_WIDTH, image_tiles, matrix_heatmap
 from tui_trainer.ui.render.histogram import histogram
 from tui_trainer.ui.render.numbers import fmt
 from tui_trainer.ui.widgets.main_area import RedrawOnResize
+from tui_trainer.ui.widgets.module_matrix import module_matrix
 
 MODES = ("weights", "gradients", "update", "activations", "pre-activations")
 TITLES = {
@@ -94,6 +96,8 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
     @staticmethod
     def images_unavailable(s: Session) -> str | None:
         """Why ``i`` (first-layer weights as images) cannot apply here, or None."""
+        if not is_dense(s):
+            return None  # a module's kernels (ndim 4) are drawn as images
         if s.data.image_shape:
             return None
         n = s.x_train.shape[1]
@@ -110,6 +114,8 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
         It depends on the matrix's shape, not on whether it is computed yet, so
         the layout stays put while stepping through a step.
         """
+        if not is_dense(s):
+            return None  # a module's tensors: the view uses the height it has
         ly = s.net.layers[layer]
         if self.images and layer == 0 and s.data.image_shape:
             return None
@@ -172,6 +178,9 @@ class MatrixView(RedrawOnResize, Static, can_focus=True):
     def show(self, s: Session, layer: int) -> None:
         w = max(20, self.size.width)
         h = max(4, self.size.height)
+        if not is_dense(s):  # a module of another backend (PyTorch), as named tensors
+            self.update(module_matrix(layer_view(s, layer), self.mode, self.images, w, h))
+            return
         W = s.net.layers[layer].W
         self.shape = W.shape
         self.cell = (min(self.cell[0], W.shape[0] - 1), min(self.cell[1], W.shape[1] - 1))

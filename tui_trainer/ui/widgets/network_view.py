@@ -14,8 +14,10 @@ from textual.widgets import Static
 
 from tui_trainer.engine.compute import session_counts, si
 from tui_trainer.engine.diagnostics import Finding, involvements, saturated_fraction
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.numbers import fmt
+from tui_trainer.ui.widgets.module_table import module_lines, module_table
 
 
 def _f(x: float) -> str:
@@ -182,8 +184,13 @@ class NetworkView(Static, can_focus=True):
     def show(
         self, s: Session, active_layer: int | None, findings: list[Finding] | None = None
     ) -> None:
-        self.n_layers = len(s.net.layers)
+        self.n_layers = s.n_layers
         self.selected = min(self.selected, self.n_layers - 1)
+        if not is_dense(s):  # any other backend's modules (a PyTorch model)
+            wide = self.size.width >= 60
+            table = module_table if wide else module_lines
+            self.update(table(s, self.selected, active_layer))
+            return
         with np.errstate(all="ignore"):  # statistics of diverged weights are inf, not warnings
             if self.size.width >= 60:
                 self.update(network_table(s, self.selected, active_layer, findings))

@@ -25,8 +25,10 @@ def phase_text(
     diverged: bool,
     done: int,
     state: str = "",
+    name: str = "",
 ) -> Text:
-    """``done`` is how many events of the step have run (0 = at a step boundary)."""
+    """``done`` is how many events of the step have run (0 = at a step boundary);
+    ``name`` is the module's qualified name on a torch session (else "layer k")."""
     t = Text()
     for k, label in enumerate(LABELS):
         if k:
@@ -40,7 +42,10 @@ def phase_text(
             t.append(f" {label} ", style="dim" if phase is None or k > phase.value else "")
     if phase in (Phase.FORWARD, Phase.BACKWARD) and layer is not None:
         arrow = "->" if phase is Phase.FORWARD else "<-"
-        t.append(f"  layer {layer + 1}/{n_layers} {arrow}", style="bold")
+        if name:
+            t.append(f"  {name} ({layer + 1}/{n_layers}) {arrow}", style="bold")
+        else:
+            t.append(f"  layer {layer + 1}/{n_layers} {arrow}", style="bold")
     if diverged:
         t.append("  NaN/Inf here", style="bold red")
     if state:
@@ -60,5 +65,6 @@ class PhaseBar(Static):
         diverged: bool,
         done: int,
         state: str = "",
+        name: str = "",
     ) -> None:
-        self.update(phase_text(phase, layer, n_layers, diverged, done, state))
+        self.update(phase_text(phase, layer, n_layers, diverged, done, state, name))

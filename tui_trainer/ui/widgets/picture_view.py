@@ -18,6 +18,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.decision import decision_map, grid_points
 from tui_trainer.ui.render.netpic import Tile, picture, picture_layout, unit_list
@@ -67,6 +68,16 @@ class PictureView(Static):
 
     def show(self, s: Session, layer: int, cell: tuple[int, int] | None) -> None:
         w, h = max(10, self.size.width), max(4, self.size.height)
+        if not is_dense(s):  # a PyTorch model: no dense units over an input plane
+            self.tiles, self.rows = [], []
+            self.update(
+                Text(
+                    "The network picture draws the NumPy engine's dense units over a 2-D "
+                    "input plane: not available on a PyTorch model.",
+                    style="dim",
+                )
+            )
+            return
         if s.x_train.shape[1] != 2:
             self.tiles, self.rows = [], []
             self.update(

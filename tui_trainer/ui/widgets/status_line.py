@@ -16,6 +16,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_trainer.engine.layer_view import layer_name
 from tui_trainer.engine.session import Session
 from tui_trainer.safe_text import visible
 
@@ -52,7 +53,7 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
     if ev is None:
         phase = "start"
     elif ev.layer is not None:
-        phase = f"{ev.phase.label} L{ev.layer + 1}"
+        phase = f"{ev.phase.label} {layer_name(s, ev.layer)}"
     else:
         phase = ev.phase.label
     h = s.history
@@ -71,8 +72,14 @@ def status_fields(s: Session, name: str) -> list[tuple[str, str]]:
     acc = h.epochs.last("val_accuracy")
     if not math.isnan(acc):
         fields.append(("val acc", f"val acc {acc:.0%}"))
-    # The lr the next (or current) step uses: the base scaled by a schedule.
-    fields.append(("lr", f"lr {s.current_lr:.4g}" if s.schedule.active else f"lr {s.hyper.lr:g}"))
+    # The lr the next (or current) step uses: the base scaled by a schedule
+    # (a torch session: its optimizer's first param group).
+    if not hasattr(s, "hyper"):
+        fields.append(("lr", f"lr {s.current_lr:g}"))
+    else:
+        fields.append(
+            ("lr", f"lr {s.current_lr:.4g}" if s.schedule.active else f"lr {s.hyper.lr:g}")
+        )
     return fields
 
 
