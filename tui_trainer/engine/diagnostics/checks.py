@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,6 +210,79 @@ def initial_norms(s: Session) -> list[float]:
         got = (key, [float(np.linalg.norm(ly.W)) for ly in net.layers])
         _INITIAL[s] = got
     return got[1]
+
+
+INIT_BASELINE_BATCH = 512
+
+
+@dataclass(frozen=True)
+class InitialState:
+    """The network at initialization, next to the same network started the
+    recommended way (He for relu, Xavier otherwise, biases 0), on the first
+    ``INIT_BASELINE_BATCH`` training examples."""
+
+    loss: float
+    good_loss: float
+    # per layer: share of saturated activations (None for other activations)
+    saturated: tuple[float | None, ...]
+    good_saturated: tuple[float | None, ...]
+    beyond: tuple[float | None, ...]  # share of pre-activations beyond +-5
+
+
+_BASELINE: weakref.WeakKeyDictionary[Session, tuple[tuple, InitialState]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _good_init_name(s: Session) -> str:
+    acts = [ly.activation for ly in s.net.layers[:-1]]
+    return "he" if acts and all(a in ("relu", "leaky_relu") for a in acts) else "xavier"
+
+
+def initial_state(s: Session) -> InitialState:
+    """How the run started, and how a well-scaled start on the same data would.
+
+    Why: a first loss far above ln C, or saturated units, are only the
+    initialization's fault when a well-scaled start on the same data does
+    much better. Inputs that span several units (TensorFlow Playground's -6
+    to 6) make even a He or Xavier network start a few nats above ln C with
+    many tanh units near +-1, and that is not a bad init. The start is also
+    where a saturating init shows for certain: a run can recover from it, and
+    the cause should not vanish from the findings when it does. Cached per
+    session; two forward passes on a small batch.
+    """
+    from tui_trainer.engine.diagnostics.rules import pre_activation_beyond, saturated_fraction
+
+    cfg = s.cfg
+    key = (cfg.seed, cfg.init, cfg.init_std, cfg.init_scale, cfg.bias_init, cfg.layers)
+    got = _BASELINE.get(s)
+    if got is None or got[0] != key:
+        from tui_trainer.engine.gradcheck import objective
+        from tui_trainer.engine.network import Network
+
+        n = min(INIT_BASELINE_BATCH, int(s.x_train.shape[0]))
+        x, y = s.x_train[:n], s.y_train[:n]
+        now = Network.build(cfg, s.x_train.shape[1])
+        good = Network.build(
+            cfg.with_changes(init=_good_init_name(s), bias_init=0.0), s.x_train.shape[1]
+        )
+        with np.errstate(all="ignore"):
+            now.forward(x)  # fills the layer caches the fractions are read from
+            good.forward(x)
+            loss = objective(now, s.loss, x, y, 0.0)
+            sat = tuple(saturated_fraction(ly) for ly in now.layers)
+            beyond = tuple(pre_activation_beyond(ly) for ly in now.layers)
+            good_loss = objective(good, s.loss, x, y, 0.0)
+            good_sat = tuple(saturated_fraction(ly) for ly in good.layers)
+        got = (key, InitialState(loss, good_loss, sat, good_sat, beyond))
+        _BASELINE[s] = got
+    return got[1]
+
+
+def init_loss_baseline(s: Session) -> tuple[float, float]:
+    """The loss at initialization and that of a well-scaled start (see :func:`initial_state`)."""
+    st = initial_state(s)
+    return st.loss, st.good_loss
 
 
 def _does_not_fit(r: _Run) -> bool:
