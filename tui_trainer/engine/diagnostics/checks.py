@@ -14,6 +14,12 @@ the data, not the history):
     for mse regression, at least 5% of the training targets lie outside the
     range the output activation can produce (sigmoid (0, 1), tanh (-1, 1),
     relu [0, inf)).
+``lr_too_large`` (warning), static
+    The learning rate is at least 50x the optimizer's typical one (sgd 0.03,
+    momentum 0.01, adam 0.001): reported before the first step, and kept
+    when the loss never visibly rose (a huge step can kill ReLU units or
+    saturate tanh ones without a rise). The dynamic rule in :mod:`.rules`
+    takes precedence when it finds the rise.
 ``unstandardized_inputs`` (warning)
     An input feature is far from standardized: the 99th percentile of
     ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
@@ -49,6 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tui_trainer.engine.diagnostics.finding import Finding
+from tui_trainer.engine.diagnostics.fixes import TYPICAL_LR
 from tui_trainer.engine.diagnostics.rules import (
     _chance_loss,
     _f,
@@ -61,6 +68,10 @@ if TYPE_CHECKING:
     from tui_trainer.engine.session import Session
 
 INPUT_SCALE = 20.0
+# 50x the typical rate (sgd 1.5, momentum 0.5, adam 0.05): above every
+# built-in scenario except lr_too_large (the dead_relu one uses sgd 1.0, 33x)
+# and 5x above the benchmark's healthy range (up to about 10x).
+ABSURD_LR = 50.0
 TARGET_OUTSIDE = 0.05
 L2_SHRINK = 0.3
 L2_MIN_EPOCHS = 5
@@ -139,6 +150,34 @@ def loss_mismatch(s: Session) -> Finding | None:
         ),
         layer=L - 1,
         involves=((L - 1, "update"),),
+    )
+
+
+def absurd_lr(s: Session) -> Finding | None:
+    """The learning rate is at least ``ABSURD_LR`` times the optimizer's typical one."""
+    scale = float(s.hyper.lr) / TYPICAL_LR.get(s.optimizer_name, 0.03)
+    if not scale >= ABSURD_LR:
+        return None
+    typical = TYPICAL_LR.get(s.optimizer_name, 0.03)
+    return Finding(
+        code="lr_too_large",
+        title="Learning rate far too large",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"lr = {s.hyper.lr:g} is {scale:.0f}x the typical {typical:g} for "
+            f"{s.optimizer_name} (at least {ABSURD_LR:g}x counts as far too large before the "
+            "first step; healthy settings stay within about 10x)"
+        ),
+        advice=(
+            "Steps this large jump across the valley of the loss, blow the weights up or "
+            "knock ReLU units dead within a few steps, even when the loss has not risen yet. "
+            "Lower the learning rate towards the optimizer's typical value and raise it "
+            "again 3x at a time while the loss keeps falling."
+        ),
+        layer=None,
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
     )
 
 

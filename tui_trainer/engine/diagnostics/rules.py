@@ -1273,7 +1273,7 @@ def diagnose(session: Session) -> list[Finding]:
 
     init_ratio, init_mask = _exploding_at_init(r)
     add(_diverged(r))
-    lr_large = _lr_too_large(r, bool(init_mask.any()))
+    lr_large = _lr_too_large(r, bool(init_mask.any())) or checks.absurd_lr(session)
     add(lr_large)
     l2 = checks.l2_too_strong(r)
     add(l2)
