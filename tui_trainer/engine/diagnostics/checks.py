@@ -266,6 +266,9 @@ class InitialState:
     saturated: tuple[float | None, ...]
     good_saturated: tuple[float | None, ...]
     beyond: tuple[float | None, ...]  # share of pre-activations beyond +-5
+    # per layer: share of relu units with z <= 0 for every example (None: not relu)
+    dead: tuple[float | None, ...] = ()
+    good_dead: tuple[float | None, ...] = ()
 
 
 _BASELINE: weakref.WeakKeyDictionary[Session, tuple[tuple, InitialState]] = (
@@ -313,9 +316,19 @@ def initial_state(s: Session) -> InitialState:
             beyond = tuple(pre_activation_beyond(ly) for ly in now.layers)
             good_loss = objective(good, s.loss, x, y, 0.0)
             good_sat = tuple(saturated_fraction(ly) for ly in good.layers)
-        got = (key, InitialState(loss, good_loss, sat, good_sat, beyond))
+            dead = tuple(_relu_dead(ly) for ly in now.layers)
+            good_dead = tuple(_relu_dead(ly) for ly in good.layers)
+        got = (key, InitialState(loss, good_loss, sat, good_sat, beyond, dead, good_dead))
         _BASELINE[s] = got
     return got[1]
+
+
+def _relu_dead(ly: object) -> float | None:
+    from tui_trainer.engine.diagnostics.rules import negative_fraction
+
+    if getattr(ly, "activation", None) != "relu":
+        return None
+    return negative_fraction(ly)  # type: ignore[arg-type]
 
 
 def init_loss_baseline(s: Session) -> tuple[float, float]:

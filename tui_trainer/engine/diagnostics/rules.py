@@ -981,6 +981,51 @@ def _saturated(r: _Run, lr_large: bool) -> list[Finding]:
     return out
 
 
+def _dead_at_init(r: _Run) -> Finding | None:
+    """A hidden ReLU layer mostly dead at initialization (a negative bias_init,
+    a bad scale), read from the network as it started, so the cause stays in
+    the findings when the run later revives some units. Only when the
+    recommended start (He, biases 0) on the same data has at most half as
+    many dead units."""
+    if r.n == 0:
+        return None
+    from tui_trainer.engine.diagnostics.checks import initial_state
+
+    st = initial_state(r.s)
+    worst, worst_frac = None, 0.0
+    for i in range(min(r.L - 1, len(st.dead))):
+        frac, good = st.dead[i], st.good_dead[i]
+        if frac is None or good is None:
+            continue
+        if frac >= DEAD_FRACTION and good <= 0.5 * frac and frac > worst_frac:
+            worst, worst_frac = i, frac
+    if worst is None:
+        return None
+    units = r.s.net.layers[worst].n_out
+    good = st.good_dead[worst] or 0.0
+    bias = r.s.cfg.bias_init
+    return Finding(
+        code="dead_relu",
+        title="Dead ReLU units from the start",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"at initialization {_pct(worst_frac)} of the units of layer {worst + 1} "
+            f"({round(worst_frac * units)} of {units}) had z <= 0 for every one of the first "
+            f"training examples (bias_init = {bias:g}); started the recommended way (He, "
+            f"biases 0) {_pct(good)} would be"
+        ),
+        advice=(
+            "A ReLU unit whose input is negative for every example outputs 0 and gets no "
+            "gradient, so it never recovers. Start the biases at 0 (or a small positive "
+            "value) with He initialization, or use leaky_relu."
+        ),
+        layer=worst,
+        involves=((worst, "dead"),),
+    )
+
+
 def _saturated_at_init(r: _Run) -> Finding | None:
     """A hidden tanh/sigmoid layer saturated by its initial weights.
 
@@ -1296,6 +1341,8 @@ def diagnose(session: Session) -> list[Finding]:
         # units silenced by a collapsing L2 penalty or huge inputs are theirs
         if not (mismatch is not None and f.layer == r.L - 1) and l2 is None and inputs is None:
             dead.append(f)
+    if not dead and mismatch is None and l2 is None and inputs is None:
+        dead = [f for f in [_dead_at_init(r)] if f is not None]
     found.extend(dead)
     # Tiny updates everywhere are a symptom when no gradient gets through.
     if vanishing is None and not _blocked_by_dead(r, slice(max(0, r.n - r.W), r.n)):
