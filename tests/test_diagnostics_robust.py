@@ -138,3 +138,22 @@ def test_an_absurd_learning_rate_is_found_before_the_first_step() -> None:
     for opt, lr in (("sgd", 0.3), ("momentum", 0.1), ("adam", 0.01)):
         s = _session(_data("moons", noise=0.1), (16,), optimizer=opt, lr=lr)
         assert "lr_too_large" not in _warnings(s)
+
+
+def test_weights_thrown_far_from_their_start_blame_the_learning_rate() -> None:
+    """Distance from init, against the size of a well-scaled layer: a huge Adam
+    step moves the weights 10x and more; a healthy run and a plateau start
+    (tiny weights growing to a normal size) do not count."""
+    from tui_trainer.engine.diagnostics import checks
+
+    s = _session(_data("moons", noise=0.1), (16,), optimizer="adam", lr=0.5, epochs=5)
+    s.run()
+    assert max(checks.weight_distance(s)) >= checks.WEIGHT_DISTANCE
+    f = checks.weights_far_from_init(_Run(s))
+    assert f is not None and f.code == "lr_too_large" and "|W - W0|" in f.evidence
+    ok = _session(_data("moons", noise=0.1), (16,), optimizer="adam", lr=0.005, epochs=5)
+    ok.run()
+    assert max(checks.weight_distance(ok)) < 2
+    tiny = _session(_data("moons", noise=0.1), (16,), init="normal", init_std=1e-3, epochs=5)
+    tiny.run()
+    assert max(checks.weight_distance(tiny)) < 2

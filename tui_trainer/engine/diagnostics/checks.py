@@ -269,6 +269,8 @@ class InitialState:
     # per layer: share of relu units with z <= 0 for every example (None: not relu)
     dead: tuple[float | None, ...] = ()
     good_dead: tuple[float | None, ...] = ()
+    weights: tuple[np.ndarray, ...] = ()  # each layer's W at initialization
+    good_norms: tuple[float, ...] = ()  # |W| of each layer of the well-scaled start
 
 
 _BASELINE: weakref.WeakKeyDictionary[Session, tuple[tuple, InitialState]] = (
@@ -318,7 +320,14 @@ def initial_state(s: Session) -> InitialState:
             good_sat = tuple(saturated_fraction(ly) for ly in good.layers)
             dead = tuple(_relu_dead(ly) for ly in now.layers)
             good_dead = tuple(_relu_dead(ly) for ly in good.layers)
-        got = (key, InitialState(loss, good_loss, sat, good_sat, beyond, dead, good_dead))
+        weights = tuple(ly.W.copy() for ly in now.layers)
+        good_norms = tuple(float(np.linalg.norm(ly.W)) for ly in good.layers)
+        got = (
+            key,
+            InitialState(
+                loss, good_loss, sat, good_sat, beyond, dead, good_dead, weights, good_norms
+            ),
+        )
         _BASELINE[s] = got
     return got[1]
 
@@ -335,6 +344,70 @@ def init_loss_baseline(s: Session) -> tuple[float, float]:
     """The loss at initialization and that of a well-scaled start (see :func:`initial_state`)."""
     st = initial_state(s)
     return st.loss, st.good_loss
+
+
+WEIGHT_DISTANCE = 10.0
+
+
+def weight_distance(s: Session) -> np.ndarray:
+    """Per layer, how far the weights moved from where they started:
+    ``|W - W0| / max(|W0|, |W_good|)``, ``W_good`` a well-scaled start's.
+
+    The denominator is at least the size of a well-scaled layer, so a run
+    that starts from tiny weights (a plateau) and grows them to a normal size
+    is not counted as moving far. On the benchmark's tuning runs no healthy
+    run moves more than 5x; runs with a far too large learning rate or
+    exploding gradients move 10x to 1e30x.
+    """
+    st = initial_state(s)
+    out = np.zeros(len(s.net.layers))
+    for i, ly in enumerate(s.net.layers):
+        if i >= len(st.weights) or st.weights[i].shape != ly.W.shape:
+            continue
+        with np.errstate(all="ignore"):
+            d = float(np.linalg.norm(ly.W - st.weights[i]))
+        scale = max(float(np.linalg.norm(st.weights[i])), st.good_norms[i], 1e-12)
+        out[i] = d / scale if math.isfinite(d) else math.inf
+    return out
+
+
+def weights_far_from_init(r: _Run) -> Finding | None:
+    """Weights thrown far from their start (``WEIGHT_DISTANCE`` x a layer's size):
+    steps too big for the loss surface, even when the loss has settled again."""
+    if r.n < 10 or r.diverged:
+        return None
+    dist = weight_distance(r.s)
+    worst = int(np.argmax(dist))
+    if not dist[worst] >= WEIGHT_DISTANCE:
+        return None
+    w = r.wnorm[:, worst]
+    half = float(w[-1] / max(float(w[r.n // 2]), 1e-12))
+    growing = (
+        f"; it is still growing ({_f(half)}x over the last half of the run)"
+        if half >= 1.5
+        else f"; most of the move came early (the norm is now {_f(float(w[-1]))})"
+    )
+    peak = np.nanmax(r.upd[:, worst]) if r.n else 0.0
+    return Finding(
+        code="lr_too_large",
+        title="Learning rate too large",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"the weights of layer {worst + 1} moved {_f(float(dist[worst]))}x the size of a "
+            f"well-scaled layer away from where they started (|W - W0| / |W0|){growing}; the "
+            f"largest update ratio of that layer was {_f(float(peak))}, healthy is about 1e-3"
+        ),
+        advice=(
+            "Steps far too big for the loss surface threw the weights away from their start; "
+            "the loss may have settled again with saturated or silent units. Lower the "
+            "learning rate, 3-10x at a time, until the update ratio |delta W|/|W| is around "
+            "1e-3."
+        ),
+        layer=worst,
+        involves=((worst, "update"),),
+    )
 
 
 def _does_not_fit(r: _Run) -> bool:

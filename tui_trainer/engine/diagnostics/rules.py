@@ -1319,6 +1319,9 @@ def diagnose(session: Session) -> list[Finding]:
     init_ratio, init_mask = _exploding_at_init(r)
     add(_diverged(r))
     lr_large = _lr_too_large(r, bool(init_mask.any())) or checks.absurd_lr(session)
+    if lr_large is None and inputs is None and not init_mask.any():
+        # Huge inputs or an exploding start also throw the weights far: theirs.
+        lr_large = checks.weights_far_from_init(r)
     add(lr_large)
     l2 = checks.l2_too_strong(r)
     add(l2)
