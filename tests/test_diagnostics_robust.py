@@ -157,3 +157,27 @@ def test_weights_thrown_far_from_their_start_blame_the_learning_rate() -> None:
     tiny = _session(_data("moons", noise=0.1), (16,), init="normal", init_std=1e-3, epochs=5)
     tiny.run()
     assert max(checks.weight_distance(tiny)) < 2
+
+
+def test_an_oscillating_epoch_loss_with_big_updates_blames_the_learning_rate() -> None:
+    """AUTOTRAINER's unstable training on epoch means: up, down, up by 30%."""
+    from test_diagnostics import _fake_history
+    from tui_trainer.engine.diagnostics.rules import _lr_too_large
+
+    s = _session(_data("moons", noise=0.1), (8,), lr=0.05, epochs=1)
+    n = 400
+    ratio = {f"update_ratio[{i}]": 1e-2 for i in range(s.n_layers)}
+    _fake_history(s, n, **ratio)
+    r = _Run(s)
+    r.n_epochs = 20
+    r.e_step = np.arange(1, 21) * 20.0
+    r.e_loss = np.where(np.arange(20) % 2 == 0, 0.4, 0.55)
+    f = _lr_too_large(r, False)
+    assert f is not None and "oscillates" in f.evidence
+    r.e_loss = np.linspace(0.6, 0.3, 20)  # a steady fall: not unstable
+    assert _lr_too_large(r, False) is None
+    _fake_history(s, n)  # the same zigzag with update ratios of 1e-3: not the lr
+    calm = _Run(s)
+    calm.n_epochs, calm.e_step = 20, np.arange(1, 21) * 20.0
+    calm.e_loss = np.where(np.arange(20) % 2 == 0, 0.4, 0.55)
+    assert _lr_too_large(calm, False) is None

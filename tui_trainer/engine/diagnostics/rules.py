@@ -138,6 +138,7 @@ if TYPE_CHECKING:
 UPDATE_RATIO_HIGH = 3e-2
 UPDATE_RATIO_LOW = 1e-4
 UPDATE_RATIO_ZIGZAG = 3e-3
+OSCILLATE_EPOCHS = 10
 UPDATE_RATIO_KILL = 0.1
 UPDATE_RATIO_SMALL = 3e-4
 LR_SCALE_SMALL = 0.3
@@ -384,6 +385,23 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
                 f"the full-batch loss zigzags: {_pct(flips)} of the last {len(tail)} changes "
                 f"flip direction, by {_pct(amp)} of the loss per step"
             )
+    if not how and r.n_epochs >= OSCILLATE_EPOCHS and r.s.batches_per_epoch > 1:
+        # AUTOTRAINER's "unstable" training, on epoch losses (a mini-batch's
+        # loss is noisy by nature; an epoch's mean is not): the epoch train
+        # loss goes up and down instead of down, by a tenth of itself.
+        e = r.e_loss[np.isfinite(r.e_loss)][-20:]
+        if e.size >= OSCILLATE_EPOCHS:
+            d = np.diff(e)
+            flips = float(np.mean(d[1:] * d[:-1] < 0))
+            amp = float(np.median(np.abs(d)) / max(float(np.median(e)), 1e-12))
+            if flips >= 0.5 and amp >= 0.1:
+                limit = UPDATE_RATIO_ZIGZAG
+                start = seg_from = max(0, r.epoch_start_step(r.n_epochs - e.size))
+                how = (
+                    f"the epoch train loss oscillates: {_pct(flips)} of its last {e.size - 1} "
+                    f"changes flip direction, by {_pct(amp)} of the loss per epoch (AUTOTRAINER's "
+                    "unstable training)"
+                )
     if not how:
         return _killed_by_big_steps(r)
     seg_from = max(seg_from, seg_to - 2000)
