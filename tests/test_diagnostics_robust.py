@@ -181,3 +181,31 @@ def test_an_oscillating_epoch_loss_with_big_updates_blames_the_learning_rate() -
     calm.n_epochs, calm.e_step = 20, np.arange(1, 21) * 20.0
     calm.e_loss = np.where(np.arange(20) % 2 == 0, 0.4, 0.55)
     assert _lr_too_large(calm, False) is None
+
+
+def test_alpha_runs_on_a_schedule_and_after_a_step_back() -> None:
+    from tui_trainer.engine.diagnostics import checks
+
+    s = _session(_data("moons", noise=0.1), (8,), lr=0.05, epochs=20)
+    s.run(max_steps=3)
+    calls = []
+    real = checks.step_alpha
+
+    def counting(sess: Session) -> float | None:
+        calls.append(sess.step)
+        return real(sess)
+
+    checks.step_alpha = counting  # type: ignore[assignment]
+    try:
+        first = checks.scheduled_alpha(s)
+        s.run(max_steps=5)
+        again = checks.scheduled_alpha(s)  # 5 steps later: reused
+        assert calls == [3] and first is not None and again == first
+        s.run(max_steps=checks.ALPHA_EVERY)
+        checks.scheduled_alpha(s)
+        assert calls[-1] == s.step and len(calls) == 2
+        s.back("step")  # a step back: the cached alpha belongs to the future
+        checks.scheduled_alpha(s)
+        assert len(calls) == 3 and calls[-1] == s.step
+    finally:
+        checks.step_alpha = real  # type: ignore[assignment]

@@ -543,3 +543,17 @@ def step_alpha(s: Session) -> float | None:
         return None
     t_min = -slope0 / (2 * curvature)
     return 1 / t_min - 1
+
+
+ALPHA_EVERY = 50  # steps between two computations of alpha (Cockpit's track_schedule)
+_ALPHA: weakref.WeakKeyDictionary[Session, tuple[int, float | None]] = weakref.WeakKeyDictionary()
+
+
+def scheduled_alpha(s: Session) -> tuple[float, int] | None:
+    """:func:`step_alpha` at most once every ``ALPHA_EVERY`` steps: (alpha, the
+    step it belongs to), reused in between; recomputed after a step back."""
+    got = _ALPHA.get(s)
+    if got is None or got[0] > s.step or s.step - got[0] >= ALPHA_EVERY:
+        got = (s.step, step_alpha(s))
+        _ALPHA[s] = got
+    return None if got[1] is None else (got[1], got[0])

@@ -447,17 +447,22 @@ def _lr_too_large(r: _Run, init_exploding: bool) -> Finding | None:
 
 
 def _alpha_text(r: _Run) -> str:
-    """Cockpit's alpha of the last step, as evidence (empty when it has none)."""
+    """Cockpit's alpha of a recent step, as evidence (empty when it has none).
+
+    Costs two forward and backward passes, so it runs on a schedule
+    (:func:`checks.scheduled_alpha`), not at every check."""
     if r.diverged:
         return ""
-    from tui_trainer.engine.diagnostics.checks import step_alpha
+    from tui_trainer.engine.diagnostics.checks import scheduled_alpha
 
-    a = step_alpha(r.s)
-    if a is None:
+    got = scheduled_alpha(r.s)
+    if got is None:
         return ""
+    a, step = got
     where = "overshot the valley floor" if a > 0.5 else "landed near the valley floor"
+    which = "the last step" if step == r.s.step else f"step {step}"
     return (
-        f"; the last step {where}: Cockpit's alpha is {a:+.2f} (0 = on the floor, +1 = "
+        f"; {which} {where}: Cockpit's alpha is {a:+.2f} (0 = on the floor, +1 = "
         "as high on the other side)"
     )
 
