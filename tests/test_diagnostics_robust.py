@@ -209,3 +209,28 @@ def test_alpha_runs_on_a_schedule_and_after_a_step_back() -> None:
         assert len(calls) == 3 and calls[-1] == s.step
     finally:
         checks.step_alpha = real  # type: ignore[assignment]
+
+
+def test_a_loss_rise_from_huge_inputs_is_blamed_on_the_inputs_not_the_lr(tmp_path) -> None:
+    """Raw-unit inputs make every step too big for the first layer; the fix is
+    to standardize them, not to lower a learning rate that is fine (sgd 0.05
+    here). The benchmark's run where the loss rose and the rules blamed the
+    learning rate (whose fix then made it worse)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import diagnosis as bench
+
+    from tui_trainer.scenario import load_scenario
+
+    (case,) = [c for c in bench.generate("tune2") if c.name == "tune2-unstandardized_inputs-04"]
+    (path,) = bench.write_cases([case], tmp_path)
+    sc = load_scenario(path)
+    data = sc.load_data()
+    s = Session(sc.train_config(data), data)
+    s.run()
+    found = _warnings(s)
+    assert "unstandardized_inputs" in found
+    assert found["unstandardized_inputs"][0].fixes[0] == {"data.standardize": True}
+    assert "lr_too_large" not in found

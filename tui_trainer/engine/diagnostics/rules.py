@@ -1341,7 +1341,12 @@ def diagnose(session: Session) -> list[Finding]:
 
     init_ratio, init_mask = _exploding_at_init(r)
     add(_diverged(r))
-    lr_large = _lr_too_large(r, bool(init_mask.any())) or checks.absurd_lr(session)
+    # Huge inputs make every step too big for the first layer: a rise of the
+    # loss is then theirs to explain (fix: standardize), unless the learning
+    # rate is absurd by itself.
+    lr_large = (
+        _lr_too_large(r, bool(init_mask.any())) if inputs is None else None
+    ) or checks.absurd_lr(session)
     if lr_large is None and inputs is None and not init_mask.any():
         # Huge inputs or an exploding start also throw the weights far: theirs.
         lr_large = checks.weights_far_from_init(r)
