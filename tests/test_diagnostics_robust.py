@@ -234,3 +234,14 @@ def test_a_loss_rise_from_huge_inputs_is_blamed_on_the_inputs_not_the_lr(tmp_pat
     assert "unstandardized_inputs" in found
     assert found["unstandardized_inputs"][0].fixes[0] == {"data.standardize": True}
     assert "lr_too_large" not in found
+
+
+def test_a_learning_rate_far_too_small_is_found_before_the_first_step() -> None:
+    for opt, lr in (("sgd", 1e-4), ("momentum", 1e-5), ("adam", 1e-5)):
+        s = _session(_data("sine", noise=0.1), (16,), optimizer=opt, lr=lr)
+        (f,) = _warnings(s)["lr_too_small"]
+        typical = {"sgd": 0.03, "momentum": 0.01, "adam": 0.001}[opt]
+        assert f.step == 0 and f.fixes[0] == {"training.lr": typical}
+    for opt, lr in (("sgd", 0.01), ("momentum", 0.003), ("adam", 3e-4)):
+        s = _session(_data("sine", noise=0.1), (16,), optimizer=opt, lr=lr)
+        assert "lr_too_small" not in _warnings(s)

@@ -20,6 +20,10 @@ the data, not the history):
     when the loss never visibly rose (a huge step can kill ReLU units or
     saturate tanh ones without a rise). The dynamic rule in :mod:`.rules`
     takes precedence when it finds the rise.
+``lr_too_small`` (warning), static
+    The learning rate is at most 1/100 of the optimizer's typical one;
+    the dynamic rule in :mod:`.rules` (little progress, tiny update ratios)
+    takes precedence when it holds.
 ``unstandardized_inputs`` (warning)
     An input feature is far from standardized: the 99th percentile of
     ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
@@ -72,6 +76,9 @@ INPUT_SCALE = 20.0
 # built-in scenario except lr_too_large (the dead_relu one uses sgd 1.0, 33x)
 # and 5x above the benchmark's healthy range (up to about 10x).
 ABSURD_LR = 50.0
+# 1/100 of the typical rate (sgd 3e-4, momentum 1e-4, adam 1e-5): the built-in
+# lr_too_small scenario (sgd 3e-4) and below; healthy settings stay above 1/3.
+ABSURD_LR_SMALL = 100.0
 TARGET_OUTSIDE = 0.05
 L2_SHRINK = 0.3
 L2_MIN_EPOCHS = 5
@@ -177,6 +184,32 @@ def absurd_lr(s: Session) -> Finding | None:
             "again 3x at a time while the loss keeps falling."
         ),
         layer=None,
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
+    )
+
+
+def absurd_small_lr(s: Session) -> Finding | None:
+    """The learning rate is at most 1/``ABSURD_LR_SMALL`` of the optimizer's typical one."""
+    typical = TYPICAL_LR.get(s.optimizer_name, 0.03)
+    scale = float(s.hyper.lr) / typical
+    if not 0 < scale <= 1 / ABSURD_LR_SMALL:
+        return None
+    return Finding(
+        code="lr_too_small",
+        title="Learning rate far too small",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"lr = {s.hyper.lr:g} is 1/{1 / scale:.0f} of the typical {typical:g} for "
+            f"{s.optimizer_name} (1/{ABSURD_LR_SMALL:g} or less counts as far too small "
+            "before the first step; healthy settings stay within about 3x)"
+        ),
+        advice=(
+            "Steps this small move the weights by a tiny fraction of their size: the loss "
+            "falls, if at all, far slower than it could. Raise the learning rate towards the "
+            "optimizer's typical value."
+        ),
         involves=tuple((i, "update") for i in range(len(s.net.layers))),
     )
 

@@ -1376,8 +1376,10 @@ def diagnose(session: Session) -> list[Finding]:
         dead = [f for f in [_dead_at_init(r)] if f is not None]
     found.extend(dead)
     # Tiny updates everywhere are a symptom when no gradient gets through.
+    small = None
     if vanishing is None and not _blocked_by_dead(r, slice(max(0, r.n - r.W), r.n)):
-        add(_lr_too_small(r))
+        small = _lr_too_small(r)
+    add(small or checks.absurd_small_lr(session))
     if inputs is None:
         sat = [
             f
