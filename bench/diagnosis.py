@@ -26,7 +26,7 @@ the findings at the end of the run:
   ``also`` and they are neither a hit nor a false positive;
 * *false alarms*: the share of healthy runs with any finding at all;
 * *steps*: the median step count at which a check first reported the right
-  code, and that as a share of the run's steps;
+  code (in any layer), and that as a share of the run's steps;
 * *repair*: the first fix of the first (most severe, earliest) finding that has one is
   applied to the scenario (``tui_trainer.fixes.apply_fix``) and run again
   from the start; repaired when its validation loss at the last epoch of
@@ -460,7 +460,13 @@ def run_case(path: str) -> dict[str, Any]:
                 "code": f.code,
                 "severity": f.severity,
                 "layer": f.layer,
-                "seen": result.seen_at(f),
+                # the first check that reported this code, whatever the layer
+                # (a static finding and the later dynamic one of the same code
+                # can name different layers)
+                "seen": min(
+                    [st for (code, _), st in result.first_seen.items() if code == f.code]
+                    or [result.seen_at(f)]
+                ),
                 "fixes": [dict(x) for x in f.fixes],
             }
             for f in result.findings

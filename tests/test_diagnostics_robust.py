@@ -245,3 +245,11 @@ def test_a_learning_rate_far_too_small_is_found_before_the_first_step() -> None:
     for opt, lr in (("sgd", 0.01), ("momentum", 0.003), ("adam", 3e-4)):
         s = _session(_data("sine", noise=0.1), (16,), optimizer=opt, lr=lr)
         assert "lr_too_small" not in _warnings(s)
+
+
+def test_an_l2_penalty_far_too_strong_is_found_before_the_first_step() -> None:
+    s = _session(_data("moons", noise=0.1), (16,), lr=0.05, l2=0.5)
+    (f,) = _warnings(s)["l2_too_strong"]
+    assert f.step == 0 and f.fixes[0] == {"training.l2": 0.005}
+    ok = _session(_data("moons", noise=0.1), (16,), lr=0.05, l2=0.02)  # regularized's
+    assert "l2_too_strong" not in _warnings(ok)

@@ -24,6 +24,10 @@ the data, not the history):
     The learning rate is at most 1/100 of the optimizer's typical one;
     the dynamic rule in :mod:`.rules` (little progress, tiny update ratios)
     takes precedence when it holds.
+``l2_too_strong`` (warning), static
+    ``l2 >= 0.1``, 10x the top of the usual 1e-4 to 1e-2; the dynamic rule
+    below (the weights collapsed and the network does not fit) takes
+    precedence when it holds.
 ``unstandardized_inputs`` (warning)
     An input feature is far from standardized: the 99th percentile of
     ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
@@ -79,6 +83,8 @@ ABSURD_LR = 50.0
 # 1/100 of the typical rate (sgd 3e-4, momentum 1e-4, adam 1e-5): the built-in
 # lr_too_small scenario (sgd 3e-4) and below; healthy settings stay above 1/3.
 ABSURD_LR_SMALL = 100.0
+# 10x the top of the usual 1e-4 to 1e-2 (the built-in regularized scenario uses 0.02)
+ABSURD_L2 = 0.1
 TARGET_OUTSIDE = 0.05
 L2_SHRINK = 0.3
 L2_MIN_EPOCHS = 5
@@ -209,6 +215,29 @@ def absurd_small_lr(s: Session) -> Finding | None:
             "Steps this small move the weights by a tiny fraction of their size: the loss "
             "falls, if at all, far slower than it could. Raise the learning rate towards the "
             "optimizer's typical value."
+        ),
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
+    )
+
+
+def absurd_l2(s: Session) -> Finding | None:
+    """An L2 penalty of at least ``ABSURD_L2``: 10x the top of the usual 1e-4 to 1e-2."""
+    if not s.l2 >= ABSURD_L2:
+        return None
+    return Finding(
+        code="l2_too_strong",
+        title="L2 penalty far too strong",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"l2 = {s.l2:g}: usual values are 1e-4 to 1e-2 ({ABSURD_L2:g} or more counts as far "
+            "too strong before the first step); the penalty's gradient l2 W then pulls every "
+            "weight towards 0 harder than the data pulls it anywhere"
+        ),
+        advice=(
+            "Lower l2 100x (typical values are 1e-4 to 1e-2), or remove it until the network "
+            "fits, then add it back to fight overfitting."
         ),
         involves=tuple((i, "update") for i in range(len(s.net.layers))),
     )

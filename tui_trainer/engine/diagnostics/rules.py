@@ -1351,7 +1351,7 @@ def diagnose(session: Session) -> list[Finding]:
         # Huge inputs or an exploding start also throw the weights far: theirs.
         lr_large = checks.weights_far_from_init(r)
     add(lr_large)
-    l2 = checks.l2_too_strong(r)
+    l2 = checks.l2_too_strong(r) or checks.absurd_l2(session)
     add(l2)
     # A blow-up saturates or kills units on its way: then vanishing gradients
     # late in the run are a symptom, not a cause. So is the collapse of the
