@@ -253,3 +253,13 @@ def test_an_l2_penalty_far_too_strong_is_found_before_the_first_step() -> None:
     assert f.step == 0 and f.fixes[0] == {"training.l2": 0.005}
     ok = _session(_data("moons", noise=0.1), (16,), lr=0.05, l2=0.02)  # regularized's
     assert "l2_too_strong" not in _warnings(ok)
+
+
+def test_a_flat_loss_through_a_deep_tanh_stack_is_vanishing_gradients() -> None:
+    """Six tanh layers of small weights: the loss sits at ln 2 and the first and
+    last layers' gradients are equally small, so the ratio rule is silent."""
+    s = _session(_data("xor"), (8,) * 6, init="normal", init_std=0.08, lr=0.07, epochs=12)
+    s.run()
+    found = _warnings(s)
+    assert "vanishing_gradients" in found and "plateau" not in found
+    assert found["vanishing_gradients"][0].fixes[0] == {"model.init": "xavier"}

@@ -50,7 +50,10 @@ Dynamic checks:
     adam 0.001): tiny updates then come from a flat gradient, not from the
     step size (Cockpit tells the two apart by GradNorm with UpdateSize), and
     the network has the capacity (every hidden layer has at least 3 units and
-    a non-linear activation).
+    a non-linear activation). With 4 or more tanh/sigmoid hidden layers the
+    same flat loss is reported as ``vanishing_gradients``: the signal fades
+    through the depth on the way back (and forward), so the first and last
+    layers' gradients can be equally small and the ratio rule misses it.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ L2_MIN_EPOCHS = 5
 PLATEAU_MIN_EPOCHS = 10
 PLATEAU_BAND = 0.05
 PLATEAU_LR_SCALE = 0.3
+DEEP_SQUASHING = 4  # tanh/sigmoid hidden layers from which a flat loss is vanishing gradients
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
 
 
@@ -538,6 +542,33 @@ def plateau(r: _Run) -> Finding | None:
     start = r.epoch_start_step(e0)
     w0 = np.array(initial_norms(s))
     gn = np.median(r.recent(r.grad), axis=0)
+    squashing = sum(ly.activation in ("tanh", "sigmoid") for ly in hidden)
+    if squashing >= DEEP_SQUASHING:
+        # A flat loss through a deep stack of tanh/sigmoid layers: the chain
+        # rule multiplies each layer's slope and weights on the way back (and
+        # forward), so no signal gets through: vanishing gradients, though the
+        # first and last layers' gradients may be equally small.
+        return Finding(
+            code="vanishing_gradients",
+            title="Vanishing gradients (a deep flat network)",
+            severity="warning",
+            step=start,
+            epoch=e0,
+            evidence=(
+                f"the epoch train loss has stayed within 5% of the chance level {_f(chance)} "
+                f"since epoch {e0 + 1} ({t.size - e0} epochs) in a network of {squashing} "
+                f"tanh/sigmoid hidden layers; median gradient norms per layer "
+                f"{', '.join(_f(float(g)) for g in gn)} (initial weight norms "
+                f"{', '.join(_f(float(w)) for w in w0[:-1])})"
+            ),
+            advice=(
+                "Each tanh or sigmoid layer multiplies the signal by its slope and weights on "
+                "the way back; through many layers with small weights nothing reaches either "
+                "end. Use Xavier initialization (or ReLU with He), or fewer layers."
+            ),
+            layer=0,
+            involves=((0, "gradient"),),
+        )
     return Finding(
         code="plateau",
         title="Stuck on a plateau",
