@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_diagnostics import CASES, _run
 from helpers import make_session
+from test_diagnostics import CASES, _run
 from tui_trainer.engine.diagnostics import (
     Finding,
     diagnose,
