@@ -99,14 +99,21 @@ are taken from there (``involvements``), never from thresholds of their own.
     one the cached batch belongs to.
 ``init_loss`` (warning)
     cross_entropy and binary_cross_entropy: the first step's loss differs
-    from the chance level ln C by more than ``max(0.5, 0.5 ln C)``.
+    from the chance level ln C by more than ``max(0.5, 0.5 ln C)``. Above
+    ln C by more than ``max(3, ln C)`` it is a warning only when the same
+    network started the recommended way (He/Xavier, biases 0) begins at
+    least 3x lower on the same examples (``checks.initial_state``);
+    otherwise the inputs' scale, not the initialization, is why (a note).
 ``overfitting`` (warning)
     At least 8 epochs with a validation loss. With 3-epoch moving averages:
     the best validation epoch is at least 5 epochs before the last, the
-    validation loss now is more than 1.1x its best, and the training loss now
-    is below 0.8x what it was at the best epoch (it kept falling). Not
-    reported when the run diverged or ``lr_too_large`` was found: huge steps
-    make the validation loss wander for reasons of their own.
+    validation loss now is more than 1.1x its best, at its highest since
+    then it climbed at least 0.15x the chance level above its best, the
+    training loss now is below 0.8x what it was at the best epoch (it kept
+    falling) and at most half the validation loss. Not reported when the run
+    diverged, ``lr_too_large`` was found, or the start was broken
+    (saturated or exploding units, vanishing gradients, an ``init_loss``
+    warning): then the validation loss wanders for reasons of its own.
 ``underfitting`` (warning)
     At least 20 epochs (with 10, the plateau of the healthy xor scenario,
     which lasts until about epoch 30, is flagged from epoch 10 on). Over the
