@@ -14,6 +14,20 @@ the data, not the history):
     for mse regression, at least 5% of the training targets lie outside the
     range the output activation can produce (sigmoid (0, 1), tanh (-1, 1),
     relu [0, inf)).
+``lr_too_large`` (warning), static
+    The learning rate is at least 50x the optimizer's typical one (sgd 0.03,
+    momentum 0.01, adam 0.001): reported before the first step, and kept
+    when the loss never visibly rose (a huge step can kill ReLU units or
+    saturate tanh ones without a rise). The dynamic rule in :mod:`.rules`
+    takes precedence when it finds the rise.
+``lr_too_small`` (warning), static
+    The learning rate is at most 1/100 of the optimizer's typical one;
+    the dynamic rule in :mod:`.rules` (little progress, tiny update ratios)
+    takes precedence when it holds.
+``l2_too_strong`` (warning), static
+    ``l2 >= 0.1``, 10x the top of the usual 1e-4 to 1e-2; the dynamic rule
+    below (the weights collapsed and the network does not fit) takes
+    precedence when it holds.
 ``unstandardized_inputs`` (warning)
     An input feature is far from standardized: the 99th percentile of
     ``|x|`` over the training set exceeds 20 (UMLAUT and DeepDiagnosis flag
@@ -36,18 +50,23 @@ Dynamic checks:
     adam 0.001): tiny updates then come from a flat gradient, not from the
     step size (Cockpit tells the two apart by GradNorm with UpdateSize), and
     the network has the capacity (every hidden layer has at least 3 units and
-    a non-linear activation).
+    a non-linear activation). With 4 or more tanh/sigmoid hidden layers the
+    same flat loss is reported as ``vanishing_gradients``: the signal fades
+    through the depth on the way back (and forward), so the first and last
+    layers' gradients can be equally small and the ratio rule misses it.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tui_trainer.engine.diagnostics.finding import Finding
+from tui_trainer.engine.diagnostics.fixes import TYPICAL_LR
 from tui_trainer.engine.diagnostics.rules import (
     _chance_loss,
     _f,
@@ -60,12 +79,22 @@ if TYPE_CHECKING:
     from tui_trainer.engine.session import Session
 
 INPUT_SCALE = 20.0
+# 50x the typical rate (sgd 1.5, momentum 0.5, adam 0.05): above every
+# built-in scenario except lr_too_large (the dead_relu one uses sgd 1.0, 33x)
+# and 5x above the benchmark's healthy range (up to about 10x).
+ABSURD_LR = 50.0
+# 1/100 of the typical rate (sgd 3e-4, momentum 1e-4, adam 1e-5): the built-in
+# lr_too_small scenario (sgd 3e-4) and below; healthy settings stay above 1/3.
+ABSURD_LR_SMALL = 100.0
+# 10x the top of the usual 1e-4 to 1e-2 (the built-in regularized scenario uses 0.02)
+ABSURD_L2 = 0.1
 TARGET_OUTSIDE = 0.05
 L2_SHRINK = 0.3
 L2_MIN_EPOCHS = 5
 PLATEAU_MIN_EPOCHS = 10
 PLATEAU_BAND = 0.05
 PLATEAU_LR_SCALE = 0.3
+DEEP_SQUASHING = 4  # tanh/sigmoid hidden layers from which a flat loss is vanishing gradients
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
 
 
@@ -141,6 +170,83 @@ def loss_mismatch(s: Session) -> Finding | None:
     )
 
 
+def absurd_lr(s: Session) -> Finding | None:
+    """The learning rate is at least ``ABSURD_LR`` times the optimizer's typical one."""
+    scale = float(s.hyper.lr) / TYPICAL_LR.get(s.optimizer_name, 0.03)
+    if not scale >= ABSURD_LR:
+        return None
+    typical = TYPICAL_LR.get(s.optimizer_name, 0.03)
+    return Finding(
+        code="lr_too_large",
+        title="Learning rate far too large",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"lr = {s.hyper.lr:g} is {scale:.0f}x the typical {typical:g} for "
+            f"{s.optimizer_name} (at least {ABSURD_LR:g}x counts as far too large before the "
+            "first step; healthy settings stay within about 10x)"
+        ),
+        advice=(
+            "Steps this large jump across the valley of the loss, blow the weights up or "
+            "knock ReLU units dead within a few steps, even when the loss has not risen yet. "
+            "Lower the learning rate towards the optimizer's typical value and raise it "
+            "again 3x at a time while the loss keeps falling."
+        ),
+        layer=None,
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
+    )
+
+
+def absurd_small_lr(s: Session) -> Finding | None:
+    """The learning rate is at most 1/``ABSURD_LR_SMALL`` of the optimizer's typical one."""
+    typical = TYPICAL_LR.get(s.optimizer_name, 0.03)
+    scale = float(s.hyper.lr) / typical
+    if not 0 < scale <= 1 / ABSURD_LR_SMALL:
+        return None
+    return Finding(
+        code="lr_too_small",
+        title="Learning rate far too small",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"lr = {s.hyper.lr:g} is 1/{1 / scale:.0f} of the typical {typical:g} for "
+            f"{s.optimizer_name} (1/{ABSURD_LR_SMALL:g} or less counts as far too small "
+            "before the first step; healthy settings stay within about 3x)"
+        ),
+        advice=(
+            "Steps this small move the weights by a tiny fraction of their size: the loss "
+            "falls, if at all, far slower than it could. Raise the learning rate towards the "
+            "optimizer's typical value."
+        ),
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
+    )
+
+
+def absurd_l2(s: Session) -> Finding | None:
+    """An L2 penalty of at least ``ABSURD_L2``: 10x the top of the usual 1e-4 to 1e-2."""
+    if not s.l2 >= ABSURD_L2:
+        return None
+    return Finding(
+        code="l2_too_strong",
+        title="L2 penalty far too strong",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"l2 = {s.l2:g}: usual values are 1e-4 to 1e-2 ({ABSURD_L2:g} or more counts as far "
+            "too strong before the first step); the penalty's gradient l2 W then pulls every "
+            "weight towards 0 harder than the data pulls it anywhere"
+        ),
+        advice=(
+            "Lower l2 100x (typical values are 1e-4 to 1e-2), or remove it until the network "
+            "fits, then add it back to fight overfitting."
+        ),
+        involves=tuple((i, "update") for i in range(len(s.net.layers))),
+    )
+
+
 _STATIC: weakref.WeakKeyDictionary[Session, tuple[int, Finding | None]] = (
     weakref.WeakKeyDictionary()
 )
@@ -211,6 +317,165 @@ def initial_norms(s: Session) -> list[float]:
     return got[1]
 
 
+INIT_BASELINE_BATCH = 512
+
+
+@dataclass(frozen=True)
+class InitialState:
+    """The network at initialization, next to the same network started the
+    recommended way (He for relu, Xavier otherwise, biases 0), on the first
+    ``INIT_BASELINE_BATCH`` training examples."""
+
+    loss: float
+    good_loss: float
+    # per layer: share of saturated activations (None for other activations)
+    saturated: tuple[float | None, ...]
+    good_saturated: tuple[float | None, ...]
+    beyond: tuple[float | None, ...]  # share of pre-activations beyond +-5
+    # per layer: share of relu units with z <= 0 for every example (None: not relu)
+    dead: tuple[float | None, ...] = ()
+    good_dead: tuple[float | None, ...] = ()
+    weights: tuple[np.ndarray, ...] = ()  # each layer's W at initialization
+    good_norms: tuple[float, ...] = ()  # |W| of each layer of the well-scaled start
+
+
+_BASELINE: weakref.WeakKeyDictionary[Session, tuple[tuple, InitialState]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _good_init_name(s: Session) -> str:
+    acts = [ly.activation for ly in s.net.layers[:-1]]
+    return "he" if acts and all(a in ("relu", "leaky_relu") for a in acts) else "xavier"
+
+
+def initial_state(s: Session) -> InitialState:
+    """How the run started, and how a well-scaled start on the same data would.
+
+    Why: a first loss far above ln C, or saturated units, are only the
+    initialization's fault when a well-scaled start on the same data does
+    much better. Inputs that span several units (TensorFlow Playground's -6
+    to 6) make even a He or Xavier network start a few nats above ln C with
+    many tanh units near +-1, and that is not a bad init. The start is also
+    where a saturating init shows for certain: a run can recover from it, and
+    the cause should not vanish from the findings when it does. Cached per
+    session; two forward passes on a small batch.
+    """
+    from tui_trainer.engine.diagnostics.rules import pre_activation_beyond, saturated_fraction
+
+    cfg = s.cfg
+    key = (cfg.seed, cfg.init, cfg.init_std, cfg.init_scale, cfg.bias_init, cfg.layers)
+    got = _BASELINE.get(s)
+    if got is None or got[0] != key:
+        from tui_trainer.engine.gradcheck import objective
+        from tui_trainer.engine.network import Network
+
+        n = min(INIT_BASELINE_BATCH, int(s.x_train.shape[0]))
+        x, y = s.x_train[:n], s.y_train[:n]
+        now = Network.build(cfg, s.x_train.shape[1])
+        good = Network.build(
+            cfg.with_changes(init=_good_init_name(s), bias_init=0.0), s.x_train.shape[1]
+        )
+        with np.errstate(all="ignore"):
+            now.forward(x)  # fills the layer caches the fractions are read from
+            good.forward(x)
+            loss = objective(now, s.loss, x, y, 0.0)
+            sat = tuple(saturated_fraction(ly) for ly in now.layers)
+            beyond = tuple(pre_activation_beyond(ly) for ly in now.layers)
+            good_loss = objective(good, s.loss, x, y, 0.0)
+            good_sat = tuple(saturated_fraction(ly) for ly in good.layers)
+            dead = tuple(_relu_dead(ly) for ly in now.layers)
+            good_dead = tuple(_relu_dead(ly) for ly in good.layers)
+        weights = tuple(ly.W.copy() for ly in now.layers)
+        good_norms = tuple(float(np.linalg.norm(ly.W)) for ly in good.layers)
+        got = (
+            key,
+            InitialState(
+                loss, good_loss, sat, good_sat, beyond, dead, good_dead, weights, good_norms
+            ),
+        )
+        _BASELINE[s] = got
+    return got[1]
+
+
+def _relu_dead(ly: object) -> float | None:
+    from tui_trainer.engine.diagnostics.rules import negative_fraction
+
+    if getattr(ly, "activation", None) != "relu":
+        return None
+    return negative_fraction(ly)  # type: ignore[arg-type]
+
+
+def init_loss_baseline(s: Session) -> tuple[float, float]:
+    """The loss at initialization and that of a well-scaled start (see :func:`initial_state`)."""
+    st = initial_state(s)
+    return st.loss, st.good_loss
+
+
+WEIGHT_DISTANCE = 10.0
+
+
+def weight_distance(s: Session) -> np.ndarray:
+    """Per layer, how far the weights moved from where they started:
+    ``|W - W0| / max(|W0|, |W_good|)``, ``W_good`` a well-scaled start's.
+
+    The denominator is at least the size of a well-scaled layer, so a run
+    that starts from tiny weights (a plateau) and grows them to a normal size
+    is not counted as moving far. On the benchmark's tuning runs no healthy
+    run moves more than 5x; runs with a far too large learning rate or
+    exploding gradients move 10x to 1e30x.
+    """
+    st = initial_state(s)
+    out = np.zeros(len(s.net.layers))
+    for i, ly in enumerate(s.net.layers):
+        if i >= len(st.weights) or st.weights[i].shape != ly.W.shape:
+            continue
+        with np.errstate(all="ignore"):
+            d = float(np.linalg.norm(ly.W - st.weights[i]))
+        scale = max(float(np.linalg.norm(st.weights[i])), st.good_norms[i], 1e-12)
+        out[i] = d / scale if math.isfinite(d) else math.inf
+    return out
+
+
+def weights_far_from_init(r: _Run) -> Finding | None:
+    """Weights thrown far from their start (``WEIGHT_DISTANCE`` x a layer's size):
+    steps too big for the loss surface, even when the loss has settled again."""
+    if r.n < 10 or r.diverged:
+        return None
+    dist = weight_distance(r.s)
+    worst = int(np.argmax(dist))
+    if not dist[worst] >= WEIGHT_DISTANCE:
+        return None
+    w = r.wnorm[:, worst]
+    half = float(w[-1] / max(float(w[r.n // 2]), 1e-12))
+    growing = (
+        f"; it is still growing ({_f(half)}x over the last half of the run)"
+        if half >= 1.5
+        else f"; most of the move came early (the norm is now {_f(float(w[-1]))})"
+    )
+    peak = np.nanmax(r.upd[:, worst]) if r.n else 0.0
+    return Finding(
+        code="lr_too_large",
+        title="Learning rate too large",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"the weights of layer {worst + 1} moved {_f(float(dist[worst]))}x the size of a "
+            f"well-scaled layer away from where they started (|W - W0| / |W0|){growing}; the "
+            f"largest update ratio of that layer was {_f(float(peak))}, healthy is about 1e-3"
+        ),
+        advice=(
+            "Steps far too big for the loss surface threw the weights away from their start; "
+            "the loss may have settled again with saturated or silent units. Lower the "
+            "learning rate, 3-10x at a time, until the update ratio |delta W|/|W| is around "
+            "1e-3."
+        ),
+        layer=worst,
+        involves=((worst, "update"),),
+    )
+
+
 def _does_not_fit(r: _Run) -> bool:
     if r.n == 0:
         return False
@@ -277,6 +542,33 @@ def plateau(r: _Run) -> Finding | None:
     start = r.epoch_start_step(e0)
     w0 = np.array(initial_norms(s))
     gn = np.median(r.recent(r.grad), axis=0)
+    squashing = sum(ly.activation in ("tanh", "sigmoid") for ly in hidden)
+    if squashing >= DEEP_SQUASHING:
+        # A flat loss through a deep stack of tanh/sigmoid layers: the chain
+        # rule multiplies each layer's slope and weights on the way back (and
+        # forward), so no signal gets through: vanishing gradients, though the
+        # first and last layers' gradients may be equally small.
+        return Finding(
+            code="vanishing_gradients",
+            title="Vanishing gradients (a deep flat network)",
+            severity="warning",
+            step=start,
+            epoch=e0,
+            evidence=(
+                f"the epoch train loss has stayed within 5% of the chance level {_f(chance)} "
+                f"since epoch {e0 + 1} ({t.size - e0} epochs) in a network of {squashing} "
+                f"tanh/sigmoid hidden layers; median gradient norms per layer "
+                f"{', '.join(_f(float(g)) for g in gn)} (initial weight norms "
+                f"{', '.join(_f(float(w)) for w in w0[:-1])})"
+            ),
+            advice=(
+                "Each tanh or sigmoid layer multiplies the signal by its slope and weights on "
+                "the way back; through many layers with small weights nothing reaches either "
+                "end. Use Xavier initialization (or ReLU with He), or fewer layers."
+            ),
+            layer=0,
+            involves=((0, "gradient"),),
+        )
     return Finding(
         code="plateau",
         title="Stuck on a plateau",
@@ -344,3 +636,17 @@ def step_alpha(s: Session) -> float | None:
         return None
     t_min = -slope0 / (2 * curvature)
     return 1 / t_min - 1
+
+
+ALPHA_EVERY = 50  # steps between two computations of alpha (Cockpit's track_schedule)
+_ALPHA: weakref.WeakKeyDictionary[Session, tuple[int, float | None]] = weakref.WeakKeyDictionary()
+
+
+def scheduled_alpha(s: Session) -> tuple[float, int] | None:
+    """:func:`step_alpha` at most once every ``ALPHA_EVERY`` steps: (alpha, the
+    step it belongs to), reused in between; recomputed after a step back."""
+    got = _ALPHA.get(s)
+    if got is None or got[0] > s.step or s.step - got[0] >= ALPHA_EVERY:
+        got = (s.step, step_alpha(s))
+        _ALPHA[s] = got
+    return None if got[1] is None else (got[1], got[0])

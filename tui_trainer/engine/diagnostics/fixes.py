@@ -96,6 +96,11 @@ def _fixes(f: Finding, s: Session) -> list[Fix]:
     if code in ("diverged", "lr_too_large"):
         if code == "diverged" and f.step == 0 and "first forward" in f.advice:
             return [_init_fix(s), _lower_lr(s)]
+        if s.hyper.lr >= 30 * _typical(s):
+            # Far off (30x and more): a tenth is still 3x the typical rate and
+            # often still too large (on the benchmark's tuning runs it
+            # repaired fewer runs), so the typical rate comes first.
+            return [{"training.lr": _typical(s)}, _lower_lr(s)]
         return [_lower_lr(s), {"training.lr": _typical(s)}]
     if code == "lr_too_small":
         return [{"training.lr": _typical(s)}, {"training.lr": nice(s.hyper.lr * 10)}]
