@@ -177,7 +177,7 @@ def test_mouse_is_off_unless_asked(
 
 
 def test_picture_is_redrawn_at_the_slow_rate_while_running() -> None:
-    """Like the data view: the 2 Hz redraw (slow=False) leaves the picture, the
+    """Like the data view: the 1 Hz redraw (slow=False) leaves the picture, the
     0.5 Hz one redraws it; unchanged weights cost no model evaluation."""
     s = xor_session()
     app = TrainerApp(s, name="xor")

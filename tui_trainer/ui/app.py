@@ -645,7 +645,7 @@ class TrainerApp(App[None]):
     def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
 
-        While running this is called at 2 Hz; ``slow=False`` skips the
+        While running this is called at 1 Hz; ``slow=False`` skips the
         heatmap, the data view and the network table (the costliest to paint
         in bytes: a 120x40 heatmap is ~50 KB of escapes), drawn at 0.5 Hz, so
         the terminal stream stays under 40 KiB/s for a slow SSH link.
@@ -762,7 +762,11 @@ class TrainerApp(App[None]):
             return
         self._tick_count += 1
         self.refresh_status()  # 10 Hz, and only what changed
-        if self._tick_count % 5 == 0:  # charts 2 Hz; heatmap, data, network 0.5 Hz
+        # Charts 1 Hz; heatmap, data, network 0.5 Hz. A plotext chart costs
+        # ~35 ms of the UI thread at 120x40, which the training thread pays for
+        # through the GIL (bench/ui.py profile: at 2 Hz the chart was 11% of
+        # the UI thread's time on spiral, the app 0.83x headless).
+        if self._tick_count % 10 == 0:
             self.refresh_heavy(slow=self._tick_count % 20 == 0)
 
     # ------------------------------------------------------------ panels
