@@ -600,7 +600,9 @@ def _pty_run(app: PtyApp, seconds: float) -> tuple[float, float, int | None, str
 
 
 def item_pty(scenarios: list[str], quick: bool) -> None:
-    rounds, seconds = (2, 1.0) if quick else (5, 1.0)
+    # Windows of 5 s: each window starts (c) and ends (p) with a full redraw of
+    # every panel, which 1-s windows counted as if it came every second.
+    rounds, seconds = (2, 2.5) if quick else (3, 5.0)
     sizes = [(80, 24), (120, 40)]
     say(
         f"## 4. Terminal output while fast-forwarding (pty, {rounds} rounds of {seconds} s; "

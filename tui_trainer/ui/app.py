@@ -642,8 +642,13 @@ class TrainerApp(App[None]):
             phase_args += (layer_name(s, ev.layer),)  # torch: the module's name
         return phase_args, status_fields(s, self.scenario_name)
 
-    def refresh_heavy(self, slow: bool = True) -> None:
+    def refresh_heavy(self, slow: bool = True, matrix: bool | None = None) -> None:
         """Matrix, chart, data, debug and explain panels.
+
+        ``matrix`` (default: ``slow``) redraws the heatmap: while running it
+        is drawn every 4 s, the others' slow rate being 0.5 Hz, because it is
+        the largest share of the terminal stream (digits at 120x40: 35 of 54
+        KiB/s at 0.5 Hz, bench/ui.py pty).
 
         While running this is called at 1 Hz; ``slow=False`` skips the
         heatmap, the data view and the network table (the costliest to paint
@@ -664,7 +669,7 @@ class TrainerApp(App[None]):
                     s, ev.layer if ev is not None else None, self.findings
                 )
             below = self._fit_matrix()
-            if slow and (wide or self.panel == "matrix"):
+            if (slow if matrix is None else matrix) and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart" or below:
                 h = s.history
@@ -767,7 +772,7 @@ class TrainerApp(App[None]):
         # through the GIL (bench/ui.py profile: at 2 Hz the chart was 11% of
         # the UI thread's time on spiral, the app 0.83x headless).
         if self._tick_count % 10 == 0:
-            self.refresh_heavy(slow=self._tick_count % 20 == 0)
+            self.refresh_heavy(slow=self._tick_count % 20 == 0, matrix=self._tick_count % 40 == 0)
 
     # ------------------------------------------------------------ panels
     def _fit_matrix(self) -> bool:
