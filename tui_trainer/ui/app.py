@@ -642,13 +642,8 @@ class TrainerApp(App[None]):
             phase_args += (layer_name(s, ev.layer),)  # torch: the module's name
         return phase_args, status_fields(s, self.scenario_name)
 
-    def refresh_heavy(self, slow: bool = True, matrix: bool | None = None) -> None:
+    def refresh_heavy(self, slow: bool = True) -> None:
         """Matrix, chart, data, debug and explain panels.
-
-        ``matrix`` (default: ``slow``) redraws the heatmap: while running it
-        is drawn every 4 s, the others' slow rate being 0.5 Hz, because it is
-        the largest share of the terminal stream (digits at 120x40: 35 of 54
-        KiB/s at 0.5 Hz, bench/ui.py pty).
 
         While running this is called at 1 Hz; ``slow=False`` skips the
         heatmap, the data view and the network table (the costliest to paint
@@ -669,7 +664,7 @@ class TrainerApp(App[None]):
                     s, ev.layer if ev is not None else None, self.findings
                 )
             below = self._fit_matrix()
-            if (slow if matrix is None else matrix) and (wide or self.panel == "matrix"):
+            if slow and (wide or self.panel == "matrix"):
                 self._safely(self.query_one(MatrixView), lambda w: w.show(s, self.selected_layer))
             if wide or self.panel == "chart" or below:
                 h = s.history
