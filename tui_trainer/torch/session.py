@@ -60,7 +60,14 @@ from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
 from tui_trainer.torch.runner import Pause, StepRunner
 from tui_trainer.torch.state import load_state_arrays, state_arrays
-from tui_trainer.torch.tensors import clone_state, finite, first_tensor, norms, tensors
+from tui_trainer.torch.tensors import (
+    alive_units,
+    clone_state,
+    finite,
+    first_tensor,
+    norms,
+    tensors,
+)
 
 HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
@@ -145,6 +152,22 @@ class _StepState:
         self.pause: Pause | None = None
 
 
+class _ParamPlan:
+    """The optimizer's parameters in order, with each pause module's positions in
+    that list and the buffers the parameters are copied to before an update: built
+    once, reused while the parameter list (and shapes) stay the same."""
+
+    def __init__(self, s: TorchSession, params: list[torch.Tensor], key: list[Any]) -> None:
+        self.params = params
+        self.key = key
+        pos = {id(p): k for k, p in enumerate(params)}
+        self.w_pos = [[pos[id(p)] for p in ws if id(p) in pos] for ws in s._weights]
+        self.t_pos = [[pos[id(p)] for p in ts if id(p) in pos] for ts in s._trainable]
+        self.w_all = sorted({k for ws in self.w_pos for k in ws})
+        self.names = [s._pnames.get(id(p)) for p in params]
+        self.before = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
+
+
 class TorchSession:
     """One training run of a PyTorch model that can be stepped, run, rewound and checkpointed."""
 
@@ -186,9 +209,19 @@ class TorchSession:
         self._weight_ids = [[id(p) for p in ws] for ws in self._weights]
         self._pnames = {id(p): k for k, p in model.named_parameters()}
         self._fwd_hooks = [self._forward_hook(i) for i in range(self.n_layers)]
+        self._relu_idx = [i for i in range(self.n_layers) if self._relu_like[i]]
+        self._active_hooks = [self._active_hook(i) for i in range(self.n_layers)]
+        self._no_outputs: list[Any] = [None] * self.n_layers
+        # Fast-forward checks: "lean" (the loss, every parameter gradient and the
+        # parameters after the update, each step; a non-finite value is then located
+        # at its module and phase by replaying that step from its keyframe with the
+        # per-module checks) or "every module" (every module's output and input
+        # gradient each step, as single-stepping does; slower).
+        self.check_every_module = False
+        self._lean_bad: TorchNonFinite | None = None
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
-        self._before_buf: list[torch.Tensor] = []
+        self._plan_cache: _ParamPlan | None = None
         self.history_steps = history_steps
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
@@ -392,7 +425,7 @@ class TorchSession:
                 elif not finite(t):
                     self._stop(Phase.FORWARD, i, "output", min(st.fwd_n + 1, self.n_layers))
                 if self._relu_like[i] and len(t) > 0:
-                    st.active[i] = (t.detach().reshape(len(t), -1) > 0).any(dim=0)
+                    st.active[i] = alive_units(t)
                 if self._watching:
                     st.outputs[i] = t.detach().clone()
             # BACKPROP of this module is complete when the gradient at its input
@@ -414,6 +447,21 @@ class TorchSession:
             st.fwd_n = min(st.fwd_n + 1, self.n_layers)
             if st.pause is not None:
                 st.pause(Event(Phase.FORWARD, i, st.fwd_n))
+
+        return hook
+
+    def _active_hook(self, i: int) -> Callable[..., None]:
+        """Lean fast-forward: only which units of a ReLU-like module are alive (the
+        same value ``_forward_hook`` records), no output check, no gradient hook."""
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            st = self._st
+            if st is None or st.fwd_seen[i]:
+                return
+            st.fwd_seen[i] = True
+            t = first_tensor(output)
+            if t is not None and len(t) > 0:
+                st.active[i] = alive_units(t)
 
         return hook
 
@@ -516,14 +564,14 @@ class TorchSession:
                 self._stop(Phase.LOSS, None, "loss", n + 1)
             self._pause(Event(Phase.LOSS, None, n + 1))
             loss.backward()
-            grad_sq = self._measure_grads()
+            plan = self._plan()
+            grad_sq = self._measure_grads(plan)
             if pause is None:
-                self._check_backward(st, grad_sq)
+                self._check_backward(st, plan, grad_sq)
             rec.lr = self.current_lr
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            before = self._copy_params(params)
+            self._copy_params(plan)
             self.optimizer.step()
-            return self._after_update(params, before)
+            return self._after_update(plan)
         except _Stop as s:
             return s.ev
         finally:
@@ -533,23 +581,107 @@ class TorchSession:
             self._step_outputs = st.outputs
             self._st = None
 
-    def _copy_params(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _lean_body(self) -> Event | None:
+        """Fast-forward one step with the cheapest checks that still see every NaN/Inf
+        that reaches the loss, a parameter gradient or the parameters.
+
+        No hook on any module but the ReLU-like ones (their alive units), none on
+        tensors: the loss is checked after forward, the fused gradient norms (which
+        the metrics need anyway) after backward, the parameter norms after the
+        update. Returns None when one of them is not finite (``_lean_bad`` says
+        which); ``_whole_step`` then locates it at its module and phase by replaying
+        the step with the per-module checks. Metrics are computed by the same code
+        as in ``_body``, so the rows are bit-identical to a single-stepped step's.
+        """
+        rec = self.rec
+        st = self._st = _StepState(self.n_layers, [])
+        mods = self.modules
+        handles = [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
+        try:
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.model(rec.x)
+            loss = self.loss_fn(out, rec.y)
+            rec.out = out.detach()
+            rec.loss = float(loss.detach())
+            labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
+            rec.labels = labels
+            if labels is not None:
+                rec.correct = int((self._classes(rec.out) == labels).sum())
+            if not math.isfinite(rec.loss):
+                self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
+                return None
+            loss.backward()
+            plan = self._plan()
+            grad_sq = self._measure_grads(plan)
+            for i in reversed(range(self.n_layers)):
+                for j in plan.t_pos[i]:
+                    p = plan.params[j]
+                    if not math.isfinite(grad_sq[j]) and p.grad is not None and not finite(p.grad):
+                        self._lean_bad = TorchNonFinite(
+                            rec.step, Phase.BACKWARD, i, self.module_names[i], "parameter gradient"
+                        )
+                        return None
+            rec.lr = self.current_lr
+            self._copy_params(plan)
+            self.optimizer.step()
+            return self._after_update(plan)
+        except _Stop:
+            self._lean_bad = rec.nonfinite
+            rec.nonfinite = None
+            return None
+        finally:
+            for h in handles:
+                h.remove()
+            self._step_active = st.active
+            self._step_outputs = self._no_outputs
+            self._st = None
+
+    def _locate(self, step: int) -> Event:
+        """The lean check saw a NaN/Inf in ``step``: replay that step from its keyframe
+        with every per-module check (forward outputs, input gradients), which stops at
+        the first module and phase that produced it, before any update.
+
+        If the replay does not reproduce it (a model whose randomness or state the
+        keyframes do not hold), the session goes back to the start of the step, reports
+        what the lean check saw, and ``replay_mismatch`` says the replay differed.
+        """
+        seen = self._lean_bad
+        self._lean_bad = None
+        self._goto(step * self.E, replay_only=True)
+        self._begin_step()
+        self._watching = False
+        try:
+            ev = self._body(None)
+        except Exception as e:
+            self._fail(e)
+        if ev.nonfinite or seen is None:
+            return self._finish(ev)
+        self._goto(step * self.E, replay_only=True)
+        if self.replay_mismatch is None or step < self.replay_mismatch:
+            self.replay_mismatch = step
+        n = self.n_layers
+        index = {Phase.LOSS: n + 1, Phase.BACKWARD: 2 * n + 1, Phase.UPDATE: 2 * n + 2}
+        self.rec = StepRecord(step=step, epoch=self.epoch, nonfinite=seen)
+        return self._finish(Event(seen.phase, seen.layer, index.get(seen.phase, n), nonfinite=True))
+
+    def _plan(self) -> _ParamPlan:
+        """The optimizer's parameters now (a cached plan while they are the same)."""
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        key = [(id(p), p.shape, p.dtype, p.device) for p in params]
+        plan = self._plan_cache
+        if plan is None or plan.key != key:
+            plan = self._plan_cache = _ParamPlan(self, params, key)
+        return plan
+
+    def _copy_params(self, plan: _ParamPlan) -> list[torch.Tensor]:
         """The parameters before the update, in buffers reused from step to step."""
-        buf = self._before_buf
-        if len(buf) != len(params) or any(
-            b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
-            for b, p in zip(buf, params, strict=False)
-        ):
-            buf = self._before_buf = [
-                torch.empty_like(p, memory_format=torch.contiguous_format) for p in params
-            ]
         with torch.no_grad():
             if hasattr(torch, "_foreach_copy_"):
-                torch._foreach_copy_(buf, [p.detach() for p in params])
+                torch._foreach_copy_(plan.before, plan.params)
             else:  # torch < 2.2
-                for b, p in zip(buf, params, strict=True):
-                    b.copy_(p.detach())
-        return buf
+                for b, p in zip(plan.before, plan.params, strict=True):
+                    b.copy_(p)
+        return plan.before
 
     def _per_sample(self, out: torch.Tensor, y: Any) -> torch.Tensor | None:
         """Each sample's loss (a copy of the loss with ``reduction="none"``), or None."""
@@ -566,24 +698,29 @@ class TorchSession:
             return None
         return v.reshape(len(v), -1).mean(dim=1)
 
-    def _measure_grads(self) -> dict[int, float]:
-        """Squared gradient norm per module over its weights, as the optimizer sees it.
+    def _measure_grads(self, plan: _ParamPlan) -> list[float]:
+        """Squared gradient norm of every parameter (0 without a gradient), and per
+        module over its weights (``_grad_sq``), as the optimizer sees it.
 
         With ``weight_decay`` the optimizer follows ``grad + wd * p`` (the NumPy
         engine's ``dW`` includes ``l2 * W`` the same way), so that is measured.
         One fused norm call for all parameters (``torch._foreach_norm``).
         """
-        ps, gs = [], []
-        for g in self.optimizer.param_groups:
-            wd = float(g.get("weight_decay", 0.0) or 0.0)
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
-                ps.append(p)
-                gs.append(p.grad.detach() + wd * p.detach() if wd else p.grad.detach())
-        sq = {id(p): v * v for p, v in zip(ps, norms(gs), strict=True)}
-        for i, ids in enumerate(self._weight_ids):
-            self._grad_sq[i] = sum(sq.get(k, 0.0) for k in ids)
+        gs, at = [], []
+        k = 0
+        with torch.no_grad():
+            for g in self.optimizer.param_groups:
+                wd = float(g.get("weight_decay", 0.0) or 0.0)
+                for p in g["params"]:
+                    if p.grad is not None:
+                        gs.append(p.grad + wd * p if wd else p.grad)
+                        at.append(k)
+                    k += 1
+        sq = [0.0] * k
+        for j, v in zip(at, norms(gs), strict=True):
+            sq[j] = v * v
+        for i, ws in enumerate(plan.w_pos):
+            self._grad_sq[i] = sum(sq[j] for j in ws)
         return sq
 
     def _check_forward(self, st: _StepState) -> None:
@@ -593,7 +730,7 @@ class TorchSession:
             if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
                 self._stop(Phase.FORWARD, i, "output", idx)
 
-    def _check_backward(self, st: _StepState, grad_sq: dict[int, float]) -> None:
+    def _check_backward(self, st: _StepState, plan: _ParamPlan, sq: list[float]) -> None:
         """Fast-forward: the first module, in backprop order, with a non-finite gradient.
 
         Modules whose input gradient was hooked come in the order autograd
@@ -607,9 +744,9 @@ class TorchSession:
         n = self.n_layers
         for k, i in enumerate(order):
             bad = ""
-            for p in self._trainable[i]:
-                v = grad_sq.get(id(p), 0.0)
-                if not math.isfinite(v) and p.grad is not None and not finite(p.grad):
+            for j in plan.t_pos[i]:
+                p = plan.params[j]
+                if not math.isfinite(sq[j]) and p.grad is not None and not finite(p.grad):
                     bad = "parameter gradient"
                     break
             if not bad and i in by_module and not math.isfinite(by_module[i]):
@@ -619,27 +756,28 @@ class TorchSession:
             if bad:
                 self._stop(Phase.BACKWARD, i, bad, n + 2 + min(k, n - 1))
 
-    def _after_update(self, params: list[torch.Tensor], before: list[torch.Tensor]) -> Event:
+    def _after_update(self, plan: _ParamPlan) -> Event:
+        """The applied update (``deltas``), the weight and update norms of every pause
+        module, and a check that no parameter became non-finite: one fused norm call
+        over every parameter and the weights' updates."""
         n = self.n_layers
+        params = plan.params
         with torch.no_grad():
-            now = [p.detach() for p in params]
-            deltas = list(torch._foreach_sub(now, before)) if now else []
-            both = norms(now + deltas)
-            p_norm = dict(zip(map(id, params), both[: len(now)], strict=True))
-            d_norm = dict(zip(map(id, params), both[len(now) :], strict=True))
-        for i, ids in enumerate(self._weight_ids):
-            self._weight_sq[i] = sum(p_norm[k] ** 2 for k in ids if k in p_norm)
-            self._delta_sq[i] = sum(d_norm[k] ** 2 for k in ids if k in d_norm)
+            deltas = list(torch._foreach_sub(params, plan.before)) if params else []
+            w_all = plan.w_all
+            both = norms(params + [deltas[k] for k in w_all])
+        p_norm = both[: len(params)]
+        d_norm = dict(zip(w_all, both[len(params) :], strict=True))
+        for i, ws in enumerate(plan.w_pos):
+            self._weight_sq[i] = sum(p_norm[k] ** 2 for k in ws)
+            self._delta_sq[i] = sum(d_norm[k] ** 2 for k in ws)
         self.deltas = {
-            self._pnames[id(p)]: d
-            for p, d in zip(params, deltas, strict=True)
-            if id(p) in self._pnames
+            name: d for name, d in zip(plan.names, deltas, strict=True) if name is not None
         }
         # A norm that is not finite: NaN/Inf, or a sum of squares that overflowed (look closer).
-        for i, ps in enumerate(self._trainable):
-            for p in ps:
-                v = p_norm.get(id(p), 0.0)
-                if not math.isfinite(v) and not bool(torch.isfinite(p).all()):
+        for i, ts in enumerate(plan.t_pos):
+            for k in ts:
+                if not math.isfinite(p_norm[k]) and not bool(torch.isfinite(params[k]).all()):
                     self._stop(Phase.UPDATE, i, "weights after the update", 2 * n + 2)
         return Event(Phase.UPDATE, None, 2 * n + 2)
 
@@ -769,13 +907,16 @@ class TorchSession:
         return ev
 
     def _whole_step(self) -> Event:
-        """Fast-forward one step on this thread: the same body, hooks that only check."""
+        """Fast-forward one step on this thread (lean checks unless ``check_every_module``)."""
         self._begin_step()
         self._watching = False
+        step = self.step
         try:
-            ev = self._body(None)
+            ev = self._body(None) if self.check_every_module else self._lean_body()
         except Exception as e:
             self._fail(e)
+        if ev is None:
+            return self._locate(step)
         return self._finish(ev)
 
     def _fail(self, e: BaseException) -> NoReturn:
@@ -976,7 +1117,7 @@ class TorchSession:
         )
 
     def _forward_to(self, position: int) -> None:
-        self._replaying = True
+        was_replaying, self._replaying = self._replaying, True
         try:
             while self.position < position:
                 # Whole steps on this thread; the last one single-stepped so its
@@ -991,7 +1132,7 @@ class TorchSession:
                 if self._next() is None or self.nonfinite is not None:
                     break
         finally:
-            self._replaying = False
+            self._replaying = was_replaying
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""
