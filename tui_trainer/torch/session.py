@@ -56,7 +56,7 @@ from tui_trainer.engine.session import (
     StopReason,
 )
 from tui_trainer.engine.stepper import Event, Phase
-from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
+from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng, tensor_batches
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
 from tui_trainer.torch.runner import Pause, StepRunner
 from tui_trainer.torch.state import load_state_arrays, state_arrays
@@ -795,16 +795,20 @@ class TorchSession:
         row[2] = rec.lr
         row[3] = self.epoch
         L = self.n_layers
+        sqrt = math.sqrt
+        wns = [sqrt(v) for v in self._weight_sq]
+        row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
+        row[4 + L : 4 + 2 * L] = wns
+        row[4 + 2 * L : 4 + 3 * L] = [
+            sqrt(d) / wn if wn > 0 else math.inf for d, wn in zip(self._delta_sq, wns, strict=True)
+        ]
         st_active = self._step_active
-        for i in range(L):
-            wn = math.sqrt(self._weight_sq[i])
-            row[4 + i] = math.sqrt(self._grad_sq[i])
-            row[4 + L + i] = wn
-            row[4 + 2 * L + i] = math.sqrt(self._delta_sq[i]) / wn if wn > 0 else math.inf
+        acc_active = acc["active"]
+        for i in self._relu_idx:
             a = st_active[i]
             if a is not None:
-                prev = acc["active"][i]
-                acc["active"][i] = a if prev is None else (prev | a)
+                prev = acc_active[i]
+                acc_active[i] = a if prev is None else (prev | a)
                 row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
         self.step += 1
         self.pos = 0
@@ -843,7 +847,8 @@ class TorchSession:
                 if isinstance(data, TensorData):
                     batches: Any = [(data.x, data.y, data.labels)]
                 else:
-                    batches = ((b[0], b[1], None) for b in data)
+                    fast = tensor_batches(data)
+                    batches = ((b[0], b[1], None) for b in (data if fast is None else fast))
                 for x, y, labels in batches:
                     x = x.to(self.device, self.float_dtype if x.is_floating_point() else x.dtype)
                     y = y.to(self.device, self.float_dtype if y.is_floating_point() else y.dtype)
