@@ -39,7 +39,8 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -150,6 +151,7 @@ class _StepState:
         self.active: list[torch.Tensor | None] = [None] * n_modules
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
+        self.lean = False  # a lean fast-forward step (only its own hooks act)
 
 
 class _ParamPlan:
@@ -219,6 +221,7 @@ class TorchSession:
         # gradient each step, as single-stepping does; slower).
         self.check_every_module = False
         self._lean_bad: TorchNonFinite | None = None
+        self._lean_handles: list[Any] | None = None
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
         self._plan_cache: _ParamPlan | None = None
@@ -411,6 +414,25 @@ class TorchSession:
                     handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
 
+    def _attach_lean(self) -> list[Any]:
+        mods = self.modules
+        return [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
+
+    @contextmanager
+    def _lean_hooks(self) -> Iterator[None]:
+        """The lean steps' hooks (ReLU-like modules only) attached once for a whole
+        run or replay instead of once per step, and removed when it ends or raises."""
+        if self._lean_handles is not None:
+            yield
+            return
+        self._lean_handles = self._attach_lean()
+        try:
+            yield
+        finally:
+            handles, self._lean_handles = self._lean_handles, None
+            for h in handles:
+                h.remove()
+
     def _forward_hook(self, i: int) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             st = self._st
@@ -456,7 +478,7 @@ class TorchSession:
 
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             st = self._st
-            if st is None or st.fwd_seen[i]:
+            if st is None or not st.lean or st.fwd_seen[i]:
                 return
             st.fwd_seen[i] = True
             t = first_tensor(output)
@@ -595,8 +617,8 @@ class TorchSession:
         """
         rec = self.rec
         st = self._st = _StepState(self.n_layers, [])
-        mods = self.modules
-        handles = [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
+        st.lean = True
+        handles = self._attach_lean() if self._lean_handles is None else []
         try:
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(rec.x)
@@ -981,6 +1003,16 @@ class TorchSession:
         event_check: Callable[[TorchSession, Event], bool] | None = None,
     ) -> StopReason:
         """Train until ``until`` holds at a step boundary, the end, or a divergence."""
+        with self._lean_hooks():
+            return self._run(until, max_steps, should_stop, event_check)
+
+    def _run(
+        self,
+        until: Callable[[TorchSession], bool] | None,
+        max_steps: int | None,
+        should_stop: Callable[[], bool] | None,
+        event_check: Callable[[TorchSession, Event], bool] | None,
+    ) -> StopReason:
         done = 0
         fast = event_check is None and self.hook is None
         while True:
@@ -1124,18 +1156,19 @@ class TorchSession:
     def _forward_to(self, position: int) -> None:
         was_replaying, self._replaying = self._replaying, True
         try:
-            while self.position < position:
-                # Whole steps on this thread; the last one single-stepped so its
-                # module outputs are there to be shown.
-                if self._runner is None and position - self.position > self.E and self.pos == 0:
-                    if self.epoch >= self.epochs:
+            with self._lean_hooks():
+                while self.position < position:
+                    # Whole steps on this thread; the last one single-stepped so its
+                    # module outputs are there to be shown.
+                    if self._runner is None and position - self.position > self.E and self.pos == 0:
+                        if self.epoch >= self.epochs:
+                            break
+                        self._whole_step()
+                        if self.nonfinite is not None:
+                            break
+                        continue
+                    if self._next() is None or self.nonfinite is not None:
                         break
-                    self._whole_step()
-                    if self.nonfinite is not None:
-                        break
-                    continue
-                if self._next() is None or self.nonfinite is not None:
-                    break
         finally:
             self._replaying = was_replaying
 
