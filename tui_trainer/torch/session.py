@@ -222,6 +222,7 @@ class TorchSession:
         self.check_every_module = False
         self._lean_bad: TorchNonFinite | None = None
         self._lean_handles: list[Any] | None = None
+        self._lean_start: tuple[dict[str, Any], list[torch.Tensor]] = ({}, [])
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
         self._plan_cache: _ParamPlan | None = None
@@ -619,6 +620,9 @@ class TorchSession:
         st = self._st = _StepState(self.n_layers, [])
         st.lean = True
         handles = self._attach_lean() if self._lean_handles is None else []
+        # What forward changes besides the graph (dropout's generators, batch norm's
+        # statistics): kept so that a NaN can be located by re-running this step.
+        self._lean_start = (get_rng(), [b.detach().clone() for b in self.model.buffers()])
         try:
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(rec.x)
@@ -647,10 +651,8 @@ class TorchSession:
             self._copy_params(plan)
             self.optimizer.step()
             return self._after_update(plan)
-        except _Stop:
-            self._lean_bad = rec.nonfinite
-            rec.nonfinite = None
-            return None
+        except _Stop as s:  # the weights after the update: named already, as _body would
+            return s.ev
         finally:
             for h in handles:
                 h.remove()
@@ -659,16 +661,39 @@ class TorchSession:
             self._st = None
 
     def _locate(self, step: int) -> Event:
-        """The lean check saw a NaN/Inf in ``step``: replay that step from its keyframe
-        with every per-module check (forward outputs, input gradients), which stops at
-        the first module and phase that produced it, before any update.
+        """The lean check saw a NaN/Inf in ``step`` before its update: run the step
+        again with every per-module check (forward outputs, input gradients), which
+        stops at the first module and phase that produced it, before any update.
 
-        If the replay does not reproduce it (a model whose randomness or state the
-        keyframes do not hold), the session goes back to the start of the step, reports
-        what the lean check saw, and ``replay_mismatch`` says the replay differed.
+        First where it stands: the same batch, the random generators and the module
+        buffers put back as the step began (nothing else has changed: no update was
+        made). If that does not reproduce it, replay the step from its keyframe. If
+        neither does (state that neither holds), the session goes back to the start
+        of the step, reports what the lean check saw, and ``replay_mismatch`` says
+        the re-run differed.
         """
         seen = self._lean_bad
         self._lean_bad = None
+        rng, buffers = self._lean_start
+        now = list(self.model.buffers())
+        if len(now) == len(buffers) and all(
+            b.shape == v.shape for b, v in zip(now, buffers, strict=True)
+        ):
+            with torch.no_grad():
+                for b, v in zip(now, buffers, strict=True):
+                    b.copy_(v)
+            set_rng(rng)
+            old = self.rec
+            self.rec = StepRecord(
+                step=old.step, epoch=old.epoch, x=old.x, y=old.y, labels=old.labels, n=old.n
+            )
+            self._watching = False
+            try:
+                ev = self._body(None)
+            except Exception as e:
+                self._fail(e)
+            if ev.nonfinite:
+                return self._finish(ev)
         self._goto(step * self.E, replay_only=True)
         self._begin_step()
         self._watching = False
