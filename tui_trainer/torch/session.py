@@ -222,7 +222,8 @@ class TorchSession:
         self.check_every_module = False
         self._lean_bad: TorchNonFinite | None = None
         self._lean_handles: list[Any] | None = None
-        self._lean_start: tuple[dict[str, Any], list[torch.Tensor]] = ({}, [])
+        self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
+        self._lean_buffers: list[torch.Tensor] = []
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
         self._plan_cache: _ParamPlan | None = None
@@ -579,7 +580,7 @@ class TorchSession:
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int((self._classes(rec.out) == labels).sum())
+                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
             if pause is not None:  # single-stepping: which sample contributes most
                 rec.per_sample = self._per_sample(rec.out, rec.y)
             n = self.n_layers
@@ -620,9 +621,11 @@ class TorchSession:
         st = self._st = _StepState(self.n_layers, [])
         st.lean = True
         handles = self._attach_lean() if self._lean_handles is None else []
-        # What forward changes besides the graph (dropout's generators, batch norm's
+        # What forward changes besides the graph (dropout's generator, batch norm's
         # statistics): kept so that a NaN can be located by re-running this step.
-        self._lean_start = (get_rng(), [b.detach().clone() for b in self.model.buffers()])
+        # (NumPy's and Python's generators cost 45 us a step to save; a model that
+        # draws from them in forward is located by the keyframe replay instead.)
+        self._save_step_start()
         try:
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(rec.x)
@@ -632,7 +635,7 @@ class TorchSession:
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int((self._classes(rec.out) == labels).sum())
+                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
             if not math.isfinite(rec.loss):
                 self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
                 return None
@@ -660,12 +663,44 @@ class TorchSession:
             self._step_outputs = self._no_outputs
             self._st = None
 
+    def _save_step_start(self) -> None:
+        bufs = list(self.model.buffers())
+        saved = self._lean_buffers
+        if len(saved) != len(bufs) or any(
+            b.shape != v.shape or b.dtype != v.dtype for b, v in zip(bufs, saved, strict=True)
+        ):
+            saved = self._lean_buffers = [torch.empty_like(b) for b in bufs]
+        if bufs:
+            with torch.no_grad():
+                torch._foreach_copy_(saved, [b.detach() for b in bufs])
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self._lean_start = (
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state_all() if cuda else None,
+            bufs,
+        )
+
+    def _restore_step_start(self) -> bool:
+        """Buffers and torch's generators as the step began; False if the model's
+        buffers are not the same tensors any more."""
+        rng, cuda, bufs = self._lean_start
+        now = list(self.model.buffers())
+        if len(now) != len(bufs) or any(a is not b for a, b in zip(now, bufs, strict=True)):
+            return False
+        with torch.no_grad():
+            for b, v in zip(now, self._lean_buffers, strict=True):
+                b.copy_(v)
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        return True
+
     def _locate(self, step: int) -> Event:
         """The lean check saw a NaN/Inf in ``step`` before its update: run the step
         again with every per-module check (forward outputs, input gradients), which
         stops at the first module and phase that produced it, before any update.
 
-        First where it stands: the same batch, the random generators and the module
+        First where it stands: the same batch, torch's random generator and the module
         buffers put back as the step began (nothing else has changed: no update was
         made). If that does not reproduce it, replay the step from its keyframe. If
         neither does (state that neither holds), the session goes back to the start
@@ -674,15 +709,7 @@ class TorchSession:
         """
         seen = self._lean_bad
         self._lean_bad = None
-        rng, buffers = self._lean_start
-        now = list(self.model.buffers())
-        if len(now) == len(buffers) and all(
-            b.shape == v.shape for b, v in zip(now, buffers, strict=True)
-        ):
-            with torch.no_grad():
-                for b, v in zip(now, buffers, strict=True):
-                    b.copy_(v)
-            set_rng(rng)
+        if self._restore_step_start():
             old = self.rec
             self.rec = StepRecord(
                 step=old.step, epoch=old.epoch, x=old.x, y=old.y, labels=old.labels, n=old.n
