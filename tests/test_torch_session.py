@@ -611,3 +611,47 @@ def test_a_replay_that_is_not_bit_identical_is_detected():
         s.goto(6 * s.E)  # replays steps 4 and 5 from the keyframe at 4
         assert s.replay_mismatch == 4
         assert "differs from the first run from step 4" in s.replay_note
+
+
+def test_validation_of_a_plain_tensor_loader_uses_the_same_batches():
+    """evaluate() slices a DataLoader(TensorDataset) instead of collating sample by
+    sample: the same batches, so the same numbers; any other loader is iterated."""
+    from tui_trainer.torch.data import tensor_batches
+
+    x, y = _data(37, seed=2)
+    ds = torch.utils.data.TensorDataset(x, y)
+    for drop_last in (False, True):
+        dl = torch.utils.data.DataLoader(ds, batch_size=8, drop_last=drop_last)
+        fast = tensor_batches(dl)
+        assert fast is not None
+        slow = list(dl)
+        assert len(fast) == len(slow)
+        for a, b in zip(fast, slow, strict=True):
+            assert all(torch.equal(u, v) and u.dtype == v.dtype for u, v in zip(a, b, strict=True))
+    assert tensor_batches(torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)) is None
+    assert tensor_batches(torch.utils.data.DataLoader(ds, batch_size=8, collate_fn=list)) is None
+    with make() as s:
+        loader = torch.utils.data.DataLoader(ds, batch_size=8)
+        expect = s.evaluate(loader)
+        import tui_trainer.torch.session as session_module
+
+        real = session_module.tensor_batches
+        session_module.tensor_batches = lambda _: None  # the loader iterated as before
+        try:
+            assert s.evaluate(loader) == expect
+        finally:
+            session_module.tensor_batches = real
+
+
+def test_fast_forward_hooks_come_off_when_a_run_stops_or_raises():
+    with make() as s:
+        s.run(max_steps=3)
+        assert hooks_attached(s) == 0
+
+        def boom(_: TorchSession) -> bool:
+            assert hooks_attached(s) > 0  # the ReLU-like module's hook is on during the run
+            raise KeyError("predicate")
+
+        with pytest.raises(KeyError):
+            s.run(boom)
+        assert hooks_attached(s) == 0 and s.step == 4
