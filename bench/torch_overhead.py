@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/torch_overhead.py [--steps N] [--rounds R] [--threads T]
+    python bench/torch_overhead.py [--steps N] [--rounds R] [--threads T] [--baseline GITREF]
 
 Both examples (``examples/torch_mlp.py``, ``examples/torch_cnn_digits.py``),
 built by their own ``make()`` with the same seed, trained for the same
@@ -23,13 +23,24 @@ mostly measures waiting. Rounds are interleaved (method order rotates) and the
 median is reported;
 ratios are what carries over between machines, not times. The goal of
 issue 15 is at most 1.25x the plain loop for fast-forward.
+
+``--baseline GITREF`` adds a row ``session.run@GITREF``: the same fast-forward
+with ``tui_trainer`` as it was at that commit (``git archive`` into a temporary
+folder, run in a child process that measures its own CPU time the same way),
+interleaved with the other methods in every round, so a change is measured
+before and after in one run on the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -100,6 +111,35 @@ def single_step(example: str, n: int) -> float:
 METHODS = {"plain": plain, "session.run": session_run, "single-step": single_step}
 
 
+def baseline_method(ref: str, tmp: str, args: argparse.Namespace) -> Any:
+    """``session.run`` with the ``tui_trainer`` of git ``ref``, in a child process."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "tui_trainer"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    path = Path(tmp) / "archive.tar"
+    path.write_bytes(archive)
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp, filter="data")
+    env = {**os.environ, "PYTHONPATH": tmp + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def run(example: str, n: int) -> float:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", example, "--steps", str(n)]
+            + ["--threads", str(args.threads), "--clock", args.clock],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout.split()
+        if out[0] != tmp:
+            raise RuntimeError(f"the child imported tui_trainer from {out[0]}, not {tmp}")
+        return float(out[1])
+
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=200)
@@ -112,23 +152,38 @@ def main() -> None:
         help="cpu: the process's CPU time (default; stable on a shared, oversubscribed "
         "machine, where wall time mostly measures waiting for a core), or wall",
     )
+    ap.add_argument("--baseline", metavar="GITREF", help="also time session.run at this commit")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     global _clock
     _clock = CLOCK[args.clock]
     torch.set_num_threads(args.threads)
-    names = list(METHODS)
+    if args.child:  # a --baseline child: where tui_trainer came from, and the time
+        import tui_trainer
+
+        print(Path(tui_trainer.__file__).parent.parent, session_run(args.child, args.steps))
+        return
+    methods = dict(METHODS)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline:
+            methods[f"session.run@{args.baseline}"] = baseline_method(args.baseline, tmp, args)
+        measure(methods, args)
+
+
+def measure(methods: dict[str, Any], args: argparse.Namespace) -> None:
+    names = list(methods)
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(args.rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for ex in EXAMPLES:
             for m in order:
-                times.setdefault((ex, m), []).append(METHODS[m](ex, args.steps))
+                times.setdefault((ex, m), []).append(methods[m](ex, args.steps))
     print(
         f"{args.steps} steps, median of {args.rounds} rounds, {args.threads} torch thread(s), "
         f"{args.clock} time"
     )
     print("(median and fastest round: on a loaded machine the fastest is the least disturbed)")
-    print(f"{'example':<22}{'method':<14}{'ms/step':>9}{'x plain':>9}{'min x plain':>13}")
+    print(f"{'example':<22}{'method':<22}{'ms/step':>9}{'x plain':>9}{'min x plain':>13}")
     for ex in EXAMPLES:
         base = statistics.median(times[(ex, "plain")])
         base_min = min(times[(ex, "plain")])
@@ -136,7 +191,7 @@ def main() -> None:
             t = statistics.median(times[(ex, m)])
             t_min = min(times[(ex, m)])
             print(
-                f"{ex:<22}{m:<14}{1000 * t / args.steps:>9.3f}{t / base:>9.2f}"
+                f"{ex:<22}{m:<22}{1000 * t / args.steps:>9.3f}{t / base:>9.2f}"
                 f"{t_min / base_min:>13.2f}"
             )
 

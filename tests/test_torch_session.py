@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -70,6 +71,10 @@ def step_threads() -> list[threading.Thread]:
 
 def snapshot(s: TorchSession) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in s.model.state_dict().items()}
+
+
+def without_calls(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if not k.endswith("calls")}
 
 
 def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -241,6 +246,23 @@ def test_exception_in_user_forward_is_reported_and_the_session_survives(single_s
 
 
 class NaNForward(nn.Module):
+    """A NaN output at one call. The count is a buffer (in the state_dict, so
+    keyframes hold it): fast-forward locates a NaN by replaying its step, and a
+    replay reproduces this one."""
+
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x * float("nan") if int(self.calls) == self.at_step + 1 else x
+
+
+class NaNForwardUnreplayable(nn.Module):
+    """The same with a Python counter, which no keyframe restores."""
+
     def __init__(self, at_step: int) -> None:
         super().__init__()
         self.at_step = at_step
@@ -262,12 +284,19 @@ class _NaNGrad(torch.autograd.Function):
 
 
 class NaNBackward(nn.Module):
-    def __init__(self) -> None:
+    """A NaN gradient at its input from call ``from_call`` on (a buffer count)."""
+
+    def __init__(self, from_call: int = 1) -> None:
         super().__init__()
         self.lin = nn.Linear(8, 8)
+        self.from_call = from_call
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(_NaNGrad.apply(x))
+        self.calls += 1
+        if int(self.calls) >= self.from_call:
+            x = _NaNGrad.apply(x)
+        return self.lin(x)
 
 
 def _nan_model(where: str) -> nn.Module:
@@ -310,10 +339,96 @@ def test_nonfinite_caught_at_the_module_and_phase(where: str, single_step: bool)
         assert nf is not None and nf.module == "2"
         assert nf.phase is (Phase.FORWARD if where == "forward" else Phase.BACKWARD)
         assert "2" in nf.describe() and s.diverged and s.last_event.nonfinite
-        assert_same_state(before, snapshot(s))  # no update from a NaN
+        # no update from a NaN (the planted module's call count, a buffer, moved on)
+        assert_same_state(without_calls(before), without_calls(snapshot(s)))
         assert step_threads() == [] and hooks_attached(s) == 0
         with pytest.raises(Diverged):
             s.advance()
+
+
+def _nan_session(make_mid: Callable[[], nn.Module], **kw: object) -> TorchSession:
+    torch.manual_seed(0)
+    mid = make_mid()
+    m = nn.Sequential(
+        nn.Sequential(nn.Linear(4, 8), nn.ReLU()),
+        nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.2)),
+        mid,
+        nn.Linear(8, 3),
+    )
+    return TorchSession(
+        m,
+        nn.CrossEntropyLoss(),
+        torch.optim.Adam(m.parameters(), lr=0.01),
+        _data(),
+        batch_size=8,
+        seed=1,
+        modules=["0", "1", "2", "3"],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_fast_forward_locates_a_late_nan_from_an_earlier_keyframe(where: str):
+    """Fast-forward checks only the loss, the gradients and the weights each step;
+    a NaN is then named at its module and phase by replaying its step (here 37,
+    past keyframes and epochs, with dropout drawing from the generators), and the
+    session is left exactly where single-stepping would stop: before the update."""
+    at = 37
+
+    def mid() -> nn.Module:
+        return NaNForward(at_step=at) if where == "forward" else NaNBackward(from_call=at + 1)
+
+    # Where single-stepping (every module checked at every pause) stops:
+    with _nan_session(mid) as ref:
+        with pytest.raises(Diverged):
+            while True:
+                ref.advance("step")
+        ref_rows = ref.history.steps.data[: ref.history.steps.n].copy()
+        ref_state, ref_nf, ref_pos = snapshot(ref), ref.nonfinite, ref.position
+    with _nan_session(mid) as s:
+        r = s.run()
+        assert r.kind == "diverged"
+        nf = s.nonfinite
+        assert nf is not None and nf.module == "2" and nf.step == ref_nf.step
+        assert nf.phase is (Phase.FORWARD if where == "forward" else Phase.BACKWARD)
+        assert (nf.phase, nf.what, nf.layer) == (ref_nf.phase, ref_nf.what, ref_nf.layer)
+        assert s.position == ref_pos and s.replay_mismatch is None
+        assert_same_state(ref_state, snapshot(s))  # no update from the NaN
+        np.testing.assert_array_equal(s.history.steps.data[: s.history.steps.n], ref_rows)
+        assert hooks_attached(s) == 0
+        # step-back from there still replays bit-identically
+        s.goto(5 * s.E)
+        s.goto(20 * s.E)
+        assert s.replay_mismatch is None
+
+
+def test_fast_forward_nan_that_a_replay_does_not_reproduce_is_still_reported():
+    """A NaN from state no keyframe holds (a Python counter): the replay cannot
+    locate it, so the session goes back to the start of that step, reports what
+    the per-step check saw (the loss), and says the replay differed."""
+    with _nan_session(lambda: NaNForwardUnreplayable(at_step=9)) as s:
+        assert s.run().kind == "diverged"
+        nf = s.nonfinite
+        assert nf is not None and nf.step == 9 and nf.phase is Phase.LOSS
+        assert s.step == 9 and s.replay_mismatch == 9 and s.replay_note
+        assert hooks_attached(s) == 0
+        with pytest.raises(Diverged):
+            s.advance()
+
+
+def test_lean_and_every_module_fast_forward_give_the_same_bits():
+    """The lean per-step check changes no number: metrics and weights are the
+    same as with every module checked at every step."""
+    runs = []
+    for every in (False, True):
+        with make(epochs=3) as s:
+            s.check_every_module = every
+            s.run()
+            runs.append((s.history.steps.data[: s.history.steps.n].copy(), snapshot(s)))
+            runs[-1] += (s.history.epochs.data[: s.history.epochs.n].copy(),)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert_same_state(runs[0][1], runs[1][1])
 
 
 def test_set_hyper_reaches_the_param_groups_and_replays():
@@ -496,3 +611,47 @@ def test_a_replay_that_is_not_bit_identical_is_detected():
         s.goto(6 * s.E)  # replays steps 4 and 5 from the keyframe at 4
         assert s.replay_mismatch == 4
         assert "differs from the first run from step 4" in s.replay_note
+
+
+def test_validation_of_a_plain_tensor_loader_uses_the_same_batches():
+    """evaluate() slices a DataLoader(TensorDataset) instead of collating sample by
+    sample: the same batches, so the same numbers; any other loader is iterated."""
+    from tui_trainer.torch.data import tensor_batches
+
+    x, y = _data(37, seed=2)
+    ds = torch.utils.data.TensorDataset(x, y)
+    for drop_last in (False, True):
+        dl = torch.utils.data.DataLoader(ds, batch_size=8, drop_last=drop_last)
+        fast = tensor_batches(dl)
+        assert fast is not None
+        slow = list(dl)
+        assert len(fast) == len(slow)
+        for a, b in zip(fast, slow, strict=True):
+            assert all(torch.equal(u, v) and u.dtype == v.dtype for u, v in zip(a, b, strict=True))
+    assert tensor_batches(torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)) is None
+    assert tensor_batches(torch.utils.data.DataLoader(ds, batch_size=8, collate_fn=list)) is None
+    with make() as s:
+        loader = torch.utils.data.DataLoader(ds, batch_size=8)
+        expect = s.evaluate(loader)
+        import tui_trainer.torch.session as session_module
+
+        real = session_module.tensor_batches
+        session_module.tensor_batches = lambda _: None  # the loader iterated as before
+        try:
+            assert s.evaluate(loader) == expect
+        finally:
+            session_module.tensor_batches = real
+
+
+def test_fast_forward_hooks_come_off_when_a_run_stops_or_raises():
+    with make() as s:
+        s.run(max_steps=3)
+        assert hooks_attached(s) == 0
+
+        def boom(_: TorchSession) -> bool:
+            assert hooks_attached(s) > 0  # the ReLU-like module's hook is on during the run
+            raise KeyError("predicate")
+
+        with pytest.raises(KeyError):
+            s.run(boom)
+        assert hooks_attached(s) == 0 and s.step == 4

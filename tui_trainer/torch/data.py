@@ -175,3 +175,29 @@ class LoaderData:
 
     def fingerprint(self, h: Any) -> None:
         h.update(f"loader:{type(self.loader.dataset).__name__}:{self.n_batches}".encode())
+
+
+def tensor_batches(loader: Any) -> list[tuple[torch.Tensor, ...]] | None:
+    """The batches of a plain ``DataLoader(TensorDataset(...), batch_size=k)`` (in order,
+    default collation, no transform) as slices of its tensors, or None for any other loader.
+
+    The same values in the same batches as iterating the loader, without collating
+    every sample one by one: the validation pass at each epoch's end is that cost.
+    """
+    from torch.utils.data import BatchSampler, SequentialSampler, TensorDataset
+    from torch.utils.data._utils.collate import default_collate
+
+    ds = getattr(loader, "dataset", None)
+    bs = getattr(loader, "batch_size", None)
+    if (
+        type(ds) is not TensorDataset
+        or not bs
+        or type(loader.sampler) is not SequentialSampler
+        or type(loader.batch_sampler) is not BatchSampler
+        or loader.collate_fn is not default_collate
+        or loader.num_workers != 0
+    ):
+        return None
+    n = len(ds)
+    stop = n - n % bs if loader.drop_last else n
+    return [tuple(t[i : i + bs] for t in ds.tensors) for i in range(0, stop, bs)]

@@ -39,7 +39,8 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -56,11 +57,18 @@ from tui_trainer.engine.session import (
     StopReason,
 )
 from tui_trainer.engine.stepper import Event, Phase
-from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
+from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng, tensor_batches
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
 from tui_trainer.torch.runner import Pause, StepRunner
 from tui_trainer.torch.state import load_state_arrays, state_arrays
-from tui_trainer.torch.tensors import clone_state, finite, first_tensor, norms, tensors
+from tui_trainer.torch.tensors import (
+    alive_units,
+    clone_state,
+    finite,
+    first_tensor,
+    norms,
+    tensors,
+)
 
 HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
@@ -143,6 +151,23 @@ class _StepState:
         self.active: list[torch.Tensor | None] = [None] * n_modules
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
+        self.lean = False  # a lean fast-forward step (only its own hooks act)
+
+
+class _ParamPlan:
+    """The optimizer's parameters in order, with each pause module's positions in
+    that list and the buffers the parameters are copied to before an update: built
+    once, reused while the parameter list (and shapes) stay the same."""
+
+    def __init__(self, s: TorchSession, params: list[torch.Tensor], key: list[Any]) -> None:
+        self.params = params
+        self.key = key
+        pos = {id(p): k for k, p in enumerate(params)}
+        self.w_pos = [[pos[id(p)] for p in ws if id(p) in pos] for ws in s._weights]
+        self.t_pos = [[pos[id(p)] for p in ts if id(p) in pos] for ts in s._trainable]
+        self.w_all = sorted({k for ws in self.w_pos for k in ws})
+        self.names = [s._pnames.get(id(p)) for p in params]
+        self.before = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
 
 
 class TorchSession:
@@ -186,9 +211,22 @@ class TorchSession:
         self._weight_ids = [[id(p) for p in ws] for ws in self._weights]
         self._pnames = {id(p): k for k, p in model.named_parameters()}
         self._fwd_hooks = [self._forward_hook(i) for i in range(self.n_layers)]
+        self._relu_idx = [i for i in range(self.n_layers) if self._relu_like[i]]
+        self._active_hooks = [self._active_hook(i) for i in range(self.n_layers)]
+        self._no_outputs: list[Any] = [None] * self.n_layers
+        # Fast-forward checks: "lean" (the loss, every parameter gradient and the
+        # parameters after the update, each step; a non-finite value is then located
+        # at its module and phase by replaying that step from its keyframe with the
+        # per-module checks) or "every module" (every module's output and input
+        # gradient each step, as single-stepping does; slower).
+        self.check_every_module = False
+        self._lean_bad: TorchNonFinite | None = None
+        self._lean_handles: list[Any] | None = None
+        self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
+        self._lean_buffers: list[torch.Tensor] = []
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
-        self._before_buf: list[torch.Tensor] = []
+        self._plan_cache: _ParamPlan | None = None
         self.history_steps = history_steps
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
@@ -378,6 +416,25 @@ class TorchSession:
                     handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
 
+    def _attach_lean(self) -> list[Any]:
+        mods = self.modules
+        return [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
+
+    @contextmanager
+    def _lean_hooks(self) -> Iterator[None]:
+        """The lean steps' hooks (ReLU-like modules only) attached once for a whole
+        run or replay instead of once per step, and removed when it ends or raises."""
+        if self._lean_handles is not None:
+            yield
+            return
+        self._lean_handles = self._attach_lean()
+        try:
+            yield
+        finally:
+            handles, self._lean_handles = self._lean_handles, None
+            for h in handles:
+                h.remove()
+
     def _forward_hook(self, i: int) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             st = self._st
@@ -392,7 +449,7 @@ class TorchSession:
                 elif not finite(t):
                     self._stop(Phase.FORWARD, i, "output", min(st.fwd_n + 1, self.n_layers))
                 if self._relu_like[i] and len(t) > 0:
-                    st.active[i] = (t.detach().reshape(len(t), -1) > 0).any(dim=0)
+                    st.active[i] = alive_units(t)
                 if self._watching:
                     st.outputs[i] = t.detach().clone()
             # BACKPROP of this module is complete when the gradient at its input
@@ -414,6 +471,21 @@ class TorchSession:
             st.fwd_n = min(st.fwd_n + 1, self.n_layers)
             if st.pause is not None:
                 st.pause(Event(Phase.FORWARD, i, st.fwd_n))
+
+        return hook
+
+    def _active_hook(self, i: int) -> Callable[..., None]:
+        """Lean fast-forward: only which units of a ReLU-like module are alive (the
+        same value ``_forward_hook`` records), no output check, no gradient hook."""
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            st = self._st
+            if st is None or not st.lean or st.fwd_seen[i]:
+                return
+            st.fwd_seen[i] = True
+            t = first_tensor(output)
+            if t is not None and len(t) > 0:
+                st.active[i] = alive_units(t)
 
         return hook
 
@@ -508,7 +580,7 @@ class TorchSession:
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int((self._classes(rec.out) == labels).sum())
+                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
             if pause is not None:  # single-stepping: which sample contributes most
                 rec.per_sample = self._per_sample(rec.out, rec.y)
             n = self.n_layers
@@ -516,14 +588,14 @@ class TorchSession:
                 self._stop(Phase.LOSS, None, "loss", n + 1)
             self._pause(Event(Phase.LOSS, None, n + 1))
             loss.backward()
-            grad_sq = self._measure_grads()
+            plan = self._plan()
+            grad_sq = self._measure_grads(plan)
             if pause is None:
-                self._check_backward(st, grad_sq)
+                self._check_backward(st, plan, grad_sq)
             rec.lr = self.current_lr
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            before = self._copy_params(params)
+            self._copy_params(plan)
             self.optimizer.step()
-            return self._after_update(params, before)
+            return self._after_update(plan)
         except _Stop as s:
             return s.ev
         finally:
@@ -533,23 +605,157 @@ class TorchSession:
             self._step_outputs = st.outputs
             self._st = None
 
-    def _copy_params(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The parameters before the update, in buffers reused from step to step."""
-        buf = self._before_buf
-        if len(buf) != len(params) or any(
-            b.shape != p.shape or b.dtype != p.dtype or b.device != p.device
-            for b, p in zip(buf, params, strict=False)
+    def _lean_body(self) -> Event | None:
+        """Fast-forward one step with the cheapest checks that still see every NaN/Inf
+        that reaches the loss, a parameter gradient or the parameters.
+
+        No hook on any module but the ReLU-like ones (their alive units), none on
+        tensors: the loss is checked after forward, the fused gradient norms (which
+        the metrics need anyway) after backward, the parameter norms after the
+        update. Returns None when one of them is not finite (``_lean_bad`` says
+        which); ``_whole_step`` then locates it at its module and phase by replaying
+        the step with the per-module checks. Metrics are computed by the same code
+        as in ``_body``, so the rows are bit-identical to a single-stepped step's.
+        """
+        rec = self.rec
+        st = self._st = _StepState(self.n_layers, [])
+        st.lean = True
+        handles = self._attach_lean() if self._lean_handles is None else []
+        # What forward changes besides the graph (dropout's generator, batch norm's
+        # statistics): kept so that a NaN can be located by re-running this step.
+        # (NumPy's and Python's generators cost 45 us a step to save; a model that
+        # draws from them in forward is located by the keyframe replay instead.)
+        self._save_step_start()
+        try:
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.model(rec.x)
+            loss = self.loss_fn(out, rec.y)
+            rec.out = out.detach()
+            rec.loss = float(loss.detach())
+            labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
+            rec.labels = labels
+            if labels is not None:
+                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
+            if not math.isfinite(rec.loss):
+                self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
+                return None
+            loss.backward()
+            plan = self._plan()
+            grad_sq = self._measure_grads(plan)
+            for i in reversed(range(self.n_layers)):
+                for j in plan.t_pos[i]:
+                    p = plan.params[j]
+                    if not math.isfinite(grad_sq[j]) and p.grad is not None and not finite(p.grad):
+                        self._lean_bad = TorchNonFinite(
+                            rec.step, Phase.BACKWARD, i, self.module_names[i], "parameter gradient"
+                        )
+                        return None
+            rec.lr = self.current_lr
+            self._copy_params(plan)
+            self.optimizer.step()
+            return self._after_update(plan)
+        except _Stop as s:  # the weights after the update: named already, as _body would
+            return s.ev
+        finally:
+            for h in handles:
+                h.remove()
+            self._step_active = st.active
+            self._step_outputs = self._no_outputs
+            self._st = None
+
+    def _save_step_start(self) -> None:
+        bufs = list(self.model.buffers())
+        saved = self._lean_buffers
+        if len(saved) != len(bufs) or any(
+            b.shape != v.shape or b.dtype != v.dtype for b, v in zip(bufs, saved, strict=True)
         ):
-            buf = self._before_buf = [
-                torch.empty_like(p, memory_format=torch.contiguous_format) for p in params
-            ]
+            saved = self._lean_buffers = [torch.empty_like(b) for b in bufs]
+        if bufs:
+            with torch.no_grad():
+                torch._foreach_copy_(saved, [b.detach() for b in bufs])
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self._lean_start = (
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state_all() if cuda else None,
+            bufs,
+        )
+
+    def _restore_step_start(self) -> bool:
+        """Buffers and torch's generators as the step began; False if the model's
+        buffers are not the same tensors any more."""
+        rng, cuda, bufs = self._lean_start
+        now = list(self.model.buffers())
+        if len(now) != len(bufs) or any(a is not b for a, b in zip(now, bufs, strict=True)):
+            return False
+        with torch.no_grad():
+            for b, v in zip(now, self._lean_buffers, strict=True):
+                b.copy_(v)
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        return True
+
+    def _locate(self, step: int) -> Event:
+        """The lean check saw a NaN/Inf in ``step`` before its update: run the step
+        again with every per-module check (forward outputs, input gradients), which
+        stops at the first module and phase that produced it, before any update.
+
+        First where it stands: the same batch, torch's random generator and the module
+        buffers put back as the step began (nothing else has changed: no update was
+        made). If that does not reproduce it, replay the step from its keyframe. If
+        neither does (state that neither holds), the session goes back to the start
+        of the step, reports what the lean check saw, and ``replay_mismatch`` says
+        the re-run differed.
+        """
+        seen = self._lean_bad
+        self._lean_bad = None
+        if self._restore_step_start():
+            old = self.rec
+            self.rec = StepRecord(
+                step=old.step, epoch=old.epoch, x=old.x, y=old.y, labels=old.labels, n=old.n
+            )
+            self._watching = False
+            try:
+                ev = self._body(None)
+            except Exception as e:
+                self._fail(e)
+            if ev.nonfinite:
+                return self._finish(ev)
+        self._goto(step * self.E, replay_only=True)
+        self._begin_step()
+        self._watching = False
+        try:
+            ev = self._body(None)
+        except Exception as e:
+            self._fail(e)
+        if ev.nonfinite or seen is None:
+            return self._finish(ev)
+        self._goto(step * self.E, replay_only=True)
+        if self.replay_mismatch is None or step < self.replay_mismatch:
+            self.replay_mismatch = step
+        n = self.n_layers
+        index = {Phase.LOSS: n + 1, Phase.BACKWARD: 2 * n + 1, Phase.UPDATE: 2 * n + 2}
+        self.rec = StepRecord(step=step, epoch=self.epoch, nonfinite=seen)
+        return self._finish(Event(seen.phase, seen.layer, index.get(seen.phase, n), nonfinite=True))
+
+    def _plan(self) -> _ParamPlan:
+        """The optimizer's parameters now (a cached plan while they are the same)."""
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        key = [(id(p), p.shape, p.dtype, p.device) for p in params]
+        plan = self._plan_cache
+        if plan is None or plan.key != key:
+            plan = self._plan_cache = _ParamPlan(self, params, key)
+        return plan
+
+    def _copy_params(self, plan: _ParamPlan) -> list[torch.Tensor]:
+        """The parameters before the update, in buffers reused from step to step."""
         with torch.no_grad():
             if hasattr(torch, "_foreach_copy_"):
-                torch._foreach_copy_(buf, [p.detach() for p in params])
+                torch._foreach_copy_(plan.before, plan.params)
             else:  # torch < 2.2
-                for b, p in zip(buf, params, strict=True):
-                    b.copy_(p.detach())
-        return buf
+                for b, p in zip(plan.before, plan.params, strict=True):
+                    b.copy_(p)
+        return plan.before
 
     def _per_sample(self, out: torch.Tensor, y: Any) -> torch.Tensor | None:
         """Each sample's loss (a copy of the loss with ``reduction="none"``), or None."""
@@ -566,24 +772,29 @@ class TorchSession:
             return None
         return v.reshape(len(v), -1).mean(dim=1)
 
-    def _measure_grads(self) -> dict[int, float]:
-        """Squared gradient norm per module over its weights, as the optimizer sees it.
+    def _measure_grads(self, plan: _ParamPlan) -> list[float]:
+        """Squared gradient norm of every parameter (0 without a gradient), and per
+        module over its weights (``_grad_sq``), as the optimizer sees it.
 
         With ``weight_decay`` the optimizer follows ``grad + wd * p`` (the NumPy
         engine's ``dW`` includes ``l2 * W`` the same way), so that is measured.
         One fused norm call for all parameters (``torch._foreach_norm``).
         """
-        ps, gs = [], []
-        for g in self.optimizer.param_groups:
-            wd = float(g.get("weight_decay", 0.0) or 0.0)
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
-                ps.append(p)
-                gs.append(p.grad.detach() + wd * p.detach() if wd else p.grad.detach())
-        sq = {id(p): v * v for p, v in zip(ps, norms(gs), strict=True)}
-        for i, ids in enumerate(self._weight_ids):
-            self._grad_sq[i] = sum(sq.get(k, 0.0) for k in ids)
+        gs, at = [], []
+        k = 0
+        with torch.no_grad():
+            for g in self.optimizer.param_groups:
+                wd = float(g.get("weight_decay", 0.0) or 0.0)
+                for p in g["params"]:
+                    if p.grad is not None:
+                        gs.append(p.grad + wd * p if wd else p.grad)
+                        at.append(k)
+                    k += 1
+        sq = [0.0] * k
+        for j, v in zip(at, norms(gs), strict=True):
+            sq[j] = v * v
+        for i, ws in enumerate(plan.w_pos):
+            self._grad_sq[i] = sum(sq[j] for j in ws)
         return sq
 
     def _check_forward(self, st: _StepState) -> None:
@@ -593,7 +804,7 @@ class TorchSession:
             if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
                 self._stop(Phase.FORWARD, i, "output", idx)
 
-    def _check_backward(self, st: _StepState, grad_sq: dict[int, float]) -> None:
+    def _check_backward(self, st: _StepState, plan: _ParamPlan, sq: list[float]) -> None:
         """Fast-forward: the first module, in backprop order, with a non-finite gradient.
 
         Modules whose input gradient was hooked come in the order autograd
@@ -607,9 +818,9 @@ class TorchSession:
         n = self.n_layers
         for k, i in enumerate(order):
             bad = ""
-            for p in self._trainable[i]:
-                v = grad_sq.get(id(p), 0.0)
-                if not math.isfinite(v) and p.grad is not None and not finite(p.grad):
+            for j in plan.t_pos[i]:
+                p = plan.params[j]
+                if not math.isfinite(sq[j]) and p.grad is not None and not finite(p.grad):
                     bad = "parameter gradient"
                     break
             if not bad and i in by_module and not math.isfinite(by_module[i]):
@@ -619,27 +830,28 @@ class TorchSession:
             if bad:
                 self._stop(Phase.BACKWARD, i, bad, n + 2 + min(k, n - 1))
 
-    def _after_update(self, params: list[torch.Tensor], before: list[torch.Tensor]) -> Event:
+    def _after_update(self, plan: _ParamPlan) -> Event:
+        """The applied update (``deltas``), the weight and update norms of every pause
+        module, and a check that no parameter became non-finite: one fused norm call
+        over every parameter and the weights' updates."""
         n = self.n_layers
+        params = plan.params
         with torch.no_grad():
-            now = [p.detach() for p in params]
-            deltas = list(torch._foreach_sub(now, before)) if now else []
-            both = norms(now + deltas)
-            p_norm = dict(zip(map(id, params), both[: len(now)], strict=True))
-            d_norm = dict(zip(map(id, params), both[len(now) :], strict=True))
-        for i, ids in enumerate(self._weight_ids):
-            self._weight_sq[i] = sum(p_norm[k] ** 2 for k in ids if k in p_norm)
-            self._delta_sq[i] = sum(d_norm[k] ** 2 for k in ids if k in d_norm)
+            deltas = list(torch._foreach_sub(params, plan.before)) if params else []
+            w_all = plan.w_all
+            both = norms(params + [deltas[k] for k in w_all])
+        p_norm = both[: len(params)]
+        d_norm = dict(zip(w_all, both[len(params) :], strict=True))
+        for i, ws in enumerate(plan.w_pos):
+            self._weight_sq[i] = sum(p_norm[k] ** 2 for k in ws)
+            self._delta_sq[i] = sum(d_norm[k] ** 2 for k in ws)
         self.deltas = {
-            self._pnames[id(p)]: d
-            for p, d in zip(params, deltas, strict=True)
-            if id(p) in self._pnames
+            name: d for name, d in zip(plan.names, deltas, strict=True) if name is not None
         }
         # A norm that is not finite: NaN/Inf, or a sum of squares that overflowed (look closer).
-        for i, ps in enumerate(self._trainable):
-            for p in ps:
-                v = p_norm.get(id(p), 0.0)
-                if not math.isfinite(v) and not bool(torch.isfinite(p).all()):
+        for i, ts in enumerate(plan.t_pos):
+            for k in ts:
+                if not math.isfinite(p_norm[k]) and not bool(torch.isfinite(params[k]).all()):
                     self._stop(Phase.UPDATE, i, "weights after the update", 2 * n + 2)
         return Event(Phase.UPDATE, None, 2 * n + 2)
 
@@ -657,16 +869,20 @@ class TorchSession:
         row[2] = rec.lr
         row[3] = self.epoch
         L = self.n_layers
+        sqrt = math.sqrt
+        wns = [sqrt(v) for v in self._weight_sq]
+        row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
+        row[4 + L : 4 + 2 * L] = wns
+        row[4 + 2 * L : 4 + 3 * L] = [
+            sqrt(d) / wn if wn > 0 else math.inf for d, wn in zip(self._delta_sq, wns, strict=True)
+        ]
         st_active = self._step_active
-        for i in range(L):
-            wn = math.sqrt(self._weight_sq[i])
-            row[4 + i] = math.sqrt(self._grad_sq[i])
-            row[4 + L + i] = wn
-            row[4 + 2 * L + i] = math.sqrt(self._delta_sq[i]) / wn if wn > 0 else math.inf
+        acc_active = acc["active"]
+        for i in self._relu_idx:
             a = st_active[i]
             if a is not None:
-                prev = acc["active"][i]
-                acc["active"][i] = a if prev is None else (prev | a)
+                prev = acc_active[i]
+                acc_active[i] = a if prev is None else (prev | a)
                 row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
         self.step += 1
         self.pos = 0
@@ -705,7 +921,8 @@ class TorchSession:
                 if isinstance(data, TensorData):
                     batches: Any = [(data.x, data.y, data.labels)]
                 else:
-                    batches = ((b[0], b[1], None) for b in data)
+                    fast = tensor_batches(data)
+                    batches = ((b[0], b[1], None) for b in (data if fast is None else fast))
                 for x, y, labels in batches:
                     x = x.to(self.device, self.float_dtype if x.is_floating_point() else x.dtype)
                     y = y.to(self.device, self.float_dtype if y.is_floating_point() else y.dtype)
@@ -769,13 +986,16 @@ class TorchSession:
         return ev
 
     def _whole_step(self) -> Event:
-        """Fast-forward one step on this thread: the same body, hooks that only check."""
+        """Fast-forward one step on this thread (lean checks unless ``check_every_module``)."""
         self._begin_step()
         self._watching = False
+        step = self.step
         try:
-            ev = self._body(None)
+            ev = self._body(None) if self.check_every_module else self._lean_body()
         except Exception as e:
             self._fail(e)
+        if ev is None:
+            return self._locate(step)
         return self._finish(ev)
 
     def _fail(self, e: BaseException) -> NoReturn:
@@ -835,6 +1055,16 @@ class TorchSession:
         event_check: Callable[[TorchSession, Event], bool] | None = None,
     ) -> StopReason:
         """Train until ``until`` holds at a step boundary, the end, or a divergence."""
+        with self._lean_hooks():
+            return self._run(until, max_steps, should_stop, event_check)
+
+    def _run(
+        self,
+        until: Callable[[TorchSession], bool] | None,
+        max_steps: int | None,
+        should_stop: Callable[[], bool] | None,
+        event_check: Callable[[TorchSession, Event], bool] | None,
+    ) -> StopReason:
         done = 0
         fast = event_check is None and self.hook is None
         while True:
@@ -976,22 +1206,23 @@ class TorchSession:
         )
 
     def _forward_to(self, position: int) -> None:
-        self._replaying = True
+        was_replaying, self._replaying = self._replaying, True
         try:
-            while self.position < position:
-                # Whole steps on this thread; the last one single-stepped so its
-                # module outputs are there to be shown.
-                if self._runner is None and position - self.position > self.E and self.pos == 0:
-                    if self.epoch >= self.epochs:
+            with self._lean_hooks():
+                while self.position < position:
+                    # Whole steps on this thread; the last one single-stepped so its
+                    # module outputs are there to be shown.
+                    if self._runner is None and position - self.position > self.E and self.pos == 0:
+                        if self.epoch >= self.epochs:
+                            break
+                        self._whole_step()
+                        if self.nonfinite is not None:
+                            break
+                        continue
+                    if self._next() is None or self.nonfinite is not None:
                         break
-                    self._whole_step()
-                    if self.nonfinite is not None:
-                        break
-                    continue
-                if self._next() is None or self.nonfinite is not None:
-                    break
         finally:
-            self._replaying = False
+            self._replaying = was_replaying
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""

@@ -62,3 +62,10 @@ def finite(t: torch.Tensor) -> bool:
         return True
     s = float(t.detach().sum())  # one reduction; a full check only if it overflowed
     return math.isfinite(s) or bool(torch.isfinite(t).all())
+
+
+def alive_units(t: torch.Tensor) -> torch.Tensor:
+    """Which units of a ReLU-like output are positive for some sample of the batch
+    (a flat bool tensor): one reduction over the batch, then a compare on one sample's
+    worth of values (much cheaper than comparing the whole output first)."""
+    return torch.amax(t.detach(), 0).reshape(-1) > 0
