@@ -767,7 +767,7 @@ class TrainerApp(App[None]):
         # through the GIL (bench/ui.py profile: at 2 Hz the chart was 11% of
         # the UI thread's time on spiral, the app 0.83x headless).
         if self._tick_count % 10 == 0:
-            self.refresh_heavy(slow=self._tick_count % 20 == 0, matrix=self._tick_count % 40 == 0)
+            self.refresh_heavy(slow=self._tick_count % 20 == 0)
 
     # ------------------------------------------------------------ panels
     def _fit_matrix(self) -> bool:
