@@ -225,14 +225,4 @@ class TryFixScreen(WhatIfScreen):
         def snap() -> list[Future]:  # whole runs from step 0: the fix changed the start
             return [capture(s, label, 0, 0) for s, label in runs]
 
-        for e in range(1, target + 1):
-            for s, _ in runs:
-                if s.nonfinite is None and not s.finished and s.epoch < e:
-                    s.run(lambda ss, e=e: ss.epoch >= e, should_stop=cancelled)
-            if cancelled():
-                return
-            post(self, self.Progress(token, e / target, snap()))
-            if all(s.nonfinite is not None or s.finished for s, _ in runs):
-                break
-        if not cancelled():
-            post(self, self.Done(token, [original, alt], snap()))
+        self._run_both(token, runs, 1, target, snap, cancelled)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,17 +345,32 @@ class WhatIfScreen(Dialog[Session | None]):
         def snap() -> list[Future]:
             return [capture(s, label, step0, rows0) for s, label in runs]
 
-        for e in range(e0 + 1, target + 1):
+        self._run_both(token, runs, e0 + 1, target, snap, cancelled)
+
+    def _run_both(
+        self,
+        token: int,
+        runs: list[tuple[Session, str]],
+        first: int,
+        target: int,
+        snap: Callable[[], list[Future]],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        """Run the futures in lockstep, one epoch at a time from epoch ``first``
+        to ``target`` (a run that diverged or finished waits), posting progress,
+        and Done with their sessions at the end."""
+        for e in range(first, target + 1):
             for s, _ in runs:
                 if s.nonfinite is None and not s.finished and s.epoch < e:
                     s.run(lambda ss, e=e: ss.epoch >= e, should_stop=cancelled)
             if cancelled():
                 return
-            post(self, self.Progress(token, (e - e0) / max(1, target - e0), snap()))
+            done = (e - first + 1) / max(1, target - first + 1)
+            post(self, self.Progress(token, done, snap()))
             if all(s.nonfinite is not None or s.finished for s, _ in runs):
                 break
         if not cancelled():
-            post(self, self.Done(token, [original, alt], snap()))
+            post(self, self.Done(token, [s for s, _ in runs], snap()))
 
     def on_what_if_screen_progress(self, msg: Progress) -> None:
         if msg.token != self._token:
