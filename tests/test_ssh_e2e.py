@@ -198,6 +198,18 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
         server.stop()
 
 
+def remote_env(root: Path) -> str:
+    """``K=V ...`` for ``env`` on the server: the isolated XDG dirs under
+    ``root``, a terminal type, and the installed command's directory on PATH."""
+    assert CMD is not None
+    env = {
+        **isolated_env(root),
+        "TERM": "xterm-256color",
+        "PATH": f"{Path(CMD).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+
+
 # ------------------------------------------------------------------ the test
 
 
@@ -220,13 +232,7 @@ def test_dropped_ssh_connection_saves_recovery(tmp_path: Path, sshd: SshServer) 
         f"{sshd.log_text()}"
     )
 
-    assert CMD is not None
-    env = {
-        **isolated_env(tmp_path),  # XDG_STATE_HOME is `state`
-        "TERM": "xterm-256color",
-        "PATH": f"{Path(CMD).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    }
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    assigns = remote_env(tmp_path)  # XDG_STATE_HOME is `state`
     # exec: the app itself owns the remote terminal, so its hang-up reaches it
     remote = (
         f"cd {shlex.quote(str(work))} && exec env {assigns} "
@@ -296,13 +302,7 @@ def test_a_lesson_over_ssh_at_80x24(tmp_path: Path, sshd: SshServer) -> None:
     ``q`` ends the remote app with status 0."""
     work = tmp_path / "work"
     work.mkdir()
-    assert CMD is not None
-    env = {
-        **isolated_env(tmp_path),
-        "TERM": "xterm-256color",
-        "PATH": f"{Path(CMD).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    }
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    assigns = remote_env(tmp_path)
     remote = (
         f"cd {shlex.quote(str(work))} && env {assigns} {shlex.quote(CMD)} learn 2; echo EXITED $?"
     )
