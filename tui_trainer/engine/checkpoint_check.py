@@ -28,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from tui_trainer.engine.config import OPTIMIZERS, SCHEDULES
+from tui_trainer.engine.describe import describe_value
 from tui_trainer.engine.history import History
 from tui_trainer.engine.session import HYPER_FIELDS
 
@@ -256,20 +257,7 @@ def read_text(zf: zipfile.ZipFile, members: dict[str, Member], name: str, path: 
 
 
 def _describe(value: object) -> str:
-    if isinstance(value, bool):
-        return f"a boolean {'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"an integer {value}"
-    if isinstance(value, float):
-        return f"a number {value!r}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"a string {json.dumps(shown, ensure_ascii=True)}"
-    if isinstance(value, list):
-        return f"an array of {len(value)} items"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
+    return describe_value(value, "json")
 
 
 class _Fields:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tui_trainer.engine.describe import describe_value, number_text
 from tui_trainer.scenario.positions import _join, _lookup_line
 from tui_trainer.scenario.schema import (
     _KEY_ALIASES,
@@ -28,31 +29,10 @@ _MISSING: Any = object()
 
 
 def _describe(value: object) -> str:
-    """``a string "ten"``, ``an integer 3``... for "expected X, got Y" messages."""
-    if isinstance(value, bool):
-        return f"a boolean {'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"an integer {value}"
-    if isinstance(value, float):
-        return f"a number {_num(value)}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"a string {json.dumps(shown, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "an empty array" if not value else f"an array of {len(value)} items"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a date/time {value}"
+    return describe_value(value, "toml")
 
 
-def _num(value: float | int) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    return str(value)
+_num = number_text
 
 
 def _bound(value: float | int) -> str:
