@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/diagnosis.py [--half tune|tune2|heldout|both] [--quick] [--workers N]
+    python bench/diagnosis.py [--half tune|tune2|heldout|heldout2|tuning] [--quick] [--workers N]
                               [--out DIR] [--no-repair] [--json FILE] [--show]
 
 It generates scenario files (``--out``, default a directory under the
@@ -49,6 +49,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
@@ -63,12 +65,49 @@ import numpy as np  # noqa: E402
 
 # Generator seeds for the two halves and the ranges their scenario seeds come from:
 # disjoint, so nothing tuned on one half has seen a run of the other.
-HALVES = {"tune": (11, 0), "heldout": (23, 100_000), "tune2": (37, 200_000)}
+HALVES = {
+    "tune": (11, 0),
+    "heldout": (23, 100_000),
+    "tune2": (37, 200_000),
+    "heldout2": (53, 300_000),
+}
 # "tune2" is a second tuning set (its own generator and scenario seeds), for
-# checking that a rule tuned on "tune" carries over before the held-out half
-# is run: it is not part of the score.
-PER_FAULT = 12  # runs per fault and half
-HEALTHY = 40  # healthy runs per half
+# checking that a rule tuned on "tune" carries over. "heldout" was scored
+# (and looked at) in an earlier round, so it is a tuning set now too; the
+# score to report is "heldout2", run once at the end of a round.
+TUNING = ("tune", "tune2", "heldout")
+PER_FAULT = 12  # valid runs per fault and half (the first 12 whose fault shows)
+CANDIDATES = 24  # runs generated per fault and half to find them
+HEALTHY = 80  # healthy runs per half
+FAULT_SEED_STRIDE = 1_000  # scenario seed of run i of fault k: seed0 + 1000 k + i + 1
+HEALTHY_SEED0 = 50_000  # scenario seed of healthy run i: seed0 + 50000 + i + 1
+MANIFEST_GAIN = 0.8  # a fault shows when undoing it makes the val loss <= 0.8x
+
+
+def _seed_sets() -> dict[str, set[int]]:
+    """Every scenario seed each half can use (at the largest sizes)."""
+    out = {}
+    for half, (_, seed0) in HALVES.items():
+        seeds = {
+            seed0 + FAULT_SEED_STRIDE * k + i + 1
+            for k in range(len(FAULTS))
+            for i in range(CANDIDATES)
+        }
+        seeds |= {seed0 + HEALTHY_SEED0 + i + 1 for i in range(HEALTHY)}
+        out[half] = seeds
+    return out
+
+
+def check_disjoint() -> None:
+    """The halves share no generator seed and no scenario seed (an honest score)."""
+    gens = [g for g, _ in HALVES.values()]
+    assert len(set(gens)) == len(gens), "two halves share a generator seed"
+    sets = _seed_sets()
+    names = list(sets)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            common = sets[names[a]] & sets[names[b]]
+            assert not common, f"{names[a]} and {names[b]} share scenario seeds {sorted(common)[:5]}"
 REPAIR_GAIN = 0.8  # repaired: val loss <= 0.8x the broken run's
 
 FAULTS = (
@@ -102,6 +141,13 @@ class Case:
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     csv: str | None = None  # the text of data.csv for kind = "csv"
+    # The paired healthy run (the fault undone, for the label-validity check):
+    # the model and training settings of the healthy run the fault was put
+    # into, plus data settings to change (unstandardized inputs: standardize).
+    # None for a fault whose pair is the same run stopped at its best epoch.
+    pair_model: dict[str, Any] | None = None
+    pair_training: dict[str, Any] | None = None
+    pair_data: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ writing
@@ -192,6 +238,8 @@ def _base(rng: np.random.Generator, seed: int, kinds: tuple[str, ...] | None = N
         "batch_size": int(_pick(rng, (10, 16, 32))),
         "epochs": int(_pick(rng, (30, 40, 50))),
     }
+    c.pair_model = copy.deepcopy(c.model)
+    c.pair_training = copy.deepcopy(c.training)
     return c
 
 
@@ -298,6 +346,7 @@ def _unstandardized(rng: np.random.Generator, seed: int, i: int) -> Case:
     scale = float(_pick(rng, (100.0, 300.0, 1000.0)))
     c.csv = _csv_blobs(rng, int(c.data.get("n_samples", 300)), scale=scale, offset=scale * 5)
     c.data["standardize"] = False
+    c.pair_data = {"standardize": True}
     act = ("tanh", "relu", "sigmoid")[i % 3]
     c.model.update(activation=act, init="he" if act == "relu" else "xavier")
     c.variant = f"{act}-x{scale:g}"
@@ -329,6 +378,7 @@ def _overfit(rng: np.random.Generator, seed: int, i: int) -> Case:
     c.model.update(hidden=[64, 64], activation="relu", init="he")
     c.training.update(optimizer="adam", lr=0.01, batch_size="full", epochs=300)
     c.variant = kind
+    c.pair_model = c.pair_training = None  # the pair: this run at its best epoch
     return c
 
 
@@ -407,29 +457,140 @@ MAKERS: dict[str, Callable[[np.random.Generator, int, int], Case]] = {
 
 
 def generate(half: str, quick: bool = False) -> list[Case]:
-    """The labelled runs of one half (``tune`` or ``heldout``)."""
+    """Every candidate run of one half: ``CANDIDATES`` per fault, then the healthy runs.
+
+    ``select`` keeps the first ``PER_FAULT`` of each fault whose fault shows.
+    """
+    check_disjoint()
     gen_seed, seed0 = HALVES[half]
-    per_fault = PER_FAULT // 3 if quick else PER_FAULT
+    candidates = CANDIDATES // 3 if quick else CANDIDATES
     healthy = HEALTHY // 3 if quick else HEALTHY
     cases: list[Case] = []
-    seed = seed0
-    # One generator stream per run, so that changing one fault's variants
-    # leaves every other run of the set as it was.
+    # One generator stream and one scenario seed per run, so that changing one
+    # fault's variants (or the number of runs) leaves every other run as it was.
     for k, fault in enumerate(FAULTS):
-        for i in range(per_fault):
-            seed += 1
+        for i in range(candidates):
             rng = np.random.default_rng([gen_seed, k, i])
-            c = MAKERS[fault](rng, seed, i)
+            c = MAKERS[fault](rng, seed0 + FAULT_SEED_STRIDE * k + i + 1, i)
             c.fault = fault
             c.name = f"{half}-{fault}-{i:02d}"
             cases.append(c)
     for i in range(healthy):
-        seed += 1
         rng = np.random.default_rng([gen_seed, len(FAULTS), i])
-        c = _base(rng, seed)
+        c = _base(rng, seed0 + HEALTHY_SEED0 + i + 1)
         c.name = f"{half}-healthy-{i:02d}"
         cases.append(c)
     return cases
+
+
+def pair_case(c: Case) -> Case | None:
+    """The healthy run ``c``'s fault was put into (same data and seed), or None."""
+    if c.pair_model is None or c.pair_training is None:
+        return None
+    return Case(
+        name=f"{c.name}-pair",
+        fault="pair",
+        variant=c.variant,
+        top=dict(c.top),
+        data={**{k: v for k, v in c.data.items() if k != "path"}, **c.pair_data},
+        model=copy.deepcopy(c.pair_model),
+        # compared at the broken run's last epoch
+        training={**c.pair_training, "epochs": c.training["epochs"]},
+        csv=c.csv,
+    )
+
+
+def _plain_run(path: str) -> dict[str, float]:
+    """Train a scenario without diagnosis: last and lowest epoch validation loss."""
+    from tui_trainer.engine.session import Session
+    from tui_trainer.scenario import load_scenario
+
+    sc = load_scenario(path)
+    data = sc.load_data()
+    s = Session(sc.train_config(data), data)
+    s.run()
+    ep = s.history.epochs
+    vals = ep.data[: ep.n, ep.index["val_loss"]]
+    finite = vals[np.isfinite(vals)]
+    return {
+        "last": _val_loss(s),
+        "best": float(np.min(finite)) if s.nonfinite is None and finite.size else math.inf,
+    }
+
+
+def _key(c: Case) -> str:
+    """The run's identity: its settings (not where its csv is written) and csv text."""
+    bare = copy.copy(c)
+    bare.data = {k: v for k, v in c.data.items() if k != "path"}
+    return hashlib.sha256((toml_text(bare) + (c.csv or "")).encode()).hexdigest()[:20]
+
+
+def validity(cases: list[Case], out: Path, workers: int) -> dict[str, dict[str, Any]]:
+    """Does each broken run's fault show? Decided without the diagnosis.
+
+    The rule (bench/README.md): the fault shows when the paired healthy run
+    (the same scenario and seed with the fault undone, trained to the same
+    epoch) ends with a validation loss at most 0.8x the broken run's (the
+    repair bar), a diverged broken run counting as infinitely bad and a
+    diverged pair as no better. For overfitting the pair is the broken run
+    itself stopped at its lowest epoch validation loss. Results are cached in
+    ``out/validity.json`` by the scenario texts (they do not depend on the rules).
+    """
+    cache_path = out / "validity.json"
+    cache: dict[str, dict[str, float]] = {}
+    if cache_path.exists():
+        cache = json.loads(cache_path.read_text())
+    todo: dict[str, Case] = {}
+    for c in cases:
+        if c.fault == "healthy":
+            continue
+        for x in (c, pair_case(c)):
+            if x is not None and _key(x) not in cache:
+                todo[_key(x)] = x
+    if todo:
+        keys = list(todo)
+        paths = write_cases([todo[k] for k in keys], out / "validity")
+        for k, r in zip(keys, _pool_map(_plain_run, [str(p) for p in paths], workers), strict=True):
+            cache[k] = r
+        tmp = cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, default=str))
+        tmp.replace(cache_path)
+    verdict = {}
+    for c in cases:
+        if c.fault == "healthy":
+            continue
+        broken = float(cache[_key(c)]["last"])
+        pair = pair_case(c)
+        ref = float(cache[_key(c)]["best"] if pair is None else cache[_key(pair)]["last"])
+        shows = math.isfinite(ref) and (not math.isfinite(broken) or ref <= MANIFEST_GAIN * broken)
+        verdict[c.name] = {"broken": broken, "reference": ref, "shows": shows}
+    return verdict
+
+
+def select(
+    cases: list[Case], verdict: dict[str, dict[str, Any]], quick: bool = False
+) -> tuple[list[Case], dict[str, tuple[int, int]]]:
+    """The first ``PER_FAULT`` candidates of each fault whose fault shows, and the healthy runs.
+
+    Also per fault: (candidates looked at, of which the fault did not show).
+    """
+    want = PER_FAULT // 3 if quick else PER_FAULT
+    kept: list[Case] = []
+    lost: dict[str, tuple[int, int]] = {}
+    for fault in FAULTS:
+        looked = dropped = taken = 0
+        for c in cases:
+            if c.fault != fault or taken >= want:
+                continue
+            looked += 1
+            if verdict[c.name]["shows"]:
+                kept.append(c)
+                taken += 1
+            else:
+                dropped += 1
+        lost[fault] = (looked, dropped)
+    kept += [c for c in cases if c.fault == "healthy"]
+    return kept, lost
 
 
 # ------------------------------------------------------------------ running
@@ -690,7 +851,12 @@ def overhead(rounds: int = 3) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--half", choices=("tune", "tune2", "heldout", "both"), default="both")
+    ap.add_argument(
+        "--half",
+        choices=(*HALVES, "tuning"),
+        default="tuning",
+        help="a seed set, or 'tuning' (tune, tune2 and heldout; default). Score heldout2 once.",
+    )
     ap.add_argument("--quick", action="store_true", help="a third of the runs")
     ap.add_argument("--workers", type=int, default=2, help="processes (default 2, at most 2)")
     ap.add_argument(
@@ -711,12 +877,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         use_baseline(args.baseline)
     workers = max(1, min(2, args.workers))
-    halves = ("tune", "heldout") if args.half == "both" else (args.half,)
+    halves = TUNING if args.half == "tuning" else (args.half,)
     scores = {}
     for half in halves:
         cases = generate(half, args.quick)
         if args.only:
             cases = [c for c in cases if c.fault == args.only]
+        verdict = validity(cases, args.out / half, workers)
+        cases, lost = select(cases, verdict, args.quick)
+        print(
+            f"\n{half}: label validity, per fault: candidates looked at / dropped "
+            "(the fault did not show)"
+        )
+        print("  " + ", ".join(f"{f} {n}/{d}" for f, (n, d) in lost.items() if n))
         paths = write_cases(cases, args.out / half)
         t0 = time.perf_counter()
         results = _pool_map(run_case, [str(p) for p in paths], workers)
@@ -742,6 +915,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[k]["fix"] = jobs[where.index(k)][1]
                 results[k]["fixed_val"] = after
         sc = score(cases, results)
+        sc["label_validity"] = {f: {"looked": n, "dropped": d} for f, (n, d) in lost.items()}
         scores[half] = sc
         n_broken = sum(c.fault != "healthy" for c in cases)
         print_table(
