@@ -78,10 +78,12 @@ HALVES = {
 TUNING = ("tune", "tune2", "heldout")
 PER_FAULT = 12  # valid runs per fault and half (the first 12 whose fault shows)
 CANDIDATES = 24  # runs generated per fault and half to find them
-HEALTHY = 80  # healthy runs per half
+HEALTHY = 96  # healthy runs generated per half
+HEALTHY_KEEP = 80  # healthy runs kept per half (the first valid ones)
 FAULT_SEED_STRIDE = 1_000  # scenario seed of run i of fault k: seed0 + 1000 k + i + 1
 HEALTHY_SEED0 = 50_000  # scenario seed of healthy run i: seed0 + 50000 + i + 1
 MANIFEST_GAIN = 0.8  # a fault shows when undoing it makes the val loss <= 0.8x
+MANIFEST_FLOOR = 0.05  # ... and lower by at least 0.05x the chance-level loss
 
 
 def _seed_sets() -> dict[str, set[int]]:
@@ -512,9 +514,14 @@ def _plain_run(path: str) -> dict[str, float]:
     ep = s.history.epochs
     vals = ep.data[: ep.n, ep.index["val_loss"]]
     finite = vals[np.isfinite(vals)]
+    if s.classification:
+        chance = math.log(max(2, int(s.net.layers[-1].n_out)))
+    else:
+        chance = float(np.var(s.data.y_train))
     return {
         "last": _val_loss(s),
         "best": float(np.min(finite)) if s.nonfinite is None and finite.size else math.inf,
+        "chance": chance,
     }
 
 
@@ -533,17 +540,20 @@ def validity(cases: list[Case], out: Path, workers: int) -> dict[str, dict[str, 
     epoch) ends with a validation loss at most 0.8x the broken run's (the
     repair bar), a diverged broken run counting as infinitely bad and a
     diverged pair as no better. For overfitting the pair is the broken run
-    itself stopped at its lowest epoch validation loss. Results are cached in
+    itself stopped at its lowest epoch validation loss. The difference must
+    also be at least 0.05x the chance-level loss (ln C, or the variance of the
+    targets), so that 0.019 against 0.014 on a solved task does not count. A
+    healthy run is valid when it ends finite and does not overfit by that
+    same rule (its end 1.25x and 0.05 chance levels above its best epoch's
+    validation loss). Results are cached in
     ``out/validity.json`` by the scenario texts (they do not depend on the rules).
     """
-    cache_path = out / "validity.json"
+    cache_path = out / "validity2.json"
     cache: dict[str, dict[str, float]] = {}
     if cache_path.exists():
         cache = json.loads(cache_path.read_text())
     todo: dict[str, Case] = {}
     for c in cases:
-        if c.fault == "healthy":
-            continue
         for x in (c, pair_case(c)):
             if x is not None and _key(x) not in cache:
                 todo[_key(x)] = x
@@ -557,12 +567,24 @@ def validity(cases: list[Case], out: Path, workers: int) -> dict[str, dict[str, 
         tmp.replace(cache_path)
     verdict = {}
     for c in cases:
+        own = cache[_key(c)]
+        broken = float(own["last"])
         if c.fault == "healthy":
+            # Valid when it ends finite and does not overfit by the overfitting
+            # rule below (its own best epoch not 0.8x and 0.05 chance below its end).
+            best = float(own["best"])
+            overfits = math.isfinite(broken) and (
+                best <= MANIFEST_GAIN * broken and broken - best >= MANIFEST_FLOOR * own["chance"]
+            )
+            valid = math.isfinite(broken) and not overfits
+            verdict[c.name] = {"broken": broken, "reference": best, "shows": valid}
             continue
-        broken = float(cache[_key(c)]["last"])
         pair = pair_case(c)
-        ref = float(cache[_key(c)]["best"] if pair is None else cache[_key(pair)]["last"])
-        shows = math.isfinite(ref) and (not math.isfinite(broken) or ref <= MANIFEST_GAIN * broken)
+        ref = float(own["best"] if pair is None else cache[_key(pair)]["last"])
+        shows = math.isfinite(ref) and (
+            not math.isfinite(broken)
+            or (ref <= MANIFEST_GAIN * broken and broken - ref >= MANIFEST_FLOOR * own["chance"])
+        )
         verdict[c.name] = {"broken": broken, "reference": ref, "shows": shows}
     return verdict
 
@@ -589,7 +611,17 @@ def select(
             else:
                 dropped += 1
         lost[fault] = (looked, dropped)
-    kept += [c for c in cases if c.fault == "healthy"]
+    keep = HEALTHY_KEEP // 3 if quick else HEALTHY_KEEP
+    looked = dropped = 0
+    for c in cases:
+        if c.fault != "healthy" or looked - dropped >= keep:
+            continue
+        looked += 1
+        if verdict[c.name]["shows"]:
+            kept.append(c)
+        else:
+            dropped += 1
+    lost["healthy"] = (looked, dropped)
     return kept, lost
 
 
@@ -629,6 +661,7 @@ def run_case(path: str) -> dict[str, Any]:
                     or [result.seen_at(f)]
                 ),
                 "fixes": [dict(x) for x in f.fixes],
+                "evidence": f.evidence,
             }
             for f in result.findings
             if f.severity != "info"  # scored: warnings and errors (notes are not alarms)
@@ -867,6 +900,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="only this fault (and no healthy runs)")
     ap.add_argument("--json", type=Path, help="also write the scores as JSON")
     ap.add_argument(
+        "--runs", type=Path, help="also write every run (label, findings, evidence) as JSON lines"
+    )
+    ap.add_argument(
         "--baseline", metavar="REF", help="score the rules of git REF instead (e.g. main)"
     )
     ap.add_argument("--overhead", action="store_true", help="only measure the cost of the checks")
@@ -925,6 +961,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.show:
             confusion(cases, results)
+        if args.runs:
+            with args.runs.open("a") as fh:
+                for c, r in zip(cases, results, strict=True):
+                    fh.write(json.dumps({"name": c.name, "fault": c.fault, "variant": c.variant,
+                                         "also": list(c.also), **r}, default=str) + "\n")
     if args.json:
         args.json.write_text(json.dumps(scores, indent=1, default=str))
     return 0
