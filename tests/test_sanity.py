@@ -152,9 +152,32 @@ def test_init_loss_is_not_applicable_to_mse():
     assert "not applicable" in r.summary
 
 
-def test_init_loss_tolerance():
+def test_init_loss_tolerance_is_the_diagnosis_tolerance():
+    from tui_trainer.engine.diagnostics.rules import init_loss_tolerance
+
     assert sanity.init_loss_tolerance(2) == 0.5
-    assert sanity.init_loss_tolerance(100) == pytest.approx(0.3 * np.log(100))
+    for c in (2, 3, 10, 100):
+        assert sanity.init_loss_tolerance(c) == init_loss_tolerance(c)[0]
+    assert sanity.init_loss_tolerance(100) == pytest.approx(0.5 * np.log(100))
+
+
+@pytest.mark.parametrize("std", [1.5, 3.0])
+def test_init_loss_check_agrees_with_the_diagnosis(std):
+    """A first loss of about 2 nats on two classes (tanh, init_std 1.5 on xor)
+    failed the sanity check ("over-confident") while the diagnosis only noted it
+    (such starts recover); now both give one verdict from one rule."""
+    from tui_trainer.engine.diagnostics import diagnose
+
+    s = healthy(hidden=(16, 16), activation="tanh", init="normal", init_std=std)
+    r = sanity.check_init_loss(s)
+    found = [f for f in diagnose(s) if f.code == "init_loss"]
+    warned = any(f.severity == "warning" for f in found)
+    assert r.passed == (not warned)
+    if std == 1.5:
+        assert r.passed and [f.severity for f in found] == ["info"]
+        assert any("note" in line for line in r.details)
+    else:
+        assert not r.passed and warned
 
 
 # --------------------------------------------------------- tiny-batch overfit

@@ -129,7 +129,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -339,11 +339,11 @@ def _exploding_at_init(r: _Run) -> tuple[np.ndarray, np.ndarray]:
     ratio = _safe_ratio(r.grad[0], np.maximum(r.wnorm[0], 1.0))
     ratio = np.where(np.isfinite(r.grad[0]), ratio, np.inf)
     mask = ratio > EXPLODE_INIT_RATIO
-    if not mask[0] or ratio[0] < 0.5 * ratio[-1]:
-        # Only the output side large, or larger than layer 1's: a big first
-        # loss (unscaled regression targets), not gradients growing on their
-        # way back. Exploding starts of the tuning runs have layer 1 at 1-1.7x
-        # the output layer's ratio; a healthy regression run had 0.1x.
+    if not mask[0] or ratio[0] < 0.25 * ratio[-1]:
+        # Only the output side large, or much larger than layer 1's: a big
+        # first loss (unscaled regression targets), not gradients growing on
+        # their way back. Exploding starts of the tuning runs have layer 1 at
+        # 0.36-1.7x the output layer's ratio; a healthy regression run 0.1x.
         mask[:] = False
     return ratio, mask
 
@@ -1143,9 +1143,95 @@ def _saturated_at_init(r: _Run) -> Finding | None:
     )
 
 
+@dataclass(frozen=True)
+class InitLossVerdict:
+    """What the first loss says about the start: ``severity`` None (fine),
+    ``"info"`` (a note, not an alarm) or ``"warning"``, and why in words."""
+
+    severity: str | None
+    why: str
+    expected: float  # ln C
+    low: float  # the tolerance either side of ln C before a note
+    high: float  # how far above ln C a warning starts
+
+
+def init_loss_tolerance(n_classes: int) -> tuple[float, float]:
+    """How far from ``ln C`` a first loss may be: (below or above for a note,
+    above for a warning). The one place these numbers live; the sanity
+    check's ``init_loss_tolerance`` and the explain panel use them too.
+
+    Above: generated data spanning [-6, 6] (TensorFlow Playground's) makes a
+    Xavier/He network start at 2-4x ln C and train well, so only a first loss
+    more than max(3, ln C) nats above ln C counts; a bad initial scale starts
+    10-200x above it. Below: a network cannot start much surer than chance
+    by luck, so half of ln C (at least 0.5) already gets a note.
+    """
+    expected = math.log(n_classes)
+    return max(0.5, 0.5 * expected), max(INIT_LOSS_HIGH, expected)
+
+
+def init_loss_verdict(loss0: float, n_classes: int, good: float = math.nan) -> InitLossVerdict:
+    """The verdict on a first loss ``loss0`` with ``n_classes`` classes, given the
+    first loss ``good`` of the same network started the recommended way (He/Xavier,
+    biases 0) on the same examples (nan: unknown). Shared by the ``init_loss``
+    finding and ``engine.sanity.check_init_loss`` so that they cannot disagree."""
+    expected = math.log(n_classes)
+    low, high = init_loss_tolerance(n_classes)
+    if not math.isfinite(loss0) or abs(loss0 - expected) <= low:
+        return InitLossVerdict(None, "", expected, low, high)
+    if loss0 > expected + high:
+        if math.isfinite(good) and loss0 < INIT_BASELINE_RATIO * good:
+            # A well-scaled start on the same data begins about as high: the
+            # inputs' scale, not the initialization, makes the first loss high.
+            return InitLossVerdict(
+                "info",
+                "confidently wrong, but a network started the recommended way on the same "
+                f"data begins about as high ({_f(good)} against {_f(loss0)}): the inputs span "
+                "several units, the initial scale is not to blame, and such runs usually "
+                "recover in a few epochs",
+                expected,
+                low,
+                high,
+            )
+        base = (
+            f"; a network started the recommended way begins at {_f(good)} on the same "
+            f"examples, {_f(loss0 / max(good, 1e-12))}x lower"
+            if math.isfinite(good)
+            else ""
+        )
+        return InitLossVerdict(
+            "warning",
+            "the initial weights are too large or the outputs are biased, so the network "
+            "starts out confidently wrong" + base,
+            expected,
+            low,
+            high,
+        )
+    if loss0 > expected:
+        # Noted, not warned about: healthy runs on Playground-scale data start here.
+        return InitLossVerdict(
+            "info",
+            "a little confidently wrong, as inputs spanning several units (TensorFlow "
+            "Playground's -6 to 6) make with Xavier/He weights; such runs usually recover in "
+            f"a few epochs (a warning needs more than {_f(expected + high)})",
+            expected,
+            low,
+            high,
+        )
+    # Noted, not warned about: inputs that span many units make a random start
+    # confidently right on well-separated classes (2 of 36 lr_too_small tuning
+    # runs); nothing needs fixing for it.
+    return InitLossVerdict(
+        "info",
+        "the network starts out confident and right: well-separated classes, a lucky "
+        "first batch, or the labels leak into the inputs",
+        expected,
+        low,
+        high,
+    )
+
+
 def _init_loss(r: _Run) -> Finding | None:
-    if r.n == 0:
-        return None
     name = r.s.loss.name
     if name == "cross_entropy":
         C = int(r.s.net.layers[-1].n_out)
@@ -1155,73 +1241,26 @@ def _init_loss(r: _Run) -> Finding | None:
         return None
     if C < 2:
         return None
-    expected = math.log(C)
-    loss0 = float(r.loss[0])
-    if not math.isfinite(loss0):
-        return None
-    # Above: generated data spanning [-6, 6] (TensorFlow Playground's) makes a
-    # Xavier/He network start at 2-4x ln C and train well, so only a first loss
-    # more than max(3, ln C) nats above ln C counts; a bad initial scale starts
-    # 10-200x above it. Below: a network cannot start much surer than chance by
-    # luck, so half of ln C (at least 0.5) already counts.
-    high = max(INIT_LOSS_HIGH, expected)
-    low = max(0.5, 0.5 * expected)
-    if abs(loss0 - expected) <= low:
-        return None
-    severity = "warning"
-    base = ""
-    if loss0 > expected + high:
-        from tui_trainer.engine.diagnostics.checks import init_loss_baseline
+    from tui_trainer.engine.diagnostics.checks import INIT_BASELINE_BATCH, init_loss_baseline
 
-        start, good = init_loss_baseline(r.s)
-        if math.isfinite(start) and math.isfinite(good) and start < INIT_BASELINE_RATIO * good:
-            # A well-scaled start on the same data begins about as high: the
-            # inputs' scale, not the initialization, makes the first loss high.
-            severity = "info"
-            why = (
-                "confidently wrong, but a network started the recommended way on the same "
-                f"data begins about as high ({_f(good)} against {_f(start)} on the first "
-                "training examples): the inputs span several units, the initial scale is not "
-                "to blame, and such runs usually recover in a few epochs"
-            )
-        elif math.isfinite(good):
-            base = (
-                f"; a network started the recommended way begins at {_f(good)} on the same "
-                f"examples, {_f(start / max(good, 1e-12))}x lower"
-            )
-    if severity == "info":
-        pass  # the reason is given above
-    elif expected < loss0 <= expected + high:
-        # Noted, not warned about: healthy runs on Playground-scale data start here.
-        severity = "info"
-        why = (
-            "a little confidently wrong, as inputs spanning several units (TensorFlow "
-            "Playground's -6 to 6) make with Xavier/He weights; such runs usually recover in "
-            f"a few epochs (a warning needs more than {_f(expected + high)})"
-        )
-    elif loss0 > expected:
-        why = (
-            "the initial weights are too large or the outputs are biased, so the network "
-            "starts out confidently wrong" + base
-        )
-    else:
-        # Noted, not warned about: inputs that span many units make a random
-        # start confidently right on well-separated classes (2 of 36
-        # lr_too_small tuning runs); nothing needs fixing for it.
-        severity = "info"
-        why = (
-            "the network starts out confident and right: well-separated classes, a lucky "
-            "first batch, or the labels leak into the inputs"
-        )
+    # The network as it started, on up to 512 training examples: the first
+    # batch alone (10-32 examples) can be lucky (0.011 against 11 on 512).
+    start, good = init_loss_baseline(r.s)
+    loss0 = start if math.isfinite(start) or r.n == 0 else float(r.loss[0])
+    v = init_loss_verdict(loss0, C, good)
+    if v.severity is None:
+        return None
+    n = min(INIT_BASELINE_BATCH, int(r.s.x_train.shape[0]))
     return Finding(
         code="init_loss",
         title="Unexpected initial loss",
-        severity=severity,
+        severity=v.severity,
         step=0,
         epoch=0,
         evidence=(
-            f"initial loss {_f(loss0)}, expected about ln({C}) = {expected:.2f} for a network "
-            f"that starts out unsure of every class: {why}"
+            f"initial loss {_f(loss0)} (on the first {n} training examples), expected about "
+            f"ln({C}) = {v.expected:.2f} for a network that starts out unsure of every class: "
+            f"{v.why}"
         ),
         advice=(
             "At initialization every class should be about equally likely, so the first loss "
