@@ -109,7 +109,11 @@ def check_disjoint() -> None:
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
             common = sets[names[a]] & sets[names[b]]
-            assert not common, f"{names[a]} and {names[b]} share scenario seeds {sorted(common)[:5]}"
+            assert not common, (
+                f"{names[a]} and {names[b]} share scenario seeds {sorted(common)[:5]}"
+            )
+
+
 REPAIR_GAIN = 0.8  # repaired: val loss <= 0.8x the broken run's
 
 FAULTS = (
@@ -964,8 +968,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs:
             with args.runs.open("a") as fh:
                 for c, r in zip(cases, results, strict=True):
-                    fh.write(json.dumps({"name": c.name, "fault": c.fault, "variant": c.variant,
-                                         "also": list(c.also), **r}, default=str) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {
+                                "name": c.name,
+                                "fault": c.fault,
+                                "variant": c.variant,
+                                "also": list(c.also),
+                                **r,
+                            },
+                            default=str,
+                        )
+                        + "\n"
+                    )
     if args.json:
         args.json.write_text(json.dumps(scores, indent=1, default=str))
     return 0
