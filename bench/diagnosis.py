@@ -638,6 +638,23 @@ def _val_loss(s: Any) -> float:
     return float(v) if math.isfinite(v) else math.inf
 
 
+def _overfit_visible(s: Any) -> float:
+    """The step from which overfitting shows for good, without the diagnosis: the
+    end of the epoch after the last one whose validation loss was within 1.1x of
+    the lowest so far (from then on it stays above; nan if it never rose)."""
+    ep = s.history.epochs
+    if ep.n < 2:
+        return math.nan
+    v = ep.data[: ep.n, ep.index["val_loss"]]
+    if not np.all(np.isfinite(v)):
+        return math.nan
+    near = np.flatnonzero(v <= 1.1 * np.minimum.accumulate(v))
+    last = int(near[-1]) if near.size else 0
+    if last >= ep.n - 1:
+        return math.nan
+    return float((last + 2) * s.batches_per_epoch)
+
+
 def run_case(path: str) -> dict[str, Any]:
     """Train one scenario with the scheduled diagnosis; findings, steps, val loss."""
     from tui_trainer.engine.diagnostics.headless import run_diagnosed
@@ -675,6 +692,7 @@ def run_case(path: str) -> dict[str, Any]:
         "epochs": result.epochs,
         "val_loss": _val_loss(s),
         "val_accuracy": float(s.history.epochs.last("val_accuracy")),
+        "visible": _overfit_visible(s),
         "seconds": time.perf_counter() - t0,
     }
 
@@ -766,6 +784,8 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             row["hits"] += 1
             row["steps"].append(hit[0]["seen"])
             row["share"].append(hit[0]["seen"] / max(1, r["total_steps"]))
+        if c.fault == "overfitting" and math.isfinite(r.get("visible", math.nan)):
+            row.setdefault("visible", []).append(r["visible"] / max(1, r["total_steps"]))
         if r.get("repaired") is not None:
             row["fixed"] += 1
             row["repaired"] += bool(r["repaired"])
@@ -780,6 +800,7 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             "reported": len(rep),
             "median_step": statistics.median(row["steps"]) if row["steps"] else math.nan,
             "median_share": statistics.median(row["share"]) if row["share"] else math.nan,
+            "visible_share": statistics.median(row["visible"]) if row.get("visible") else math.nan,
             "repair": row["repaired"] / row["runs"]
             if row["runs"] and row.get("fixed")
             else math.nan,
@@ -808,6 +829,13 @@ def print_table(title: str, sc: dict[str, Any]) -> None:
             f"{fault:<22} {row['runs']:>4} {_fmt(row['precision']):>5} {_fmt(row['recall']):>6} "
             f"{_fmt(row['median_step'], '.0f'):>6} {_fmt(row['median_share'], '.0%'):>6} "
             f"{_fmt(row['repair']):>6}"
+        )
+    ov = sc["faults"].get("overfitting", {})
+    if math.isfinite(ov.get("visible_share", math.nan)):
+        print(
+            f"overfitting: visible for good (val loss above 1.1x its best from then on) at a "
+            f"median {_fmt(ov['visible_share'], '.0%')} of the run; found at "
+            f"{_fmt(ov['median_share'], '.0%')}"
         )
     for code, (true, n) in sorted(sc["other_codes"].items()):
         print(f"{code:<22} {'':>4} {_fmt(true / n):>5}   (reported {n}x, not a fault of its own)")
