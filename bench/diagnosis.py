@@ -352,11 +352,14 @@ def _unstandardized(rng: np.random.Generator, seed: int, i: int) -> Case:
     scale = float(_pick(rng, (100.0, 300.0, 1000.0)))
     c.csv = _csv_blobs(rng, int(c.data.get("n_samples", 300)), scale=scale, offset=scale * 5)
     c.data["standardize"] = False
-    c.pair_data = {"standardize": True}
     act = ("tanh", "relu", "sigmoid")[i % 3]
     c.model.update(activation=act, init="he" if act == "relu" else "xavier")
     c.variant = f"{act}-x{scale:g}"
     c.also = ("saturated", "init_loss", "diverged", "exploding_gradients", "dead_relu")
+    # The pair: this very network and training on the standardized csv (the
+    # activation above is part of the variant, not of the fault).
+    c.pair_model, c.pair_training = copy.deepcopy(c.model), copy.deepcopy(c.training)
+    c.pair_data = {"standardize": True}
     return c
 
 
@@ -785,7 +788,11 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             row["steps"].append(hit[0]["seen"])
             row["share"].append(hit[0]["seen"] / max(1, r["total_steps"]))
         if c.fault == "overfitting" and math.isfinite(r.get("visible", math.nan)):
-            row.setdefault("visible", []).append(r["visible"] / max(1, r["total_steps"]))
+            share = r["visible"] / max(1, r["total_steps"])
+            row.setdefault("visible", []).append(share)
+            if share <= 0.1:  # visible in the first 10%: found there too?
+                found_early = bool(hit) and hit[0]["seen"] <= 0.1 * r["total_steps"]
+                row.setdefault("early", []).append(found_early)
         if r.get("repaired") is not None:
             row["fixed"] += 1
             row["repaired"] += bool(r["repaired"])
@@ -801,6 +808,7 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             "median_step": statistics.median(row["steps"]) if row["steps"] else math.nan,
             "median_share": statistics.median(row["share"]) if row["share"] else math.nan,
             "visible_share": statistics.median(row["visible"]) if row.get("visible") else math.nan,
+            "early": (sum(row.get("early", [])), len(row.get("early", []))),
             "repair": row["repaired"] / row["runs"]
             if row["runs"] and row.get("fixed")
             else math.nan,
@@ -835,7 +843,8 @@ def print_table(title: str, sc: dict[str, Any]) -> None:
         print(
             f"overfitting: visible for good (val loss above 1.1x its best from then on) at a "
             f"median {_fmt(ov['visible_share'], '.0%')} of the run; found at "
-            f"{_fmt(ov['median_share'], '.0%')}"
+            f"{_fmt(ov['median_share'], '.0%')}; of the {ov['early'][1]} runs where it shows "
+            f"in the first 10%, {ov['early'][0]} were found there"
         )
     for code, (true, n) in sorted(sc["other_codes"].items()):
         print(f"{code:<22} {'':>4} {_fmt(true / n):>5}   (reported {n}x, not a fault of its own)")

@@ -1483,7 +1483,11 @@ def diagnose(session: Session) -> list[Finding]:
             # an output squashed by an activation the loss does not expect is the mismatch's
             if not (mismatch is not None and f.layer == r.L - 1)
         ]
-        found.extend(sat or [f for f in [_saturated_at_init(r)] if f is not None])
+        # A start that saturated is the cause, seen at step 0: it comes first
+        # (before the first loss it makes high, and before its later symptoms,
+        # so that the first fix is the saturation's).
+        at_init = _saturated_at_init(r)
+        found.extend(([at_init] if at_init is not None else []) + sat)
         add(_init_loss(r))
     # Huge steps make the validation loss wander too, and so does a broken
     # start (saturated or exploding units, a confidently wrong first loss):
