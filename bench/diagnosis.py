@@ -8,11 +8,18 @@ Usage::
 It generates scenario files (``--out``, default a directory under the
 system's temporary directory): broken runs, each with one fault put in on
 purpose (the *label*, a diagnosis code), and healthy runs. Data kind, size,
-network, optimizer and seed vary from run to run. Two halves with disjoint
-seeds: thresholds are tuned on ``tune`` and the score to report is
-``heldout`` (its generator seeds and scenario seeds never occur in ``tune``).
-``tune2`` is a second tuning set with seeds of its own, to see whether a
-change tuned on ``tune`` generalises before the held-out half is run.
+network, optimizer and seed vary from run to run. Four seed sets with
+disjoint generator and scenario seeds (asserted by ``check_disjoint``):
+``tune``, ``tune2`` and ``heldout`` are tuning sets (``heldout`` was scored
+in an earlier round); ``heldout2`` is scored once, after tuning.
+
+Before scoring, every broken candidate is checked without the diagnosis
+(``validity``): its fault must show, i.e. the same run with the fault undone
+must end with a validation loss 0.8x the broken run's and 0.05 chance levels
+lower (for overfitting: the run stopped at its best epoch). Runs whose fault
+does not show are dropped and the next candidate of that fault is taken
+(``select``: the first 12 of 24); healthy runs must end finite and not
+overfit. How many each fault loses is printed.
 
 Each run trains headless with the diagnosis checked about 100 times over the
 run (``run_diagnosed``, as ``tui-trainer diagnose`` does), and is scored on
