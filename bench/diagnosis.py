@@ -724,40 +724,30 @@ def repair_case(args: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     return {"path": path, "val_loss": _val_loss(s), "error": ""}
 
 
-def use_baseline(ref: str) -> None:
-    """Score the diagnosis rules as they were at git ``ref`` (with today's fixes).
+def use_baseline(ref: str) -> Path:
+    """Score the whole package as it was at git ``ref`` (rules, fixes and engine).
 
-    Loads that version of ``tui_trainer/engine/diagnostics.py`` (a single module
-    then) and puts its ``diagnose`` into the headless runner; the processes
-    forked for the runs inherit it.
+    Extracts ``tui_trainer/`` at ``ref`` (``git archive``) into a temporary
+    directory and puts it first on ``sys.path``, before anything imports the
+    package; the processes forked for the runs inherit it. The generator and
+    the label-validity check are this version's, so both sides score the
+    same runs.
     """
-    import dataclasses
+    import io
     import subprocess
-    import types
+    import tarfile
 
-    from tui_trainer.engine.diagnostics import Finding, fixes_for, headless
-
+    if "tui_trainer" in sys.modules:
+        raise RuntimeError("--baseline must be set up before tui_trainer is imported")
     root = Path(__file__).resolve().parents[1]
-    src = subprocess.run(
-        ["git", "show", f"{ref}:tui_trainer/engine/diagnostics.py"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
+    tar = subprocess.run(
+        ["git", "archive", ref, "tui_trainer"], cwd=root, capture_output=True, check=True
     ).stdout
-    old = types.ModuleType("diagnostics_before")
-    old.__dict__["__name__"] = "diagnostics_before"
-    sys.modules["diagnostics_before"] = old
-    exec(compile(src, f"{ref}:diagnostics.py", "exec"), old.__dict__)  # noqa: S102 - our own repository
-
-    def diagnose(s: Any) -> list[Finding]:
-        out = []
-        for f in old.diagnose(s):
-            g = Finding(**{k.name: getattr(f, k.name) for k in dataclasses.fields(f)})
-            out.append(dataclasses.replace(g, fixes=fixes_for(g, s)))
-        return out
-
-    headless.diagnose = diagnose  # type: ignore[assignment]
+    where = Path(tempfile.mkdtemp(prefix=f"tui-trainer-{ref.replace('/', '_')}-"))
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        t.extractall(where, filter="data")
+    sys.path.insert(0, str(where))
+    return where
 
 
 def _pool_map(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
@@ -951,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
         "--runs", type=Path, help="also write every run (label, findings, evidence) as JSON lines"
     )
     ap.add_argument(
-        "--baseline", metavar="REF", help="score the rules of git REF instead (e.g. main)"
+        "--baseline", metavar="REF", help="score the package of git REF instead (e.g. main)"
     )
     ap.add_argument("--overhead", action="store_true", help="only measure the cost of the checks")
     args = ap.parse_args(argv)
@@ -959,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
         overhead()
         return 0
     if args.baseline:
-        use_baseline(args.baseline)
+        print(f"scoring the package of {args.baseline} from {use_baseline(args.baseline)}")
     workers = max(1, min(2, args.workers))
     halves = TUNING if args.half == "tuning" else (args.half,)
     scores = {}
