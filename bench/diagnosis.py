@@ -2,17 +2,24 @@
 
 Usage::
 
-    python bench/diagnosis.py [--half tune|tune2|heldout|both] [--quick] [--workers N]
+    python bench/diagnosis.py [--half tune|tune2|heldout|heldout2|tuning] [--quick] [--workers N]
                               [--out DIR] [--no-repair] [--json FILE] [--show]
 
 It generates scenario files (``--out``, default a directory under the
 system's temporary directory): broken runs, each with one fault put in on
 purpose (the *label*, a diagnosis code), and healthy runs. Data kind, size,
-network, optimizer and seed vary from run to run. Two halves with disjoint
-seeds: thresholds are tuned on ``tune`` and the score to report is
-``heldout`` (its generator seeds and scenario seeds never occur in ``tune``).
-``tune2`` is a second tuning set with seeds of its own, to see whether a
-change tuned on ``tune`` generalises before the held-out half is run.
+network, optimizer and seed vary from run to run. Four seed sets with
+disjoint generator and scenario seeds (asserted by ``check_disjoint``):
+``tune``, ``tune2`` and ``heldout`` are tuning sets (``heldout`` was scored
+in an earlier round); ``heldout2`` is scored once, after tuning.
+
+Before scoring, every broken candidate is checked without the diagnosis
+(``validity``): its fault must show, i.e. the same run with the fault undone
+must end with a validation loss 0.8x the broken run's and 0.05 chance levels
+lower (for overfitting: the run stopped at its best epoch). Runs whose fault
+does not show are dropped and the next candidate of that fault is taken
+(``select``: the first 12 of 24); healthy runs must end finite and not
+overfit. How many each fault loses is printed.
 
 Each run trains headless with the diagnosis checked about 100 times over the
 run (``run_diagnosed``, as ``tui-trainer diagnose`` does), and is scored on
@@ -49,6 +56,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
@@ -63,12 +72,55 @@ import numpy as np  # noqa: E402
 
 # Generator seeds for the two halves and the ranges their scenario seeds come from:
 # disjoint, so nothing tuned on one half has seen a run of the other.
-HALVES = {"tune": (11, 0), "heldout": (23, 100_000), "tune2": (37, 200_000)}
+HALVES = {
+    "tune": (11, 0),
+    "heldout": (23, 100_000),
+    "tune2": (37, 200_000),
+    "heldout2": (53, 300_000),
+}
 # "tune2" is a second tuning set (its own generator and scenario seeds), for
-# checking that a rule tuned on "tune" carries over before the held-out half
-# is run: it is not part of the score.
-PER_FAULT = 12  # runs per fault and half
-HEALTHY = 40  # healthy runs per half
+# checking that a rule tuned on "tune" carries over. "heldout" was scored
+# (and looked at) in an earlier round, so it is a tuning set now too; the
+# score to report is "heldout2", run once at the end of a round.
+TUNING = ("tune", "tune2", "heldout")
+PER_FAULT = 12  # valid runs per fault and half (the first 12 whose fault shows)
+CANDIDATES = 24  # runs generated per fault and half to find them
+HEALTHY = 96  # healthy runs generated per half
+HEALTHY_KEEP = 80  # healthy runs kept per half (the first valid ones)
+FAULT_SEED_STRIDE = 1_000  # scenario seed of run i of fault k: seed0 + 1000 k + i + 1
+HEALTHY_SEED0 = 50_000  # scenario seed of healthy run i: seed0 + 50000 + i + 1
+MANIFEST_GAIN = 0.8  # a fault shows when undoing it makes the val loss <= 0.8x
+MANIFEST_FLOOR = 0.05  # ... and lower by at least 0.05x the chance-level loss
+
+
+def _seed_sets() -> dict[str, set[int]]:
+    """Every scenario seed each half can use (at the largest sizes)."""
+    out = {}
+    for half, (_, seed0) in HALVES.items():
+        seeds = {
+            seed0 + FAULT_SEED_STRIDE * k + i + 1
+            for k in range(len(FAULTS))
+            for i in range(CANDIDATES)
+        }
+        seeds |= {seed0 + HEALTHY_SEED0 + i + 1 for i in range(HEALTHY)}
+        out[half] = seeds
+    return out
+
+
+def check_disjoint() -> None:
+    """The halves share no generator seed and no scenario seed (an honest score)."""
+    gens = [g for g, _ in HALVES.values()]
+    assert len(set(gens)) == len(gens), "two halves share a generator seed"
+    sets = _seed_sets()
+    names = list(sets)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            common = sets[names[a]] & sets[names[b]]
+            assert not common, (
+                f"{names[a]} and {names[b]} share scenario seeds {sorted(common)[:5]}"
+            )
+
+
 REPAIR_GAIN = 0.8  # repaired: val loss <= 0.8x the broken run's
 
 FAULTS = (
@@ -102,6 +154,13 @@ class Case:
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     csv: str | None = None  # the text of data.csv for kind = "csv"
+    # The paired healthy run (the fault undone, for the label-validity check):
+    # the model and training settings of the healthy run the fault was put
+    # into, plus data settings to change (unstandardized inputs: standardize).
+    # None for a fault whose pair is the same run stopped at its best epoch.
+    pair_model: dict[str, Any] | None = None
+    pair_training: dict[str, Any] | None = None
+    pair_data: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ writing
@@ -192,6 +251,8 @@ def _base(rng: np.random.Generator, seed: int, kinds: tuple[str, ...] | None = N
         "batch_size": int(_pick(rng, (10, 16, 32))),
         "epochs": int(_pick(rng, (30, 40, 50))),
     }
+    c.pair_model = copy.deepcopy(c.model)
+    c.pair_training = copy.deepcopy(c.training)
     return c
 
 
@@ -302,6 +363,10 @@ def _unstandardized(rng: np.random.Generator, seed: int, i: int) -> Case:
     c.model.update(activation=act, init="he" if act == "relu" else "xavier")
     c.variant = f"{act}-x{scale:g}"
     c.also = ("saturated", "init_loss", "diverged", "exploding_gradients", "dead_relu")
+    # The pair: this very network and training on the standardized csv (the
+    # activation above is part of the variant, not of the fault).
+    c.pair_model, c.pair_training = copy.deepcopy(c.model), copy.deepcopy(c.training)
+    c.pair_data = {"standardize": True}
     return c
 
 
@@ -329,6 +394,7 @@ def _overfit(rng: np.random.Generator, seed: int, i: int) -> Case:
     c.model.update(hidden=[64, 64], activation="relu", init="he")
     c.training.update(optimizer="adam", lr=0.01, batch_size="full", epochs=300)
     c.variant = kind
+    c.pair_model = c.pair_training = None  # the pair: this run at its best epoch
     return c
 
 
@@ -407,29 +473,170 @@ MAKERS: dict[str, Callable[[np.random.Generator, int, int], Case]] = {
 
 
 def generate(half: str, quick: bool = False) -> list[Case]:
-    """The labelled runs of one half (``tune`` or ``heldout``)."""
+    """Every candidate run of one half: ``CANDIDATES`` per fault, then the healthy runs.
+
+    ``select`` keeps the first ``PER_FAULT`` of each fault whose fault shows.
+    """
+    check_disjoint()
     gen_seed, seed0 = HALVES[half]
-    per_fault = PER_FAULT // 3 if quick else PER_FAULT
+    candidates = CANDIDATES // 3 if quick else CANDIDATES
     healthy = HEALTHY // 3 if quick else HEALTHY
     cases: list[Case] = []
-    seed = seed0
-    # One generator stream per run, so that changing one fault's variants
-    # leaves every other run of the set as it was.
+    # One generator stream and one scenario seed per run, so that changing one
+    # fault's variants (or the number of runs) leaves every other run as it was.
     for k, fault in enumerate(FAULTS):
-        for i in range(per_fault):
-            seed += 1
+        for i in range(candidates):
             rng = np.random.default_rng([gen_seed, k, i])
-            c = MAKERS[fault](rng, seed, i)
+            c = MAKERS[fault](rng, seed0 + FAULT_SEED_STRIDE * k + i + 1, i)
             c.fault = fault
             c.name = f"{half}-{fault}-{i:02d}"
             cases.append(c)
     for i in range(healthy):
-        seed += 1
         rng = np.random.default_rng([gen_seed, len(FAULTS), i])
-        c = _base(rng, seed)
+        c = _base(rng, seed0 + HEALTHY_SEED0 + i + 1)
         c.name = f"{half}-healthy-{i:02d}"
         cases.append(c)
     return cases
+
+
+def pair_case(c: Case) -> Case | None:
+    """The healthy run ``c``'s fault was put into (same data and seed), or None."""
+    if c.pair_model is None or c.pair_training is None:
+        return None
+    return Case(
+        name=f"{c.name}-pair",
+        fault="pair",
+        variant=c.variant,
+        top=dict(c.top),
+        data={**{k: v for k, v in c.data.items() if k != "path"}, **c.pair_data},
+        model=copy.deepcopy(c.pair_model),
+        # compared at the broken run's last epoch
+        training={**c.pair_training, "epochs": c.training["epochs"]},
+        csv=c.csv,
+    )
+
+
+def _plain_run(path: str) -> dict[str, float]:
+    """Train a scenario without diagnosis: last and lowest epoch validation loss."""
+    from tui_trainer.engine.session import Session
+    from tui_trainer.scenario import load_scenario
+
+    sc = load_scenario(path)
+    data = sc.load_data()
+    s = Session(sc.train_config(data), data)
+    s.run()
+    ep = s.history.epochs
+    vals = ep.data[: ep.n, ep.index["val_loss"]]
+    finite = vals[np.isfinite(vals)]
+    if s.classification:
+        chance = math.log(max(2, int(s.net.layers[-1].n_out)))
+    else:
+        chance = float(np.var(s.data.y_train))
+    return {
+        "last": _val_loss(s),
+        "best": float(np.min(finite)) if s.nonfinite is None and finite.size else math.inf,
+        "chance": chance,
+    }
+
+
+def _key(c: Case) -> str:
+    """The run's identity: its settings (not where its csv is written) and csv text."""
+    bare = copy.copy(c)
+    bare.data = {k: v for k, v in c.data.items() if k != "path"}
+    return hashlib.sha256((toml_text(bare) + (c.csv or "")).encode()).hexdigest()[:20]
+
+
+def validity(cases: list[Case], out: Path, workers: int) -> dict[str, dict[str, Any]]:
+    """Does each broken run's fault show? Decided without the diagnosis.
+
+    The rule (bench/README.md): the fault shows when the paired healthy run
+    (the same scenario and seed with the fault undone, trained to the same
+    epoch) ends with a validation loss at most 0.8x the broken run's (the
+    repair bar), a diverged broken run counting as infinitely bad and a
+    diverged pair as no better. For overfitting the pair is the broken run
+    itself stopped at its lowest epoch validation loss. The difference must
+    also be at least 0.05x the chance-level loss (ln C, or the variance of the
+    targets), so that 0.019 against 0.014 on a solved task does not count. A
+    healthy run is valid when it ends finite and does not overfit by that
+    same rule (its end 1.25x and 0.05 chance levels above its best epoch's
+    validation loss). Results are cached in
+    ``out/validity.json`` by the scenario texts (they do not depend on the rules).
+    """
+    cache_path = out / "validity2.json"
+    cache: dict[str, dict[str, float]] = {}
+    if cache_path.exists():
+        cache = json.loads(cache_path.read_text())
+    todo: dict[str, Case] = {}
+    for c in cases:
+        for x in (c, pair_case(c)):
+            if x is not None and _key(x) not in cache:
+                todo[_key(x)] = x
+    if todo:
+        keys = list(todo)
+        paths = write_cases([todo[k] for k in keys], out / "validity")
+        for k, r in zip(keys, _pool_map(_plain_run, [str(p) for p in paths], workers), strict=True):
+            cache[k] = r
+        tmp = cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, default=str))
+        tmp.replace(cache_path)
+    verdict = {}
+    for c in cases:
+        own = cache[_key(c)]
+        broken = float(own["last"])
+        if c.fault == "healthy":
+            # Valid when it ends finite and does not overfit by the overfitting
+            # rule below (its own best epoch not 0.8x and 0.05 chance below its end).
+            best = float(own["best"])
+            overfits = math.isfinite(broken) and (
+                best <= MANIFEST_GAIN * broken and broken - best >= MANIFEST_FLOOR * own["chance"]
+            )
+            valid = math.isfinite(broken) and not overfits
+            verdict[c.name] = {"broken": broken, "reference": best, "shows": valid}
+            continue
+        pair = pair_case(c)
+        ref = float(own["best"] if pair is None else cache[_key(pair)]["last"])
+        shows = math.isfinite(ref) and (
+            not math.isfinite(broken)
+            or (ref <= MANIFEST_GAIN * broken and broken - ref >= MANIFEST_FLOOR * own["chance"])
+        )
+        verdict[c.name] = {"broken": broken, "reference": ref, "shows": shows}
+    return verdict
+
+
+def select(
+    cases: list[Case], verdict: dict[str, dict[str, Any]], quick: bool = False
+) -> tuple[list[Case], dict[str, tuple[int, int]]]:
+    """The first ``PER_FAULT`` candidates of each fault whose fault shows, and the healthy runs.
+
+    Also per fault: (candidates looked at, of which the fault did not show).
+    """
+    want = PER_FAULT // 3 if quick else PER_FAULT
+    kept: list[Case] = []
+    lost: dict[str, tuple[int, int]] = {}
+    for fault in FAULTS:
+        looked = dropped = taken = 0
+        for c in cases:
+            if c.fault != fault or taken >= want:
+                continue
+            looked += 1
+            if verdict[c.name]["shows"]:
+                kept.append(c)
+                taken += 1
+            else:
+                dropped += 1
+        lost[fault] = (looked, dropped)
+    keep = HEALTHY_KEEP // 3 if quick else HEALTHY_KEEP
+    looked = dropped = 0
+    for c in cases:
+        if c.fault != "healthy" or looked - dropped >= keep:
+            continue
+        looked += 1
+        if verdict[c.name]["shows"]:
+            kept.append(c)
+        else:
+            dropped += 1
+    lost["healthy"] = (looked, dropped)
+    return kept, lost
 
 
 # ------------------------------------------------------------------ running
@@ -439,6 +646,23 @@ def _val_loss(s: Any) -> float:
         return math.inf
     v = s.history.epochs.last("val_loss")
     return float(v) if math.isfinite(v) else math.inf
+
+
+def _overfit_visible(s: Any) -> float:
+    """The step from which overfitting shows for good, without the diagnosis: the
+    end of the epoch after the last one whose validation loss was within 1.1x of
+    the lowest so far (from then on it stays above; nan if it never rose)."""
+    ep = s.history.epochs
+    if ep.n < 2:
+        return math.nan
+    v = ep.data[: ep.n, ep.index["val_loss"]]
+    if not np.all(np.isfinite(v)):
+        return math.nan
+    near = np.flatnonzero(v <= 1.1 * np.minimum.accumulate(v))
+    last = int(near[-1]) if near.size else 0
+    if last >= ep.n - 1:
+        return math.nan
+    return float((last + 2) * s.batches_per_epoch)
 
 
 def run_case(path: str) -> dict[str, Any]:
@@ -468,6 +692,7 @@ def run_case(path: str) -> dict[str, Any]:
                     or [result.seen_at(f)]
                 ),
                 "fixes": [dict(x) for x in f.fixes],
+                "evidence": f.evidence,
             }
             for f in result.findings
             if f.severity != "info"  # scored: warnings and errors (notes are not alarms)
@@ -477,6 +702,7 @@ def run_case(path: str) -> dict[str, Any]:
         "epochs": result.epochs,
         "val_loss": _val_loss(s),
         "val_accuracy": float(s.history.epochs.last("val_accuracy")),
+        "visible": _overfit_visible(s),
         "seconds": time.perf_counter() - t0,
     }
 
@@ -498,40 +724,30 @@ def repair_case(args: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     return {"path": path, "val_loss": _val_loss(s), "error": ""}
 
 
-def use_baseline(ref: str) -> None:
-    """Score the diagnosis rules as they were at git ``ref`` (with today's fixes).
+def use_baseline(ref: str) -> Path:
+    """Score the whole package as it was at git ``ref`` (rules, fixes and engine).
 
-    Loads that version of ``tui_trainer/engine/diagnostics.py`` (a single module
-    then) and puts its ``diagnose`` into the headless runner; the processes
-    forked for the runs inherit it.
+    Extracts ``tui_trainer/`` at ``ref`` (``git archive``) into a temporary
+    directory and puts it first on ``sys.path``, before anything imports the
+    package; the processes forked for the runs inherit it. The generator and
+    the label-validity check are this version's, so both sides score the
+    same runs.
     """
-    import dataclasses
+    import io
     import subprocess
-    import types
+    import tarfile
 
-    from tui_trainer.engine.diagnostics import Finding, fixes_for, headless
-
+    if "tui_trainer" in sys.modules:
+        raise RuntimeError("--baseline must be set up before tui_trainer is imported")
     root = Path(__file__).resolve().parents[1]
-    src = subprocess.run(
-        ["git", "show", f"{ref}:tui_trainer/engine/diagnostics.py"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
+    tar = subprocess.run(
+        ["git", "archive", ref, "tui_trainer"], cwd=root, capture_output=True, check=True
     ).stdout
-    old = types.ModuleType("diagnostics_before")
-    old.__dict__["__name__"] = "diagnostics_before"
-    sys.modules["diagnostics_before"] = old
-    exec(compile(src, f"{ref}:diagnostics.py", "exec"), old.__dict__)  # noqa: S102 - our own repository
-
-    def diagnose(s: Any) -> list[Finding]:
-        out = []
-        for f in old.diagnose(s):
-            g = Finding(**{k.name: getattr(f, k.name) for k in dataclasses.fields(f)})
-            out.append(dataclasses.replace(g, fixes=fixes_for(g, s)))
-        return out
-
-    headless.diagnose = diagnose  # type: ignore[assignment]
+    where = Path(tempfile.mkdtemp(prefix=f"tui-trainer-{ref.replace('/', '_')}-"))
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        t.extractall(where, filter="data")
+    sys.path.insert(0, str(where))
+    return where
 
 
 def _pool_map(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
@@ -568,6 +784,12 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             row["hits"] += 1
             row["steps"].append(hit[0]["seen"])
             row["share"].append(hit[0]["seen"] / max(1, r["total_steps"]))
+        if c.fault == "overfitting" and math.isfinite(r.get("visible", math.nan)):
+            share = r["visible"] / max(1, r["total_steps"])
+            row.setdefault("visible", []).append(share)
+            if share <= 0.1:  # visible in the first 10%: found there too?
+                found_early = bool(hit) and hit[0]["seen"] <= 0.1 * r["total_steps"]
+                row.setdefault("early", []).append(found_early)
         if r.get("repaired") is not None:
             row["fixed"] += 1
             row["repaired"] += bool(r["repaired"])
@@ -582,6 +804,8 @@ def score(cases: list[Case], results: list[dict[str, Any]]) -> dict[str, Any]:
             "reported": len(rep),
             "median_step": statistics.median(row["steps"]) if row["steps"] else math.nan,
             "median_share": statistics.median(row["share"]) if row["share"] else math.nan,
+            "visible_share": statistics.median(row["visible"]) if row.get("visible") else math.nan,
+            "early": (sum(row.get("early", [])), len(row.get("early", []))),
             "repair": row["repaired"] / row["runs"]
             if row["runs"] and row.get("fixed")
             else math.nan,
@@ -610,6 +834,14 @@ def print_table(title: str, sc: dict[str, Any]) -> None:
             f"{fault:<22} {row['runs']:>4} {_fmt(row['precision']):>5} {_fmt(row['recall']):>6} "
             f"{_fmt(row['median_step'], '.0f'):>6} {_fmt(row['median_share'], '.0%'):>6} "
             f"{_fmt(row['repair']):>6}"
+        )
+    ov = sc["faults"].get("overfitting", {})
+    if math.isfinite(ov.get("visible_share", math.nan)):
+        print(
+            f"overfitting: visible for good (val loss above 1.1x its best from then on) at a "
+            f"median {_fmt(ov['visible_share'], '.0%')} of the run; found at "
+            f"{_fmt(ov['median_share'], '.0%')}; of the {ov['early'][1]} runs where it shows "
+            f"in the first 10%, {ov['early'][0]} were found there"
         )
     for code, (true, n) in sorted(sc["other_codes"].items()):
         print(f"{code:<22} {'':>4} {_fmt(true / n):>5}   (reported {n}x, not a fault of its own)")
@@ -690,7 +922,12 @@ def overhead(rounds: int = 3) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--half", choices=("tune", "tune2", "heldout", "both"), default="both")
+    ap.add_argument(
+        "--half",
+        choices=(*HALVES, "tuning"),
+        default="tuning",
+        help="a seed set, or 'tuning' (tune, tune2 and heldout; default). Score heldout2 once.",
+    )
     ap.add_argument("--quick", action="store_true", help="a third of the runs")
     ap.add_argument("--workers", type=int, default=2, help="processes (default 2, at most 2)")
     ap.add_argument(
@@ -701,7 +938,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="only this fault (and no healthy runs)")
     ap.add_argument("--json", type=Path, help="also write the scores as JSON")
     ap.add_argument(
-        "--baseline", metavar="REF", help="score the rules of git REF instead (e.g. main)"
+        "--runs", type=Path, help="also write every run (label, findings, evidence) as JSON lines"
+    )
+    ap.add_argument(
+        "--baseline", metavar="REF", help="score the package of git REF instead (e.g. main)"
     )
     ap.add_argument("--overhead", action="store_true", help="only measure the cost of the checks")
     args = ap.parse_args(argv)
@@ -709,14 +949,21 @@ def main(argv: list[str] | None = None) -> int:
         overhead()
         return 0
     if args.baseline:
-        use_baseline(args.baseline)
+        print(f"scoring the package of {args.baseline} from {use_baseline(args.baseline)}")
     workers = max(1, min(2, args.workers))
-    halves = ("tune", "heldout") if args.half == "both" else (args.half,)
+    halves = TUNING if args.half == "tuning" else (args.half,)
     scores = {}
     for half in halves:
         cases = generate(half, args.quick)
         if args.only:
             cases = [c for c in cases if c.fault == args.only]
+        verdict = validity(cases, args.out / half, workers)
+        cases, lost = select(cases, verdict, args.quick)
+        print(
+            f"\n{half}: label validity, per fault: candidates looked at / dropped "
+            "(the fault did not show)"
+        )
+        print("  " + ", ".join(f"{f} {n}/{d}" for f, (n, d) in lost.items() if n))
         paths = write_cases(cases, args.out / half)
         t0 = time.perf_counter()
         results = _pool_map(run_case, [str(p) for p in paths], workers)
@@ -742,6 +989,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[k]["fix"] = jobs[where.index(k)][1]
                 results[k]["fixed_val"] = after
         sc = score(cases, results)
+        sc["label_validity"] = {f: {"looked": n, "dropped": d} for f, (n, d) in lost.items()}
         scores[half] = sc
         n_broken = sum(c.fault != "healthy" for c in cases)
         print_table(
@@ -751,6 +999,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.show:
             confusion(cases, results)
+        if args.runs:
+            with args.runs.open("a") as fh:
+                for c, r in zip(cases, results, strict=True):
+                    fh.write(
+                        json.dumps(
+                            {
+                                "name": c.name,
+                                "fault": c.fault,
+                                "variant": c.variant,
+                                "also": list(c.also),
+                                **r,
+                            },
+                            default=str,
+                        )
+                        + "\n"
+                    )
     if args.json:
         args.json.write_text(json.dumps(scores, indent=1, default=str))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 
@@ -284,8 +285,27 @@ def test_overfitting_names_the_best_epoch():
 
 
 def test_underfitting_of_a_linear_model_on_spirals():
+    # Found before training: no hidden layer, and the best straight boundary
+    # (least squares) gets well under 75% of the spirals right.
     f = _by_code(diagnose(_run("linear_spiral")))["underfitting"][0]
-    assert "epoch train accuracy" in f.evidence
+    assert f.step == 0 and "no hidden layer" in f.evidence
+    acc = float(re.search(r"gets (\d+)% of the training examples right", f.evidence).group(1))
+    assert acc < 75
+
+
+def test_no_capacity_finding_where_a_straight_boundary_fits():
+    """A linear model on two well-separated blobs is not underfitting."""
+    from helpers import make_session
+    from tui_trainer.engine.diagnostics import checks
+
+    s = make_session(hidden=(), epochs=1)
+
+    s.data.x_train[:] = np.where(
+        s.data.y_train[:, None] == 1, s.data.x_train + 5.0, s.data.x_train - 5.0
+    )
+    checks._LINEAR_FIT.clear()
+    assert checks.linear_fit(s) > 0.95
+    assert checks.too_little_capacity(s) is None
 
 
 def test_exploding_gradients_from_large_init():
@@ -340,7 +360,9 @@ def test_diverged_before_any_step_finished():
     # the inputs of 1e200 are the cause, found before the first step
     assert [f.code for f in found] == ["diverged", "unstandardized_inputs"]
     assert "no step finished" in found[0].evidence
-    assert "first forward pass" in found[0].advice
+    # the cause by where it overflowed (the advice `run` and the explain panel show)
+    assert "before the first update" in found[0].advice
+    assert "learning rate is not the cause" in found[0].advice
 
 
 # ------------------------------------------------------------- healthy

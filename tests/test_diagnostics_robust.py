@@ -102,7 +102,11 @@ def test_saturation_at_initialization_is_reported_from_the_start() -> None:
     assert f is not None and f.step == 0 and "at initialization" in f.evidence
     s.run()  # whatever the run does later, the start was saturated
     sat = _warnings(s)["saturated"]
-    assert sat and sat[0].fixes[0] == {"model.init": "xavier"}
+    # relu first: it repaired 35 of 36 saturated tuning runs, Xavier 28
+    assert sat and sat[0].fixes == (
+        {"model.activation": "relu", "model.init": "he"},
+        {"model.init": "xavier"},
+    )
     # Xavier on the same data: not saturated, nothing to report
     ok = _session(_data("moons", noise=0.1), (16, 16), init="xavier", lr=0.04)
     ok.run(max_steps=1)

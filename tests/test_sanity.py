@@ -152,9 +152,36 @@ def test_init_loss_is_not_applicable_to_mse():
     assert "not applicable" in r.summary
 
 
-def test_init_loss_tolerance():
+def test_init_loss_tolerance_is_the_diagnosis_tolerance():
+    from tui_trainer.engine.diagnostics.rules import init_loss_tolerance
+
     assert sanity.init_loss_tolerance(2) == 0.5
-    assert sanity.init_loss_tolerance(100) == pytest.approx(0.3 * np.log(100))
+    for c in (2, 3, 10, 100):
+        assert sanity.init_loss_tolerance(c) == init_loss_tolerance(c)[0]
+    assert sanity.init_loss_tolerance(100) == pytest.approx(0.5 * np.log(100))
+
+
+@pytest.mark.parametrize("start", ["he", "normal"])
+def test_init_loss_check_agrees_with_the_diagnosis(start):
+    """A textbook He start (relu, 16x16, on xor) begins 0.8 nats above ln 2: the
+    sanity check failed it as over-confident while the diagnosis only noted it
+    (a well-scaled start on the same data begins just as high); now both give
+    one verdict from one rule. A normal(3) tanh start is a warning in both."""
+    from tui_trainer.engine.diagnostics import diagnose
+
+    if start == "he":
+        s = healthy(hidden=(16, 16), activation="relu", init="he")
+    else:
+        s = healthy(hidden=(16, 16), activation="tanh", init="normal", init_std=3.0)
+    r = sanity.check_init_loss(s)
+    found = [f for f in diagnose(s) if f.code == "init_loss"]
+    warned = any(f.severity == "warning" for f in found)
+    assert r.passed == (not warned)
+    if start == "he":
+        assert r.passed and [f.severity for f in found] == ["info"]
+        assert any("note" in line for line in r.details)
+    else:
+        assert not r.passed and warned
 
 
 # --------------------------------------------------------- tiny-batch overfit

@@ -778,14 +778,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"tui-trainer: {signal.Signals(stop.signum).name} after the run finished")
         return 128 + stop.signum
     if reason.kind == "diverged":
-        from tui_trainer.engine.advice import divergence_advice
+        from tui_trainer.engine.advice import divergence_advice, findings_advice
+        from tui_trainer.engine.diagnostics import diagnose
+        from tui_trainer.engine.layer_view import is_dense
 
         nf = session.nonfinite
         where = nf.phase.label + ("" if nf.layer is None else f" layer {nf.layer + 1}")
+        # The advice is the diagnosis's (what the debug panel and `diagnose` say);
+        # the diagnosis reads the NumPy engine's layers.
+        advice = (
+            findings_advice(diagnose(session), details=f"tui-trainer diagnose {args.scenario}")
+            if is_dense(session)
+            else divergence_advice(nf, session.cfg)
+        )
         say(
             f"{sc.name}: training became non-finite ({nf.what}) in epoch {session.epoch + 1} "
             f"({session.epoch} of {session.epochs} epochs done), step {nf.step}, phase {where}. "
-            f"{divergence_advice(nf, session.cfg)}",
+            f"{advice}",
             err=True,
         )
         say(summary)

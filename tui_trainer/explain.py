@@ -23,6 +23,7 @@ from tui_trainer.engine.diagnostics import (
     negative_fraction,
     saturated_fraction,
 )
+from tui_trainer.engine.diagnostics.rules import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW
 from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.engine.stepper import Phase
@@ -283,9 +284,10 @@ def explain_update(
     ratio = s.history.steps.last(f"update_ratio[{layer}]")
     hint = ""
     if math.isfinite(ratio):
-        if ratio > 1e-2:
+        # The diagnosis's bounds (rules.UPDATE_RATIO_HIGH / _LOW), not a pair of its own.
+        if ratio > UPDATE_RATIO_HIGH:
             hint = " That is large (rule of thumb: about 1e-3)."
-        elif ratio < 1e-5:
+        elif ratio < UPDATE_RATIO_LOW:
             hint = " That is tiny (rule of thumb: about 1e-3)."
     hint += diagnosis_note(findings if findings is not None else diagnose(s), layer, ly.activation)
     opt = s.optimizer_name
@@ -322,10 +324,18 @@ def _lr(s: Session) -> float:
     return float(s.hyper.lr if hasattr(s, "hyper") else s.current_lr)
 
 
-def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: bool = True) -> str:
+def bad_value_text(
+    s: Session,
+    pause: Pause,
+    window_step: int = 0,
+    complete: bool = True,
+    findings: list[Finding] | None = None,
+) -> str:
     """The explain panel at a first bad value (``engine/reverse.first_bad_value``):
     which value, where, and why it grew, from the numbers at that pause and the
-    metric history (the weights' and gradients' norms over the preceding steps)."""
+    metric history (the weights' and gradients' norms over the preceding steps).
+    What to change is the diagnosis's (``findings``, or ``diagnose(s)``), not a
+    threshold of its own, so this panel and the debug panel say the same."""
     i = pause.layer
     head = f"FIRST BAD VALUE at {pause.where()}: {pause.explanation}."
     if not complete:
@@ -369,7 +379,10 @@ def bad_value_text(s: Session, pause: Pause, window_step: int = 0, complete: boo
     if finite:
         lines.append(
             f"The last update changed the weights by up to {f(max(finite))} of their size "
-            f"(update ratio; above about 1e-2 the learning rate {f(_lr(s))} is usually "
-            "too large, so each update overshoots and the weights grow)."
+            f"(update ratio, learning rate {f(_lr(s))}; healthy is about 1e-3)."
         )
+    if is_dense(s):
+        advice = findings_advice(findings if findings is not None else diagnose(s))
+        if advice:
+            lines.append(advice)
     return "\n".join(lines)

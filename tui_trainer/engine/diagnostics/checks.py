@@ -126,6 +126,96 @@ def missing_nonlinearity(s: Session) -> Finding | None:
     )
 
 
+_LINEAR_FIT: weakref.WeakKeyDictionary[Session, tuple[int, float]] = weakref.WeakKeyDictionary()
+
+
+def linear_fit(s: Session) -> float:
+    """How well the best straight boundary (or plane) fits the training data.
+
+    Least squares from the inputs (and a constant) to the targets (one-hot
+    for classification), once per session: for classification the training
+    accuracy of its argmax, for regression the share of the targets'
+    variance it leaves unexplained. A proxy for the best linear model,
+    computed in a millisecond on a few hundred examples.
+    """
+    got = _LINEAR_FIT.get(s)
+    if got is not None and got[0] == id(s.data):
+        return got[1]
+    x = np.asarray(s.data.x_train, dtype=float)
+    a = np.hstack([x, np.ones((x.shape[0], 1))])
+    if s.classification:
+        labels = np.asarray(s.data.y_train).astype(int).ravel()
+        k = int(max(2, s.net.layers[-1].n_out, labels.max() + 1))
+        y = np.eye(k)[labels]
+    else:
+        y = np.asarray(s.data.y_train, dtype=float).reshape(x.shape[0], -1)
+    with np.errstate(all="ignore"):
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        pred = a @ coef
+    if s.classification:
+        value = float(np.mean(np.argmax(pred, axis=1) == labels))
+    else:
+        var = float(np.mean(np.var(y, axis=0)))
+        value = float(np.mean((pred - y) ** 2)) / var if var > 0 else 0.0
+    _LINEAR_FIT[s] = (id(s.data), value)
+    return value
+
+
+UNDERFIT_LINEAR_ACCURACY = 0.75  # the dynamic rule's poor fit (rules.UNDERFIT_ACCURACY)
+UNDERFIT_LINEAR_RESIDUAL = 0.5  # ... and its regression bar: half the targets' variance
+
+
+def too_little_capacity(s: Session) -> Finding | None:
+    """A network that can only draw a straight boundary, on data no straight boundary fits.
+
+    Before the first step. With no hidden layer the network is a linear
+    model; with a hidden layer of one unit and two classes its decision
+    depends on one number, ``w.x + b`` (the rest is monotone in it), so the
+    boundary is a straight line too. If the best straight boundary
+    (:func:`linear_fit`) gets less than 75% of the training examples right
+    (or leaves more than half the targets' variance), the run will underfit
+    however long it trains: AUTOTRAINER's "not converging", predicted from
+    the capacity at the start instead of after 30% of the epochs.
+    """
+    layers = s.net.layers
+    hidden = layers[:-1]
+    if any(ly.activation == "linear" for ly in hidden):
+        return None  # missing_nonlinearity's
+    narrow = [i for i, ly in enumerate(hidden) if ly.n_out == 1]
+    if hidden and not (narrow and s.classification and layers[-1].n_out <= 2):
+        return None
+    fit = linear_fit(s)
+    if s.classification:
+        if fit >= UNDERFIT_LINEAR_ACCURACY:
+            return None
+        how = f"the best straight boundary gets {_pct(fit)} of the training examples right"
+    else:
+        if not hidden and fit <= UNDERFIT_LINEAR_RESIDUAL:
+            return None
+        how = f"the best linear fit leaves {_pct(fit)} of the targets' variance unexplained"
+    if not hidden:
+        shape = "has no hidden layer, so it is a linear model"
+    else:
+        shape = (
+            f"squeezes every example through layer {narrow[0] + 1}'s single unit, so its "
+            "decision depends on one weighted sum of the inputs and the boundary is a "
+            "straight line"
+        )
+    return Finding(
+        code="underfitting",
+        title="Underfitting (too little capacity)",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=f"the network {shape}; on these data {how} (least squares, before training)",
+        advice=(
+            "The model cannot fit this data however long it trains. Give it more capacity: "
+            "a hidden layer (or a wider one, e.g. 16 units) with a non-linear activation."
+        ),
+        layer=narrow[0] if narrow else None,
+    )
+
+
 def loss_mismatch(s: Session) -> Finding | None:
     out = s.net.layers[-1]
     act = out.activation
@@ -337,6 +427,9 @@ class InitialState:
     good_dead: tuple[float | None, ...] = ()
     weights: tuple[np.ndarray, ...] = ()  # each layer's W at initialization
     good_norms: tuple[float, ...] = ()  # |W| of each layer of the well-scaled start
+    # how much the output layer's z varies from example to example (mean std)
+    out_spread: float = math.nan
+    good_out_spread: float = math.nan
 
 
 _BASELINE: weakref.WeakKeyDictionary[Session, tuple[tuple, InitialState]] = (
@@ -386,16 +479,36 @@ def initial_state(s: Session) -> InitialState:
             good_sat = tuple(saturated_fraction(ly) for ly in good.layers)
             dead = tuple(_relu_dead(ly) for ly in now.layers)
             good_dead = tuple(_relu_dead(ly) for ly in good.layers)
+            spread = _out_spread(now)
+            good_spread = _out_spread(good)
         weights = tuple(ly.W.copy() for ly in now.layers)
         good_norms = tuple(float(np.linalg.norm(ly.W)) for ly in good.layers)
         got = (
             key,
             InitialState(
-                loss, good_loss, sat, good_sat, beyond, dead, good_dead, weights, good_norms
+                loss,
+                good_loss,
+                sat,
+                good_sat,
+                beyond,
+                dead,
+                good_dead,
+                weights,
+                good_norms,
+                spread,
+                good_spread,
             ),
         )
         _BASELINE[s] = got
     return got[1]
+
+
+def _out_spread(net: object) -> float:
+    """Mean over the outputs of the std of the output layer's z across the examples."""
+    z = getattr(net.layers[-1], "z", None)  # type: ignore[attr-defined]
+    if z is None or z.shape[0] < 2:
+        return math.nan
+    return float(np.mean(np.std(z, axis=0)))
 
 
 def _relu_dead(ly: object) -> float | None:
@@ -587,6 +700,67 @@ def plateau(r: _Run) -> Finding | None:
             "where all units compute the same thing) and a bigger learning rate alone does "
             "not help. Start from well-scaled random weights (Xavier for tanh/sigmoid, He for "
             "relu), or use Adam, whose steps do not shrink with the gradient."
+        ),
+        layer=None,
+    )
+
+
+PLATEAU_INIT_SPREAD = 1e-2  # output spread at init below this x a well-scaled start's
+PLATEAU_INIT_WEIGHTS = 0.1  # ... with every hidden layer's |W| below this x its
+
+
+def plateau_at_init(s: Session) -> Finding | None:
+    """A start on the plateau around the origin, seen before the first step.
+
+    With every hidden layer's weights far below a well-scaled start's, each
+    layer multiplies its input by almost nothing: the outputs hardly differ
+    from example to example (the network computes a constant), and every
+    gradient into a hidden layer is multiplied by the tiny weights above it.
+    Training sits at the chance level until noise breaks the symmetry, often
+    for many epochs. Read from the start (``initial_state``: the spread of
+    the output layer's z over 512 examples against a He/Xavier start's), so
+    it is found at step 0, not after 10 flat epochs. Shallow networks only:
+    through 4+ tanh/sigmoid layers the same start is vanishing gradients.
+    """
+    hidden = s.net.layers[:-1]
+    if not hidden or any(ly.activation == "linear" for ly in hidden):
+        return None
+    if sum(ly.activation in ("tanh", "sigmoid") for ly in hidden) >= DEEP_SQUASHING:
+        return None
+    if s.cfg.init not in ("normal", "uniform"):
+        return None
+    st = initial_state(s)
+    if not (math.isfinite(st.out_spread) and math.isfinite(st.good_out_spread)):
+        return None
+    if st.good_out_spread <= 0 or st.out_spread >= PLATEAU_INIT_SPREAD * st.good_out_spread:
+        return None
+    shrink = [
+        float(np.linalg.norm(w)) / g
+        for w, g in zip(st.weights[:-1], st.good_norms[:-1], strict=True)
+        if g > 0
+    ]
+    if not shrink or max(shrink) >= PLATEAU_INIT_WEIGHTS:
+        return None
+    return Finding(
+        code="plateau",
+        title="Starts on a plateau",
+        severity="warning",
+        step=0,
+        epoch=0,
+        evidence=(
+            f"at initialization the hidden layers' weights are "
+            f"{', '.join(_f(x) for x in shrink)}x a well-scaled start's ({s.cfg.init} init), "
+            f"so the output varies {_f(st.out_spread)} from example to example against "
+            f"{_f(st.good_out_spread)} for a {_good_init_name(s)} start: the network computes "
+            "almost a constant and the gradient into each hidden layer is scaled down by the "
+            "tiny weights above it"
+        ),
+        advice=(
+            "The network starts on the flat region around all-zero weights (a saddle where "
+            "all units compute the same thing), and the loss will sit at the chance level "
+            "until noise breaks the symmetry. Start from well-scaled random weights (Xavier "
+            "for tanh/sigmoid, He for relu), or use Adam, whose steps do not shrink with the "
+            "gradient."
         ),
         layer=None,
     )

@@ -30,6 +30,8 @@ from textual.message import Message
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from tui_trainer.engine.advice import findings_advice
+from tui_trainer.engine.diagnostics import Finding, diagnose
 from tui_trainer.engine.landscape import (
     Landscape,
     Slice,
@@ -38,6 +40,7 @@ from tui_trainer.engine.landscape import (
     surface,
     trajectory,
 )
+from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.colors import (
     BAD_COLOR,
@@ -81,20 +84,36 @@ def plottable(s: Session) -> str:
     return ""
 
 
-def verdict(sl: Slice) -> str:
-    """One sentence on where the step of size lr lands along the gradient."""
+def verdict(sl: Slice, findings: list[Finding] | None = None) -> str:
+    """One sentence on where the step of size lr lands along the gradient.
+
+    Whether the learning rate is too large is the diagnosis's to say (the
+    ``lr_too_large`` finding, over the run), not one step's: a single
+    mini-batch step overshoots now and then in a healthy run. With
+    ``findings`` (the debug panel's), an overshoot is called a too-large
+    learning rate only when the diagnosis says so, and otherwise the
+    diagnosis's own advice follows; without them only the facts are given.
+    """
     vals = np.asarray(sl.values, dtype=float)
     if not np.isfinite(vals).any():
         return "The loss along the gradient is not finite anywhere: the run has diverged."
     t_min, lr = sl.t_min, sl.lr
     at0 = sl.value_at_0
     if sl.overshoots and t_min < 0.75 * lr:
-        if math.isfinite(at0) and not sl.value_at_lr < at0:
-            return (
-                "The step of size lr overshoots the minimum along the gradient so far "
-                "that the loss goes UP: the learning rate is too large."
-            )
-        return "The step of size lr overshoots the minimum along the gradient."
+        up = math.isfinite(at0) and not sl.value_at_lr < at0
+        fact = "The step of size lr overshoots the minimum along the gradient" + (
+            " so far that the loss goes UP" if up else ""
+        )
+        if findings is None:
+            return fact + "."
+        if any(f.code == "lr_too_large" for f in findings):
+            return fact + ": the learning rate is too large (the diagnosis agrees: lr_too_large)."
+        advice = findings_advice(findings)
+        return (
+            fact
+            + "; over the run the diagnosis does not find the learning rate too large. "
+            + (advice or "One step overshooting now and then is normal with mini-batches.")
+        )
     if t_min > 1.5 * lr:
         end = " (the end of the plot)" if t_min >= float(sl.ts[-1]) else ""
         return (
@@ -564,7 +583,11 @@ class LandscapeScreen(Dialog[None]):
         sl = msg.sl
         draw_slice(plot, sl)
         text = Text()
-        text.append(verdict(sl), style="bold")
+        findings = None
+        if is_dense(self.session):
+            with self.lock:
+                findings = diagnose(self.session)
+        text.append(verdict(sl, findings), style="bold")
         if not np.isfinite(np.asarray(sl.values, dtype=float)).any():
             box.update(text)
             return
