@@ -1621,8 +1621,6 @@ class TrainerApp(App[None]):
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
 
     def action_landscape(self) -> None:
-        if self._not_on_this_backend("the loss landscape"):
-            return
         from tui_trainer.ui.screens.landscape import LandscapeScreen
 
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))

@@ -9,7 +9,9 @@ optimizer's path projected onto the plane (``•``) and the current point
 lands, and one sentence on whether that step over- or undershoots.
 
 Both are computed in a thread worker on a copy of the session (taken under
-the app's lock), so the user's session is never touched.
+the app's lock), so the user's session is never touched. The backend's own
+functions do the work (``engine.backend_tools.tools_for``: the NumPy engine's
+``engine/landscape.py``, a PyTorch model's ``tui_trainer/torch/landscape.py``).
 """
 
 from __future__ import annotations
@@ -30,14 +32,8 @@ from textual.message import Message
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from tui_trainer.engine.landscape import (
-    Landscape,
-    Slice,
-    flatten,
-    gradient_slice,
-    surface,
-    trajectory,
-)
+from tui_trainer.engine.backend_tools import tools_for
+from tui_trainer.engine.landscape import Landscape, Slice
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.colors import (
     BAD_COLOR,
@@ -69,16 +65,7 @@ def plottable(s: Session) -> str:
     A diverged run can leave parameters so large that their squares overflow;
     projecting the path onto a plane then fails in the linear algebra.
     """
-    thetas, _ = trajectory(s)
-    with np.errstate(all="ignore"):
-        for theta in thetas:
-            v = flatten(theta)
-            if not np.isfinite(v).all() or not np.isfinite(float(np.dot(v, v))):
-                return (
-                    "The parameters (or the path's) are non-finite or too large to plot: "
-                    "the run diverged. Step back (N / F) to before the divergence and reopen."
-                )
-    return ""
+    return tools_for(s).plottable(s)
 
 
 def verdict(sl: Slice) -> str:
@@ -453,6 +440,7 @@ class LandscapeScreen(Dialog[None]):
         self._stop = threading.Event()
         self._snap: tuple[Session, AbstractContextManager[Any]] | None = None
         self._snap_lock = threading.Lock()
+        self.tools = tools_for(session)
 
     @property
     def steps(self) -> int:
@@ -519,7 +507,7 @@ class LandscapeScreen(Dialog[None]):
             err = ""
             try:
                 with np.errstate(all="ignore"):
-                    sl = gradient_slice(s, SLICE_POINTS)
+                    sl = self.tools.gradient_slice(s, SLICE_POINTS)
             except Exception as e:  # noqa: BLE001 - shown in the dialog
                 err = f"could not compute the gradient slice: {type(e).__name__}: {e}"
             if cancelled():
@@ -530,7 +518,7 @@ class LandscapeScreen(Dialog[None]):
                 return
             try:
                 with np.errstate(all="ignore"):
-                    land = surface(
+                    land = self.tools.surface(
                         s,
                         steps,
                         span,
@@ -573,9 +561,9 @@ class LandscapeScreen(Dialog[None]):
             f"lr {fmt(sl.lr)}: loss {fmt(sl.value_at_0)} now, {fmt(sl.value_at_lr)} after a step "
             f"of size lr; lowest {fmt(sl.value_min)} at t = {fmt(sl.t_min)}. "
         )
-        grads = "this step's backward pass" if sl.grads_from == "session" else "recomputed"
+        grads = "this step's backward pass" if sl.grads_from == "session" else sl.grads_from
         extra = f"|g| = {fmt(sl.grad_norm)} ({grads}), batch of {sl.n_samples}."
-        opt = getattr(self.session, "optimizer_name", "sgd")
+        opt = str(self.session.hyperparameters().get("optimizer", "sgd"))
         if opt != "sgd":
             extra += f" {opt} does not step along the plain gradient: this is where SGD would land."
         text.append(extra, style="dim")
@@ -619,3 +607,9 @@ class LandscapeScreen(Dialog[None]):
         self._stop.set()
         self.workers.cancel_group(self, "landscape")
         self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        """The snapshot goes with the dialog (a torch fork: its copy of the model)."""
+        snap = self._snap
+        if snap is not None and snap[0] is not self.session:
+            self.tools.release(snap[0])

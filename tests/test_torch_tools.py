@@ -1,0 +1,216 @@
+"""The debugger's tools on a TorchSession, headless: loss landscape, sanity checks, forks.
+
+Each tool runs on the user's own model (or a fork of the session) and must
+leave the session exactly as it was: the state dict, the gradients, the
+module modes, the random generators and the session's future.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from tui_trainer.engine.backend_tools import tools_for  # noqa: E402
+from tui_trainer.torch import TorchSession, TorchTools  # noqa: E402
+from tui_trainer.torch import landscape as tl  # noqa: E402
+from tui_trainer.torch.data import get_rng  # noqa: E402
+from tui_trainer.torch.user import call_make, load_make, session_from_make  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _every_session_closed() -> Any:
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    assert torch.are_deterministic_algorithms_enabled() == before, "a TorchSession was left open"
+
+
+def example_session(name: str = "torch_mlp.py", **changes: Any) -> TorchSession:
+    path = EXAMPLES / name
+    spec = call_make(load_make(f"{path}:make"), path)
+    spec.update(changes)
+    return session_from_make(spec)
+
+
+def state_of(s: TorchSession) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in s.model.state_dict().items()}
+
+
+def grads_of(s: TorchSession) -> dict[str, Any]:
+    return {
+        k: None if p.grad is None else p.grad.detach().clone()
+        for k, p in s.model.named_parameters()
+    }
+
+
+def same_tensors(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        if (a[k] is None) != (b[k] is None):
+            return False
+        if a[k] is not None and not torch.equal(a[k], b[k]):
+            return False
+    return True
+
+
+def same_rng(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        torch.equal(a["torch"], b["torch"])
+        and all(np.array_equal(x, y) for x, y in zip(a["numpy"], b["numpy"], strict=True))
+        and a["python"] == b["python"]
+    )
+
+
+def eval_loss(s: TorchSession, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The loss of an independent copy of the model in eval mode (the reference)."""
+    import copy
+
+    m = copy.deepcopy(s.model)
+    m._forward_hooks.clear()
+    for sub in m.modules():
+        sub._forward_hooks.clear()
+    m.eval()
+    with torch.no_grad():
+        return float(s.loss_fn(m(x), y))
+
+
+def test_the_torch_backend_registers_its_tools() -> None:
+    with example_session() as s:
+        assert isinstance(tools_for(s), TorchTools)
+
+
+# ------------------------------------------------------------------ landscape
+@pytest.mark.parametrize("where", ["boundary", "mid-step"])
+def test_the_landscape_leaves_the_model_bit_identical(where: str) -> None:
+    """Batch norm and dropout in the model: evaluated in eval mode, every parameter,
+    buffer (running statistics), gradient, module mode and generator restored."""
+    s = example_session()
+    try:
+        s.advance("step", 3)
+        if where == "mid-step":
+            s.advance("phase", 3)  # after backprop, before the update: gradients present
+            assert s.pos != 0 and all(p.grad is not None for p in s.model.parameters())
+        before, grads, rng = state_of(s), grads_of(s), get_rng()
+        modes = [m.training for m in s.model.modules()]
+        sl = tl.gradient_slice(s, 11)
+        land = tl.surface(s, 5, 1.0, seed=1)
+        land_pca = tl.surface(s, 3, 1.0, directions="pca")
+        assert same_tensors(state_of(s), before)
+        assert same_tensors(grads_of(s), grads)
+        assert same_rng(get_rng(), rng)
+        assert [m.training for m in s.model.modules()] == modes
+        assert np.isfinite(land.loss).all() and np.isfinite(sl.values).all()
+        assert land_pca.note  # 3 keyframes at most this early: said, random instead
+        # the session goes on exactly as an untouched one does
+        s.advance("step", 2)
+        after = state_of(s)
+    finally:
+        s.close()
+    with example_session() as ref:
+        ref.advance("step", 5)
+        assert same_tensors(after, state_of(ref))
+
+
+def test_the_slice_starts_at_the_current_loss_and_the_surface_centre_is_it() -> None:
+    with example_session() as s:
+        s.advance("step", 4)
+        x, y = tl.position_batch(s)
+        sl = tl.gradient_slice(s, 21)
+        assert sl.value_at_0 == eval_loss(s, x, y)
+        assert sl.ts[0] == 0.0 and sl.lr == s.current_lr == 1e-3
+        assert sl.slope < 0 and sl.grad_norm > 0
+        # a small step along -g lowers the loss (the gradient is right)
+        assert sl.values[1] < sl.values[0]
+        xs, ys = tl.data_subset(s)
+        land = tl.surface(s, 5, 0.5)
+        assert land.center_loss == eval_loss(s, xs, ys)
+        assert land.loss[2, 2] == land.center_loss  # alpha = beta = 0 is the grid's centre
+        assert land.path[-1].tolist() == [0.0, 0.0]
+
+
+def test_directions_are_filter_normalised_with_biases_and_frozen_parameters_zero() -> None:
+    with example_session() as s:
+        s.model[4].weight.requires_grad_(False)  # a frozen Linear
+        named = list(s.model.named_parameters())
+        d = tl.random_direction(named, np.random.default_rng(0))
+        for (name, p), dk in zip(named, d, strict=True):
+            w = p.detach().double().numpy()
+            if p.ndim < 2 or not p.requires_grad:
+                assert not dk.any(), name
+                continue
+            rows = np.linalg.norm(dk.reshape(len(dk), -1), axis=1)
+            want = np.linalg.norm(w.reshape(len(w), -1), axis=1)
+            np.testing.assert_allclose(rows, want, rtol=1e-12)
+
+
+def test_the_pca_plane_holds_the_path_once_there_are_keyframes() -> None:
+    with example_session(history_steps=40) as s:
+        s.run(max_steps=60)
+        assert len([k for k in s.keyframes if k < s.step]) >= 2
+        land = tl.surface(s, 5, 1.0, directions="pca")
+        assert land.directions == "pca" and not land.note
+        assert land.path_in_plane > 0.5
+        assert land.explained_variance is not None
+
+
+def test_a_conv_net_landscape_works_and_a_dataloader_is_read_without_moving_it() -> None:
+    with example_session("torch_cnn_digits.py") as s:
+        s.advance("step", 2)
+        before = state_of(s)
+        land = tl.surface(s, 3, 1.0)
+        assert np.isfinite(land.loss).all()
+        assert same_tensors(state_of(s), before)
+
+
+def loader_session() -> TorchSession:
+    torch.manual_seed(0)
+    X = torch.randn(40, 3)
+    y = (X[:, 0] > 0).long()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, y), batch_size=8, shuffle=True
+    )
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    return TorchSession(model, nn.CrossEntropyLoss(), opt, loader, epochs=3)
+
+
+@pytest.mark.parametrize("look", [False, True])
+def test_a_shuffling_dataloader_is_read_without_moving_the_session(look: bool) -> None:
+    """The next batch of a DataLoader is read for the slice at a step boundary: the
+    session's own batches (and so its weights) afterwards are those of a session
+    nobody looked at."""
+    with loader_session() as s:
+        s.advance("step", 6)  # into the second epoch (5 batches an epoch)
+        if look:
+            x, _ = tl.position_batch(s)
+            assert len(x) == 8
+            tl.gradient_slice(s, 5)
+            tl.surface(s, 3, 1.0)
+        s.advance("layer")
+        if look:
+            tl.gradient_slice(s, 5)  # mid-step: the batch being processed
+        s.advance("step", 5)
+        result = state_of(s)
+    if look:
+        with loader_session() as ref:
+            ref.advance("step", 6)
+            ref.advance("layer")
+            ref.advance("step", 5)
+            assert same_tensors(result, state_of(ref))
+
+
+def test_a_diverged_model_is_not_plotted_and_says_why() -> None:
+    with example_session() as s:
+        with torch.no_grad():
+            s.model[0].weight[0, 0] = math.inf
+        assert "diverged" in tl.plottable(s)
