@@ -214,3 +214,112 @@ def test_a_diverged_model_is_not_plotted_and_says_why() -> None:
         with torch.no_grad():
             s.model[0].weight[0, 0] = math.inf
         assert "diverged" in tl.plottable(s)
+
+
+# ------------------------------------------------------------------ sanity checks
+def test_the_sanity_checks_pass_on_a_healthy_model_and_leave_the_session_alone() -> None:
+    from tui_trainer.torch import sanity as ts
+
+    s = example_session()
+    try:
+        s.run(max_steps=20)
+        s.advance("phase", 2)  # mid-step
+        before, grads, rng, pos = state_of(s), grads_of(s), get_rng(), s.position
+        results = [
+            ts.check_gradients(s, max_per_param=10),
+            ts.check_gradients_reach(s),
+            ts.check_init_loss(s),
+            ts.check_overfit_tiny_batch(s),
+            ts.check_zero_input_baseline(s, steps=150),
+            ts.check_update_ratio(s),
+        ]
+        for r in results:
+            assert r.passed and r.applicable, (r.name, r.summary, r.details)
+        assert "ln 10" in results[2].summary
+        assert [d.split(":")[0] for d in results[5].details] == ["0", "1", "4", "6"]
+        assert s.position == pos and same_tensors(state_of(s), before)
+        assert same_tensors(grads_of(s), grads) and same_rng(get_rng(), rng)
+        s.advance("step", 2)
+        after = state_of(s)
+    finally:
+        s.close()
+    with example_session() as ref:
+        ref.run(max_steps=22)
+        assert same_tensors(after, state_of(ref))
+
+
+class BadGrad(torch.autograd.Function):
+    """x * 2 forward, a backward that says 3."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        return g * 3
+
+
+class Odd(nn.Module):
+    def __init__(self, bad_grad: bool = False) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.unused = nn.Linear(4, 3)  # never called: its parameters get no gradient
+        self.bad_grad = bad_grad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(x)
+        return BadGrad.apply(out) if self.bad_grad else out
+
+
+def odd_session(**kw: Any) -> TorchSession:
+    torch.manual_seed(0)
+    X = torch.randn(64, 4)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
+    model = Odd(**kw)
+    return TorchSession(
+        model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), (X, y)
+    )
+
+
+def test_the_sanity_checks_catch_a_wrong_backward_and_an_unused_parameter() -> None:
+    from tui_trainer.torch import sanity as ts
+
+    with odd_session(bad_grad=True) as s:
+        r = ts.check_gradients(s)
+        assert not r.passed and "wrong" in r.summary and "fc.weight" in r.summary
+        reach = ts.check_gradients_reach(s)
+        assert not reach.passed
+        assert "unused.weight, unused.bias" in reach.details[0]
+        assert reach.summary.startswith("2 of 4")
+    with odd_session() as s:
+        assert ts.check_gradients(s).passed
+
+
+def test_the_sanity_checks_catch_a_bad_init_a_blind_model_and_a_huge_lr() -> None:
+    from tui_trainer.torch import sanity as ts
+
+    s = example_session()
+    try:
+        with torch.no_grad():
+            s.model[6].weight.mul_(100)  # over-confident logits at the start
+        s._initial = s._keyframe()
+        r = ts.check_init_loss(s)
+        assert not r.passed and "over-confident" in r.details[-1]
+    finally:
+        s.close()
+    # labels unrelated to the inputs: the inputs help no more than zeros do
+    spec = call_make(load_make(f"{EXAMPLES / 'torch_mlp.py'}:make"), EXAMPLES / "torch_mlp.py")
+    X, y = spec["train"]
+    Xv, yv = spec["val"]
+    g = torch.Generator().manual_seed(1)
+    spec["train"] = (X, y[torch.randperm(len(y), generator=g)])
+    spec["val"] = (Xv, yv[torch.randperm(len(yv), generator=g)])
+    with session_from_make(spec) as s:
+        r = ts.check_zero_input_baseline(s, steps=150)
+        assert not r.passed and "ratio" in r.summary
+    with example_session() as s:
+        s.set_hyper(lr=0.5)
+        s.run(max_steps=15)
+        r = ts.check_update_ratio(s)
+        assert not r.passed and "too high" in r.details[-1]

@@ -37,6 +37,15 @@ def example_session(name: str = "torch_mlp.py", **changes: Any) -> TorchSession:
     return session_from_make(spec)
 
 
+def text_of(widget: Any, width: int = 200) -> str:
+    """A widget's content as plain text (tables rendered too)."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(widget.content)
+    return console.export_text()
+
+
 def state_of(s: TorchSession) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in s.model.state_dict().items()}
 
@@ -74,6 +83,50 @@ def test_the_landscape_dialog_draws_a_torch_model_and_leaves_it_alone() -> None:
         await pilot.press("f")  # the step paused mid-way finishes as it would have
         await pilot.pause()
         assert s.step == 3
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()
+
+
+def test_the_sanity_dialog_checks_a_torch_model(monkeypatch: Any) -> None:
+    from tui_trainer.torch import sanity as ts
+    from tui_trainer.ui.screens.sanity import SanityScreen
+
+    monkeypatch.setattr(ts, "baseline_steps", lambda s: 60)  # the check, not its budget
+    s = example_session()
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f", "f", "s")
+        await pilot.pause()
+        before, pos = state_of(s), s.position
+        await pilot.press("g")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SanityScreen)
+        await wait_until(pilot, lambda: bool(screen.results), 180)
+        names = [r.name for r in screen.results]
+        assert names == [
+            "gradient check",
+            "gradients reach every parameter",
+            "loss at init",
+            "overfit a tiny batch",
+            "zero-input baseline",
+            "update ratio",
+        ]
+        assert all(r.applicable for r in screen.results)
+        # (at step 3 the early Adam steps and a ReLU kink may fail a check: the
+        # verdicts are tested on their own in test_torch_tools.py)
+        status = str(screen.query_one("#sanity-status").render())
+        n_pass = sum(r.passed for r in screen.results)
+        assert f"{n_pass} of 6 checks passed at step 3, epoch 1" in status
+        table = text_of(screen.query_one("#sanity-results"))
+        assert "gradients reach every parameter: 8 of 8" in table
+        await pilot.press("escape")
+        await pilot.pause()
+        assert s.position == pos and same(state_of(s), before)
 
     try:
         run_app(app, body, size=(120, 40))

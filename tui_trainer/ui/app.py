@@ -1614,8 +1614,6 @@ class TrainerApp(App[None]):
         self.push_screen(make(), lambda _: self.refresh_all())
 
     def action_sanity_checks(self) -> None:
-        if self._not_on_this_backend("sanity checks"):
-            return
         from tui_trainer.ui.screens.sanity import SanityScreen
 
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
