@@ -323,3 +323,133 @@ def test_the_sanity_checks_catch_a_bad_init_a_blind_model_and_a_huge_lr() -> Non
         s.run(max_steps=15)
         r = ts.check_update_ratio(s)
         assert not r.passed and "too high" in r.details[-1]
+
+
+# ------------------------------------------------------------------ forks
+def rows(s: TorchSession) -> np.ndarray:
+    return s.history.steps.rows().copy()
+
+
+def same_rows(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(((a == b) | (np.isnan(a) & np.isnan(b))).all())
+
+
+@pytest.mark.parametrize("where", ["boundary", "mid-step"])
+def test_a_fork_without_change_reproduces_the_original_bit_for_bit(where: str) -> None:
+    """Dropout draws from the global generator: the fork keeps its own, so running
+    it first neither changes the original's future nor its own."""
+    from tui_trainer.torch.fork import fork_torch_session
+
+    with example_session() as s:
+        s.advance("step", 3)
+        if where == "mid-step":
+            s.advance("phase", 2)
+        here, before, rng = s.position, state_of(s), get_rng()
+        f = fork_torch_session(s)
+        try:
+            assert f.position == here and same_tensors(state_of(f), before)
+            assert s.position == here and same_tensors(state_of(s), before)
+            assert same_rng(get_rng(), rng)  # forking and ...
+            f.advance("step", 6)
+            assert same_rng(get_rng(), rng)  # ... running the fork leave the original's alone
+            s.advance("step", 6)
+            assert f.step == s.step == 9
+            assert same_tensors(state_of(f), state_of(s))
+            assert same_rows(rows(f), rows(s))
+            assert f.model is not s.model and f.optimizer is not s.optimizer
+            # and it can step back before the fork point, as the original can
+            f.goto(2 * f.E)
+            s.goto(2 * s.E)
+            assert same_tensors(state_of(f), state_of(s))
+        finally:
+            f.close()
+
+
+def test_a_fork_with_another_lr_differs_and_the_original_is_untouched() -> None:
+    from tui_trainer.torch.fork import fork_torch_session
+
+    with example_session() as s:
+        s.advance("step", 3)
+        s.advance("phase", 2)
+        here, before = s.position, state_of(s)
+        plain = fork_torch_session(s)
+        fast = fork_torch_session(s, lr=0.05)
+        try:
+            assert fast.optimizer.param_groups[0]["lr"] == 1e-3  # from the next step
+            for f in (plain, fast):
+                f.advance("step", 3)
+            assert fast.optimizer.param_groups[0]["lr"] == 0.05
+            r_plain, r_fast = rows(plain), rows(fast)
+            assert same_rows(r_plain[:4], r_fast[:4])  # the step in progress: the old lr
+            assert r_fast[4, 2] == 0.05 and r_plain[4, 2] == 1e-3
+            assert not same_tensors(state_of(plain), state_of(fast))
+            assert s.position == here and same_tensors(state_of(s), before)
+            assert s.optimizer.param_groups[0]["lr"] == 1e-3
+        finally:
+            plain.close()
+            fast.close()
+
+
+def test_keeping_a_fork_puts_its_future_into_the_users_model() -> None:
+    from tui_trainer.torch.fork import adopt, fork_torch_session
+
+    with example_session() as s:
+        s.advance("step", 2)
+        model = s.model
+        f = fork_torch_session(s, lr=0.01)
+        try:
+            f.advance("step", 4)
+            f.advance("phase")
+            want, want_rows, pos = state_of(f), rows(f), f.position
+            f_next = fork_torch_session(f)  # where the fork would go on to
+            f_next.advance("step", 2)
+            then = state_of(f_next)
+            f_next.close()
+            kept = adopt(s, f)
+        finally:
+            f.close()
+        assert kept is s and s.model is model and s.position == pos
+        assert s.optimizer.param_groups[0]["lr"] == 0.01
+        assert same_rows(rows(s), want_rows) and same_tensors(state_of(s), want)
+        s.advance("step", 2)  # and goes on as the fork would have
+        assert same_tensors(state_of(s), then)
+        s.goto(s.E)  # back before the fork point: the original's keyframes are kept
+        assert s.step == 1
+
+
+def test_a_fork_of_a_shuffling_dataloader_session_reproduces_it() -> None:
+    from tui_trainer.torch.fork import fork_torch_session
+
+    with loader_session() as s:
+        s.advance("step", 3)
+        f = fork_torch_session(s)
+        try:
+            f.advance("step", 6)
+            s.advance("step", 6)
+            assert same_tensors(state_of(f), state_of(s))
+        finally:
+            f.close()
+
+
+def test_compare_runs_start_every_fork_from_the_initial_weights() -> None:
+    from tui_trainer.engine.compare import run_lockstep
+    from tui_trainer.torch.fork import compare_runs
+
+    with example_session(epochs=1) as s:
+        s.advance("step", 5)
+        here = s.position
+        runs = compare_runs(s, "lr", [1e-3, 1e-2])
+        try:
+            assert [r.label for r in runs] == ["lr=0.001", "lr=0.01"]
+            assert all(r.session.step == 0 for r in runs)
+            run_lockstep(runs, 1)
+            assert all(r.session.epoch == 1 for r in runs)
+        finally:
+            for r in runs:
+                r.session.close()
+        assert s.position == here
+        with pytest.raises(ValueError, match="can compare only"):
+            compare_runs(s, "momentum", [0.9])  # Adam has no momentum setting
+    with example_session(epochs=1) as ref:  # lr=1e-3 from the start is the session itself
+        ref.run()
+        assert same_rows(rows(ref), rows(runs[0].session))

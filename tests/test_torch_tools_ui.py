@@ -132,3 +132,120 @@ def test_the_sanity_dialog_checks_a_torch_model(monkeypatch: Any) -> None:
         run_app(app, body, size=(120, 40))
     finally:
         s.close()
+
+
+async def _what_if(pilot: Any, app: Any, change: str, wait: bool = True) -> Any:
+    from tui_trainer.ui.screens.whatif import WhatIfScreen
+
+    await pilot.press("x")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, WhatIfScreen)
+    screen.query_one("#whatif-epochs").value = "1"
+    return await _submit(pilot, screen, change, wait)
+
+
+async def _submit(pilot: Any, screen: Any, change: str, wait: bool = True) -> Any:
+    screen.query_one("#whatif-change").value = change
+    screen.query_one("#whatif-change").focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    if wait:
+        await wait_until(pilot, lambda: bool(screen.sessions) and not screen.running, 180)
+    return screen
+
+
+def test_what_if_on_a_torch_model_runs_both_futures_and_keeps_one_in_the_users_model() -> None:
+    s = example_session()
+    app = make_app(s, name="mlp")
+    model = s.model
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f", "s")  # mid-step 2
+        await pilot.pause()
+        before, pos = state_of(s), s.position
+        screen = await _what_if(pilot, app, "momentum=0.9", wait=False)
+        err = str(screen.query_one("#whatif-error").render())
+        assert "cannot change 'momentum'" in err and "lr" in err  # Adam has no momentum
+        screen = await _submit(pilot, screen, "lr=0.02")
+        as_is, changed = screen.sessions
+        assert as_is.epoch == changed.epoch == 1 and as_is.finished is False
+        f0, f1 = screen.futures
+        assert f1.label == "lr=0.02" and f0.loss != f1.loss
+        assert s.position == pos and same(state_of(s), before)  # untouched meanwhile
+        want, want_pos = state_of(changed), changed.position
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is app.main_screen
+        assert app.session is s and s.model is model  # the user's own model ...
+        assert s.position == want_pos and same(state_of(s), want)  # ... holds the future
+        assert s.optimizer.param_groups[0]["lr"] == 0.02
+        assert "Kept the chosen future" in app.message_text
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()
+
+
+def test_what_if_discarded_leaves_the_torch_session_as_it_was() -> None:
+    s = example_session()
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f")
+        await pilot.pause()
+        before, pos = state_of(s), s.position
+        screen = await _what_if(pilot, app, "lr=0.01")
+        forks = list(screen.sessions)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main_screen
+        assert s.position == pos and same(state_of(s), before)
+        assert all(f.closed for f in forks)  # released
+        await pilot.press("f")
+        await pilot.pause()
+        assert s.step == 2
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()
+
+
+def test_compare_on_a_torch_model_runs_forks_from_the_initial_weights() -> None:
+    from tui_trainer.ui.screens.compare import CompareScreen
+
+    s = example_session()
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "s")
+        await pilot.pause()
+        before, pos = state_of(s), s.position
+        await pilot.press("X")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        assert screen.params == ("lr", "batch_size", "l2")  # what Adam and tensors have
+        assert screen.query_one("#cmp-values").value == "0.0001,0.001,0.01"
+        assert "initial weights" in str(screen.query_one("#cmp-status").render())
+        screen.query_one("#cmp-values").value = "0.001,0.01"
+        screen.query_one("#cmp-epochs").value = "1"
+        screen.query_one("#cmp-values").focus()
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: "Done" in str(screen.query_one("#cmp-status").render()), 180
+        )
+        assert [c.label for c in screen.curves] == ["lr=0.001", "lr=0.01"]
+        assert all(len(c.loss) == 1 for c in screen.curves)
+        forks = [r.session for r in screen.runs]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main_screen and all(f.closed for f in forks)
+        assert s.position == pos and same(state_of(s), before)
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()

@@ -202,3 +202,28 @@ def adopt(original: TorchSession, chosen: TorchSession) -> TorchSession:
     if here != original.position:
         original.goto(here)
     return original
+
+
+def compare_runs(s: TorchSession, param: str, values: list[Any]) -> list[Any]:
+    """One fork per value, each restarted from the session's initial weights with
+    ``param`` set: the same model, data and seed, one hyperparameter apart."""
+    from tui_trainer.engine.compare import Run
+    from tui_trainer.torch.tools import TorchTools
+
+    allowed = TorchTools().changeable_for(s)
+    if param not in allowed:
+        raise ValueError(f"can compare only {', '.join(allowed)} on this model, not {param!r}")
+    if not 1 <= len(values) <= 4:
+        raise ValueError("compare takes one to four values")
+    runs: list[Any] = []
+    try:
+        for v in values:
+            f = fork_torch_session(s, at_position=False)
+            runs.append(Run(f"{param}={v:g}" if isinstance(v, float) else f"{param}={v}", v, f))
+            f.restart()
+            f.set_hyper(**{param: v})
+    except Exception:
+        for r in runs:
+            r.session.close()
+        raise
+    return runs

@@ -1624,9 +1624,12 @@ class TrainerApp(App[None]):
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
 
     def action_compare(self) -> None:
-        if self._not_on_this_backend("compare"):
-            return
         s = self.session
+        if not is_dense(s):  # a PyTorch model: forks of it from its initial weights
+            from tui_trainer.ui.screens.compare import CompareScreen
+
+            self._modal_tool(lambda: CompareScreen(None, None, session=s, lock=self.lock))
+            return
         cfg = s.cfg.with_changes(
             **{
                 k: v
@@ -1651,17 +1654,16 @@ class TrainerApp(App[None]):
         self.refresh_all()
 
     def action_what_if(self) -> None:
-        if self._not_on_this_backend("what-if forks"):
-            return
         if self.running:
             self.action_pause()
             return
+        from tui_trainer.engine.backend_tools import tools_for
 
         def done(chosen: Session | None) -> None:
             if chosen is not None:
-                with self.lock:
-                    self.session = chosen
-                    self.watches.bind(chosen)
+                with self.lock:  # (torch: the fork's state goes into the user's model)
+                    self.session = tools_for(self.session).keep(self.session, chosen)
+                    self.watches.bind(self.session)
                 self.message_text = "Kept the chosen future."
             self.refresh_all()
 
