@@ -453,3 +453,93 @@ def test_compare_runs_start_every_fork_from_the_initial_weights() -> None:
     with example_session(epochs=1) as ref:  # lr=1e-3 from the start is the session itself
         ref.run()
         assert same_rows(rows(ref), rows(runs[0].session))
+
+
+# ------------------------------------------------------------------ diagnosis
+def small_session(model: nn.Module, lr: float = 0.1, n: int = 64, **kw: Any) -> TorchSession:
+    torch.manual_seed(0)
+    X = torch.randn(n, 4)
+    y = (X[:, 0] > 0).long()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    return TorchSession(model, nn.CrossEntropyLoss(), opt, (X, y), batch_size=16, **kw)
+
+
+def codes(s: TorchSession) -> list[str]:
+    from tui_trainer.torch.diagnose import diagnose
+
+    return [f.code for f in diagnose(s)]
+
+
+def test_a_healthy_torch_run_has_no_findings() -> None:
+    with example_session() as s:
+        s.run(max_steps=60)
+        assert codes(s) == []
+
+
+def test_divergence_is_diagnosed_at_its_module_with_a_lower_lr_to_try() -> None:
+    from tui_trainer.torch.diagnose import diagnose
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    with small_session(model, lr=1e6) as s:
+        s.run(max_steps=50)
+        assert s.diverged
+        (f,) = [f for f in diagnose(s) if f.code == "diverged"]
+        assert f.severity == "error" and f.step == s.nonfinite.step
+        assert s.nonfinite.describe() in f.evidence
+        assert f.fixes == ({"training.lr": 1e5},)
+
+
+def test_dead_units_are_diagnosed_after_their_module() -> None:
+    from tui_trainer.torch.diagnose import diagnose
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].bias.fill_(-50.0)  # every unit below 0 on every input
+    with small_session(model, lr=1e-3) as s:
+        s.run(max_steps=3)
+        assert "dead_relu" not in codes(s)  # too few steps to say
+        s.run(max_steps=8)  # 11 steps: per batch before, per epoch after the epochs end
+        (f,) = [f for f in diagnose(s) if f.code == "dead_relu"]
+        assert f.layer == 1 and f.involves == ((1, "dead"),) and "100%" in f.evidence
+        assert f.fixes == ()  # not big steps: no lr to try
+
+
+def test_vanishing_gradients_are_diagnosed_in_a_deep_sigmoid_stack() -> None:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(12):
+        layers += [nn.Linear(4, 4), nn.Sigmoid()]
+    model = nn.Sequential(*layers, nn.Linear(4, 2))
+    with small_session(model, lr=1e-3) as s:
+        s.run(max_steps=12)
+        assert "vanishing_gradients" in codes(s)
+    torch.manual_seed(0)
+    shallow = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 2))
+    with small_session(shallow, lr=1e-3) as s:
+        s.run(max_steps=12)
+        assert "vanishing_gradients" not in codes(s)
+
+
+def test_growing_gradients_and_overfitting_are_read_from_the_series() -> None:
+    """Series as a long run would leave them (written into the history)."""
+    from tui_trainer.torch.diagnose import diagnose
+
+    with example_session(epochs=100) as s:
+        s.run(max_steps=40)
+        assert codes(s) == []
+        h = s.history
+        col = h.steps.columns.index("grad_norm[6]")
+        h.steps.data[30:40, col] *= 1e3  # the last module's gradient blows up
+        (f,) = [f for f in diagnose(s) if f.code == "exploding_gradients"]
+        assert f.layer == 6 and "rose from" in f.evidence and f.fixes
+        h.steps.data[30:40, col] /= 1e3
+        for e in range(12):  # train keeps falling, validation turns up after epoch 3
+            row = h.epochs.new_row()
+            row[:] = np.nan
+            row[0] = 1.0 / (e + 1)
+            row[1] = 0.5 + 0.1 * abs(e - 3)
+            row[4] = 10 * e
+        (f,) = diagnose(s)
+        assert f.code == "overfitting" and f.epoch in (2, 3, 4)

@@ -249,3 +249,26 @@ def test_compare_on_a_torch_model_runs_forks_from_the_initial_weights() -> None:
         run_app(app, body, size=(120, 40))
     finally:
         s.close()
+
+
+def test_the_debug_panel_diagnoses_a_torch_model_and_says_what_it_cannot() -> None:
+    s = example_session()
+    with torch.no_grad():
+        s.model[4].bias.fill_(-100.0)  # the ReLU after it ("5") never fires
+    s._initial = s._keyframe()
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("4")
+        for _ in range(12):
+            await pilot.press("f")
+        await pilot.pause()
+        await wait_until(pilot, lambda: any(f.code == "dead_relu" for f in app.findings), 30)
+        text = text_of(app.query_one("#debug"))
+        assert "Dead units after 5" in text and "100% of 5's units never active" in text
+        assert "Not available here" in text and "saturated units" in text
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()

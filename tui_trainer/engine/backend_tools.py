@@ -71,6 +71,12 @@ class BackendTools(Protocol):
     def compare_runs(self, s: Any, param: str, values: list[Any]) -> list[Any]:
         """``engine.compare.Run`` per value: runs from the start with ``param`` changed."""
 
+    def diagnose(self, s: Any) -> list[Any]:
+        """The diagnosis's findings (``engine.diagnostics.Finding`` each)."""
+
+    def diagnosis_scope(self) -> str:
+        """What the diagnosis checks on this backend, when not everything (else '')."""
+
 
 _REGISTRY: dict[type, Callable[[], BackendTools]] = {}
 
@@ -147,6 +153,14 @@ class NumpyTools:
         from tui_trainer.engine.compare import make_runs
 
         return make_runs(s.cfg, s.data, param, values)
+
+    def diagnose(self, s: Any) -> list[Any]:
+        from tui_trainer.engine.diagnostics import diagnose
+
+        return diagnose(s)
+
+    def diagnosis_scope(self) -> str:
+        return ""
 
 
 NOT_PLOTTABLE = (

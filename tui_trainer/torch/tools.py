@@ -83,5 +83,15 @@ class TorchTools:
 
         return compare_runs(s, param, values)
 
+    def diagnose(self, s: TorchSession) -> list[Any]:
+        from tui_trainer.torch.diagnose import diagnose
+
+        return diagnose(s)
+
+    def diagnosis_scope(self) -> str:
+        from tui_trainer.torch.diagnose import scope
+
+        return scope()
+
 
 register(TorchSession, TorchTools)

@@ -36,6 +36,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.atomic import write_text_atomic
+from tui_trainer.engine.backend_tools import tools_for
 from tui_trainer.engine.breakpoints import BreakpointSet, Hit, Trap
 from tui_trainer.engine.checkpoint import (
     CheckpointError,
@@ -654,8 +655,8 @@ class TrainerApp(App[None]):
             s = self.session
             wide = self.main_screen.has_class("wide")
             try:  # first: the network panel's flags come from these findings
-                # (the detectors read the NumPy engine's dense layers)
-                self.findings = diagnose(s) if is_dense(s) else []
+                # (a PyTorch model: the findings its per-module series show)
+                self.findings = diagnose(s) if is_dense(s) else tools_for(s).diagnose(s)
             except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
                 self.log.error(f"diagnose failed: {e!r}")
             if slow or not self.running:
