@@ -272,3 +272,43 @@ def test_the_debug_panel_diagnoses_a_torch_model_and_says_what_it_cannot() -> No
         run_app(app, body, size=(120, 40))
     finally:
         s.close()
+
+
+def test_try_a_fix_on_a_torch_model_forks_with_the_lr_and_keeps_it(monkeypatch: Any) -> None:
+    """The finding is planted (its rules are tested in test_torch_tools.py): what is
+    tested is that its lr fix runs as a fork and, kept, lands in the user's model."""
+    from tui_trainer.engine.diagnostics import Finding
+    from tui_trainer.torch import diagnose as td
+    from tui_trainer.ui.screens.try_fix import FixPicker, TryFixScreen
+
+    planted = Finding(
+        "dead_relu", "Dead units after 2", "warning", 0, 0, "planted", "lower the lr",
+        layer=2, involves=((2, "dead"),), fixes=({"training.lr": 0.0003},),
+    )  # fmt: skip
+    monkeypatch.setattr(td, "diagnose", lambda s: [planted])
+    s = example_session()
+    app = make_app(s, name="mlp")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f", "f")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, FixPicker))
+        assert app.screen.choices[0].hyper == {"lr": 0.0003}
+        await pilot.press("1")
+        await wait_until(pilot, lambda: isinstance(app.screen, TryFixScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.sessions) == 2 and not screen.running, 180)
+        fixed = screen.sessions[1]
+        want, pos = state_of(fixed), fixed.position
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is app.main_screen and app.session is s
+        assert s.position == pos and same(state_of(s), want)
+        assert s.optimizer.param_groups[0]["lr"] == 0.0003
+        assert "Kept the fix: lr = 0.0003." in app.message_text
+
+    try:
+        run_app(app, body, size=(120, 40))
+    finally:
+        s.close()

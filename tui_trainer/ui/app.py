@@ -1674,8 +1674,6 @@ class TrainerApp(App[None]):
 
     def action_try_fix(self) -> None:
         """The diagnosis's fixes, each tried beside the run as it is (see try_fix.py)."""
-        if self._not_on_this_backend("trying the diagnosis's fix"):
-            return
         if self.running:
             self.action_pause()
             return
@@ -1729,9 +1727,9 @@ class TrainerApp(App[None]):
                 self.replace_session(chosen)  # the network may have another shape
                 self.scenario = fixed  # w writes the fixed scenario
             else:
-                with self.lock:
-                    self.session = chosen
-                    self.watches.bind(chosen)
+                with self.lock:  # (torch: the fork's state goes into the user's model)
+                    self.session = tools_for(self.session).keep(self.session, chosen)
+                    self.watches.bind(self.session)
                 self.refresh_all()
 
         self.push_screen(screen, done)
