@@ -1594,15 +1594,16 @@ class TrainerApp(App[None]):
         )
 
     def _not_on_this_backend(self, what: str) -> bool:
-        """Say plainly that a tool needs the NumPy engine (a PyTorch session has not
-        got it yet); True when that is so and the action should stop."""
+        """Say plainly that a tool needs the NumPy engine's scenario (a PyTorch
+        session has none); True when that is so and the action should stop."""
         if is_dense(self.session):
             return False
         if self.running:
             self.action_pause()
         self.message_text = (
             f"Not available on a PyTorch model yet: {what} works on the NumPy engine's "
-            "scenarios only. Stepping, step-back, breakpoints and watches work here."
+            "scenarios only. Stepping, step-back, breakpoints, watches, the diagnosis, "
+            "sanity checks (g), landscape (L), what-if (x), compare (X) and fixes (y) work here."
         )
         self.notify(self.message_text, severity="warning", timeout=6)
         self.refresh_all()
