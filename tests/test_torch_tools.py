@@ -543,3 +543,25 @@ def test_growing_gradients_and_overfitting_are_read_from_the_series() -> None:
             row[4] = 10 * e
         (f,) = diagnose(s)
         assert f.code == "overfitting" and f.epoch in (2, 3, 4)
+
+
+def test_a_fork_taken_mid_step_has_none_of_the_sessions_hooks_but_keeps_the_users() -> None:
+    """Copied along, the session's hooks would pause the original's step from the
+    fork's forward pass."""
+    from tui_trainer.torch.fork import copy_training_objects
+
+    seen: list[int] = []
+    with example_session() as s:
+        s.model[2].register_forward_hook(lambda m, i, o: seen.append(1))
+        s.advance("phase", 1)  # inside the step: the session's hooks are on the model
+        assert sum(len(m._forward_hooks) for m in s.model.modules()) > 1
+        model, _, opt = copy_training_objects(s)
+        assert sum(len(m._forward_hooks) for m in model.modules()) == 1
+        assert not any(getattr(p, "_post_accumulate_grad_hooks", None) for p in model.parameters())
+        assert {id(p) for g in opt.param_groups for p in g["params"]} == {
+            id(p) for p in model.parameters()
+        }
+        seen.clear()
+        with torch.no_grad():
+            model(torch.zeros(2, 64))
+        assert seen == [1]  # the user's hook still runs on the copy

@@ -78,17 +78,32 @@ class ForkedTorchSession(TorchSession):
     evaluate = _own_rng(TorchSession.evaluate)
 
 
+def _is_sessions(hook: Any, s: TorchSession) -> bool:
+    """A hook of the session: a bound method of it or a closure over it."""
+    if getattr(hook, "__self__", None) is s:
+        return True
+    for cell in getattr(hook, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is s:
+                return True
+        except ValueError:  # an empty cell
+            continue
+    return False
+
+
 def _strip_session_hooks(model: torch.nn.Module, s: TorchSession) -> None:
-    """Remove from a deep copy the hooks of ``s`` that a step in progress attached."""
-    ours = {id(h) for h in (*s._fwd_hooks, *s._active_hooks)}
+    """Remove from a deep copy every hook of ``s`` (a step in progress attaches them;
+    copied, they would act on the original session). The user's own hooks stay."""
     for m in model.modules():
-        for k in [k for k, h in m._forward_hooks.items() if id(h) in ours]:
-            del m._forward_hooks[k]
-    acc = {id(h) for h in s._acc_hooks}
+        for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks"):
+            hooks = getattr(m, name, None)
+            if hooks:
+                for k in [k for k, h in hooks.items() if _is_sessions(h, s)]:
+                    del hooks[k]
     for p in model.parameters():
         hooks = getattr(p, "_post_accumulate_grad_hooks", None)
         if hooks:
-            for k in [k for k, h in hooks.items() if id(h) in acc]:
+            for k in [k for k, h in hooks.items() if _is_sessions(h, s)]:
                 del hooks[k]
 
 
