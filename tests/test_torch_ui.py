@@ -272,14 +272,16 @@ def test_tools_that_need_the_numpy_engine_say_so() -> None:
     app = make_app(s, name="mlp")
 
     async def body(pilot: Any) -> None:
-        for key, what in (("g", "sanity checks"), ("L", "the loss landscape"), ("x", "what-if")):
+        for key, what in (("D", "the data setup dialog"),):
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is app.main_screen  # no dialog opened on a torch session
             assert f"Not available on a PyTorch model yet: {what}" in text_of(app, "#explain")
         await pilot.press("4")
         await pilot.pause()
-        assert "not available on a PyTorch model yet" in text_of(app, "#debug")
+        assert "On a PyTorch model the diagnosis reads the per-module series" in text_of(
+            app, "#debug"
+        )
         await pilot.press("3")  # between steps: the validation confusion matrix
         await pilot.pause()
         data = text_of(app, "#data-text")

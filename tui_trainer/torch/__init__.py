@@ -8,5 +8,6 @@ NumPy-only.
 
 from tui_trainer.torch.debug import debug
 from tui_trainer.torch.session import TorchNonFinite, TorchSession, UserCodeError
+from tui_trainer.torch.tools import TorchTools  # registers the debugger tools for TorchSession
 
-__all__ = ["TorchNonFinite", "TorchSession", "UserCodeError", "debug"]
+__all__ = ["TorchNonFinite", "TorchSession", "TorchTools", "UserCodeError", "debug"]

@@ -36,6 +36,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.atomic import write_text_atomic
+from tui_trainer.engine.backend_tools import tools_for
 from tui_trainer.engine.breakpoints import BreakpointSet, Hit, Trap
 from tui_trainer.engine.checkpoint import (
     CheckpointError,
@@ -654,8 +655,8 @@ class TrainerApp(App[None]):
             s = self.session
             wide = self.main_screen.has_class("wide")
             try:  # first: the network panel's flags come from these findings
-                # (the detectors read the NumPy engine's dense layers)
-                self.findings = diagnose(s) if is_dense(s) else []
+                # (a PyTorch model: the findings its per-module series show)
+                self.findings = diagnose(s) if is_dense(s) else tools_for(s).diagnose(s)
             except Exception as e:  # noqa: BLE001 - a detector bug must not end the session
                 self.log.error(f"diagnose failed: {e!r}")
             if slow or not self.running:
@@ -1593,15 +1594,16 @@ class TrainerApp(App[None]):
         )
 
     def _not_on_this_backend(self, what: str) -> bool:
-        """Say plainly that a tool needs the NumPy engine (a PyTorch session has not
-        got it yet); True when that is so and the action should stop."""
+        """Say plainly that a tool needs the NumPy engine's scenario (a PyTorch
+        session has none); True when that is so and the action should stop."""
         if is_dense(self.session):
             return False
         if self.running:
             self.action_pause()
         self.message_text = (
             f"Not available on a PyTorch model yet: {what} works on the NumPy engine's "
-            "scenarios only. Stepping, step-back, breakpoints and watches work here."
+            "scenarios only. Stepping, step-back, breakpoints, watches, the diagnosis, "
+            "sanity checks (g), landscape (L), what-if (x), compare (X) and fixes (y) work here."
         )
         self.notify(self.message_text, severity="warning", timeout=6)
         self.refresh_all()
@@ -1614,23 +1616,22 @@ class TrainerApp(App[None]):
         self.push_screen(make(), lambda _: self.refresh_all())
 
     def action_sanity_checks(self) -> None:
-        if self._not_on_this_backend("sanity checks"):
-            return
         from tui_trainer.ui.screens.sanity import SanityScreen
 
         self._modal_tool(lambda: SanityScreen(self.session, self.lock))
 
     def action_landscape(self) -> None:
-        if self._not_on_this_backend("the loss landscape"):
-            return
         from tui_trainer.ui.screens.landscape import LandscapeScreen
 
         self._modal_tool(lambda: LandscapeScreen(self.session, self.lock))
 
     def action_compare(self) -> None:
-        if self._not_on_this_backend("compare"):
-            return
         s = self.session
+        if not is_dense(s):  # a PyTorch model: forks of it from its initial weights
+            from tui_trainer.ui.screens.compare import CompareScreen
+
+            self._modal_tool(lambda: CompareScreen(None, None, session=s, lock=self.lock))
+            return
         cfg = s.cfg.with_changes(
             **{
                 k: v
@@ -1655,17 +1656,16 @@ class TrainerApp(App[None]):
         self.refresh_all()
 
     def action_what_if(self) -> None:
-        if self._not_on_this_backend("what-if forks"):
-            return
         if self.running:
             self.action_pause()
             return
+        from tui_trainer.engine.backend_tools import tools_for
 
         def done(chosen: Session | None) -> None:
             if chosen is not None:
-                with self.lock:
-                    self.session = chosen
-                    self.watches.bind(chosen)
+                with self.lock:  # (torch: the fork's state goes into the user's model)
+                    self.session = tools_for(self.session).keep(self.session, chosen)
+                    self.watches.bind(self.session)
                 self.message_text = "Kept the chosen future."
             self.refresh_all()
 
@@ -1675,8 +1675,6 @@ class TrainerApp(App[None]):
 
     def action_try_fix(self) -> None:
         """The diagnosis's fixes, each tried beside the run as it is (see try_fix.py)."""
-        if self._not_on_this_backend("trying the diagnosis's fix"):
-            return
         if self.running:
             self.action_pause()
             return
@@ -1730,9 +1728,9 @@ class TrainerApp(App[None]):
                 self.replace_session(chosen)  # the network may have another shape
                 self.scenario = fixed  # w writes the fixed scenario
             else:
-                with self.lock:
-                    self.session = chosen
-                    self.watches.bind(chosen)
+                with self.lock:  # (torch: the fork's state goes into the user's model)
+                    self.session = tools_for(self.session).keep(self.session, chosen)
+                    self.watches.bind(self.session)
                 self.refresh_all()
 
         self.push_screen(screen, done)

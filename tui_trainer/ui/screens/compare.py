@@ -6,13 +6,20 @@ with one hyperparameter changed; a thread worker advances them in lockstep
 together: per-epoch train loss as lines, validation loss as dots, one colour
 per run. Diverged runs stop and are marked. The user's own session is not
 involved at all.
+
+On a PyTorch model (``session=`` given) there is no scenario to build fresh
+runs from: each run is a fork of the session restarted from the model's
+initial weights (``tui_trainer/torch/fork.py``'s ``compare_runs``, reached
+through ``engine.backend_tools``), with the hyperparameters its optimizer has.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
+from tui_trainer.engine.backend_tools import tools_for
 from tui_trainer.engine.compare import Run, format_table, make_runs, run_lockstep
 from tui_trainer.engine.config import Dataset, TrainConfig
 from tui_trainer.ui.render.chart_axes import apply_axes, rgb
@@ -152,17 +160,33 @@ class CompareScreen(Dialog[None]):
 
     def __init__(
         self,
-        cfg: TrainConfig,
-        data: Dataset,
+        cfg: TrainConfig | None,
+        data: Dataset | None,
         param: str = "lr",
         values: list[Any] | str | None = None,
         epochs: int | None = None,
+        *,
+        session: Any = None,
+        lock: Any = None,
     ) -> None:
         super().__init__()
+        self.session = session  # a PyTorch session: runs are forks of it (see the top)
+        self.lock = lock if lock is not None else nullcontext()
+        self.params = PARAMS
+        if session is not None:
+            hp = session.hyperparameters()
+            cfg = SimpleNamespace(**hp)  # type: ignore[assignment]
+            tools = tools_for(session)
+            allowed = getattr(tools, "changeable_for", lambda s: tools.changeable)(session)
+            self.params = tuple(p for p in PARAMS if p in allowed)
         self.cfg = cfg
         self.data = data
         self.param = param
-        self.n_train = int(len(data.x_train))
+        self.n_train = (
+            int(len(data.x_train))
+            if data is not None
+            else int(getattr(getattr(session, "data", None), "n", 0) or 0)
+        )
         if values is None:
             self.values_text = default_values(cfg, param, self.n_train)
         elif isinstance(values, str):
@@ -171,7 +195,7 @@ class CompareScreen(Dialog[None]):
             self.values_text = ",".join(
                 (f"{v:g}" if isinstance(v, float) else str(v)) for v in values
             )
-        full = int(epochs) if epochs is not None else int(cfg.epochs)
+        full = int(epochs) if epochs is not None else int(cfg.epochs)  # type: ignore[union-attr]
         self.epochs = max(1, min(full, MAX_EPOCHS) if epochs is None else full)
         self.capped_from = full if epochs is None and full > MAX_EPOCHS else 0
         self.log_scale = False
@@ -183,7 +207,7 @@ class CompareScreen(Dialog[None]):
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
-        params = PARAMS if self.param in PARAMS else (*PARAMS, self.param)
+        params = self.params if self.param in self.params else (*self.params, self.param)
         with Vertical(id="cmp-box", classes="run-box"):
             with Horizontal(id="cmp-form", classes="run-form"):
                 yield Select(
@@ -209,7 +233,9 @@ class CompareScreen(Dialog[None]):
                 f" Epochs capped at {MAX_EPOCHS} of the scenario's {self.capped_from} to stay"
                 " responsive (type more to run longer)."
             )
-        if self.param == "momentum" and self.cfg.optimizer != "momentum":
+        if self.session is not None:
+            text += " Each run starts from the model's initial weights."
+        elif self.param == "momentum" and self.cfg.optimizer != "momentum":
             text += f" Note: momentum only affects the momentum optimizer (this is {self.cfg.optimizer})."
         return text
 
@@ -273,12 +299,17 @@ class CompareScreen(Dialog[None]):
             return stop.is_set() or worker.is_cancelled
 
         try:
-            runs = make_runs(self.cfg, self.data, param, values)
+            if self.session is not None:
+                with self.lock:  # forks of the session, taken while nothing moves it
+                    runs = tools_for(self.session).compare_runs(self.session, param, values)
+            else:
+                runs = make_runs(self.cfg, self.data, param, values)
         except Exception as e:  # noqa: BLE001 - shown in the dialog
             post(self, self.Done(token, f"{type(e).__name__}: {e}"))
             return
         for r in runs:
             r.label = _label(param, r.value)
+        self._release()
         self.runs = runs
         post(self, self.Progress(token, 0.0, capture(runs), format_table(runs)))
 
@@ -378,3 +409,14 @@ class CompareScreen(Dialog[None]):
         self._stop.set()
         self.workers.cancel_group(self, "compare")
         self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Free the previous runs (a torch fork holds a copy of the model)."""
+        if self.session is None:
+            return  # NumPy runs are plain arrays: nothing to free
+        tools = tools_for(self.session)
+        for r in self.runs:
+            tools.release(r.session)

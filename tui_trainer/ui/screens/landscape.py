@@ -9,7 +9,9 @@ optimizer's path projected onto the plane (``•``) and the current point
 lands, and one sentence on whether that step over- or undershoots.
 
 Both are computed in a thread worker on a copy of the session (taken under
-the app's lock), so the user's session is never touched.
+the app's lock), so the user's session is never touched. The backend's own
+functions do the work (``engine.backend_tools.tools_for``: the NumPy engine's
+``engine/landscape.py``, a PyTorch model's ``tui_trainer/torch/landscape.py``).
 """
 
 from __future__ import annotations
@@ -31,16 +33,9 @@ from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.advice import findings_advice
-from tui_trainer.engine.diagnostics import Finding, diagnose
-from tui_trainer.engine.landscape import (
-    Landscape,
-    Slice,
-    flatten,
-    gradient_slice,
-    surface,
-    trajectory,
-)
-from tui_trainer.engine.layer_view import is_dense
+from tui_trainer.engine.backend_tools import tools_for
+from tui_trainer.engine.diagnostics import Finding
+from tui_trainer.engine.landscape import Landscape, Slice
 from tui_trainer.engine.session import Session
 from tui_trainer.ui.render.colors import (
     BAD_COLOR,
@@ -72,16 +67,7 @@ def plottable(s: Session) -> str:
     A diverged run can leave parameters so large that their squares overflow;
     projecting the path onto a plane then fails in the linear algebra.
     """
-    thetas, _ = trajectory(s)
-    with np.errstate(all="ignore"):
-        for theta in thetas:
-            v = flatten(theta)
-            if not np.isfinite(v).all() or not np.isfinite(float(np.dot(v, v))):
-                return (
-                    "The parameters (or the path's) are non-finite or too large to plot: "
-                    "the run diverged. Step back (N / F) to before the divergence and reopen."
-                )
-    return ""
+    return tools_for(s).plottable(s)
 
 
 def verdict(sl: Slice, findings: list[Finding] | None = None) -> str:
@@ -472,6 +458,7 @@ class LandscapeScreen(Dialog[None]):
         self._stop = threading.Event()
         self._snap: tuple[Session, AbstractContextManager[Any]] | None = None
         self._snap_lock = threading.Lock()
+        self.tools = tools_for(session)
 
     @property
     def steps(self) -> int:
@@ -538,7 +525,7 @@ class LandscapeScreen(Dialog[None]):
             err = ""
             try:
                 with np.errstate(all="ignore"):
-                    sl = gradient_slice(s, SLICE_POINTS)
+                    sl = self.tools.gradient_slice(s, SLICE_POINTS)
             except Exception as e:  # noqa: BLE001 - shown in the dialog
                 err = f"could not compute the gradient slice: {type(e).__name__}: {e}"
             if cancelled():
@@ -549,7 +536,7 @@ class LandscapeScreen(Dialog[None]):
                 return
             try:
                 with np.errstate(all="ignore"):
-                    land = surface(
+                    land = self.tools.surface(
                         s,
                         steps,
                         span,
@@ -583,10 +570,8 @@ class LandscapeScreen(Dialog[None]):
         sl = msg.sl
         draw_slice(plot, sl)
         text = Text()
-        findings = None
-        if is_dense(self.session):
-            with self.lock:
-                findings = diagnose(self.session)
+        with self.lock:
+            findings = self.tools.diagnose(self.session)
         text.append(verdict(sl, findings), style="bold")
         if not np.isfinite(np.asarray(sl.values, dtype=float)).any():
             box.update(text)
@@ -596,9 +581,9 @@ class LandscapeScreen(Dialog[None]):
             f"lr {fmt(sl.lr)}: loss {fmt(sl.value_at_0)} now, {fmt(sl.value_at_lr)} after a step "
             f"of size lr; lowest {fmt(sl.value_min)} at t = {fmt(sl.t_min)}. "
         )
-        grads = "this step's backward pass" if sl.grads_from == "session" else "recomputed"
+        grads = "this step's backward pass" if sl.grads_from == "session" else sl.grads_from
         extra = f"|g| = {fmt(sl.grad_norm)} ({grads}), batch of {sl.n_samples}."
-        opt = getattr(self.session, "optimizer_name", "sgd")
+        opt = str(self.session.hyperparameters().get("optimizer", "sgd"))
         if opt != "sgd":
             extra += f" {opt} does not step along the plain gradient: this is where SGD would land."
         text.append(extra, style="dim")
@@ -642,3 +627,9 @@ class LandscapeScreen(Dialog[None]):
         self._stop.set()
         self.workers.cancel_group(self, "landscape")
         self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        """The snapshot goes with the dialog (a torch fork: its copy of the model)."""
+        snap = self._snap
+        if snap is not None and snap[0] is not self.session:
+            self.tools.release(snap[0])

@@ -1,6 +1,7 @@
 """The sanity checklist: gradient check, loss at init, overfit a tiny batch, ...
 
-The checks (``tui_trainer.engine.sanity.run_all``) run in a thread worker on a
+The checks (``tui_trainer.engine.sanity.run_all``, on a PyTorch model
+``tui_trainer.torch.sanity.run_all``) run in a thread worker on a
 copy of the session taken under the app's lock, so the dialog never blocks the
 UI and never touches the user's session. Each check is one row: PASS / FAIL /
 N/A (the word, so it reads without colour), its name, the one-line summary and
@@ -22,8 +23,9 @@ from textual.message import Message
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from tui_trainer.engine.sanity import CheckResult, run_all
-from tui_trainer.engine.session import Session, fork_session
+from tui_trainer.engine.backend_tools import tools_for
+from tui_trainer.engine.sanity import CheckResult
+from tui_trainer.engine.session import Session
 from tui_trainer.ui.screens.dialog import Dialog
 
 
@@ -44,7 +46,7 @@ def snapshot(session: Session, lock: Any) -> tuple[Session, AbstractContextManag
     """
     with lock:
         try:
-            return fork_session(session), nullcontext()
+            return tools_for(session).snapshot(session), nullcontext()
         except Exception:  # noqa: BLE001 - fall back to reading the live session under the lock
             return session, lock
 
@@ -203,15 +205,19 @@ class SanityScreen(Dialog[None]):
                 raise Cancelled
             post(self, self.Progress(token, f))
 
+        tools = tools_for(self.session)
         s, guard = snapshot(self.session, self.lock)
         where = f"at step {s.step}, epoch {s.epoch + 1}" + (
             " (diverged)" if s.nonfinite is not None else ""
         )
         try:
             with guard:
-                results = run_all(s, progress)
+                results = tools.sanity(s, progress)
         except Cancelled:
             return
+        finally:
+            if s is not self.session:
+                tools.release(s)
         if not cancelled():
             post(self, self.Done(token, results, where))
 

@@ -1,12 +1,15 @@
 """What if? Fork the run here, change one hyperparameter, and watch both futures.
 
-On Enter the session is forked twice under the app's lock (``fork_session``):
+On Enter the session is forked twice under the app's lock (the backend's
+``fork``: ``fork_session`` in NumPy, ``tui_trainer/torch/fork.py`` on a
+PyTorch model):
 ``as is`` (no change) and the changed copy. A thread worker runs both forward
 in lockstep, one epoch at a time, and the chart shows both futures' per-step
 train loss and per-epoch validation loss as they grow. Then ``1`` keeps the
 unchanged future, ``2`` the changed one (the screen dismisses with that
 ``Session``), and Esc discards both (dismisses with ``None``: the user's
-session stays where it was).
+session stays where it was). The app hands the kept fork to the backend's
+``keep`` (a PyTorch model takes the fork's state into the user's own model).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from textual.message import Message
 from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from tui_trainer.engine.backend_tools import tools_for
 from tui_trainer.engine.config import OPTIMIZERS
-from tui_trainer.engine.session import HYPER_FIELDS, SCHEDULE_FIELDS, Session, fork_session
+from tui_trainer.engine.session import HYPER_FIELDS, SCHEDULE_FIELDS, Session
 from tui_trainer.ui.render.chart_axes import apply_axes, rgb
 from tui_trainer.ui.render.log_axis import log10_list, set_log_ticks
 from tui_trainer.ui.render.numbers import fmt
@@ -59,8 +63,13 @@ def _show(name: str, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def parse_change(text: str, current: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-    """``"lr=0.3"`` (or several, comma-separated) -> ``({"lr": 0.3}, "")`` or ``({}, error)``."""
+def parse_change(
+    text: str, current: dict[str, Any] | None = None, allowed: tuple[str, ...] = CHANGEABLE
+) -> tuple[dict[str, Any], str]:
+    """``"lr=0.3"`` (or several, comma-separated) -> ``({"lr": 0.3}, "")`` or ``({}, error)``.
+
+    ``allowed``: the fields this session's backend can change (a PyTorch
+    model's optimizer has no ``l1``, Adam no ``momentum``)."""
     out: dict[str, Any] = {}
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -72,10 +81,11 @@ def parse_change(text: str, current: dict[str, Any] | None = None) -> tuple[dict
         name = name.lower()
         if name == "epochs":
             return {}, "epochs is not a what-if change: set how far to look ahead instead"
-        if name not in CHANGEABLE:
-            near = difflib.get_close_matches(name, CHANGEABLE, 1)
+        if name not in allowed:
+            near = difflib.get_close_matches(name, allowed, 1)
             hint = f" (did you mean {near[0]}?)" if near else ""
-            return {}, f"unknown hyperparameter '{name}'{hint}: use one of {', '.join(CHANGEABLE)}"
+            what = "unknown hyperparameter" if name not in CHANGEABLE else "cannot change"
+            return {}, f"{what} '{name}'{hint} here: use one of {', '.join(allowed)}"
         if name == "optimizer":
             if raw.lower() not in OPTIMIZERS:
                 return {}, f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{raw}'"
@@ -239,13 +249,20 @@ class WhatIfScreen(Dialog[Session | None]):
         self.running = False
         self._token = 0
         self._stop = threading.Event()
+        self.tools = tools_for(session)
+        by_session = getattr(self.tools, "changeable_for", None)
+        self.allowed: tuple[str, ...] = (
+            by_session(session) if by_session is not None else self.tools.changeable
+        )
         with lock:
             self.current = session.hyperparameters()
             e = min(session.epoch + 1, session.epochs)
             self.where = f"step {session.step}, epoch {e}/{session.epochs}"
 
     def compose(self) -> ComposeResult:
-        now = "  ".join(f"{k}={_show(k, self.current[k])}" for k in CHANGEABLE if k in self.current)
+        now = "  ".join(
+            f"{k}={_show(k, self.current[k])}" for k in self.allowed if k in self.current
+        )
         with Vertical(id="whatif-box", classes="run-box"):
             yield Label(f"Now: {now}", id="whatif-status", classes="run-note")
             with Horizontal(id="whatif-form", classes="run-form"):
@@ -275,7 +292,9 @@ class WhatIfScreen(Dialog[Session | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        change, err = parse_change(self.query_one("#whatif-change", Input).value, self.current)
+        change, err = parse_change(
+            self.query_one("#whatif-change", Input).value, self.current, self.allowed
+        )
         if err:
             self._error(err)
             return
@@ -307,6 +326,7 @@ class WhatIfScreen(Dialog[Session | None]):
         self._token += 1
         self.running = True
         self.change = change
+        self._release(self.sessions)
         self.sessions, self.futures = [], []
         self.refresh_bindings()
         self.query_one("#whatif-progress", ProgressBar).update(progress=0)
@@ -331,11 +351,13 @@ class WhatIfScreen(Dialog[Session | None]):
         def cancelled() -> bool:
             return stop.is_set() or worker.is_cancelled
 
+        original = alt = None
         try:
             with self.lock:
-                original = fork_session(self.session)
-                alt = fork_session(self.session, **change)
+                original = self.tools.fork(self.session)
+                alt = self.tools.fork(self.session, **change)
         except Exception as e:  # noqa: BLE001 - shown in the dialog
+            self._release([s for s in (original, alt) if s is not None])
             post(self, self.Failed(token, f"could not fork the session: {type(e).__name__}: {e}"))
             return
         runs = [(original, "as is"), (alt, change_label(change))]
@@ -346,6 +368,8 @@ class WhatIfScreen(Dialog[Session | None]):
             return [capture(s, label, step0, rows0) for s, label in runs]
 
         self._run_both(token, runs, e0 + 1, target, snap, cancelled)
+        if cancelled():  # nobody will keep these: free them (a torch fork's copies)
+            self._release([original, alt])
 
     def _run_both(
         self,
@@ -380,6 +404,7 @@ class WhatIfScreen(Dialog[Session | None]):
 
     def on_what_if_screen_done(self, msg: Done) -> None:
         if msg.token != self._token:
+            self._release(msg.sessions)  # a run the user replaced with another
             return
         self.running = False
         self.sessions = msg.sessions
@@ -471,9 +496,18 @@ class WhatIfScreen(Dialog[Session | None]):
 
     def action_keep(self, which: int) -> None:
         if self.sessions and not self.running:
-            self.dismiss(self.sessions[which])
+            chosen = self.sessions[which]
+            self._release([s for s in self.sessions if s is not chosen])
+            self.dismiss(chosen)
 
     def action_discard(self) -> None:
         self._stop.set()
         self.workers.cancel_group(self, "whatif")
+        self._release(self.sessions)
+        self.sessions = []
         self.dismiss(None)
+
+    def _release(self, sessions: list[Any]) -> None:
+        for s in sessions:
+            if s is not self.session:
+                self.tools.release(s)

@@ -7,6 +7,7 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_trainer.engine.backend_tools import tools_for
 from tui_trainer.engine.breakpoints import BreakpointSet
 from tui_trainer.engine.layer_view import is_dense
 from tui_trainer.engine.session import Session
@@ -27,17 +28,21 @@ def _fmt(x: float) -> str:
 
 
 def inspector_text(
-    findings: list, bps: BreakpointSet, watches: WatchList, width: int, diagnosed: bool = True
+    findings: list,
+    bps: BreakpointSet,
+    watches: WatchList,
+    width: int,
+    diagnosed: bool = True,
+    scope: str = "",
 ) -> Text:
+    """``scope``: what the diagnosis checks on this backend when not everything."""
     t = Text(no_wrap=False)
     t.append("Diagnosis", style="bold underline")
     t.append("\n")
+    if scope:
+        t.append(f"  {scope}\n", style="dim")
     if not diagnosed:
-        t.append(
-            "  not available on a PyTorch model yet (the detectors read the NumPy "
-            "engine's dense layers); the network panel shows each module's norms\n",
-            style="dim",
-        )
+        t.append("  not available for this session\n", style="dim")
     elif not findings:
         t.append("  nothing suspicious so far\n", style="dim")
     for f in findings:
@@ -76,4 +81,5 @@ class Inspector(RedrawOnResize, Static):
     """Findings, breakpoints and watches for the session being debugged."""
 
     def show(self, s: Session, findings: list, bps: BreakpointSet, watches: WatchList) -> None:
-        self.update(inspector_text(findings, bps, watches, self.size.width, is_dense(s)))
+        scope = "" if is_dense(s) else tools_for(s).diagnosis_scope()
+        self.update(inspector_text(findings, bps, watches, self.size.width, True, scope))
