@@ -7,6 +7,8 @@ import pytest
 
 from helpers import make_session, xor_data
 from tui_trainer.engine import sanity
+from tui_trainer.engine.diagnostics import diagnose
+from tui_trainer.engine.diagnostics.rules import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW
 from tui_trainer.engine.gradcheck import analytic_grads
 from tui_trainer.engine.session import Session
 
@@ -252,6 +254,27 @@ def test_update_ratio_flags_bad_learning_rates(lr, verdict):
     r = sanity.check_update_ratio(s)
     assert not r.passed
     assert any(verdict in line for line in r.details)
+
+
+def test_update_ratio_check_and_diagnosis_agree_on_the_learning_rate():
+    # At sgd lr 0.2 the ratio is ~2e-2: the old band [1e-4, 1e-2] failed it as "the
+    # learning rate is probably too large" while the diagnosis found nothing.
+    s = healthy(lr=0.2, optimizer="sgd")
+    s.run(max_steps=25)
+    r = sanity.check_update_ratio(s)
+    lr_codes = {f.code for f in diagnose(s)} & {"lr_too_large", "lr_too_small"}
+    assert r.passed and not lr_codes, (r.details, lr_codes)
+    assert (sanity.RATIO_LOW, sanity.RATIO_HIGH) == (UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH)
+    # where the check fails, its cause is the diagnosis's, word for word
+    s = healthy(lr=10.0, optimizer="sgd")
+    s.run(max_steps=25)
+    r = sanity.check_update_ratio(s)
+    found = [f for f in diagnose(s) if f.code == "lr_too_large"]
+    assert (
+        not r.passed
+        and found
+        and r.details[-1] == f"the diagnosis: {found[0].title}. {found[0].advice}"
+    )
 
 
 def test_update_ratio_ok_and_not_applicable_before_training():

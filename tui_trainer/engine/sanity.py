@@ -25,13 +25,14 @@ pause point (``run_all`` reports progress for a UI).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from tui_trainer.engine.config import Dataset
+from tui_trainer.engine.diagnostics.rules import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW
 from tui_trainer.engine.gradcheck import NOISE, analytic_grads, gradcheck
 from tui_trainer.engine.losses import Loss
 from tui_trainer.engine.network import Network
@@ -46,8 +47,9 @@ Progress = Callable[[float], None]
 GRAD_TOL = 1e-4
 # At most this many samples of the batch go into the gradient check.
 GRAD_MAX_SAMPLES = 256
-# Update ratio |delta W| / |W|: the healthy band around ~1e-3.
-RATIO_LOW, RATIO_HIGH = 1e-4, 1e-2
+# Update ratio |delta W| / |W|: the healthy band around ~1e-3. Its edges are the
+# diagnosis's (one pair of numbers), so this check and the debug panel agree.
+RATIO_LOW, RATIO_HIGH = UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH
 # Overfit a tiny batch with Adam at this learning rate, no L2.
 OVERFIT_LR = 1e-2
 # Step budget: classifiers get there in ~50 steps, small regression nets
@@ -426,7 +428,7 @@ def check_update_ratio(s: Session, window: int = 100) -> CheckResult:
     """Per-layer median ``|delta W| / |W|`` over the last ``window`` steps.
 
     CS231n's rule of thumb: about 1e-3. Passes when every layer's median is
-    within [1e-4, 1e-2]. Uses the session's recorded history (no training).
+    within the diagnosis's band [RATIO_LOW, RATIO_HIGH] (1e-4, 3e-2). Uses the session's recorded history (no training).
     """
     name = "update ratio"
     h = s.history
@@ -460,11 +462,23 @@ def check_update_ratio(s: Session, window: int = 100) -> CheckResult:
         f"(healthy ~1e-3, band [{RATIO_LOW:g}, {RATIO_HIGH:g}])"
     )
     if not passed:
-        if any(m < RATIO_LOW for m in finite):
-            details.append("too low: the learning rate is probably too small")
-        if any(not math.isfinite(m) or m > RATIO_HIGH for m in medians):
-            details.append("too high: the learning rate is probably too large")
+        from tui_trainer.engine.diagnostics import diagnose
+
+        details.append(lr_verdict(diagnose(s)))
     return CheckResult(name, passed, summary, details)
+
+
+def lr_verdict(findings: Sequence[Any]) -> str:
+    """Whether the learning rate is to blame, as the diagnosis says (never guessed here).
+
+    An update ratio outside the band has other causes too (a layer whose
+    weights are near zero, an exploding start), so the check quotes the
+    findings instead of naming a cause of its own.
+    """
+    for f in findings:
+        if f.code in ("lr_too_large", "lr_too_small"):
+            return f"the diagnosis: {f.title}. {f.advice}"
+    return "the diagnosis does not blame the learning rate (the debug panel lists what it finds)"
 
 
 # ------------------------------------------------------------------- all

@@ -48,6 +48,7 @@ from tui_trainer.engine.sanity import (
     _fmt_rel,
     _grad_detail,
     init_loss_tolerance,
+    lr_verdict,
 )
 from tui_trainer.torch.data import TensorData, get_rng, set_rng
 from tui_trainer.torch.fork import _strip_session_hooks, copy_training_objects
@@ -436,7 +437,7 @@ def check_zero_input_baseline(
 # ------------------------------------------------------------- update ratio
 def check_update_ratio(s: TorchSession, window: int = 100) -> CheckResult:
     """Per module with trainable weights: median ``|update| / |W|`` over the last
-    ``window`` steps, within [1e-4, 1e-2] (CS231n's ~1e-3). From the history only."""
+    ``window`` steps, within the diagnosis's band (1e-4, 3e-2) (CS231n's ~1e-3). From the history only."""
     name = "update ratio"
     h = s.history
     n = h.steps.n
@@ -471,10 +472,9 @@ def check_update_ratio(s: TorchSession, window: int = 100) -> CheckResult:
         f"(healthy ~1e-3, band [{RATIO_LOW:g}, {RATIO_HIGH:g}])"
     )
     if not passed:
-        if any(m < RATIO_LOW for m in finite):
-            details.append("too low: the learning rate is probably too small")
-        if any(not math.isfinite(m) or m > RATIO_HIGH for m in medians):
-            details.append("too high: the learning rate is probably too large")
+        from tui_trainer.torch.diagnose import diagnose
+
+        details.append(lr_verdict(diagnose(s)))
     return CheckResult(name, passed, summary, details)
 
 
