@@ -39,8 +39,7 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tui_trainer.engine.history import History
+from tui_trainer.engine.history import STEP_SCALARS, History
 from tui_trainer.engine.session import (
     GRANULARITIES,
     KEYFRAME_MIN_INTERVAL,
@@ -60,6 +59,7 @@ from tui_trainer.engine.stepper import Event, Phase
 from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng, tensor_batches
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
 from tui_trainer.torch.runner import Pause, StepRunner
+from tui_trainer.torch.schedule import ALL, NONE, MetricSchedule, Needs, run_needs
 from tui_trainer.torch.state import load_state_arrays, state_arrays
 from tui_trainer.torch.tensors import (
     alive_units,
@@ -152,6 +152,7 @@ class _StepState:
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
         self.lean = False  # a lean fast-forward step (only its own hooks act)
+        self.out_seen = [False] * n_modules  # lean, a scheduled step: outputs collected
 
 
 class _ParamPlan:
@@ -221,10 +222,17 @@ class TorchSession:
         # gradient each step, as single-stepping does; slower).
         self.check_every_module = False
         self._lean_bad: TorchNonFinite | None = None
-        self._lean_handles: list[Any] | None = None
         self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
         self._lean_buffers: list[torch.Tensor] = []
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
+        self._out_hooks = [self._output_hook(i) for i in range(self.n_layers)]
+        # Per-module metrics while fast-forwarding: on this schedule, plus what the
+        # run's breakpoints and watches read at every step (schedule.py); None:
+        # everything at every step.
+        self.metric_schedule: MetricSchedule | None = MetricSchedule()
+        self._run_needs: Needs = NONE  # what the current run or replay records every step
+        self._step_needs: Needs = ALL  # what the current step records
+        self._lean_saved = -1  # the step whose start _save_step_start holds
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
         self._plan_cache: _ParamPlan | None = None
         self.history_steps = history_steps
@@ -327,6 +335,7 @@ class TorchSession:
         self._step_active: list[Any] = [None] * self.n_layers
         self._step_outputs: list[Any] = [None] * self.n_layers
         self._grad_sq = [math.nan] * self.n_layers
+        self._last_checked = -1  # the last step whose every module output was checked
         self._weight_sq = [math.nan] * self.n_layers
         self._delta_sq = [math.nan] * self.n_layers
         self.deltas: dict[str, torch.Tensor] = {}
@@ -416,24 +425,14 @@ class TorchSession:
                     handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
 
-    def _attach_lean(self) -> list[Any]:
+    def _attach_lean(self, needs: Needs) -> list[Any]:
+        """A lean step's hooks: every module's output at a step that records (and
+        checks) everything, else only the ReLU-like modules whose dead fraction is
+        read at every step; none at all at most steps."""
         mods = self.modules
-        return [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
-
-    @contextmanager
-    def _lean_hooks(self) -> Iterator[None]:
-        """The lean steps' hooks (ReLU-like modules only) attached once for a whole
-        run or replay instead of once per step, and removed when it ends or raises."""
-        if self._lean_handles is not None:
-            yield
-            return
-        self._lean_handles = self._attach_lean()
-        try:
-            yield
-        finally:
-            handles, self._lean_handles = self._lean_handles, None
-            for h in handles:
-                h.remove()
+        if needs.all:
+            return [m.register_forward_hook(self._out_hooks[i]) for i, (_, m) in enumerate(mods)]
+        return [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in sorted(needs.dead)]
 
     def _forward_hook(self, i: int) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -485,6 +484,24 @@ class TorchSession:
             st.fwd_seen[i] = True
             t = first_tensor(output)
             if t is not None and len(t) > 0:
+                st.active[i] = alive_units(t)
+
+        return hook
+
+    def _output_hook(self, i: int) -> Callable[..., None]:
+        """Lean fast-forward, a scheduled step: the module's output, checked for
+        NaN/Inf with the others in one fused norm after forward (a NaN inside the
+        model that is finite again before the loss, e.g. ``sigmoid(inf) = 1``)."""
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            st = self._st
+            if st is None or not st.lean or st.out_seen[i]:
+                return
+            st.out_seen[i] = True
+            t = first_tensor(output)
+            if t is not None and t.is_floating_point():
+                st.fwd_out.append((i, min(len(st.fwd_out) + 1, self.n_layers), t.detach()))
+            if self._relu_like[i] and t is not None and len(t) > 0:
                 st.active[i] = alive_units(t)
 
         return hook
@@ -564,6 +581,7 @@ class TorchSession:
     def _body(self, pause: Pause | None) -> Event:
         """One training step; ``pause`` (None when fast-forwarding) is called at every event."""
         rec = self.rec
+        self._step_needs = ALL
         st = self._st = _StepState(self.n_layers, self._remaining())
         st.pause = pause
         handles = self._attach(pause is not None)
@@ -605,30 +623,44 @@ class TorchSession:
             self._step_outputs = st.outputs
             self._st = None
 
-    def _lean_body(self) -> Event | None:
-        """Fast-forward one step with the cheapest checks that still see every NaN/Inf
-        that reaches the loss, a parameter gradient or the parameters.
+    def _lean_body(self, needs: Needs) -> Event | None:
+        """Fast-forward one step with the cheapest checks that still see, at the
+        latest at the next step that records everything, every NaN/Inf that
+        reaches the loss, a parameter gradient, the parameters or a module's output.
 
-        No hook on any module but the ReLU-like ones (their alive units), none on
-        tensors: the loss is checked after forward, the fused gradient norms (which
-        the metrics need anyway) after backward, the parameter norms after the
-        update. Returns None when one of them is not finite (``_lean_bad`` says
-        which); ``_whole_step`` then locates it at its module and phase by replaying
-        the step with the per-module checks. Metrics are computed by the same code
-        as in ``_body``, so the rows are bit-identical to a single-stepped step's.
+        A step that records every metric (``needs.all``: a scheduled step, the
+        last of an epoch or of a run) checks every module's output after forward
+        (one fused norm; a NaN inside the model that is finite again before the
+        loss, as ``sigmoid(inf) = 1``), the loss, the fused gradient norms (which
+        the metrics need anyway) after backward and the parameter norms after the
+        update. Any other step records what ``needs`` asks (what breakpoints and
+        watches read) and checks the loss: a NaN that reached the parameters
+        reaches the next step's loss. Hooks only on the modules measured at this
+        step, none on tensors. Returns None when a check fails (``_lean_bad`` says
+        which); ``_locate`` then names the first module, phase and step by
+        re-running with the per-module checks. Metrics are computed by the same
+        code as in ``_body``, so the rows are bit-identical to a single-stepped
+        step's where they have a value.
         """
         rec = self.rec
+        full = needs.all
+        self._step_needs = needs
         st = self._st = _StepState(self.n_layers, [])
         st.lean = True
-        handles = self._attach_lean() if self._lean_handles is None else []
-        # What forward changes besides the graph (dropout's generator, batch norm's
-        # statistics): kept so that a NaN can be located by re-running this step.
-        # (NumPy's and Python's generators cost 45 us a step to save; a model that
-        # draws from them in forward is located by the keyframe replay instead.)
-        self._save_step_start()
+        handles = self._attach_lean(needs) if full or needs.dead else []
+        if full:
+            # What forward changes besides the graph (dropout's generator, batch
+            # norm's statistics): kept so that a NaN can be located by re-running
+            # this step in place. (NumPy's and Python's generators cost 45 us a step
+            # to save; a model that draws from them in forward is located by the
+            # keyframe replay instead, as is a NaN seen at an unscheduled step.)
+            self._save_step_start()
+            self._lean_saved = rec.step
         try:
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(rec.x)
+            if full and not self._lean_outputs(st):
+                return None
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
             rec.loss = float(loss.detach())
@@ -640,20 +672,18 @@ class TorchSession:
                 self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
                 return None
             loss.backward()
-            plan = self._plan()
-            grad_sq = self._measure_grads(plan)
-            for i in reversed(range(self.n_layers)):
-                for j in plan.t_pos[i]:
-                    p = plan.params[j]
-                    if not math.isfinite(grad_sq[j]) and p.grad is not None and not finite(p.grad):
-                        self._lean_bad = TorchNonFinite(
-                            rec.step, Phase.BACKWARD, i, self.module_names[i], "parameter gradient"
-                        )
-                        return None
             rec.lr = self.current_lr
-            self._copy_params(plan)
+            if full or needs.grad or needs.update:
+                plan = self._plan()
+                if (full or needs.grad) and not self._lean_grads(plan):
+                    return None
+                if full or needs.update:
+                    self._copy_params(plan)
+                    self.optimizer.step()
+                    return self._after_update(plan)
             self.optimizer.step()
-            return self._after_update(plan)
+            self.deltas = {}
+            return Event(Phase.UPDATE, None, 2 * self.n_layers + 2)
         except _Stop as s:  # the weights after the update: named already, as _body would
             return s.ev
         finally:
@@ -662,6 +692,29 @@ class TorchSession:
             self._step_active = st.active
             self._step_outputs = self._no_outputs
             self._st = None
+
+    def _lean_outputs(self, st: _StepState) -> bool:
+        """Every module's output finite (one fused norm); else ``_lean_bad`` names the first."""
+        values = norms([t for _, _, t in st.fwd_out])
+        for (i, _, t), v in zip(st.fwd_out, values, strict=True):
+            if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
+                name = self.module_names[i]
+                self._lean_bad = TorchNonFinite(self.rec.step, Phase.FORWARD, i, name, "output")
+                return False
+        return True
+
+    def _lean_grads(self, plan: _ParamPlan) -> bool:
+        """The gradient norms (``_grad_sq``) and their check; False names the module."""
+        grad_sq = self._measure_grads(plan)
+        for i in reversed(range(self.n_layers)):
+            for j in plan.t_pos[i]:
+                p = plan.params[j]
+                if not math.isfinite(grad_sq[j]) and p.grad is not None and not finite(p.grad):
+                    self._lean_bad = TorchNonFinite(
+                        self.rec.step, Phase.BACKWARD, i, self.module_names[i], "parameter gradient"
+                    )
+                    return False
+        return True
 
     def _save_step_start(self) -> None:
         bufs = list(self.model.buffers())
@@ -696,20 +749,26 @@ class TorchSession:
         return True
 
     def _locate(self, step: int) -> Event:
-        """The lean check saw a NaN/Inf in ``step`` before its update: run the step
-        again with every per-module check (forward outputs, input gradients), which
-        stops at the first module and phase that produced it, before any update.
+        """A lean check saw a NaN/Inf at ``step``: find the first module, phase and step
+        that produced it, with every per-module check on (forward outputs, input and
+        parameter gradients, weights after the update), and stop there as
+        single-stepping would.
 
-        First where it stands: the same batch, torch's random generator and the module
-        buffers put back as the step began (nothing else has changed: no update was
-        made). If that does not reproduce it, replay the step from its keyframe. If
-        neither does (state that neither holds), the session goes back to the start
-        of the step, reports what the lean check saw, and ``replay_mismatch`` says
-        the re-run differed.
+        When ``step`` checks everything and the step before it was checked too, the
+        NaN is this step's: it is re-run where it stands (the same batch, torch's
+        random generator and the module buffers put back as the step began; no
+        update was made). Otherwise, or if that does not reproduce it, every step
+        since the last fully checked one is replayed from a keyframe with every
+        check (a NaN in the weights from an unchecked step shows in a later loss).
+        If nothing reproduces it (state no keyframe holds), the session goes back to
+        the start of ``step``, reports what the lean check saw, and
+        ``replay_mismatch`` says the re-run differed.
         """
         seen = self._lean_bad
         self._lean_bad = None
-        if self._restore_step_start():
+        in_place = self._lean_saved == step and self._last_checked == step - 1
+        self._lean_saved = -1
+        if in_place and self._restore_step_start():
             old = self.rec
             self.rec = StepRecord(
                 step=old.step, epoch=old.epoch, x=old.x, y=old.y, labels=old.labels, n=old.n
@@ -721,15 +780,9 @@ class TorchSession:
                 self._fail(e)
             if ev.nonfinite:
                 return self._finish(ev)
-        self._goto(step * self.E, replay_only=True)
-        self._begin_step()
-        self._watching = False
-        try:
-            ev = self._body(None)
-        except Exception as e:
-            self._fail(e)
-        if ev.nonfinite or seen is None:
-            return self._finish(ev)
+        found = self._replay_checking(min(self._last_checked + 1, step), step)
+        if found is not None:
+            return found
         self._goto(step * self.E, replay_only=True)
         if self.replay_mismatch is None or step < self.replay_mismatch:
             self.replay_mismatch = step
@@ -737,6 +790,23 @@ class TorchSession:
         index = {Phase.LOSS: n + 1, Phase.BACKWARD: 2 * n + 1, Phase.UPDATE: 2 * n + 2}
         self.rec = StepRecord(step=step, epoch=self.epoch, nonfinite=seen)
         return self._finish(Event(seen.phase, seen.layer, index.get(seen.phase, n), nonfinite=True))
+
+    def _replay_checking(self, first: int, last: int) -> Event | None:
+        """Replay steps ``first``..``last`` with every module checked (from the nearest
+        keyframe at or before ``first``); the first non-finite event, or None."""
+        ks = [k for k in self.keyframes if k <= first] or [k for k in self.keyframes if k <= last]
+        if not ks:
+            return None
+        self._goto(max(ks) * self.E, replay_only=True)
+        was, self.check_every_module = self.check_every_module, True
+        try:
+            while self.step <= last and self.epoch < self.epochs:
+                ev = self._whole_step()
+                if ev.nonfinite:
+                    return ev
+        finally:
+            self.check_every_module = was
+        return None
 
     def _plan(self) -> _ParamPlan:
         """The optimizer's parameters now (a cached plan while they are the same)."""
@@ -870,12 +940,22 @@ class TorchSession:
         row[3] = self.epoch
         L = self.n_layers
         sqrt = math.sqrt
-        wns = [sqrt(v) for v in self._weight_sq]
-        row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
-        row[4 + L : 4 + 2 * L] = wns
-        row[4 + 2 * L : 4 + 3 * L] = [
-            sqrt(d) / wn if wn > 0 else math.inf for d, wn in zip(self._delta_sq, wns, strict=True)
-        ]
+        needs = self._step_needs
+        # A metric not recorded at this step is NaN ("no value"; a row reused after
+        # a rewind may hold an old one, so it is written either way).
+        if needs.all or needs.grad:
+            row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
+        else:
+            row[4 : 4 + L] = math.nan
+        if needs.all or needs.update:
+            wns = [sqrt(v) for v in self._weight_sq]
+            row[4 + L : 4 + 2 * L] = wns
+            row[4 + 2 * L : 4 + 3 * L] = [
+                sqrt(d) / wn if wn > 0 else math.inf
+                for d, wn in zip(self._delta_sq, wns, strict=True)
+            ]
+        else:
+            row[4 + L : 4 + 3 * L] = math.nan
         st_active = self._step_active
         acc_active = acc["active"]
         for i in self._relu_idx:
@@ -884,6 +964,8 @@ class TorchSession:
                 prev = acc_active[i]
                 acc_active[i] = a if prev is None else (prev | a)
                 row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+            else:
+                row[4 + 3 * L + i] = math.nan
         self.step += 1
         self.pos = 0
         self.cursor = self._cursor_after
@@ -951,6 +1033,8 @@ class TorchSession:
             self.nonfinite = self.rec.nonfinite
             self.pos = ev.index
         else:
+            if self._step_needs.all:  # every module's output was checked
+                self._last_checked = self.rec.step
             self._end_step()
         return ev
 
@@ -985,13 +1069,29 @@ class TorchSession:
             self.hook(self, ev)
         return ev
 
-    def _whole_step(self) -> Event:
-        """Fast-forward one step on this thread (lean checks unless ``check_every_module``)."""
+    def _whole_step(self, last: bool = False) -> Event:
+        """Fast-forward one step on this thread (lean checks unless ``check_every_module``).
+
+        Every metric is recorded at a scheduled step, the last step of an epoch and
+        a step the caller says is its ``last``; at the others, what the run needs
+        at every step (``_run_needs``).
+        """
         self._begin_step()
         self._watching = False
         step = self.step
+        sched = self.metric_schedule
+        full = (
+            sched is None
+            or last
+            or self._run_needs.all
+            or sched.due(step)
+            or self.data.epoch_done(self._cursor_after)
+        )
         try:
-            ev = self._body(None) if self.check_every_module else self._lean_body()
+            if self.check_every_module:
+                ev: Event | None = self._body(None)
+            else:
+                ev = self._lean_body(ALL if full else self._run_needs)
         except Exception as e:
             self._fail(e)
         if ev is None:
@@ -1054,9 +1154,58 @@ class TorchSession:
         should_stop: Callable[[], bool] | None = None,
         event_check: Callable[[TorchSession, Event], bool] | None = None,
     ) -> StopReason:
-        """Train until ``until`` holds at a step boundary, the end, or a divergence."""
-        with self._lean_hooks():
-            return self._run(until, max_steps, should_stop, event_check)
+        """Train until ``until`` holds at a step boundary, the end, or a divergence.
+
+        Per-module metrics follow ``metric_schedule`` except what ``until`` and
+        ``on_step`` read (``schedule.py``); a run that stops at a step that did
+        not record them all (a breakpoint, ``should_stop``) re-runs that step to
+        fill its row (``_fill_last_step``).
+        """
+        was = self._run_needs
+        self._run_needs = self._needs(until)
+        try:
+            reason = self._run(until, max_steps, should_stop, event_check)
+        finally:
+            self._run_needs = was
+        if reason.kind in ("predicate", "cancelled"):
+            self._fill_last_step()
+        return reason
+
+    def _needs(self, until: Callable[..., Any] | None) -> Needs:
+        """What a run or replay records at every step (everything without a schedule)."""
+        if self.metric_schedule is None:
+            return ALL
+        return run_needs(until, self.on_step, self.n_layers, self.module_names)
+
+    def _fill_last_step(self) -> None:
+        """The step a run stopped at, if it did not record every metric: replayed
+        from its keyframe and re-run with all of them (on CPU, where the replay is
+        bit-identical; elsewhere its row keeps the gaps)."""
+        k = self.step - 1
+        if (
+            k < 0
+            or self.pos != 0
+            or self.nonfinite is not None
+            or self._runner is not None
+            or self._step_needs.all
+            or self.device.type != "cpu"
+            or self.history.steps.n != k + 1
+        ):
+            return
+        first = self.history.steps.data[k].copy()
+        try:
+            self._goto(k * self.E, replay_only=True)
+        except SessionError:  # beyond the step-back history: nothing was changed
+            return
+        self._run_needs, was = self._needs(None), self._run_needs
+        try:
+            self._whole_step(last=True)
+        finally:
+            self._run_needs = was
+        again = self.history.steps.data[k]
+        if not bool(((first == again) | np.isnan(first)).all()):
+            if self.replay_mismatch is None or k < self.replay_mismatch:
+                self.replay_mismatch = k
 
     def _run(
         self,
@@ -1073,7 +1222,7 @@ class TorchSession:
             if self.finished:
                 return StopReason("finished", f"finished {self.epochs} epochs")
             if fast and self._runner is None:
-                self._whole_step()
+                self._whole_step(last=max_steps is not None and done + 1 >= max_steps)
             else:
                 while True:
                     ev = self._next()
@@ -1145,6 +1294,7 @@ class TorchSession:
         self.history.steps.truncate(kf.n_step_rows)
         self.history.epochs.truncate(kf.n_epoch_rows)
         self.rec = StepRecord()
+        self._last_checked = min(self._last_checked, kf.step - 1)
 
     def goto(self, position: int) -> None:
         """Go to any reachable position: forward by running, back by keyframe and replay."""
@@ -1187,12 +1337,20 @@ class TorchSession:
         if end <= start:
             return
         a, b = first_run[start:end], steps.data[start:end]
-        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-        rows = np.flatnonzero(differ.any(axis=1))
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        # A per-module metric recorded in one run and not in the other (its
+        # schedule differs: a step a run stopped at) is no difference.
+        k = len(STEP_SCALARS)
+        gap_a, gap_b = np.isnan(a[:, k:]), np.isnan(b[:, k:])
+        same[:, k:] |= gap_a | gap_b
+        rows = np.flatnonzero(~same.all(axis=1))
         if len(rows):
             step = start + int(rows[0])
             if self.replay_mismatch is None or step < self.replay_mismatch:
                 self.replay_mismatch = step
+        else:  # bit-identical: what the first run recorded and the replay did not
+            fill = gap_b & ~gap_a
+            b[:, k:][fill] = a[:, k:][fill]
 
     @property
     def replay_note(self) -> str:
@@ -1207,22 +1365,25 @@ class TorchSession:
 
     def _forward_to(self, position: int) -> None:
         was_replaying, self._replaying = self._replaying, True
+        was_needs = self._run_needs
+        if not was_replaying:  # a replay records what the watches read at every step
+            self._run_needs = self._needs(None)
         try:
-            with self._lean_hooks():
-                while self.position < position:
-                    # Whole steps on this thread; the last one single-stepped so its
-                    # module outputs are there to be shown.
-                    if self._runner is None and position - self.position > self.E and self.pos == 0:
-                        if self.epoch >= self.epochs:
-                            break
-                        self._whole_step()
-                        if self.nonfinite is not None:
-                            break
-                        continue
-                    if self._next() is None or self.nonfinite is not None:
+            while self.position < position:
+                # Whole steps on this thread; the last one single-stepped so its
+                # module outputs are there to be shown.
+                if self._runner is None and position - self.position > self.E and self.pos == 0:
+                    if self.epoch >= self.epochs:
                         break
+                    self._whole_step()
+                    if self.nonfinite is not None:
+                        break
+                    continue
+                if self._next() is None or self.nonfinite is not None:
+                    break
         finally:
             self._replaying = was_replaying
+            self._run_needs = was_needs
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""
