@@ -723,3 +723,62 @@ def test_fast_forward_hooks_come_off_when_a_run_stops_or_raises():
         with pytest.raises(KeyError):
             s.run(boom)
         assert hooks_attached(s) == 0 and s.step == 4
+
+
+class PassThrough(nn.Module):
+    """A user's module whose forward returns its input tensor itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _backprop_order(s: TorchSession) -> list[int]:
+    order = []
+    while True:
+        ev = s.advance("layer")
+        if ev.phase is Phase.BACKWARD:
+            order.append(ev.layer)
+        if s.pos == 0:
+            return order
+
+
+def test_a_pass_through_module_gets_its_backprop_event_in_order():
+    """nn.Identity and a module returning ``x``: their output is the tensor the next
+    module reads, so both wait for the gradient at the same tensor; BACKPROP still
+    goes in reverse module order (the later module first)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        nn.Linear(4, 8), nn.Identity(), nn.ReLU(), PassThrough(), nn.Linear(8, 3), nn.Identity()
+    )
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    with TorchSession(m, nn.CrossEntropyLoss(), opt, _data(), batch_size=8) as s:
+        assert s.module_names == ["0", "1", "2", "3", "4", "5"]
+        for _ in range(2):
+            assert _backprop_order(s) == [5, 4, 3, 2, 1, 0]
+        assert hooks_attached(s) == 0
+
+
+def test_freezing_a_parameter_between_steps_shows_no_gradient_and_no_update():
+    """``p.requires_grad_(False)`` after the session was made (fine-tuning): steps go
+    on, the frozen parameter gets no gradient and no update, the others train,
+    single-stepped or fast-forwarded, and every BACKPROP event still comes."""
+    for single_step in (True, False):
+        with make(adam=False) as s:
+            s.advance("step")
+            w = s.model[0].weight
+            w.requires_grad_(False)
+            frozen = w.detach().clone()
+            other = s.model[4].weight.detach().clone()
+            if single_step:
+                assert _backprop_order(s) == [4, 3, 2, 1, 0]
+                s.advance("step")
+            else:
+                assert s.run(max_steps=2).kind == "limit"
+            assert s.step == 3 and w.grad is None
+            assert torch.equal(w, frozen)
+            assert not torch.equal(s.model[4].weight, other)
+            assert torch.equal(s.deltas["0.weight"], torch.zeros_like(w))
+            assert s.model[0].bias.grad is not None  # its module's bias still trains
+            w.requires_grad_(True)  # and unfreezing works too
+            s.advance("step")
+            assert w.grad is not None and not torch.equal(w, frozen)

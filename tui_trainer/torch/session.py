@@ -151,6 +151,8 @@ class _StepState:
         self.active: list[torch.Tensor | None] = [None] * n_modules
         self.outputs: list[torch.Tensor | None] = [None] * n_modules
         self.pause: Pause | None = None
+        # single-stepping: tensors whose gradient hook is registered, and its modules
+        self.input_hooks: dict[int, tuple[torch.Tensor, list[int]]] = {}
         self.lean = False  # a lean fast-forward step (only its own hooks act)
         self.out_seen = [False] * n_modules  # lean, a scheduled step: outputs collected
 
@@ -208,6 +210,9 @@ class TorchSession:
         self.E = 2 * self.n_layers + 2
         self._relu_like = [is_relu_like(m) for _, m in self.modules]
         self._trainable = [trainable(m) for _, m in self.modules]
+        # Every parameter of each pause module: which ones train is read at each
+        # step (a user may freeze or unfreeze one between steps).
+        self._module_params = [list(m.parameters()) for _, m in self.modules]
         self._weights = [weight_params(m) for _, m in self.modules]
         self._weight_ids = [[id(p) for p in ws] for ws in self._weights]
         self._pnames = {id(p): k for k, p in model.named_parameters()}
@@ -421,8 +426,9 @@ class TorchSession:
         for i, (_, m) in enumerate(self.modules):
             handles.append(m.register_forward_hook(self._fwd_hooks[i]))
             if pausing:
-                for p in self._trainable[i]:
-                    handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
+                for p in self._module_params[i]:
+                    if p.requires_grad:
+                        handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
 
     def _attach_lean(self, needs: Needs) -> list[Any]:
@@ -466,12 +472,35 @@ class TorchSession:
                 )
             if x is not None:
                 st.by_input[i] = True
-                x.register_hook(self._grad_hooks[i])
+                self._hook_input(st, x, i)
             st.fwd_n = min(st.fwd_n + 1, self.n_layers)
             if st.pause is not None:
                 st.pause(Event(Phase.FORWARD, i, st.fwd_n))
 
         return hook
+
+    def _hook_input(self, st: _StepState, x: torch.Tensor, i: int) -> None:
+        """Call module ``i``'s gradient hook when the gradient at its input ``x`` is known.
+
+        Several modules can read the same tensor: a pass-through module (``nn.Identity``,
+        a ``forward`` that returns ``x``) outputs its input, which the next module
+        reads too. Hooks on one tensor run in the order they were registered, the
+        forward order; BACKPROP goes the other way, so one hook per tensor calls its
+        modules latest first.
+        """
+        seen = st.input_hooks.get(id(x))
+        if seen is not None and seen[0] is x:
+            seen[1].append(i)
+            return
+        modules = [i]
+        st.input_hooks[id(x)] = (x, modules)  # x kept alive: its id stays its own
+        hooks = self._grad_hooks
+
+        def hook(g: torch.Tensor) -> None:
+            for j in reversed(modules):
+                hooks[j](g)
+
+        x.register_hook(hook)
 
     def _active_hook(self, i: int) -> Callable[..., None]:
         """Lean fast-forward: only which units of a ReLU-like module are alive (the
@@ -536,7 +565,7 @@ class TorchSession:
         return hook
 
     def _check_params(self, i: int) -> None:
-        for q in self._trainable[i]:
+        for q in self._module_params[i]:
             if q.grad is not None and not finite(q.grad):
                 self._backward_event(i, bad="parameter gradient")
 
@@ -562,7 +591,8 @@ class TorchSession:
 
     # -------------------------------------------------------------- step
     def _remaining(self) -> list[int]:
-        return [len(ps) for ps in self._trainable]
+        """How many parameter gradients each module waits for (those that train now)."""
+        return [sum(1 for p in ps if p.requires_grad) for ps in self._module_params]
 
     def _begin_step(self) -> None:
         changes = self._hp_log.get(self.step)
@@ -606,6 +636,14 @@ class TorchSession:
                 self._stop(Phase.LOSS, None, "loss", n + 1)
             self._pause(Event(Phase.LOSS, None, n + 1))
             loss.backward()
+            if pause is not None:
+                # Modules autograd did not reach through a hook (every parameter
+                # frozen and fed by the data, or not used in this forward): their
+                # BACKPROP is done too, in reverse order.
+                for i in reversed(range(n)):
+                    if not st.bwd_seen[i]:
+                        self._check_params(i)
+                        self._backward_event(i)
             plan = self._plan()
             grad_sq = self._measure_grads(plan)
             if pause is None:
