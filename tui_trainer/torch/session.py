@@ -309,7 +309,7 @@ class TorchSession:
     def _classes(self, out: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, nn.BCEWithLogitsLoss):
             return (out.reshape(len(out), -1)[:, 0] > 0).long()
-        return out.reshape(len(out), -1).argmax(dim=1)
+        return (out if out.ndim == 2 else out.reshape(len(out), -1)).argmax(dim=1)
 
     # ------------------------------------------------------------- state
     def _setup_state(self) -> None:
@@ -683,9 +683,12 @@ class TorchSession:
         rec = self.rec
         full = needs.all
         self._step_needs = needs
-        st = self._st = _StepState(self.n_layers, [])
-        st.lean = True
-        handles = self._attach_lean(needs) if full or needs.dead else []
+        hooked = full or bool(needs.dead)
+        st = self._st = _StepState(self.n_layers, []) if hooked else None
+        handles: list[Any] = []
+        if st is not None:
+            st.lean = True
+            handles = self._attach_lean(needs)
         if full:
             # What forward changes besides the graph (dropout's generator, batch
             # norm's statistics): kept so that a NaN can be located by re-running
@@ -697,7 +700,7 @@ class TorchSession:
         try:
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(rec.x)
-            if full and not self._lean_outputs(st):
+            if st is not None and full and not self._lean_outputs(st):
                 return None
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
@@ -727,7 +730,7 @@ class TorchSession:
         finally:
             for h in handles:
                 h.remove()
-            self._step_active = st.active
+            self._step_active = st.active if st is not None else self._no_outputs
             self._step_outputs = self._no_outputs
             self._st = None
 
