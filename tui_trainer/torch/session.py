@@ -689,11 +689,12 @@ class TorchSession:
         if st is not None:
             st.lean = True
             handles = self._attach_lean(needs)
-        if full:
+        if full and self._last_checked == rec.step - 1:
             # What forward changes besides the graph (dropout's generator, batch
             # norm's statistics): kept so that a NaN can be located by re-running
-            # this step in place. (NumPy's and Python's generators cost 45 us a step
-            # to save; a model that draws from them in forward is located by the
+            # this step in place, which _locate does only when the step before was
+            # checked too. (NumPy's and Python's generators cost 45 us a step to
+            # save; a model that draws from them in forward is located by the
             # keyframe replay instead, as is a NaN seen at an unscheduled step.)
             self._save_step_start()
             self._lean_saved = rec.step
@@ -975,38 +976,43 @@ class TorchSession:
         acc["correct"] += rec.correct
         h = self.history
         row = h.steps.new_row()
-        row[0] = rec.loss
-        row[1] = rec.correct / n if rec.labels is not None else math.nan
-        row[2] = rec.lr
-        row[3] = self.epoch
+        row[:4] = (
+            rec.loss,
+            rec.correct / n if rec.labels is not None else math.nan,
+            rec.lr,
+            self.epoch,
+        )
         L = self.n_layers
         sqrt = math.sqrt
         needs = self._step_needs
         # A metric not recorded at this step is NaN ("no value"; a row reused after
         # a rewind may hold an old one, so it is written either way).
-        if needs.all or needs.grad:
-            row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
+        if not (needs.all or needs.grad or needs.update or needs.dead):
+            row[4:] = math.nan
         else:
-            row[4 : 4 + L] = math.nan
-        if needs.all or needs.update:
-            wns = [sqrt(v) for v in self._weight_sq]
-            row[4 + L : 4 + 2 * L] = wns
-            row[4 + 2 * L : 4 + 3 * L] = [
-                sqrt(d) / wn if wn > 0 else math.inf
-                for d, wn in zip(self._delta_sq, wns, strict=True)
-            ]
-        else:
-            row[4 + L : 4 + 3 * L] = math.nan
-        st_active = self._step_active
-        acc_active = acc["active"]
-        for i in self._relu_idx:
-            a = st_active[i]
-            if a is not None:
-                prev = acc_active[i]
-                acc_active[i] = a if prev is None else (prev | a)
-                row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+            if needs.all or needs.grad:
+                row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
             else:
-                row[4 + 3 * L + i] = math.nan
+                row[4 : 4 + L] = math.nan
+            if needs.all or needs.update:
+                wns = [sqrt(v) for v in self._weight_sq]
+                row[4 + L : 4 + 2 * L] = wns
+                row[4 + 2 * L : 4 + 3 * L] = [
+                    sqrt(d) / wn if wn > 0 else math.inf
+                    for d, wn in zip(self._delta_sq, wns, strict=True)
+                ]
+            else:
+                row[4 + L : 4 + 3 * L] = math.nan
+            st_active = self._step_active
+            acc_active = acc["active"]
+            for i in self._relu_idx:
+                a = st_active[i]
+                if a is not None:
+                    prev = acc_active[i]
+                    acc_active[i] = a if prev is None else (prev | a)
+                    row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+                else:
+                    row[4 + 3 * L + i] = math.nan
         self.step += 1
         self.pos = 0
         self.cursor = self._cursor_after
