@@ -174,3 +174,15 @@ def test_schedule_arguments_are_checked():
         MetricSchedule(first=-1)
     with pytest.raises(ValueError):
         MetricSchedule(every=0)
+
+
+def test_the_last_step_of_a_run_records_every_metric_but_a_chunk_of_a_continue_does_not():
+    """``run(max_steps=k)`` stops at k: its last step has every metric. The app's
+    continue runs chunks of max_steps with a should_stop that go on: their ends are
+    not stops (the step a pause stops at is filled instead)."""
+    k = len(STEP_SCALARS)
+    with make(epochs=6) as s:
+        s.run(max_steps=7)
+        assert not np.isnan(s.history.steps.rows()[6, k:]).all()
+        s.run(max_steps=6, should_stop=lambda: False)  # steps 7..12, 12 unscheduled
+        assert np.isnan(s.history.steps.rows()[12, k:]).all()

@@ -1263,13 +1263,19 @@ class TorchSession:
     ) -> StopReason:
         done = 0
         fast = event_check is None and self.hook is None
+        # The step a run stops at records every metric. A caller with should_stop
+        # (the app's and the CLI's continue) runs in chunks of max_steps that go
+        # on: their ends are not stops (a real one is filled by _fill_last_step).
+        chunked = should_stop is not None
         while True:
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
             if self.finished:
                 return StopReason("finished", f"finished {self.epochs} epochs")
             if fast and self._runner is None:
-                self._whole_step(last=max_steps is not None and done + 1 >= max_steps)
+                self._whole_step(
+                    last=not chunked and max_steps is not None and done + 1 >= max_steps
+                )
             else:
                 while True:
                     ev = self._next()
