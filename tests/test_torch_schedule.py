@@ -122,7 +122,9 @@ def test_an_opaque_predicate_gets_every_metric_at_every_step():
     with make(epochs=2) as s:
         s.run(lambda ss: False)
         k = len(STEP_SCALARS)
-        assert not np.isnan(s.history.steps.rows()[:, k : k + 3 * s.n_layers]).any()
+        rows = s.history.steps.rows()
+        assert not np.isnan(rows[:, k : k + 3 * s.n_layers]).any()
+        assert _recorded(s, "dead_fraction[2]") == set(range(len(rows)))
 
 
 def test_a_watch_and_a_dead_fraction_breakpoint_are_recorded_at_every_step():

@@ -293,10 +293,21 @@ class FastForward:
         return self._finish(ev)
 
     def _needs(self, until: Callable[..., Any] | None) -> Needs:
-        """What a run or replay records at every step (everything without a schedule)."""
+        """What a run or replay records at every step (everything without a schedule).
+
+        For a predicate or observer that may read anything: every metric at every
+        step, with the per-module output checks still on the schedule (as cheap as
+        the lean fast-forward before the schedule).
+        """
         if self.metric_schedule is None:
             return ALL
-        return run_needs(until, self.on_step, self.n_layers, self.module_names)
+        needs = run_needs(until, self.on_step, self.n_layers, self.module_names)
+        if needs.all:
+            return Needs(False, True, True, frozenset(self._relu_idx))
+        return needs
+
+    def _records_every_metric(self, needs: Needs) -> bool:
+        return needs.all or (needs.grad and needs.update and needs.dead >= set(self._relu_idx))
 
     def _fill_last_step(self) -> None:
         """The step a run stopped at, if it did not record every metric: replayed
@@ -308,7 +319,7 @@ class FastForward:
             or self.pos != 0
             or self.nonfinite is not None
             or self._runner is not None
-            or self._step_needs.all
+            or self._records_every_metric(self._step_needs)
             or self.device.type != "cpu"
             or self.history.steps.n != k + 1
         ):
