@@ -15,10 +15,12 @@ One step, whether single-stepped or fast-forwarded, is the same code
     before = params; optimizer.step()           UPDATE, the applied update = after - before
 
 Single-stepping runs ``_body`` in a worker thread whose hooks wait until
-told to go on (``runner.StepRunner``); fast-forward runs it on the calling
-thread with hooks that only check. Hooks are attached when a step begins and
-removed in a ``finally`` when it ends, is aborted (quit, rewind) or user
-code raises: the model never keeps them between steps.
+told to go on (``runner.StepRunner``); fast-forward (``fastforward.py``)
+runs a lean version of it on the calling thread, with the per-module metrics
+on a schedule (``schedule.py``), and ``_body`` with hooks that only check
+to locate a NaN. Hooks are attached when a step begins and removed in a
+``finally`` when it ends, is aborted (quit, rewind) or user code raises: the
+model never keeps them between steps.
 
 Non-finite values are caught where they first appear: a module's output
 (forward), the loss, a module's parameter gradients or the gradient at its
