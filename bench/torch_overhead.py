@@ -11,10 +11,15 @@ number of steps three ways:
 1. ``plain``: the loop a user writes (batches drawn from the same data or
    DataLoader, zero_grad, forward, loss, backward, step, ``float(loss)`` for
    the log), no validation;
-2. ``session.run``: ``TorchSession.run(max_steps=N)`` with every per-step
-   metric and finiteness check on (fast-forward, no pausing), keyframes for
-   step-back, and the validation pass at each epoch's end;
-3. ``single-step``: ``advance("step")`` N times (a worker thread, paused at
+2. ``session.run``: ``TorchSession.run(max_steps=N)`` as the app's continue
+   does it (fast-forward, no pausing): the step metrics every step, the
+   per-module metrics on the metric schedule (``tui_trainer/torch/schedule.py``),
+   the finiteness checks, keyframes for step-back, and the validation pass at
+   each epoch's end;
+3. ``session.run all``: the same with every per-module metric at every step
+   (``metric_schedule = None``: what a breakpoint or watch on each of them
+   would cost);
+4. ``single-step``: ``advance("step")`` N times (a worker thread, paused at
    every module and resumed at once): what stepping costs, for reference.
 
 Times are the process's CPU time by default (``--clock wall`` for wall
@@ -98,6 +103,16 @@ def session_run(example: str, n: int) -> float:
         return _clock() - t0
 
 
+def session_run_all(example: str, n: int) -> float:
+    s = spec(example)
+    s["epochs"] = 10_000
+    with session_from_make(s) as sess:
+        sess.metric_schedule = None
+        t0 = _clock()
+        sess.run(max_steps=n)
+        return _clock() - t0
+
+
 def single_step(example: str, n: int) -> float:
     s = spec(example)
     s["epochs"] = 10_000
@@ -108,7 +123,12 @@ def single_step(example: str, n: int) -> float:
         return _clock() - t0
 
 
-METHODS = {"plain": plain, "session.run": session_run, "single-step": single_step}
+METHODS = {
+    "plain": plain,
+    "session.run": session_run,
+    "session.run all": session_run_all,
+    "single-step": single_step,
+}
 
 
 def baseline_method(ref: str, tmp: str, args: argparse.Namespace) -> Any:

@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")  # CI installs torch (the test extra); users may not
 from torch import nn  # noqa: E402
 
+from tui_trainer.engine.history import STEP_SCALARS  # noqa: E402
 from tui_trainer.engine.session_api import Diverged, SessionError, TrainingSession  # noqa: E402
 from tui_trainer.engine.stepper import Phase  # noqa: E402
 from tui_trainer.torch import TorchSession, UserCodeError  # noqa: E402
@@ -83,6 +84,19 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
         assert torch.equal(a[k], b[k]), k
 
 
+def assert_rows_match(full: np.ndarray, got: np.ndarray, s: TorchSession) -> None:
+    """``got`` (fast-forwarded on the metric schedule) is ``full`` (everything recorded):
+    the scalars bit for bit, each per-module metric bit for bit where ``got`` has a
+    value, and a gap (NaN, never a number) only at a step the schedule skips."""
+    assert full.shape == got.shape
+    k = len(STEP_SCALARS)
+    np.testing.assert_array_equal(full[:, :k], got[:, :k])
+    gap = np.isnan(got[:, k:]) & ~np.isnan(full[:, k:])
+    for step in np.flatnonzero(gap.any(axis=1)):
+        assert s.metric_schedule is not None and not s.metric_schedule.due(int(step)), step
+    np.testing.assert_array_equal(np.where(gap, full[:, k:], got[:, k:]), full[:, k:])
+
+
 @pytest.fixture(autouse=True)
 def _no_leftovers():
     yield
@@ -148,7 +162,7 @@ def test_single_stepping_and_fast_forward_give_the_same_bits():
         for _ in range(7):
             b.advance("step")
         assert_same_state(fast, snapshot(b))
-        np.testing.assert_array_equal(rows, b.history.steps.rows())
+        assert_rows_match(b.history.steps.rows(), rows, a)
 
 
 @pytest.mark.parametrize("loader", [False, True])
@@ -170,7 +184,8 @@ def test_step_back_replays_bit_identically(loader: bool):
             s.goto(target * s.E)
             assert s.step == target
             assert_same_state(states[target][0], snapshot(s))
-            np.testing.assert_array_equal(states[target][1], s.history.steps.rows())
+            # going forward again fast-forwards: per-module metrics on the schedule
+            assert_rows_match(states[target][1], s.history.steps.rows(), s)
         s.goto(inside[0])
         assert torch.equal(s.module_outputs()["0"], inside[1])
         s.back("step")
@@ -394,12 +409,65 @@ def test_fast_forward_locates_a_late_nan_from_an_earlier_keyframe(where: str):
         assert (nf.phase, nf.what, nf.layer) == (ref_nf.phase, ref_nf.what, ref_nf.layer)
         assert s.position == ref_pos and s.replay_mismatch is None
         assert_same_state(ref_state, snapshot(s))  # no update from the NaN
-        np.testing.assert_array_equal(s.history.steps.data[: s.history.steps.n], ref_rows)
+        assert_rows_match(ref_rows, s.history.steps.data[: s.history.steps.n], s)
         assert hooks_attached(s) == 0
         # step-back from there still replays bit-identically
         s.goto(5 * s.E)
         s.goto(20 * s.E)
         assert s.replay_mismatch is None
+
+
+class InfFrom(nn.Module):
+    """+inf outputs from call ``at_step + 1`` on (a buffer count, so replays see it);
+    the gradient through it stays finite (``x + inf``: d/dx = 1)."""
+
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x + float("inf") if int(self.calls) > self.at_step else x
+
+
+@pytest.mark.parametrize("schedule", [True, False])
+def test_fast_forward_sees_an_inf_that_is_finite_again_before_the_loss(schedule: bool):
+    """An Inf at one module's output that the next one makes finite (sigmoid(inf) = 1):
+    the loss, every gradient (sigmoid'(inf) = 0) and every weight stay finite, so only
+    a check of the outputs sees it. Fast-forward checks them at the scheduled steps and
+    names the first module and step by replaying with every check, as single-stepping
+    stops there."""
+    at = 37  # not a scheduled step nor the last of an epoch (6 batches of 8)
+
+    def build() -> TorchSession:
+        torch.manual_seed(0)
+        m = nn.Sequential(
+            nn.Sequential(nn.Linear(4, 8), nn.ReLU()),
+            nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.2)),
+            InfFrom(at),
+            nn.Sigmoid(),
+            nn.Linear(8, 3),
+        )
+        opt = torch.optim.Adam(m.parameters(), lr=0.01)
+        return TorchSession(m, nn.CrossEntropyLoss(), opt, _data(), batch_size=8, seed=1)
+
+    with build() as ref:
+        with pytest.raises(Diverged):
+            while True:
+                ref.advance("step")
+        ref_nf, ref_pos, ref_state = ref.nonfinite, ref.position, snapshot(ref)
+    assert ref_nf.step == at and ref_nf.module == "2" and ref_nf.phase is Phase.FORWARD
+    with build() as s:
+        if not schedule:
+            s.metric_schedule = None
+        assert s.metric_schedule is None or not s.metric_schedule.due(at)
+        assert s.run().kind == "diverged"
+        nf = s.nonfinite
+        assert (nf.step, nf.module, nf.phase, nf.what) == (at, "2", Phase.FORWARD, "output")
+        assert s.position == ref_pos and s.replay_mismatch is None
+        assert_same_state(ref_state, snapshot(s))
+        assert hooks_attached(s) == 0
 
 
 def test_fast_forward_nan_that_a_replay_does_not_reproduce_is_still_reported():
@@ -423,6 +491,7 @@ def test_lean_and_every_module_fast_forward_give_the_same_bits():
     for every in (False, True):
         with make(epochs=3) as s:
             s.check_every_module = every
+            s.metric_schedule = None  # every metric at every step in both
             s.run()
             runs.append((s.history.steps.data[: s.history.steps.n].copy(), snapshot(s)))
             runs[-1] += (s.history.epochs.data[: s.history.epochs.n].copy(),)
@@ -649,9 +718,67 @@ def test_fast_forward_hooks_come_off_when_a_run_stops_or_raises():
         assert hooks_attached(s) == 0
 
         def boom(_: TorchSession) -> bool:
-            assert hooks_attached(s) > 0  # the ReLU-like module's hook is on during the run
             raise KeyError("predicate")
 
         with pytest.raises(KeyError):
             s.run(boom)
         assert hooks_attached(s) == 0 and s.step == 4
+
+
+class PassThrough(nn.Module):
+    """A user's module whose forward returns its input tensor itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _backprop_order(s: TorchSession) -> list[int]:
+    order = []
+    while True:
+        ev = s.advance("layer")
+        if ev.phase is Phase.BACKWARD:
+            order.append(ev.layer)
+        if s.pos == 0:
+            return order
+
+
+def test_a_pass_through_module_gets_its_backprop_event_in_order():
+    """nn.Identity and a module returning ``x``: their output is the tensor the next
+    module reads, so both wait for the gradient at the same tensor; BACKPROP still
+    goes in reverse module order (the later module first)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(
+        nn.Linear(4, 8), nn.Identity(), nn.ReLU(), PassThrough(), nn.Linear(8, 3), nn.Identity()
+    )
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    with TorchSession(m, nn.CrossEntropyLoss(), opt, _data(), batch_size=8) as s:
+        assert s.module_names == ["0", "1", "2", "3", "4", "5"]
+        for _ in range(2):
+            assert _backprop_order(s) == [5, 4, 3, 2, 1, 0]
+        assert hooks_attached(s) == 0
+
+
+def test_freezing_a_parameter_between_steps_shows_no_gradient_and_no_update():
+    """``p.requires_grad_(False)`` after the session was made (fine-tuning): steps go
+    on, the frozen parameter gets no gradient and no update, the others train,
+    single-stepped or fast-forwarded, and every BACKPROP event still comes."""
+    for single_step in (True, False):
+        with make(adam=False) as s:
+            s.advance("step")
+            w = s.model[0].weight
+            w.requires_grad_(False)
+            frozen = w.detach().clone()
+            other = s.model[4].weight.detach().clone()
+            if single_step:
+                assert _backprop_order(s) == [4, 3, 2, 1, 0]
+                s.advance("step")
+            else:
+                assert s.run(max_steps=2).kind == "limit"
+            assert s.step == 3 and w.grad is None
+            assert torch.equal(w, frozen)
+            assert not torch.equal(s.model[4].weight, other)
+            assert torch.equal(s.deltas["0.weight"], torch.zeros_like(w))
+            assert s.model[0].bias.grad is not None  # its module's bias still trains
+            w.requires_grad_(True)  # and unfreezing works too
+            s.advance("step")
+            assert w.grad is not None and not torch.equal(w, frozen)

@@ -15,10 +15,12 @@ One step, whether single-stepped or fast-forwarded, is the same code
     before = params; optimizer.step()           UPDATE, the applied update = after - before
 
 Single-stepping runs ``_body`` in a worker thread whose hooks wait until
-told to go on (``runner.StepRunner``); fast-forward runs it on the calling
-thread with hooks that only check. Hooks are attached when a step begins and
-removed in a ``finally`` when it ends, is aborted (quit, rewind) or user
-code raises: the model never keeps them between steps.
+told to go on (``runner.StepRunner``); fast-forward (``fastforward.py``)
+runs a lean version of it on the calling thread, with the per-module metrics
+on a schedule (``schedule.py``), and ``_body`` with hooks that only check
+to locate a NaN. Hooks are attached when a step begins and removed in a
+``finally`` when it ends, is aborted (quit, rewind) or user code raises: the
+model never keeps them between steps.
 
 Non-finite values are caught where they first appear: a module's output
 (forward), the loss, a module's parameter gradients or the gradient at its
@@ -39,16 +41,14 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import nn
 
-from tui_trainer.engine.history import History
+from tui_trainer.engine.history import STEP_SCALARS, History
 from tui_trainer.engine.session import (
     GRANULARITIES,
     KEYFRAME_MIN_INTERVAL,
@@ -58,8 +58,18 @@ from tui_trainer.engine.session import (
 )
 from tui_trainer.engine.stepper import Event, Phase
 from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng, tensor_batches
+from tui_trainer.torch.fastforward import FastForward
 from tui_trainer.torch.modules import is_relu_like, pause_modules, trainable, weight_params
+from tui_trainer.torch.records import (
+    StepRecord,
+    TorchKeyframe,
+    TorchNonFinite,
+    _ParamPlan,
+    _StepState,
+    _Stop,
+)
 from tui_trainer.torch.runner import Pause, StepRunner
+from tui_trainer.torch.schedule import ALL, NONE, MetricSchedule, Needs
 from tui_trainer.torch.state import load_state_arrays, state_arrays
 from tui_trainer.torch.tensors import (
     alive_units,
@@ -79,98 +89,7 @@ class UserCodeError(SessionError):
     went back to the start of that step. The original exception is chained."""
 
 
-@dataclass
-class TorchNonFinite:
-    """Where the first NaN/Inf appeared, named by qualified module name."""
-
-    step: int
-    phase: Phase
-    layer: int | None
-    module: str
-    what: str
-
-    def describe(self) -> str:
-        where = self.phase.label + (f" {self.module}" if self.module else "")
-        return f"non-finite {self.what} at step {self.step}, {where}"
-
-
-class _Stop(Exception):  # noqa: N818 - control flow
-    """Ends a step at a non-finite value (no update is made)."""
-
-    def __init__(self, ev: Event) -> None:
-        self.ev = ev
-
-
-@dataclass
-class StepRecord:
-    """What the current step produced (outputs are kept only while single-stepping)."""
-
-    step: int = 0
-    epoch: int = 0
-    x: torch.Tensor | None = None
-    y: torch.Tensor | None = None
-    labels: torch.Tensor | None = None
-    out: torch.Tensor | None = None
-    loss: float = math.nan
-    per_sample: torch.Tensor | None = None  # single-stepping only
-    lr: float = math.nan
-    correct: int = 0
-    n: int = 0
-    nonfinite: TorchNonFinite | None = None
-
-
-@dataclass
-class TorchKeyframe:
-    step: int
-    epoch: int
-    cursor: int
-    model: dict[str, torch.Tensor]
-    optim: dict[str, Any]
-    rng: dict[str, Any]
-    epoch_rng: dict[str, Any] | None
-    batch_size: int
-    epochs: int
-    acc: dict[str, Any]
-    n_step_rows: int
-    n_epoch_rows: int
-
-
-class _StepState:
-    """Per-step bookkeeping the hooks share (reset when a step begins)."""
-
-    def __init__(self, n_modules: int, remaining: list[int]) -> None:
-        self.fwd_seen = [False] * n_modules
-        self.bwd_seen = [False] * n_modules
-        self.fwd_n = 0
-        self.bwd_n = 0
-        self.remaining = list(remaining)
-        self.by_input = [False] * n_modules
-        # fast-forward: module outputs and input gradients, checked in one go
-        self.fwd_out: list[tuple[int, int, torch.Tensor]] = []
-        self.bwd_in: list[tuple[int, torch.Tensor]] = []
-        self.active: list[torch.Tensor | None] = [None] * n_modules
-        self.outputs: list[torch.Tensor | None] = [None] * n_modules
-        self.pause: Pause | None = None
-        self.lean = False  # a lean fast-forward step (only its own hooks act)
-
-
-class _ParamPlan:
-    """The optimizer's parameters in order, with each pause module's positions in
-    that list and the buffers the parameters are copied to before an update: built
-    once, reused while the parameter list (and shapes) stay the same."""
-
-    def __init__(self, s: TorchSession, params: list[torch.Tensor], key: list[Any]) -> None:
-        self.params = params
-        self.key = key
-        pos = {id(p): k for k, p in enumerate(params)}
-        self.w_pos = [[pos[id(p)] for p in ws if id(p) in pos] for ws in s._weights]
-        self.t_pos = [[pos[id(p)] for p in ts if id(p) in pos] for ts in s._trainable]
-        self.w_all = sorted({k for ws in self.w_pos for k in ws})
-        self.names = [s._pnames.get(id(p)) for p in params]
-        self.before = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
-
-
-class TorchSession:
+class TorchSession(FastForward):
     """One training run of a PyTorch model that can be stepped, run, rewound and checkpointed."""
 
     def __init__(
@@ -207,6 +126,9 @@ class TorchSession:
         self.E = 2 * self.n_layers + 2
         self._relu_like = [is_relu_like(m) for _, m in self.modules]
         self._trainable = [trainable(m) for _, m in self.modules]
+        # Every parameter of each pause module: which ones train is read at each
+        # step (a user may freeze or unfreeze one between steps).
+        self._module_params = [list(m.parameters()) for _, m in self.modules]
         self._weights = [weight_params(m) for _, m in self.modules]
         self._weight_ids = [[id(p) for p in ws] for ws in self._weights]
         self._pnames = {id(p): k for k, p in model.named_parameters()}
@@ -221,10 +143,17 @@ class TorchSession:
         # gradient each step, as single-stepping does; slower).
         self.check_every_module = False
         self._lean_bad: TorchNonFinite | None = None
-        self._lean_handles: list[Any] | None = None
         self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
         self._lean_buffers: list[torch.Tensor] = []
         self._acc_hooks = [self._accumulated_hook(i) for i in range(self.n_layers)]
+        self._out_hooks = [self._output_hook(i) for i in range(self.n_layers)]
+        # Per-module metrics while fast-forwarding: on this schedule, plus what the
+        # run's breakpoints and watches read at every step (schedule.py); None:
+        # everything at every step.
+        self.metric_schedule: MetricSchedule | None = MetricSchedule()
+        self._run_needs: Needs = NONE  # what the current run or replay records every step
+        self._step_needs: Needs = ALL  # what the current step records
+        self._lean_saved = -1  # the step whose start _save_step_start holds
         self._grad_hooks = [self._grad_hook(i) for i in range(self.n_layers)]
         self._plan_cache: _ParamPlan | None = None
         self.history_steps = history_steps
@@ -296,7 +225,7 @@ class TorchSession:
     def _classes(self, out: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, nn.BCEWithLogitsLoss):
             return (out.reshape(len(out), -1)[:, 0] > 0).long()
-        return out.reshape(len(out), -1).argmax(dim=1)
+        return (out if out.ndim == 2 else out.reshape(len(out), -1)).argmax(dim=1)
 
     # ------------------------------------------------------------- state
     def _setup_state(self) -> None:
@@ -327,6 +256,7 @@ class TorchSession:
         self._step_active: list[Any] = [None] * self.n_layers
         self._step_outputs: list[Any] = [None] * self.n_layers
         self._grad_sq = [math.nan] * self.n_layers
+        self._last_checked = -1  # the last step whose every module output was checked
         self._weight_sq = [math.nan] * self.n_layers
         self._delta_sq = [math.nan] * self.n_layers
         self.deltas: dict[str, torch.Tensor] = {}
@@ -412,28 +342,10 @@ class TorchSession:
         for i, (_, m) in enumerate(self.modules):
             handles.append(m.register_forward_hook(self._fwd_hooks[i]))
             if pausing:
-                for p in self._trainable[i]:
-                    handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
+                for p in self._module_params[i]:
+                    if p.requires_grad:
+                        handles.append(p.register_post_accumulate_grad_hook(self._acc_hooks[i]))
         return handles
-
-    def _attach_lean(self) -> list[Any]:
-        mods = self.modules
-        return [mods[i][1].register_forward_hook(self._active_hooks[i]) for i in self._relu_idx]
-
-    @contextmanager
-    def _lean_hooks(self) -> Iterator[None]:
-        """The lean steps' hooks (ReLU-like modules only) attached once for a whole
-        run or replay instead of once per step, and removed when it ends or raises."""
-        if self._lean_handles is not None:
-            yield
-            return
-        self._lean_handles = self._attach_lean()
-        try:
-            yield
-        finally:
-            handles, self._lean_handles = self._lean_handles, None
-            for h in handles:
-                h.remove()
 
     def _forward_hook(self, i: int) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -467,27 +379,35 @@ class TorchSession:
                 )
             if x is not None:
                 st.by_input[i] = True
-                x.register_hook(self._grad_hooks[i])
+                self._hook_input(st, x, i)
             st.fwd_n = min(st.fwd_n + 1, self.n_layers)
             if st.pause is not None:
                 st.pause(Event(Phase.FORWARD, i, st.fwd_n))
 
         return hook
 
-    def _active_hook(self, i: int) -> Callable[..., None]:
-        """Lean fast-forward: only which units of a ReLU-like module are alive (the
-        same value ``_forward_hook`` records), no output check, no gradient hook."""
+    def _hook_input(self, st: _StepState, x: torch.Tensor, i: int) -> None:
+        """Call module ``i``'s gradient hook when the gradient at its input ``x`` is known.
 
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            st = self._st
-            if st is None or not st.lean or st.fwd_seen[i]:
-                return
-            st.fwd_seen[i] = True
-            t = first_tensor(output)
-            if t is not None and len(t) > 0:
-                st.active[i] = alive_units(t)
+        Several modules can read the same tensor: a pass-through module (``nn.Identity``,
+        a ``forward`` that returns ``x``) outputs its input, which the next module
+        reads too. Hooks on one tensor run in the order they were registered, the
+        forward order; BACKPROP goes the other way, so one hook per tensor calls its
+        modules latest first.
+        """
+        seen = st.input_hooks.get(id(x))
+        if seen is not None and seen[0] is x:
+            seen[1].append(i)
+            return
+        modules = [i]
+        st.input_hooks[id(x)] = (x, modules)  # x kept alive: its id stays its own
+        hooks = self._grad_hooks
 
-        return hook
+        def hook(g: torch.Tensor) -> None:
+            for j in reversed(modules):
+                hooks[j](g)
+
+        x.register_hook(hook)
 
     def _accumulated_hook(self, i: int) -> Callable[[torch.Tensor], None]:
         def hook(p: torch.Tensor) -> None:
@@ -519,7 +439,7 @@ class TorchSession:
         return hook
 
     def _check_params(self, i: int) -> None:
-        for q in self._trainable[i]:
+        for q in self._module_params[i]:
             if q.grad is not None and not finite(q.grad):
                 self._backward_event(i, bad="parameter gradient")
 
@@ -545,7 +465,8 @@ class TorchSession:
 
     # -------------------------------------------------------------- step
     def _remaining(self) -> list[int]:
-        return [len(ps) for ps in self._trainable]
+        """How many parameter gradients each module waits for (those that train now)."""
+        return [sum(1 for p in ps if p.requires_grad) for ps in self._module_params]
 
     def _begin_step(self) -> None:
         changes = self._hp_log.get(self.step)
@@ -564,6 +485,7 @@ class TorchSession:
     def _body(self, pause: Pause | None) -> Event:
         """One training step; ``pause`` (None when fast-forwarding) is called at every event."""
         rec = self.rec
+        self._step_needs = ALL
         st = self._st = _StepState(self.n_layers, self._remaining())
         st.pause = pause
         handles = self._attach(pause is not None)
@@ -588,6 +510,14 @@ class TorchSession:
                 self._stop(Phase.LOSS, None, "loss", n + 1)
             self._pause(Event(Phase.LOSS, None, n + 1))
             loss.backward()
+            if pause is not None:
+                # Modules autograd did not reach through a hook (every parameter
+                # frozen and fed by the data, or not used in this forward): their
+                # BACKPROP is done too, in reverse order.
+                for i in reversed(range(n)):
+                    if not st.bwd_seen[i]:
+                        self._check_params(i)
+                        self._backward_event(i)
             plan = self._plan()
             grad_sq = self._measure_grads(plan)
             if pause is None:
@@ -604,139 +534,6 @@ class TorchSession:
             self._step_active = st.active
             self._step_outputs = st.outputs
             self._st = None
-
-    def _lean_body(self) -> Event | None:
-        """Fast-forward one step with the cheapest checks that still see every NaN/Inf
-        that reaches the loss, a parameter gradient or the parameters.
-
-        No hook on any module but the ReLU-like ones (their alive units), none on
-        tensors: the loss is checked after forward, the fused gradient norms (which
-        the metrics need anyway) after backward, the parameter norms after the
-        update. Returns None when one of them is not finite (``_lean_bad`` says
-        which); ``_whole_step`` then locates it at its module and phase by replaying
-        the step with the per-module checks. Metrics are computed by the same code
-        as in ``_body``, so the rows are bit-identical to a single-stepped step's.
-        """
-        rec = self.rec
-        st = self._st = _StepState(self.n_layers, [])
-        st.lean = True
-        handles = self._attach_lean() if self._lean_handles is None else []
-        # What forward changes besides the graph (dropout's generator, batch norm's
-        # statistics): kept so that a NaN can be located by re-running this step.
-        # (NumPy's and Python's generators cost 45 us a step to save; a model that
-        # draws from them in forward is located by the keyframe replay instead.)
-        self._save_step_start()
-        try:
-            self.optimizer.zero_grad(set_to_none=True)
-            out = self.model(rec.x)
-            loss = self.loss_fn(out, rec.y)
-            rec.out = out.detach()
-            rec.loss = float(loss.detach())
-            labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
-            rec.labels = labels
-            if labels is not None:
-                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
-            if not math.isfinite(rec.loss):
-                self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
-                return None
-            loss.backward()
-            plan = self._plan()
-            grad_sq = self._measure_grads(plan)
-            for i in reversed(range(self.n_layers)):
-                for j in plan.t_pos[i]:
-                    p = plan.params[j]
-                    if not math.isfinite(grad_sq[j]) and p.grad is not None and not finite(p.grad):
-                        self._lean_bad = TorchNonFinite(
-                            rec.step, Phase.BACKWARD, i, self.module_names[i], "parameter gradient"
-                        )
-                        return None
-            rec.lr = self.current_lr
-            self._copy_params(plan)
-            self.optimizer.step()
-            return self._after_update(plan)
-        except _Stop as s:  # the weights after the update: named already, as _body would
-            return s.ev
-        finally:
-            for h in handles:
-                h.remove()
-            self._step_active = st.active
-            self._step_outputs = self._no_outputs
-            self._st = None
-
-    def _save_step_start(self) -> None:
-        bufs = list(self.model.buffers())
-        saved = self._lean_buffers
-        if len(saved) != len(bufs) or any(
-            b.shape != v.shape or b.dtype != v.dtype for b, v in zip(bufs, saved, strict=True)
-        ):
-            saved = self._lean_buffers = [torch.empty_like(b) for b in bufs]
-        if bufs:
-            with torch.no_grad():
-                torch._foreach_copy_(saved, [b.detach() for b in bufs])
-        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-        self._lean_start = (
-            torch.get_rng_state(),
-            torch.cuda.get_rng_state_all() if cuda else None,
-            bufs,
-        )
-
-    def _restore_step_start(self) -> bool:
-        """Buffers and torch's generators as the step began; False if the model's
-        buffers are not the same tensors any more."""
-        rng, cuda, bufs = self._lean_start
-        now = list(self.model.buffers())
-        if len(now) != len(bufs) or any(a is not b for a, b in zip(now, bufs, strict=True)):
-            return False
-        with torch.no_grad():
-            for b, v in zip(now, self._lean_buffers, strict=True):
-                b.copy_(v)
-        torch.set_rng_state(rng)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        return True
-
-    def _locate(self, step: int) -> Event:
-        """The lean check saw a NaN/Inf in ``step`` before its update: run the step
-        again with every per-module check (forward outputs, input gradients), which
-        stops at the first module and phase that produced it, before any update.
-
-        First where it stands: the same batch, torch's random generator and the module
-        buffers put back as the step began (nothing else has changed: no update was
-        made). If that does not reproduce it, replay the step from its keyframe. If
-        neither does (state that neither holds), the session goes back to the start
-        of the step, reports what the lean check saw, and ``replay_mismatch`` says
-        the re-run differed.
-        """
-        seen = self._lean_bad
-        self._lean_bad = None
-        if self._restore_step_start():
-            old = self.rec
-            self.rec = StepRecord(
-                step=old.step, epoch=old.epoch, x=old.x, y=old.y, labels=old.labels, n=old.n
-            )
-            self._watching = False
-            try:
-                ev = self._body(None)
-            except Exception as e:
-                self._fail(e)
-            if ev.nonfinite:
-                return self._finish(ev)
-        self._goto(step * self.E, replay_only=True)
-        self._begin_step()
-        self._watching = False
-        try:
-            ev = self._body(None)
-        except Exception as e:
-            self._fail(e)
-        if ev.nonfinite or seen is None:
-            return self._finish(ev)
-        self._goto(step * self.E, replay_only=True)
-        if self.replay_mismatch is None or step < self.replay_mismatch:
-            self.replay_mismatch = step
-        n = self.n_layers
-        index = {Phase.LOSS: n + 1, Phase.BACKWARD: 2 * n + 1, Phase.UPDATE: 2 * n + 2}
-        self.rec = StepRecord(step=step, epoch=self.epoch, nonfinite=seen)
-        return self._finish(Event(seen.phase, seen.layer, index.get(seen.phase, n), nonfinite=True))
 
     def _plan(self) -> _ParamPlan:
         """The optimizer's parameters now (a cached plan while they are the same)."""
@@ -864,26 +661,43 @@ class TorchSession:
         acc["correct"] += rec.correct
         h = self.history
         row = h.steps.new_row()
-        row[0] = rec.loss
-        row[1] = rec.correct / n if rec.labels is not None else math.nan
-        row[2] = rec.lr
-        row[3] = self.epoch
+        row[:4] = (
+            rec.loss,
+            rec.correct / n if rec.labels is not None else math.nan,
+            rec.lr,
+            self.epoch,
+        )
         L = self.n_layers
         sqrt = math.sqrt
-        wns = [sqrt(v) for v in self._weight_sq]
-        row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
-        row[4 + L : 4 + 2 * L] = wns
-        row[4 + 2 * L : 4 + 3 * L] = [
-            sqrt(d) / wn if wn > 0 else math.inf for d, wn in zip(self._delta_sq, wns, strict=True)
-        ]
-        st_active = self._step_active
-        acc_active = acc["active"]
-        for i in self._relu_idx:
-            a = st_active[i]
-            if a is not None:
-                prev = acc_active[i]
-                acc_active[i] = a if prev is None else (prev | a)
-                row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+        needs = self._step_needs
+        # A metric not recorded at this step is NaN ("no value"; a row reused after
+        # a rewind may hold an old one, so it is written either way).
+        if not (needs.all or needs.grad or needs.update or needs.dead):
+            row[4:] = math.nan
+        else:
+            if needs.all or needs.grad:
+                row[4 : 4 + L] = [sqrt(v) for v in self._grad_sq]
+            else:
+                row[4 : 4 + L] = math.nan
+            if needs.all or needs.update:
+                wns = [sqrt(v) for v in self._weight_sq]
+                row[4 + L : 4 + 2 * L] = wns
+                row[4 + 2 * L : 4 + 3 * L] = [
+                    sqrt(d) / wn if wn > 0 else math.inf
+                    for d, wn in zip(self._delta_sq, wns, strict=True)
+                ]
+            else:
+                row[4 + L : 4 + 3 * L] = math.nan
+            st_active = self._step_active
+            acc_active = acc["active"]
+            for i in self._relu_idx:
+                a = st_active[i]
+                if a is not None:
+                    prev = acc_active[i]
+                    acc_active[i] = a if prev is None else (prev | a)
+                    row[4 + 3 * L + i] = 1.0 - int(a.count_nonzero()) / a.numel()
+                else:
+                    row[4 + 3 * L + i] = math.nan
         self.step += 1
         self.pos = 0
         self.cursor = self._cursor_after
@@ -951,6 +765,8 @@ class TorchSession:
             self.nonfinite = self.rec.nonfinite
             self.pos = ev.index
         else:
+            if self._step_needs.all:  # every module's output was checked
+                self._last_checked = self.rec.step
             self._end_step()
         return ev
 
@@ -984,19 +800,6 @@ class TorchSession:
         if self.hook is not None and not self._replaying:
             self.hook(self, ev)
         return ev
-
-    def _whole_step(self) -> Event:
-        """Fast-forward one step on this thread (lean checks unless ``check_every_module``)."""
-        self._begin_step()
-        self._watching = False
-        step = self.step
-        try:
-            ev = self._body(None) if self.check_every_module else self._lean_body()
-        except Exception as e:
-            self._fail(e)
-        if ev is None:
-            return self._locate(step)
-        return self._finish(ev)
 
     def _fail(self, e: BaseException) -> NoReturn:
         """User code raised mid-step: go back to the step's start, then report it."""
@@ -1054,9 +857,22 @@ class TorchSession:
         should_stop: Callable[[], bool] | None = None,
         event_check: Callable[[TorchSession, Event], bool] | None = None,
     ) -> StopReason:
-        """Train until ``until`` holds at a step boundary, the end, or a divergence."""
-        with self._lean_hooks():
-            return self._run(until, max_steps, should_stop, event_check)
+        """Train until ``until`` holds at a step boundary, the end, or a divergence.
+
+        Per-module metrics follow ``metric_schedule`` except what ``until`` and
+        ``on_step`` read (``schedule.py``); a run that stops at a step that did
+        not record them all (a breakpoint, ``should_stop``) re-runs that step to
+        fill its row (``_fill_last_step``).
+        """
+        was = self._run_needs
+        self._run_needs = self._needs(until)
+        try:
+            reason = self._run(until, max_steps, should_stop, event_check)
+        finally:
+            self._run_needs = was
+        if reason.kind in ("predicate", "cancelled"):
+            self._fill_last_step()
+        return reason
 
     def _run(
         self,
@@ -1067,13 +883,19 @@ class TorchSession:
     ) -> StopReason:
         done = 0
         fast = event_check is None and self.hook is None
+        # The step a run stops at records every metric. A caller with should_stop
+        # (the app's and the CLI's continue) runs in chunks of max_steps that go
+        # on: their ends are not stops (a real one is filled by _fill_last_step).
+        chunked = should_stop is not None
         while True:
             if self.nonfinite is not None:
                 return StopReason("diverged", self.nonfinite.describe())
             if self.finished:
                 return StopReason("finished", f"finished {self.epochs} epochs")
             if fast and self._runner is None:
-                self._whole_step()
+                self._whole_step(
+                    last=not chunked and max_steps is not None and done + 1 >= max_steps
+                )
             else:
                 while True:
                     ev = self._next()
@@ -1145,6 +967,7 @@ class TorchSession:
         self.history.steps.truncate(kf.n_step_rows)
         self.history.epochs.truncate(kf.n_epoch_rows)
         self.rec = StepRecord()
+        self._last_checked = min(self._last_checked, kf.step - 1)
 
     def goto(self, position: int) -> None:
         """Go to any reachable position: forward by running, back by keyframe and replay."""
@@ -1187,12 +1010,20 @@ class TorchSession:
         if end <= start:
             return
         a, b = first_run[start:end], steps.data[start:end]
-        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-        rows = np.flatnonzero(differ.any(axis=1))
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        # A per-module metric recorded in one run and not in the other (its
+        # schedule differs: a step a run stopped at) is no difference.
+        k = len(STEP_SCALARS)
+        gap_a, gap_b = np.isnan(a[:, k:]), np.isnan(b[:, k:])
+        same[:, k:] |= gap_a | gap_b
+        rows = np.flatnonzero(~same.all(axis=1))
         if len(rows):
             step = start + int(rows[0])
             if self.replay_mismatch is None or step < self.replay_mismatch:
                 self.replay_mismatch = step
+        else:  # bit-identical: what the first run recorded and the replay did not
+            fill = gap_b & ~gap_a
+            b[:, k:][fill] = a[:, k:][fill]
 
     @property
     def replay_note(self) -> str:
@@ -1207,22 +1038,25 @@ class TorchSession:
 
     def _forward_to(self, position: int) -> None:
         was_replaying, self._replaying = self._replaying, True
+        was_needs = self._run_needs
+        if not was_replaying:  # a replay records what the watches read at every step
+            self._run_needs = self._needs(None)
         try:
-            with self._lean_hooks():
-                while self.position < position:
-                    # Whole steps on this thread; the last one single-stepped so its
-                    # module outputs are there to be shown.
-                    if self._runner is None and position - self.position > self.E and self.pos == 0:
-                        if self.epoch >= self.epochs:
-                            break
-                        self._whole_step()
-                        if self.nonfinite is not None:
-                            break
-                        continue
-                    if self._next() is None or self.nonfinite is not None:
+            while self.position < position:
+                # Whole steps on this thread; the last one single-stepped so its
+                # module outputs are there to be shown.
+                if self._runner is None and position - self.position > self.E and self.pos == 0:
+                    if self.epoch >= self.epochs:
                         break
+                    self._whole_step()
+                    if self.nonfinite is not None:
+                        break
+                    continue
+                if self._next() is None or self.nonfinite is not None:
+                    break
         finally:
             self._replaying = was_replaying
+            self._run_needs = was_needs
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""
