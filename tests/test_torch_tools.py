@@ -451,7 +451,6 @@ def test_compare_runs_start_every_fork_from_the_initial_weights() -> None:
         with pytest.raises(ValueError, match="can compare only"):
             compare_runs(s, "momentum", [0.9])  # Adam has no momentum setting
     with example_session(epochs=1) as ref:  # lr=1e-3 from the start is the session itself
-        ref.metric_schedule = None  # lockstep's predicate is opaque: forks record every step
         ref.run()
         assert same_rows(rows(ref), rows(runs[0].session))
 

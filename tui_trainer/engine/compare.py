@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tui_trainer.engine.config import Dataset, TrainConfig
 from tui_trainer.engine.session import HYPER_FIELDS, Session
@@ -44,6 +45,21 @@ def make_runs(cfg: TrainConfig, data: Dataset, param: str, values: list) -> list
     return runs
 
 
+def until_epoch(e: int) -> Callable[[Any], bool]:
+    """A stop condition "epoch >= e" that declares it reads no per-module metric.
+
+    A backend that records per-module metrics on a schedule (PyTorch's) records
+    every step only for conditions that read them; a bare lambda would be
+    opaque to it and cost every metric at every step.
+    """
+
+    def reached(s: Any) -> bool:
+        return s.epoch >= e
+
+    reached.metrics_read = ()  # type: ignore[attr-defined]
+    return reached
+
+
 def run_lockstep(
     runs: list[Run],
     epochs: int | None = None,
@@ -60,7 +76,7 @@ def run_lockstep(
         for r in runs:
             s = r.session
             if s.nonfinite is None and s.epoch < e and not s.finished:
-                s.run(lambda ss, e=e: ss.epoch >= e, should_stop=should_stop)
+                s.run(until_epoch(e), should_stop=should_stop)
         if on_epoch is not None:
             on_epoch(e)
         if should_stop is not None and should_stop():

@@ -32,6 +32,7 @@ from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.engine.backend_tools import tools_for
+from tui_trainer.engine.compare import until_epoch
 from tui_trainer.engine.config import OPTIMIZERS
 from tui_trainer.engine.session import HYPER_FIELDS, SCHEDULE_FIELDS, Session
 from tui_trainer.ui.render.chart_axes import apply_axes, rgb
@@ -386,7 +387,7 @@ class WhatIfScreen(Dialog[Session | None]):
         for e in range(first, target + 1):
             for s, _ in runs:
                 if s.nonfinite is None and not s.finished and s.epoch < e:
-                    s.run(lambda ss, e=e: ss.epoch >= e, should_stop=cancelled)
+                    s.run(until_epoch(e), should_stop=cancelled)
             if cancelled():
                 return
             done = (e - first + 1) / max(1, target - first + 1)
