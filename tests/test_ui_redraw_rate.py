@@ -101,3 +101,34 @@ def test_every_panel_is_exact_after_a_pause() -> None:
         assert chart._key[0] == s.step
 
     run_app(app, body, size=(120, 40))
+
+
+def test_a_hidden_panel_is_not_redrawn_while_running_and_is_when_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 120x40 one main panel shows at a time: while running, the views of the
+    others are not computed (the decision map costs the UI thread); showing one
+    draws it at once."""
+    from tui_trainer.ui.widgets.data_view import DataView
+    from tui_trainer.ui.widgets.matrix_view import MatrixView
+
+    app = TrainerApp(xor_session(), name="xor")
+    drawn: list[str] = []
+
+    async def body(pilot) -> None:  # noqa: ANN001
+        data, matrix = app.query_one(DataView), app.query_one(MatrixView)
+        monkeypatch.setattr(data, "show", lambda s: drawn.append("data"))
+        monkeypatch.setattr(matrix, "show", lambda s, layer: drawn.append("matrix"))
+        app.running = True  # as while a run goes (no worker needed for this)
+        try:
+            app.refresh_heavy(slow=True)
+            assert drawn == ["matrix"]  # the matrix panel is the one shown
+            drawn.clear()
+            app.action_show_panel("data")
+            await pilot.pause()
+            await pilot.pause()
+            assert "data" in drawn and "matrix" not in drawn
+        finally:
+            app.running = False
+
+    run_app(app, body, size=(120, 40))
