@@ -766,7 +766,8 @@ def item_pty(scenarios: list[str], quick: bool) -> None:
 # --------------------------------------------------------------------------- 2. responsiveness
 KEYS = (
     # (label, key for Pilot, bytes for the pty, regex of its visible effect)
-    ("tab (running)", "tab", "\t", r"Loss \(l: log scale\)"),
+    # (a classifier's chart title goes on: "Loss (l: log scale, a: accuracy)")
+    ("tab (running)", "tab", "\t", r"Loss \(l: log scale[,)]"),
     ("p (running)", "p", "p", r"PAUSED"),
     ("N (after p)", "N", "N", r"\[BACKPROP\]"),
 )
