@@ -544,6 +544,88 @@ def item_profile(scenarios: list[str], quick: bool) -> None:
     say()
 
 
+async def _cpu_ui(name: str, cols: int, rows: int, seconds: float) -> None:
+    """The UI thread's CPU time while running, and the parts it goes to."""
+    from textual._compositor import Compositor
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    from tui_trainer.ui import app as app_mod
+
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    on = [False]
+    undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, attr: str, label: str | None = None) -> None:
+        orig = getattr(owner, attr)
+        undo.append((owner, attr, orig))
+
+        def timed(*a: Any, **k: Any) -> Any:
+            if not on[0]:
+                return orig(*a, **k)
+            c0 = time.thread_time()
+            try:
+                return orig(*a, **k)
+            finally:
+                key = label or f"render {type(a[0]).__name__}#{a[0].id}"
+                spent[key] = spent.get(key, 0.0) + time.thread_time() - c0
+                calls[key] = calls.get(key, 0) + 1
+
+        setattr(owner, attr, timed)
+
+    wrap(Widget, "render_lines")
+    wrap(Compositor, "reflow", "layout (Compositor.reflow)")
+    wrap(Screen, "_on_timer_update", "frames (Screen._on_timer_update, all of a frame)")
+    wrap(app_mod.TrainerApp, "refresh_status", "TrainerApp.refresh_status")
+    wrap(app_mod.TrainerApp, "refresh_heavy", "TrainerApp.refresh_heavy")
+    wrap(app_mod, "diagnose", "diagnose (in refresh_heavy)")
+    try:
+        app, s = make_app(name)
+        probe_frames(app)
+        async with app.run_test(size=(cols, rows)) as pilot:
+            await pilot.pause()
+            press(app, "c")
+            await asyncio.sleep(0.5)
+            on[0] = True
+            c0, t0 = time.thread_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            c1, t1 = time.thread_time(), time.perf_counter()
+            on[0] = False
+            press(app, "p")
+            while app.running:
+                await asyncio.sleep(0.01)
+    finally:
+        for owner, attr, orig in undo:
+            setattr(owner, attr, orig)
+    total = c1 - c0
+    say(
+        f"UI thread of {name} at {cols}x{rows} while running: {total:.3f} s CPU in "
+        f"{t1 - t0:.1f} s, {100 * total / (t1 - t0):.1f}% (load {os.getloadavg()[0]:.1f})"
+    )
+    rows_out = [
+        [k, f"{1000 * v / (t1 - t0):.1f}", str(calls[k]), f"{100 * v / total:.0f}%"]
+        for k, v in sorted(spent.items(), key=lambda kv: -kv[1])
+        if v >= 0.01 * total
+    ]
+    say(markdown(["part", "CPU ms per s of run", "calls", "share of UI CPU"], rows_out))
+    say()
+
+
+def item_cpu(scenarios: list[str], quick: bool) -> None:
+    """Not part of --all: the UI thread's CPU per second of run, by part (load-independent).
+
+    The training thread pays for every millisecond of Python on the UI thread
+    through the GIL, so this share is what a fast-forward loses to the app; it
+    is CPU time, so it does not depend on the machine's load the way
+    wall-clock ratios do. Pilot, frames rendered to escape codes.
+    """
+    say("## UI thread CPU while running, by part (Pilot; thread CPU time)")
+    for name in scenarios:
+        for cols, rows in ((120, 40), (160, 45)):
+            asyncio.run(_cpu_ui(name, cols, rows, 3.0 if quick else 8.0))
+
+
 # --------------------------------------------------------------------------- 4. pty output (+ throughput)
 WIDGETS = ("phase-bar", "status", "network", "matrix", "explain", "keys")
 BREAKDOWN_COLUMNS = (*WIDGETS, "cursor moves", "other")
@@ -684,7 +766,8 @@ def item_pty(scenarios: list[str], quick: bool) -> None:
 # --------------------------------------------------------------------------- 2. responsiveness
 KEYS = (
     # (label, key for Pilot, bytes for the pty, regex of its visible effect)
-    ("tab (running)", "tab", "\t", r"Loss \(l: log scale\)"),
+    # (a classifier's chart title goes on: "Loss (l: log scale, a: accuracy)")
+    ("tab (running)", "tab", "\t", r"Loss \(l: log scale[,)]"),
     ("p (running)", "p", "p", r"PAUSED"),
     ("N (after p)", "N", "N", r"\[BACKPROP\]"),
 )
@@ -970,10 +1053,16 @@ def headless_run(path: Path) -> tuple[float, int, float]:
 
 
 def app_run(
-    name: str, epochs: int, cols: int, rows: int, timeout: float, argv: list[str] | None = None
+    name: str,
+    epochs: int,
+    cols: int,
+    rows: int,
+    timeout: float,
+    argv: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> float:
     """Seconds from pressing c to the frame that shows FINISHED, installed command in a pty."""
-    app, _ = spawn_app(name, cols, rows, epochs=epochs, argv=argv)
+    app, _ = spawn_app(name, cols, rows, epochs=epochs, argv=argv, env=env)
     try:
         time.sleep(0.5)  # the first heavy refresh
         app.stream.expect(r"FINISHED")
@@ -989,8 +1078,27 @@ def app_run(
         app.close()
 
 
+BASELINE: Path | None = None  # --baseline: another source tree's app, run beside this one
+
+BASELINE_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from tui_trainer.cli import main; sys.exit(main())"
+)
+
+
+def baseline_argv() -> list[str]:
+    """The app of the ``--baseline`` source tree (same interpreter and packages)."""
+    assert BASELINE is not None
+    return [sys.executable, "-c", BASELINE_CHILD, str(BASELINE), "open"]
+
+
 def item_finish(scenarios: list[str], quick: bool, runs: int | None = None) -> None:
-    """App fast-forward from c to FINISHED vs the same run headless (issue 18, goal 2)."""
+    """App fast-forward from c to FINISHED vs the same run headless (issue 18, goal 2).
+
+    With ``--baseline DIR`` each run also times the app of the source tree DIR
+    (e.g. ``git archive main | tar -x -C DIR``), interleaved with the other two
+    sides, so a change is compared with what it changes under the same load.
+    """
     runs = runs or (3 if quick else 5)
     cols, rows = 120, 40
     names = [n for n in scenarios if n in FINISH_RUNS] or list(FINISH_RUNS)
@@ -999,22 +1107,44 @@ def item_finish(scenarios: list[str], quick: bool, runs: int | None = None) -> N
         f"({runs} interleaved runs each, load {os.getloadavg()[0]:.1f})"
     )
     table = []
+    sides = ["app", "headless"] + (["baseline"] if BASELINE is not None else [])
     for name in names:
         epochs, path = finish_scenario(name)
-        ratios, apps, heads = [], [], []
+        ratios, apps, heads, base_ratios = [], [], [], []
         for r in range(runs):
             pair: dict[str, float] = {}
-            for what in ("app", "headless") if r % 2 == 0 else ("headless", "app"):
+            order = sides[r % len(sides) :] + sides[: r % len(sides)]
+            for what in order if r % 2 == 0 else order[::-1]:
                 if what == "headless":
                     pair[what] = headless_run(path)[0]
-                else:
+                elif what == "app":
                     pair[what] = app_run(name, epochs, cols, rows, timeout=600)
+                else:
+                    pair[what] = app_run(
+                        name, epochs, cols, rows, timeout=600, argv=baseline_argv()
+                    )
             apps.append(pair["app"])
             heads.append(pair["headless"])
             ratios.append(pair["headless"] / pair["app"])
+            base = ""
+            if "baseline" in pair:
+                base_ratios.append(pair["headless"] / pair["baseline"])
+                base = f", baseline {pair['baseline']:.2f} s, ratio {base_ratios[-1]:.2f}"
             say(
                 f"  {name} run {r + 1}: headless {heads[-1]:.2f} s, app {apps[-1]:.2f} s, "
-                f"ratio {ratios[-1]:.2f} (load {os.getloadavg()[0]:.1f})"
+                f"ratio {ratios[-1]:.2f}{base} (load {os.getloadavg()[0]:.1f})"
+            )
+        if base_ratios:
+            table.append(
+                [
+                    f"{name} (baseline)",
+                    str(epochs),
+                    "",
+                    "",
+                    f"{statistics.median(base_ratios):.2f}",
+                    f"{min(base_ratios):.2f}-{max(base_ratios):.2f}",
+                    " ".join(f"{x:.2f}" for x in base_ratios),
+                ]
             )
         med = statistics.median(ratios)
         table.append(
@@ -1054,31 +1184,46 @@ def item_probe(scenarios: list[str], quick: bool) -> None:
     cols, rows = 120, 40
     names = [n for n in scenarios if n in FINISH_RUNS] or list(FINISH_RUNS)
     say(f"## Probe: whole runs in a {cols}x{rows} pty with timing probes ({runs} runs each)")
+    # --baseline: each run also probes the app of that source tree (after this one's)
+    sides = ["app", "baseline"] if BASELINE is not None else ["app"]
     for name in names:
         epochs, path = finish_scenario(name)
         cols_out: list[dict[str, float]] = []
+        heads: list[str] = []
         for r in range(runs):
             head, _, head_cpu = headless_run(path)
-            log = _TMP / f"probe-{name}-{r}.json"
-            argv = [sys.executable, str(ROOT / "bench" / "ui_probe.py"), str(log), "open"]
-            app_s = app_run(name, epochs, cols, rows, timeout=600, argv=argv)
-            summary = ui_probe.summarize(json.loads(log.read_text(encoding="utf-8")))
-            summary = {
-                "headless": head,
-                "headless CPU": head_cpu,
-                "app (c to FINISHED)": app_s,
-                "ratio": head / app_s,
-                **summary,
-            }
-            # CPU ratio: headless CPU over the app's training-thread CPU (load-independent)
-            summary["CPU ratio headless/worker"] = head_cpu / max(
-                1e-9, summary.get("worker CPU, first to last chunk", 0.0)
-            )
-            cols_out.append(summary)
+            for side in sides if r % 2 == 0 else sides[::-1]:
+                log = _TMP / f"probe-{name}-{r}-{side}.json"
+                argv = [sys.executable, str(ROOT / "bench" / "ui_probe.py"), str(log), "open"]
+                env = None
+                if side == "baseline":
+                    env = pty_env()
+                    env["PYTHONPATH"] = str(BASELINE)
+                app_s = app_run(name, epochs, cols, rows, timeout=600, argv=argv, env=env)
+                summary = ui_probe.summarize(json.loads(log.read_text(encoding="utf-8")))
+                summary = {
+                    "headless": head,
+                    "headless CPU": head_cpu,
+                    "app (c to FINISHED)": app_s,
+                    "ratio": head / app_s,
+                    **summary,
+                }
+                # CPU ratios (load-independent): headless CPU over the app's
+                # training-thread CPU, and over training + UI thread CPU
+                worker = summary.get("worker CPU, first to last chunk", 0.0)
+                summary["CPU ratio headless/worker"] = head_cpu / max(1e-9, worker)
+                summary["CPU ratio headless/(worker+UI)"] = head_cpu / max(
+                    1e-9, worker + summary.get("UI thread CPU", 0.0)
+                )
+                summary["UI thread CPU per s"] = summary.get("UI thread CPU", 0.0) / max(
+                    1e-9, summary.get("total", 0.0)
+                )
+                cols_out.append(summary)
+                heads.append(f"run {r + 1}" + (f" {side}" if len(sides) > 1 else ""))
         keys = list(cols_out[0])
         say(
             markdown(
-                [name, *[f"run {i + 1}" for i in range(runs)]],
+                [name, *heads],
                 [
                     [
                         k,
@@ -1133,7 +1278,11 @@ ITEMS: dict[str, Callable[[list[str], bool], None]] = {
     "engine": lambda sc, q: item_engine(),
     "finish": lambda sc, q: item_finish(sc, q),
 }
-EXTRA: dict[str, Callable[[list[str], bool], None]] = {"profile": item_profile, "probe": item_probe}
+EXTRA: dict[str, Callable[[list[str], bool], None]] = {
+    "profile": item_profile,
+    "probe": item_probe,
+    "cpu": item_cpu,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1153,8 +1302,18 @@ def main(argv: list[str] | None = None) -> int:
         default="xor,spiral,digits",
         help="comma list (throughput uses all; pty and respond skip spiral)",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="finish: also time the app of this source tree, interleaved (a before/after)",
+    )
     ap.add_argument("--memory-child", choices=("engine", "app"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.baseline:
+        global BASELINE
+        BASELINE = Path(args.baseline).resolve()
+        if not (BASELINE / "tui_trainer" / "cli.py").is_file():
+            ap.error(f"--baseline {args.baseline}: no tui_trainer/cli.py there")
     unknown = [i for i in args.items if i not in ITEMS and i not in EXTRA]
     if unknown:
         ap.error(f"unknown item(s) {', '.join(unknown)}; choose from {', '.join([*ITEMS, *EXTRA])}")

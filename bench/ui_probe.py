@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import json
+import resource
 import sys
 import threading
 import time
@@ -73,8 +74,21 @@ def install(log_path: Path) -> None:
 
     def run(self: Any, s: Any, max_steps: Any = None, should_stop: Any = None) -> Any:
         t0, st, c0 = pc(), s.step, time.thread_time()
+        u0 = resource.getrusage(resource.RUSAGE_THREAD)
         r = orig_run(self, s, max_steps, should_stop)
-        LOG["chunks"].append([t0, pc(), s.step - st, time.thread_time() - c0])
+        u1 = resource.getrusage(resource.RUSAGE_THREAD)
+        # context switches inside the chunk: voluntary ones are mostly waits for
+        # the GIL (another thread of the app took it), involuntary ones the OS
+        LOG["chunks"].append(
+            [
+                t0,
+                pc(),
+                s.step - st,
+                time.thread_time() - c0,
+                u1.ru_nvcsw - u0.ru_nvcsw,
+                u1.ru_nivcsw - u0.ru_nivcsw,
+            ]
+        )
         LOG.setdefault("worker_cpu0", c0)
         LOG["worker_cpu1"] = time.thread_time()
         return r
@@ -134,6 +148,7 @@ def install(log_path: Path) -> None:
             t0 = pc()
             if name == "_start_run":
                 LOG["ui_cpu0"] = time.thread_time()
+                LOG["process_cpu0"] = time.process_time()
             try:
                 return orig(self, *a, **k)
             finally:
@@ -149,6 +164,7 @@ def install(log_path: Path) -> None:
     def finished(self: Any, msg: Any) -> None:
         LOG["finished"] = pc()
         LOG["ui_cpu1"] = time.thread_time()
+        LOG["process_cpu1"] = time.process_time()
         orig_finished(self, msg)
         log_path.write_text(json.dumps(LOG), encoding="utf-8")
 
@@ -185,8 +201,16 @@ def summarize(log: dict[str, Any]) -> dict[str, float]:
         "before first chunk": first,
         "in chunks": in_chunks,
         "worker CPU in chunks": sum(c[3] for c in chunks),
+        "worker GIL waits in chunks (voluntary switches)": sum(c[4] for c in chunks if len(c) > 4),
+        "worker preempted in chunks (involuntary switches)": sum(
+            c[5] for c in chunks if len(c) > 5
+        ),
         "worker CPU, first to last chunk": log["worker_cpu1"] - log["worker_cpu0"],
         "UI thread CPU": log.get("ui_cpu1", 0.0) - log.get("ui_cpu0", 0.0),
+        # the terminal's input and output threads, and anything else in the process
+        "other threads CPU": (log.get("process_cpu1", 0.0) - log.get("process_cpu0", 0.0))
+        - (log.get("ui_cpu1", 0.0) - log.get("ui_cpu0", 0.0))
+        - (log["worker_cpu1"] - log["worker_cpu0"]),
         "chunks": len(chunks),
         "gaps between chunks": gaps,
         "after last chunk": tail,
@@ -207,6 +231,10 @@ def summarize(log: dict[str, Any]) -> dict[str, float]:
 def main() -> None:
     log_path = Path(sys.argv[1])
     install(log_path)
+    import os
+
+    if os.environ.get("UI_PROBE_SWITCH_INTERVAL"):  # an experiment: the GIL's time slice
+        sys.setswitchinterval(float(os.environ["UI_PROBE_SWITCH_INTERVAL"]))
     from tui_trainer.cli import main as cli_main
 
     sys.exit(cli_main(sys.argv[2:]))

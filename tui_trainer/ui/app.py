@@ -3,9 +3,9 @@
 Single steps (a layer, a phase, a step, stepping back) run inline: they take
 microseconds to milliseconds. Anything open-ended (finish the epoch,
 continue, run to) runs in a thread worker that trains in short chunks under
-``self.lock``; the UI samples the session on a timer (10 Hz for counters,
-about 3 Hz for charts and heatmaps), so redraw cost does not grow with the
-step rate, and a pause takes effect within one chunk.
+``self.lock``; the UI samples the session on a timer (4 Hz for counters,
+1 Hz for charts, 0.5 Hz for heatmaps: ``RUN_TICK``), so redraw cost does not
+grow with the step rate, and a pause takes effect within one chunk.
 """
 
 from __future__ import annotations
@@ -80,6 +80,15 @@ if TYPE_CHECKING:
 MIN_W, MIN_H = 60, 18
 CHART_MIN = 12  # rows (with borders) the loss chart needs to be worth showing below the matrix
 PANELS = ("matrix", "chart", "data", "debug", "picture")
+# While running: the status line every RUN_TICK seconds, the charts, explain
+# and debug panels every HEAVY_TICKS ticks (1 Hz), the heatmap, data view and
+# network table every SLOW_TICKS (0.5 Hz: their bytes, see refresh_heavy).
+# Every frame costs the UI thread ~2 ms of Python, which the training thread
+# pays through the GIL: at 10 Hz the status frames were half the UI thread's
+# time on spiral (bench/ui.py cpu). Four updates a second still read as live.
+RUN_TICK = 0.25
+HEAVY_TICKS = 4
+SLOW_TICKS = 8
 # More keys for the key bar when the terminal is wide enough (by action).
 WIDE_KEYS = (
     "run_to",
@@ -285,7 +294,7 @@ class TrainerApp(App[None]):
         self.message_text = ""
         self._tick_count = 0
         self._last_phase_args: tuple | None = None
-        self._run_snapshot: tuple | None = None  # the worker's 10 Hz status sample
+        self._run_snapshot: tuple | None = None  # the worker's status sample, per RUN_TICK
         self._last_status = ""
         self._last_explain = ""
         self._pending: set[Callable[[], None]] = set()  # redraws queued by _after_frame
@@ -325,7 +334,7 @@ class TrainerApp(App[None]):
         self.query_one(NetworkView).focus()
         self._apply_size(self.size.width, self.size.height)
         self._apply_panel()
-        self.set_interval(0.1, self._tick)
+        self.set_interval(RUN_TICK, self._tick)
         self._install_signal_handlers()
         if self.recovery_file is not None:
             self.call_after_refresh(self._offer_resume)
@@ -597,9 +606,9 @@ class TrainerApp(App[None]):
         Widgets are only updated when their content changed: an update
         repaints the whole widget, and over SSH every byte counts.
         """
-        # While training runs, the worker samples these at 10 Hz between its
+        # While training runs, the worker samples these once a tick between its
         # chunks: waiting for the lock here cost the worker a hand-off (~7 ms
-        # on a loaded machine) ten times a second (bench/ui.py probe).
+        # on a loaded machine) at every tick (bench/ui.py probe).
         snap = self._run_snapshot if self.running and not self.searching else None
         with contextlib.nullcontext() if snap is not None else self.lock:
             s = self.session
@@ -762,13 +771,13 @@ class TrainerApp(App[None]):
         if not self.running:
             return
         self._tick_count += 1
-        self.refresh_status()  # 10 Hz, and only what changed
+        self.refresh_status()  # every tick, and only what changed
         # Charts 1 Hz; heatmap, data, network 0.5 Hz. A plotext chart costs
         # ~35 ms of the UI thread at 120x40, which the training thread pays for
         # through the GIL (bench/ui.py profile: at 2 Hz the chart was 11% of
         # the UI thread's time on spiral, the app 0.83x headless).
-        if self._tick_count % 10 == 0:
-            self.refresh_heavy(slow=self._tick_count % 20 == 0)
+        if self._tick_count % HEAVY_TICKS == 0:
+            self.refresh_heavy(slow=self._tick_count % SLOW_TICKS == 0)
 
     # ------------------------------------------------------------ panels
     def _fit_matrix(self) -> bool:
@@ -1159,7 +1168,7 @@ class TrainerApp(App[None]):
             t0 = time.perf_counter()
             with self.lock:
                 r = trap.run(s, max_steps=chunk, should_stop=stop)
-                if t0 - sampled >= 0.1:  # the status the UI shows, sampled at 10 Hz
+                if t0 - sampled >= RUN_TICK:  # the status the UI shows, once a tick
                     self._run_snapshot, sampled = self._status_snapshot(), t0
             dt = time.perf_counter() - t0
             if r.kind != "limit":

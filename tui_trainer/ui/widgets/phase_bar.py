@@ -67,4 +67,5 @@ class PhaseBar(Static):
         state: str = "",
         name: str = "",
     ) -> None:
-        self.update(phase_text(phase, layer, n_layers, diverged, done, state, name))
+        # One row (app.tcss): its size never depends on the text, so no layout.
+        self.update(phase_text(phase, layer, n_layers, diverged, done, state, name), layout=False)

@@ -106,7 +106,10 @@ class StatusLine(Static):
 
     def show(self, fields: list[tuple[str, str]]) -> None:
         self.fields = fields
-        self.update(Text(SEPARATOR.join(t for _, t in fields), no_wrap=True))
+        # One row, as wide as the screen (app.tcss): new text never changes
+        # its size, so no layout of the whole screen (bench/ui.py cpu: a
+        # reflow per status update was 13% of the UI thread while running).
+        self.update(Text(SEPARATOR.join(t for _, t in fields), no_wrap=True), layout=False)
 
     def render(self) -> RenderableType:
         width = self.content_size.width
