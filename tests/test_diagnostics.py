@@ -363,6 +363,8 @@ def test_diverged_before_any_step_finished():
     # the cause by where it overflowed (the advice `run` and the explain panel show)
     assert "before the first update" in found[0].advice
     assert "learning rate is not the cause" in found[0].advice
+    # and so none of its fixes is a learning rate: a well-scaled init, then a smaller scale
+    assert found[0].fixes == ({"model.init": "xavier"}, {"model.init_std": 1e199})
 
 
 # ------------------------------------------------------------- healthy

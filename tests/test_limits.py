@@ -96,8 +96,9 @@ def test_init_std_overflow_at_the_first_step_gets_init_advice(tmp_path: Path) ->
     )
     proc = cli("run", path, "-q")
     assert proc.returncode == 3
-    assert "smaller init_std (now 100)" in proc.stderr
-    assert "smaller learning rate" not in proc.stderr
+    assert "the learning rate is not the cause" in proc.stderr
+    assert 'try init = "he" (or init_std = 10)' in proc.stderr
+    assert "smaller learning rate" not in proc.stderr and "lr =" not in proc.stderr
 
 
 # --------------------------------------------------------------------------

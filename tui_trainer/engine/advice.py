@@ -39,6 +39,11 @@ def findings_advice(findings: Sequence[Finding], details: str = "4") -> str:
     causes = [f for f in findings if f.code != "diverged"] or list(findings)
     top = causes[0]
     text = f"Diagnosis: {top.title.lower()}"
+    if top.code == "diverged" and top.advice:
+        # its first sentence is the cause by phase ("it overflowed before the
+        # first update, so the learning rate is not the cause: ...")
+        cause = top.advice.split(". ")[0].rstrip(".")
+        text += f": {cause[:1].lower()}{cause[1:]}"
     if top.fixes:
         text += f"; try {fix_label(top.fixes[0])}"
         if len(top.fixes) > 1:

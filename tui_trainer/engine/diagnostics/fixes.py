@@ -96,8 +96,7 @@ def _fixes(f: Finding, s: Session) -> list[Fix]:
     if code in ("diverged", "lr_too_large"):
         nf = s.nonfinite
         if code == "diverged" and nf is not None and nf.step == 0 and nf.phase.name != "UPDATE":
-            # Before the first update: the start overflowed, not a step.
-            return [_init_fix(s), _lower_lr(s)]
+            return _start_overflow_fixes(s)
         if s.hyper.lr >= 30 * _typical(s):
             # Far off (30x and more): a tenth is still 3x the typical rate and
             # often still too large (on the benchmark's tuning runs it
@@ -166,6 +165,22 @@ def _fixes(f: Finding, s: Session) -> list[Fix]:
             return [{"model.init": _good_init(s)}, first]
         return [first, {"model.init": _good_init(s)}]
     return []
+
+
+def _start_overflow_fixes(s: Session) -> list[Fix]:
+    """Fixes for a NaN/Inf before the first update: the start overflowed, not a
+    step, so never a learning rate (the finding's advice says it is not the
+    cause): a well-scaled init, then a 10x smaller scale of the same init or
+    standardized inputs."""
+    cfg = s.cfg
+    second: Fix | None = None
+    if cfg.init == "normal":
+        second = {"model.init_std": nice(cfg.init_std / 10)}
+    elif cfg.init == "uniform":
+        second = {"model.init_scale": nice(cfg.init_scale / 10)}
+    elif _can_standardize(s):
+        second = {"data.standardize": True}
+    return [_init_fix(s)] + ([second] if second else [])
 
 
 def _can_standardize(s: Session) -> bool:
