@@ -149,3 +149,34 @@ def test_the_first_fix_for_an_exploding_start_stops_the_growth_too(tmp_path):
     s.run()
     assert _val_loss(fixed) < 0.8 * _val_loss(s)
     assert _val_loss(fixed) < 1.0  # the targets' variance is about 1: it learned
+
+
+def test_units_silent_from_a_he_start_under_a_tiny_rate_are_the_rates_finding(tmp_path):
+    """heldout2-lr_too_small-05: Adam at 2.25e-6 moves nothing, so the 5 of 8
+    units of layer 2 silent at the He start stay silent; round 3 also called
+    that dead_relu (with the fix "lower the lr" to 2e-7)."""
+    s = _scenario(
+        tmp_path,
+        301006,
+        'kind = "sine"\nn_samples = 300\nnoise = 0.1',
+        'hidden = [16, 8]\nactivation = "relu"\ninit = "he"',
+        'optimizer = "adam"\nlr = 2.25e-06\nbatch_size = 32\nepochs = 50',
+    )
+    s.run()
+    codes = _codes(s)
+    assert "lr_too_small" in codes
+    assert "dead_relu" not in codes
+
+
+def test_a_dead_start_under_a_tiny_rate_is_still_found(tmp_path):
+    s = _scenario(
+        tmp_path,
+        301006,
+        'kind = "moons"\nn_samples = 300\nnoise = 0.1',
+        'hidden = [16, 16]\nactivation = "relu"\ninit = "he"\nbias_init = -6.0',
+        'optimizer = "adam"\nlr = 2.25e-06\nbatch_size = 32\nepochs = 5',
+    )
+    s.run()
+    codes = _codes(s)
+    assert "lr_too_small" in codes
+    assert "dead_relu" in codes and codes["dead_relu"][0].fixes[0] == {"model.bias_init": 0.0}

@@ -1484,7 +1484,18 @@ def diagnose(session: Session) -> list[Finding]:
     small = None
     if vanishing is None and not _blocked_by_dead(r, slice(max(0, r.n - r.W), r.n)):
         small = _lr_too_small(r)
-    add(small or checks.absurd_small_lr(session))
+    small = small or checks.absurd_small_lr(session)
+    if small is not None and any(f.code == "dead_relu" for f in dead):
+        # A rate too small to move the weights leaves silent the units that
+        # started silent: whether that start is a fault is the at-init
+        # verdict's call (against a He start on the same examples), not the
+        # end-of-run rule's, whose "half a layer silent while the network
+        # does not fit" is the tiny rate's doing (heldout2: a He start with
+        # 62% of an 8-unit layer silent, Adam at 2e-6).
+        at_init = _dead_at_init(r) if mismatch is None and l2 is None and inputs is None else None
+        found = [f for f in found if f.code != "dead_relu"]
+        found.extend([at_init] if at_init is not None else [])
+    add(small)
     if inputs is None:
         sat = [
             f
