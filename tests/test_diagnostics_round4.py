@@ -180,3 +180,42 @@ def test_a_dead_start_under_a_tiny_rate_is_still_found(tmp_path):
     codes = _codes(s)
     assert "lr_too_small" in codes
     assert "dead_relu" in codes and codes["dead_relu"][0].fixes[0] == {"model.bias_init": 0.0}
+
+
+def _bench_run(tmp_path: Path, half: str, name: str) -> Session:
+    """A run of the benchmark's generator (bench/diagnosis.py), csv included."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import diagnosis as bench
+
+    (case,) = [c for c in bench.generate(half) if c.name == name]
+    (path,) = bench.write_cases([case], tmp_path)
+    sc = load_scenario(path)
+    data_set = sc.load_data()
+    return Session(sc.train_config(data_set), data_set)
+
+
+def test_overlapping_classes_at_their_limit_are_not_underfitting(tmp_path):
+    """tune2-healthy-73: three Gaussian blobs that overlap; a relu [8, 8] net
+    ends at 74% train accuracy, where 5 nearest neighbours get 68%. Round 3
+    called it underfitting (accuracy under 75%, loss flat)."""
+    from tui_trainer.engine.diagnostics.checks import neighbour_accuracy
+
+    s = _bench_run(tmp_path, "tune2", "tune2-healthy-73")
+    assert neighbour_accuracy(s) < 0.75
+    s.run()
+    assert "underfitting" not in _codes(s)
+
+
+def test_a_network_far_below_its_neighbours_still_underfits(tmp_path):
+    """tune-underfitting-09: one relu unit on xor (the best straight boundary
+    gets 79%, so the check before the first step lets it pass); 5 nearest
+    neighbours get every example right, the network about 60%."""
+    from tui_trainer.engine.diagnostics.checks import neighbour_accuracy
+
+    s = _bench_run(tmp_path, "tune", "tune-underfitting-09")
+    assert neighbour_accuracy(s) > 0.95
+    s.run()
+    (f,) = _codes(s)["underfitting"]
+    assert "nearest neighbours" in f.evidence
