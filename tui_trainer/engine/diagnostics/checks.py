@@ -173,8 +173,8 @@ def neighbour_accuracy(s: Session) -> float:
     512 training examples, each feature standardized: a model with no
     capacity limit of its own, so where it too gets only 72% right the
     classes overlap and 72% is about the data's limit, not underfitting.
-    Once per session (a 512 x 512 distance matrix, about a millisecond);
-    nan for regression.
+    Once per session, only when the underfitting rule asks (a 512 x 512
+    distance matrix, about 4 ms of CPU); nan for regression.
     """
     got = _NEIGHBOURS.get(s)
     if got is not None and got[0] == id(s.data):
