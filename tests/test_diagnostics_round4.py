@@ -219,3 +219,17 @@ def test_a_network_far_below_its_neighbours_still_underfits(tmp_path):
     s.run()
     (f,) = _codes(s)["underfitting"]
     assert "nearest neighbours" in f.evidence
+
+
+def test_hidden_units_pushed_to_their_extremes_behind_a_squashed_output_are_the_mismatch(
+    tmp_path,
+):
+    """tune-loss_mismatch-08: a sigmoid output before cross-entropy; training
+    drives the tanh layer below it to 90% saturation by step 480 (at 99%
+    accuracy). Round 3 reported that as `saturated` too, whose fix (relu)
+    leaves the mismatch in place."""
+    s = _bench_run(tmp_path, "tune", "tune-loss_mismatch-08")
+    s.run()
+    codes = _codes(s)
+    assert "loss_mismatch" in codes
+    assert "saturated" not in codes

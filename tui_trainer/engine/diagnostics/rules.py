@@ -1513,8 +1513,13 @@ def diagnose(session: Session) -> list[Finding]:
         sat = [
             f
             for f in _saturated(r, lr_large is not None)
-            # an output squashed by an activation the loss does not expect is the mismatch's
-            if not (mismatch is not None and f.layer == r.L - 1)
+            # An output squashed by an activation the loss does not expect is
+            # the mismatch's, and so are hidden units driven to their extremes
+            # while training chases outputs that activation cannot give (a
+            # tanh layer 90% saturated by step 480 behind a sigmoid output
+            # before cross-entropy, at 99% accuracy: tune-loss_mismatch-08).
+            # A start that saturated is still found (_saturated_at_init).
+            if mismatch is None
         ]
         # A start that saturated is the cause, seen at step 0: it comes first
         # (before the first loss it makes high, and before its later symptoms,
