@@ -2,16 +2,18 @@
 
 Usage::
 
-    python bench/diagnosis.py [--half tune|tune2|heldout|heldout2|tuning] [--quick] [--workers N]
+    python bench/diagnosis.py [--half tune|tune2|heldout|heldout2|heldout3|tuning] [--quick]
+                              [--workers N]
                               [--out DIR] [--no-repair] [--json FILE] [--show]
 
 It generates scenario files (``--out``, default a directory under the
 system's temporary directory): broken runs, each with one fault put in on
 purpose (the *label*, a diagnosis code), and healthy runs. Data kind, size,
-network, optimizer and seed vary from run to run. Four seed sets with
+network, optimizer and seed vary from run to run. Five seed sets with
 disjoint generator and scenario seeds (asserted by ``check_disjoint``):
-``tune``, ``tune2`` and ``heldout`` are tuning sets (``heldout`` was scored
-in an earlier round); ``heldout2`` is scored once, after tuning.
+``tune``, ``tune2``, ``heldout`` and ``heldout2`` are tuning sets
+(``heldout`` and ``heldout2`` were scored in earlier rounds); ``heldout3``
+is scored once, after tuning.
 
 Before scoring, every broken candidate is checked without the diagnosis
 (``validity``): its fault must show, i.e. the same run with the fault undone
@@ -77,12 +79,14 @@ HALVES = {
     "heldout": (23, 100_000),
     "tune2": (37, 200_000),
     "heldout2": (53, 300_000),
+    "heldout3": (71, 400_000),
 }
 # "tune2" is a second tuning set (its own generator and scenario seeds), for
-# checking that a rule tuned on "tune" carries over. "heldout" was scored
-# (and looked at) in an earlier round, so it is a tuning set now too; the
-# score to report is "heldout2", run once at the end of a round.
-TUNING = ("tune", "tune2", "heldout")
+# checking that a rule tuned on "tune" carries over. "heldout" (round 2) and
+# "heldout2" (round 3) were scored and looked at in earlier rounds, so they
+# are tuning sets now too; the score to report is "heldout3", run once at the
+# end of round 4.
+TUNING = ("tune", "tune2", "heldout", "heldout2")
 PER_FAULT = 12  # valid runs per fault and half (the first 12 whose fault shows)
 CANDIDATES = 24  # runs generated per fault and half to find them
 HEALTHY = 96  # healthy runs generated per half
@@ -926,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
         "--half",
         choices=(*HALVES, "tuning"),
         default="tuning",
-        help="a seed set, or 'tuning' (tune, tune2 and heldout; default). Score heldout2 once.",
+        help="a seed set, or 'tuning' (tune, tune2, heldout, heldout2; default). Score heldout3 once.",
     )
     ap.add_argument("--quick", action="store_true", help="a third of the runs")
     ap.add_argument("--workers", type=int, default=2, help="processes (default 2, at most 2)")

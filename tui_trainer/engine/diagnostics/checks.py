@@ -161,6 +161,44 @@ def linear_fit(s: Session) -> float:
     return value
 
 
+_NEIGHBOURS: weakref.WeakKeyDictionary[Session, tuple[int, float]] = weakref.WeakKeyDictionary()
+NEIGHBOURS_K = 5  # neighbours that vote
+NEIGHBOURS_N = 512  # training examples it looks at (the first ones)
+
+
+def neighbour_accuracy(s: Session) -> float:
+    """How well the classes can be told apart at all: k nearest neighbours.
+
+    The leave-one-out accuracy of a 5-nearest-neighbour vote on the first
+    512 training examples, each feature standardized: a model with no
+    capacity limit of its own, so where it too gets only 72% right the
+    classes overlap and 72% is about the data's limit, not underfitting.
+    Once per session, only when the underfitting rule asks (a 512 x 512
+    distance matrix, about 4 ms of CPU); nan for regression.
+    """
+    got = _NEIGHBOURS.get(s)
+    if got is not None and got[0] == id(s.data):
+        return got[1]
+    value = math.nan
+    if s.classification:
+        x = np.asarray(s.data.x_train, dtype=float)[:NEIGHBOURS_N]
+        labels = np.asarray(s.data.y_train).astype(int).ravel()[:NEIGHBOURS_N]
+        n = x.shape[0]
+        if n > NEIGHBOURS_K:
+            sd = x.std(axis=0)
+            z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+            sq = np.sum(z * z, axis=1)
+            d = sq[:, None] + sq[None, :] - 2 * (z @ z.T)
+            np.fill_diagonal(d, np.inf)  # leave one out
+            near = np.argpartition(d, NEIGHBOURS_K, axis=1)[:, :NEIGHBOURS_K]
+            k = int(labels.max()) + 1
+            votes = np.zeros((n, k))
+            np.add.at(votes, (np.repeat(np.arange(n), NEIGHBOURS_K), labels[near].ravel()), 1)
+            value = float(np.mean(np.argmax(votes, axis=1) == labels))
+    _NEIGHBOURS[s] = (id(s.data), value)
+    return value
+
+
 UNDERFIT_LINEAR_ACCURACY = 0.75  # the dynamic rule's poor fit (rules.UNDERFIT_ACCURACY)
 UNDERFIT_LINEAR_RESIDUAL = 0.5  # ... and its regression bar: half the targets' variance
 
