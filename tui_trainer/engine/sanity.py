@@ -486,9 +486,15 @@ def lr_verdict(findings: Sequence[Any]) -> str:
 _WEIGHTS = {"grad": 0.2, "init": 0.05, "overfit": 0.2, "baseline": 0.5, "ratio": 0.05}
 
 
-def run_all(s: Session, progress: Progress | None = None) -> list[CheckResult]:
-    """Run every check in order; a check that raises is reported as failed."""
-    total = sum(_WEIGHTS.values())
+Plan = list[tuple[str, str, Callable[[Progress | None], CheckResult]]]
+
+
+def run_plan(
+    plan: Plan, weights: dict[str, float], progress: Progress | None = None
+) -> list[CheckResult]:
+    """Run ``(key, label, check)`` in order with progress weighted by ``weights[key]``;
+    a check that raises is reported as failed (both backends' ``run_all``)."""
+    total = sum(weights.values())
     done = 0.0
 
     def sub(weight: float) -> Progress | None:
@@ -497,20 +503,25 @@ def run_all(s: Session, progress: Progress | None = None) -> list[CheckResult]:
         start = done
         return lambda f: progress(min(1.0, (start + weight * f) / total))
 
-    plan: list[tuple[str, str, Callable[[Progress | None], CheckResult]]] = [
+    results = []
+    for key, label, fn in plan:
+        try:
+            results.append(fn(sub(weights[key])))
+        except Exception as exc:  # a broken check must not take the UI down
+            results.append(CheckResult(label, False, f"error: {type(exc).__name__}: {exc}"))
+        done += weights[key]
+        if progress is not None:
+            progress(min(1.0, done / total))
+    return results
+
+
+def run_all(s: Session, progress: Progress | None = None) -> list[CheckResult]:
+    """Run every check in order; a check that raises is reported as failed."""
+    plan: Plan = [
         ("grad", "gradient check", lambda p: check_gradients(s)),
         ("init", "loss at init", lambda p: check_init_loss(s)),
         ("overfit", "overfit a tiny batch", lambda p: check_overfit_tiny_batch(s, progress=p)),
         ("baseline", "zero-input baseline", lambda p: check_zero_input_baseline(s, progress=p)),
         ("ratio", "update ratio", lambda p: check_update_ratio(s)),
     ]
-    results = []
-    for key, label, fn in plan:
-        try:
-            results.append(fn(sub(_WEIGHTS[key])))
-        except Exception as exc:  # a broken check must not take the UI down
-            results.append(CheckResult(label, False, f"error: {type(exc).__name__}: {exc}"))
-        done += _WEIGHTS[key]
-        if progress is not None:
-            progress(min(1.0, done / total))
-    return results
+    return run_plan(plan, _WEIGHTS, progress)

@@ -44,11 +44,13 @@ from tui_trainer.engine.sanity import (
     RATIO_HIGH,
     RATIO_LOW,
     CheckResult,
+    Plan,
     _fmt,
     _fmt_rel,
     _grad_detail,
     init_loss_tolerance,
     lr_verdict,
+    run_plan,
 )
 from tui_trainer.torch.data import TensorData, get_rng, set_rng
 from tui_trainer.torch.fork import _strip_session_hooks, copy_training_objects
@@ -491,16 +493,7 @@ _WEIGHTS = {
 
 def run_all(s: TorchSession, progress: Progress | None = None) -> list[CheckResult]:
     """Run every check in order; a check that raises is reported as failed."""
-    total = sum(_WEIGHTS.values())
-    done = 0.0
-
-    def sub(weight: float) -> Progress | None:
-        if progress is None:
-            return None
-        start = done
-        return lambda f: progress(min(1.0, (start + weight * f) / total))
-
-    plan: list[tuple[str, str, Callable[[Progress | None], CheckResult]]] = [
+    plan: Plan = [
         ("grad", "gradient check", lambda p: check_gradients(s, progress=p)),
         ("reach", "gradients reach every parameter", lambda p: check_gradients_reach(s)),
         ("init", "loss at init", lambda p: check_init_loss(s)),
@@ -508,13 +501,4 @@ def run_all(s: TorchSession, progress: Progress | None = None) -> list[CheckResu
         ("baseline", "zero-input baseline", lambda p: check_zero_input_baseline(s, progress=p)),
         ("ratio", "update ratio", lambda p: check_update_ratio(s)),
     ]
-    results = []
-    for key, label, fn in plan:
-        try:
-            results.append(fn(sub(_WEIGHTS[key])))
-        except Exception as exc:  # a broken check must not take the UI down
-            results.append(CheckResult(label, False, f"error: {type(exc).__name__}: {exc}"))
-        done += _WEIGHTS[key]
-        if progress is not None:
-            progress(min(1.0, done / total))
-    return results
+    return run_plan(plan, _WEIGHTS, progress)
