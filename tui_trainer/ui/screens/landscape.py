@@ -407,7 +407,7 @@ class LandscapeScreen(Dialog[None]):
     }
     #ls-verdict {
         height: auto;
-        max-height: 8;
+        max-height: 50%;
         padding: 0 1;
     }
     """
