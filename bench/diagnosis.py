@@ -564,7 +564,7 @@ def validity(cases: list[Case], out: Path, workers: int) -> dict[str, dict[str, 
     healthy run is valid when it ends finite and does not overfit by that
     same rule (its end 1.25x and 0.05 chance levels above its best epoch's
     validation loss). Results are cached in
-    ``out/validity.json`` by the scenario texts (they do not depend on the rules).
+    ``out/validity2.json`` by the scenario texts (they do not depend on the rules).
     """
     cache_path = out / "validity2.json"
     cache: dict[str, dict[str, float]] = {}
