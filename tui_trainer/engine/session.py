@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -114,6 +114,34 @@ class StopReason:
 
     kind: str  # "predicate", "finished", "diverged", "cancelled", "limit"
     message: str = ""
+
+
+def back_target(
+    position: int, per_step: int, phase_ends: Iterable[int], granularity: str, oldest: int
+) -> int:
+    """Where ``back(granularity)`` goes from ``position``, for either backend.
+
+    Positions count pause points: ``per_step`` of them per step, the ones in
+    ``phase_ends`` (offsets within a step) ending a phase. Raises SessionError at
+    the start of training or past the step-back history (``oldest``).
+    """
+    G = position
+    if G == 0:
+        raise SessionError("already at the start of training")
+    if granularity == "layer":
+        target = G - 1
+    elif granularity == "phase":
+        ends = set(phase_ends)
+        target = G - 1
+        while target > 0 and (target % per_step) not in ends:
+            target -= 1
+    elif granularity == "step":
+        target = G - (G % per_step) if G % per_step else G - per_step
+    else:
+        raise ValueError("granularity must be layer, phase or step")
+    if target < oldest:
+        raise SessionError("that is beyond the step-back history")
+    return target
 
 
 class Session:
@@ -747,23 +775,11 @@ class Session:
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer, phase or step (gdb's reverse-step family)."""
-        G = self.position
-        if G == 0:
-            raise SessionError("already at the start of training")
-        if granularity == "layer":
-            target = G - 1
-        elif granularity == "phase":
-            ends = set(self._phase_end_indices())
-            target = G - 1
-            while target > 0 and (target % self.E) not in ends:
-                target -= 1
-        elif granularity == "step":
-            target = G - (G % self.E) if G % self.E else G - self.E
-        else:
-            raise ValueError("granularity must be layer, phase or step")
-        if target < self.oldest_position:
-            raise SessionError("that is beyond the step-back history")
-        self.goto(target)
+        self.goto(
+            back_target(
+                self.position, self.E, self._phase_end_indices(), granularity, self.oldest_position
+            )
+        )
 
     # ---------------------------------------------------- hyperparameters
     def _hyper_dict(self) -> dict[str, Any]:

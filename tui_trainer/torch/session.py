@@ -55,6 +55,7 @@ from tui_trainer.engine.session import (
     Diverged,
     SessionError,
     StopReason,
+    back_target,
 )
 from tui_trainer.engine.stepper import Event, Phase
 from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng, tensor_batches
@@ -1060,23 +1061,11 @@ class TorchSession(FastForward):
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""
-        G = self.position
-        if G == 0:
-            raise SessionError("already at the start of training")
-        if granularity == "layer":
-            target = G - 1
-        elif granularity == "phase":
-            ends = set(self._phase_end_indices())
-            target = G - 1
-            while target > 0 and (target % self.E) not in ends:
-                target -= 1
-        elif granularity == "step":
-            target = G - (G % self.E) if G % self.E else G - self.E
-        else:
-            raise ValueError("granularity must be layer, phase or step")
-        if target < self.oldest_position:
-            raise SessionError("that is beyond the step-back history")
-        self.goto(target)
+        self.goto(
+            back_target(
+                self.position, self.E, self._phase_end_indices(), granularity, self.oldest_position
+            )
+        )
 
     # ---------------------------------------------------- hyperparameters
     def hyperparameters(self) -> dict[str, Any]:
