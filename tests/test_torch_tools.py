@@ -565,3 +565,26 @@ def test_a_fork_taken_mid_step_has_none_of_the_sessions_hooks_but_keeps_the_user
         with torch.no_grad():
             model(torch.zeros(2, 64))
         assert seen == [1]  # the user's hook still runs on the copy
+
+
+def test_a_module_name_from_the_users_file_reaches_the_debug_panel_made_visible() -> None:
+    """A ModuleDict key or add_module name is any string without a dot: an escape
+    sequence in it must be shown as text in the findings, never sent to the terminal."""
+    from collections import OrderedDict
+
+    from tui_trainer.engine.breakpoints import BreakpointSet
+    from tui_trainer.engine.watches import WatchList
+    from tui_trainer.torch.diagnose import diagnose
+    from tui_trainer.ui.widgets.inspector import inspector_text
+
+    torch.manual_seed(0)
+    parts: list[tuple[str, nn.Module]] = [("\x1b[2Jfirst", nn.Linear(4, 4)), ("s0", nn.Sigmoid())]
+    for i in range(1, 12):
+        parts += [(f"l{i}", nn.Linear(4, 4)), (f"s{i}", nn.Sigmoid())]
+    model = nn.Sequential(OrderedDict([*parts, ("out", nn.Linear(4, 2))]))
+    with small_session(model, lr=1e-3) as s:
+        s.run(max_steps=12)
+        found = diagnose(s)
+        assert any("\x1b" in f.title for f in found)  # the name is in the finding
+        text = inspector_text(found, BreakpointSet(), WatchList(), 80).plain
+    assert "\x1b" not in text and "\\x1b[2Jfirst" in text

@@ -47,10 +47,11 @@ def inspector_text(
         t.append("  nothing suspicious so far\n", style="dim")
     for f in findings:
         t.append(f" {f.severity.upper()} ", style=SEVERITY_STYLE.get(f.severity, ""))
-        t.append(f" {f.title}", style="bold")
+        # names in findings come from files (a csv's columns, a model's modules)
+        t.append(f" {visible(f.title)}", style="bold")
         t.append(f" (from step {f.step})\n")
-        t.append(f"  {f.evidence}\n", style="")
-        t.append(f"  Try: {f.advice}\n", style="italic")
+        t.append(f"  {visible(f.evidence)}\n", style="")
+        t.append(f"  Try: {visible(f.advice)}\n", style="italic")
     t.append("Breakpoints", style="bold underline")
     t.append("  (b add, B manage)\n", style="dim")
     if not bps.items:
