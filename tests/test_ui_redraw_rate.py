@@ -131,3 +131,43 @@ def test_a_hidden_panel_is_not_redrawn_while_running_and_is_when_shown(
             app.running = False
 
     run_app(app, body, size=(120, 40))
+
+
+def test_the_chart_drawn_while_running_is_the_one_shown_after_the_pause() -> None:
+    """While running the loss chart is drawn by the fast braille figure (a tenth of
+    plotext's UI time); when the run stops plotext draws it again. The same
+    history must give the same picture, line for line, so the chart does not
+    jump when the user pauses."""
+    from tui_trainer.ui.widgets.safe_plot import SafePlot
+
+    app = TrainerApp(xor_session(), name="xor")
+
+    async def body(pilot) -> None:  # noqa: ANN001
+        app.action_show_panel("chart")
+        s = app.session
+        for _ in range(40):
+            s.advance("step")
+        await pilot.pause()
+
+        def lines() -> list[str]:
+            plot = app.query_one("#chart-plot", SafePlot)
+            return [
+                "".join(seg.text for seg in plot.render_line(y)) for y in range(plot.size.height)
+            ]
+
+        app.running = True  # as while a run goes
+        try:
+            app.refresh_heavy(slow=False)
+            await pilot.pause()
+            assert app.query_one("#chart-plot", SafePlot).fast is not None
+            running = lines()
+        finally:
+            app.running = False
+        app.refresh_heavy()
+        await pilot.pause()
+        assert app.query_one("#chart-plot", SafePlot).fast is None  # plotext again
+        paused = lines()
+        assert sum("┤" in line for line in paused) >= 2  # a real chart, with y ticks
+        assert running == paused
+
+    run_app(app, body, size=(120, 40))

@@ -691,6 +691,7 @@ class TrainerApp(App[None]):
                         h.epoch_series("val_loss").copy(),
                         epoch_acc=h.epoch_series("accuracy").copy(),
                         val_acc=h.epoch_series("val_accuracy").copy(),
+                        fast=self.running,  # plotext again when the run stops
                     ),
                 )
 

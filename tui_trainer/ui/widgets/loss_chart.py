@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
+from tui_trainer.ui.render.braille_chart import BrailleFigure
 from tui_trainer.ui.render.chart_axes import (
     EPOCH_TRAIN,
     STEP_TRAIN,
@@ -152,7 +153,11 @@ class LossChart(RedrawOnResize, Container):
         title: str = "",
         epoch_acc: np.ndarray | None = None,
         val_acc: np.ndarray | None = None,
+        fast: bool = False,
     ) -> None:
+        """Draw the series; ``fast`` (while training runs) draws them with
+        ``BrailleFigure`` instead of plotext, the same axes in the same layout."""
+
         def tail(a: np.ndarray | None) -> float:
             return float(a[-1]) if a is not None and len(a) else 0.0
 
@@ -172,12 +177,13 @@ class LossChart(RedrawOnResize, Container):
             self.size,
             title,
             self._lr_shown,
+            fast,
         )
         if key == self._key:
             return
         self._key = key
         plot = lazy_plot(self, "chart-plot")
-        plt = plot.plt
+        plt = BrailleFigure() if fast else plot.plt
         plt.clear_data()
         plt.clear_figure()
         # The plot's own size is 0 until its first layout: use the panel's.
@@ -187,7 +193,7 @@ class LossChart(RedrawOnResize, Container):
         if acc:
             assert epoch_acc is not None and val_acc is not None
             self._accuracy(plt, epoch_steps, epoch_acc, val_acc, x_range, rows, cols)
-            plot.refresh()
+            plot.show_fast(plt if fast else None)
             return
         n = max(20, self.size.width * 2)
         # plotext draws nothing past ~1e50; a diverging loss reaches 1e300.
@@ -233,7 +239,7 @@ class LossChart(RedrawOnResize, Container):
             apply_axes(plt, x_range, allv, rows=rows, cols=cols, log_ticks=log)
         plt.xlabel("step")
         self._set_legend(legend_line(entries, ", ".join(notes), cols - 2))
-        plot.refresh()
+        plot.show_fast(plt if fast else None)
 
     def _accuracy(
         self,
