@@ -14,6 +14,7 @@ run stops, the chart is drawn by plotext again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,9 +123,13 @@ class BrailleFigure:
             y1 = y0 + 1.0
         return x0, x1, y0, y1
 
-    def build(self, width: int, height: int) -> Text:
+    def build(self, width: int, height: int, frame: Style | str = "") -> Text:
         """The chart as ``height`` lines of ``width`` cells, in plotext's layout and
-        with plotext's rounding, so the chart does not move when plotext takes over."""
+        with plotext's rounding, so the chart does not move when plotext takes over.
+
+        ``frame`` styles the frame, ticks and labels (as plotext's ticks colour;
+        a span of their own also keeps them apart from the blank cells).
+        """
         y_labels = self.y_ticks[1]
         margin = max((len(s) for s in y_labels), default=0)
         cols = width - margin - 2  # inside the frame
@@ -156,11 +161,17 @@ class BrailleFigure:
                 tick_row[r] = label
 
         text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(" " * margin + "┌" + "─" * cols + "┐\n")
+        text.append(" " * margin)
+        text.append("┌" + "─" * cols + "┐", style=frame)
+        text.append("\n")
         chars = np.where(bits > 0, bits.astype(np.int64) + 0x2800, 0x20)
         for r in range(rows):
             label = tick_row.get(r)
-            text.append(" " * margin + "│" if label is None else label.rjust(margin) + "┤")
+            if label is None:
+                text.append(" " * margin)
+                text.append("│", style=frame)
+            else:
+                text.append(label.rjust(margin) + "┤", style=frame)
             line = "".join(map(chr, chars[r]))
             who = owner[r]
             start = 0
@@ -169,11 +180,12 @@ class BrailleFigure:
                 k = int(who[start])
                 text.append(line[start:end], style=styles[k] if k >= 0 else None)
                 start = end
-            text.append("│\n")
+            text.append("│", style=frame)
+            text.append("\n")
 
         # x tick labels where they fit (plotext skips one that would touch
         # another), and a ┬ on the bottom frame for each label written
-        frame = ["─"] * cols
+        ticks = ["─"] * cols
         under = [" "] * width
         for t, label in zip(*self.x_ticks, strict=False):
             c = int(_cells(t, x0, x1, cols))
@@ -184,9 +196,16 @@ class BrailleFigure:
             if first < 0 or first + len(label) > width or any(ch != " " for ch in under[lo:hi]):
                 continue
             under[first : first + len(label)] = list(label)
-            frame[c] = "┬"
-        text.append(" " * margin + "└" + "".join(frame) + "┘\n")
-        text.append("".join(under) + "\n")
-        lead = margin + 1 + cols // 2 - len(self.x_label) // 2  # centred on the canvas
-        text.append((" " * max(0, lead) + self.x_label).ljust(width)[:width])
+            ticks[c] = "┬"
+        text.append(" " * margin)
+        text.append("└" + "".join(ticks) + "┘", style=frame)
+        text.append("\n")
+        for part in re.split(r"( +)", "".join(under)):  # labels styled, blanks not
+            text.append(part, style=None if part.startswith(" ") else frame)
+        text.append("\n")
+        lead = max(0, margin + 1 + cols // 2 - len(self.x_label) // 2)  # centred on the canvas
+        label = self.x_label[: max(0, width - lead)]
+        text.append(" " * lead)
+        text.append(label, style=frame)
+        text.append(" " * (width - lead - len(label)))
         return text

@@ -29,17 +29,19 @@ class SafePlot(PlotextPlot):
         self.fast = figure
         self.refresh()
 
-    def _fast_style(self) -> Style:
-        """plotext's colours under textual-plotext's "auto" theme: surface and foreground."""
+    def _fast_styles(self) -> tuple[Style, Style]:
+        """plotext's colours under textual-plotext's "auto" theme: the surface
+        behind everything, the foreground for the frame, ticks and labels."""
         v = self.app.theme_variables
         bg, fg = Color.parse(v.get("surface", "black")), Color.parse(v.get("foreground", "white"))
-        return Style(bgcolor=bg.rich_color, color=fg.rich_color)
+        return Style(bgcolor=bg.rich_color), Style(color=fg.rich_color)
 
     def render(self) -> RenderResult:
         try:
             if self.fast is not None:
-                text = self.fast.build(self.size.width, self.size.height)
-                text.stylize_before(self._fast_style())
+                back, frame = self._fast_styles()
+                text = self.fast.build(self.size.width, self.size.height, frame)
+                text.stylize_before(back)
                 return text
             return super().render()
         except Exception as e:  # noqa: BLE001 - a plotting edge case is not a crash
