@@ -226,6 +226,75 @@ def project(
 
 
 # ------------------------------------------------------------ surface
+@dataclass
+class Plane:
+    """The two directions of a surface, the path projected on them and the grid's half-width."""
+
+    d1: Params
+    d2: Params
+    directions: str  # "random" or "pca" (what was used)
+    explained: tuple[float, float] | None
+    note: str
+    path: np.ndarray
+    in_plane: float
+    half: float
+
+
+def plane(
+    thetas: list[Params],
+    theta: Params,
+    directions: str,
+    span: float,
+    seed: int,
+    random_direction: Callable[[np.random.Generator], Params],
+) -> Plane:
+    """The plane of ``surface`` for both backends: the path's PCA plane (at least 3
+    points, the grid scaled to the path's extent) or two seeded random directions
+    from the backend's ``random_direction(rng)``."""
+    if directions not in ("random", "pca"):
+        raise ValueError("directions must be 'random' or 'pca'")
+    note = ""
+    explained = None
+    if directions == "pca" and len(thetas) >= 3:
+        d1, d2, explained = _pca(thetas)
+    else:
+        if directions == "pca":
+            note = "fewer than 3 trajectory points: random directions instead of PCA"
+            directions = "random"
+        rng = np.random.default_rng([seed, 4])
+        d1 = random_direction(rng)
+        d2 = random_direction(rng)
+    path, in_plane = project(thetas, theta, d1, d2)
+    half = float(span)
+    if directions == "pca":
+        extent = float(np.max(np.abs(path))) if path.size else 0.0
+        half = span * PATH_MARGIN * extent if extent > 0 else float(span)
+    return Plane(d1, d2, directions, explained, note, path, in_plane, half)
+
+
+def fill_grid(
+    half: float,
+    steps: int,
+    value_at: Callable[[float, float], float],
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``(alphas, betas, grid, complete)``: ``value_at(a, b)`` on a ``steps x steps``
+    grid over ``[-half, half]^2``, row by row; ``should_stop`` is polled and
+    ``progress`` reported between rows (rows not reached stay NaN)."""
+    alphas = np.linspace(-half, half, steps)
+    betas = np.linspace(-half, half, steps)
+    grid = np.full((steps, steps), np.nan)
+    for i, a in enumerate(alphas):
+        if should_stop is not None and should_stop():
+            return alphas, betas, grid, False
+        for j, b in enumerate(betas):
+            grid[i, j] = value_at(float(a), float(b))
+        if progress is not None:
+            progress((i + 1) / steps)
+    return alphas, betas, grid, True
+
+
 def surface(
     s: Session,
     steps: int = 21,
@@ -248,59 +317,34 @@ def surface(
     ``max_samples``). ``should_stop`` is polled and ``progress`` reported
     between grid rows.
     """
-    if directions not in ("random", "pca"):
-        raise ValueError("directions must be 'random' or 'pca'")
     if x is None or y is None:
         x, y = data_subset(s, max_samples, seed)
     net = clone_net(s.net)
     theta = s.net.get_params()
     thetas, path_steps = trajectory(s)
-    note = ""
-    explained = None
-    half = float(span)
-    if directions == "pca" and len(thetas) >= 3:
-        d1, d2, explained = _pca(thetas)
-    else:
-        if directions == "pca":
-            note = "fewer than 3 trajectory points: random directions instead of PCA"
-            directions = "random"
-        rng = np.random.default_rng([seed, 4])
-        d1 = random_direction(s.net, rng)
-        d2 = random_direction(s.net, rng)
-    path, in_plane = project(thetas, theta, d1, d2)
-    if directions == "pca":
-        extent = float(np.max(np.abs(path))) if path.size else 0.0
-        half = span * PATH_MARGIN * extent if extent > 0 else float(span)
-
+    pl = plane(thetas, theta, directions, span, seed, lambda rng: random_direction(s.net, rng))
     center = _value(net, s, x, y)  # net still holds theta
-    alphas = np.linspace(-half, half, steps)
-    betas = np.linspace(-half, half, steps)
-    grid = np.full((steps, steps), np.nan)
-    complete = True
-    for i, a in enumerate(alphas):
-        if should_stop is not None and should_stop():
-            complete = False
-            break
-        for j, b in enumerate(betas):
-            _set_offset(net, theta, [(float(a), d1), (float(b), d2)])
-            grid[i, j] = _value(net, s, x, y)
-        if progress is not None:
-            progress((i + 1) / steps)
+
+    def value_at(a: float, b: float) -> float:
+        _set_offset(net, theta, [(a, pl.d1), (b, pl.d2)])
+        return _value(net, s, x, y)
+
+    alphas, betas, grid, complete = fill_grid(pl.half, steps, value_at, progress, should_stop)
     return Landscape(
         alphas=alphas,
         betas=betas,
         loss=grid,
         center_loss=center,
-        d1=d1,
-        d2=d2,
-        path=path,
+        d1=pl.d1,
+        d2=pl.d2,
+        path=pl.path,
         path_steps=path_steps,
-        path_in_plane=in_plane,
-        directions=directions,
-        explained_variance=explained,
+        path_in_plane=pl.in_plane,
+        directions=pl.directions,
+        explained_variance=pl.explained,
         n_samples=int(len(x)),
         complete=complete,
-        note=note,
+        note=pl.note,
     )
 
 

@@ -31,11 +31,10 @@ import torch
 from tui_trainer.engine.backend_tools import NOT_PLOTTABLE
 from tui_trainer.engine.landscape import (
     MAX_SAMPLES,
-    PATH_MARGIN,
     Landscape,
     Slice,
-    _pca,
-    project,
+    fill_grid,
+    plane,
 )
 from tui_trainer.torch.data import LoaderData, TensorData, get_rng, set_rng
 
@@ -241,58 +240,33 @@ def surface(
 
     ``d1``/``d2`` of the result are float64 arrays in ``model.named_parameters()`` order.
     """
-    if directions not in ("random", "pca"):
-        raise ValueError("directions must be 'random' or 'pca'")
     if x is None or y is None:
         x, y = data_subset(s, max_samples, seed)
     thetas, path_steps = trajectory(s)
     theta = thetas[-1]
-    note = ""
-    explained = None
-    half = float(span)
     with restored(s) as named:
-        if directions == "pca" and len(thetas) >= 3:
-            d1, d2, explained = _pca(thetas)
-        else:
-            if directions == "pca":
-                note = "fewer than 3 trajectory points: random directions instead of PCA"
-                directions = "random"
-            rng = np.random.default_rng([seed, 4])
-            d1 = random_direction(named, rng)
-            d2 = random_direction(named, rng)
-        path, in_plane = project(thetas, theta, d1, d2)
-        if directions == "pca":
-            extent = float(np.max(np.abs(path))) if path.size else 0.0
-            half = span * PATH_MARGIN * extent if extent > 0 else float(span)
+        pl = plane(thetas, theta, directions, span, seed, lambda rng: random_direction(named, rng))
         center = loss_value(s, x, y)  # the model still holds theta
-        alphas = np.linspace(-half, half, steps)
-        betas = np.linspace(-half, half, steps)
-        grid = np.full((steps, steps), np.nan)
-        complete = True
-        for i, a in enumerate(alphas):
-            if should_stop is not None and should_stop():
-                complete = False
-                break
-            for j, b in enumerate(betas):
-                at = _offset(named, theta, [(float(a), d1), (float(b), d2)])
-                grid[i, j] = loss_value(s, x, y, at)
-            if progress is not None:
-                progress((i + 1) / steps)
+
+        def value_at(a: float, b: float) -> float:
+            return loss_value(s, x, y, _offset(named, theta, [(a, pl.d1), (b, pl.d2)]))
+
+        alphas, betas, grid, complete = fill_grid(pl.half, steps, value_at, progress, should_stop)
     return Landscape(
         alphas=alphas,
         betas=betas,
         loss=grid,
         center_loss=center,
-        d1=d1,
-        d2=d2,
-        path=path,
+        d1=pl.d1,
+        d2=pl.d2,
+        path=pl.path,
         path_steps=path_steps,
-        path_in_plane=in_plane,
-        directions=directions,
-        explained_variance=explained,
+        path_in_plane=pl.in_plane,
+        directions=pl.directions,
+        explained_variance=pl.explained,
         n_samples=int(len(x)),
         complete=complete,
-        note=note,
+        note=pl.note,
     )
 
 
