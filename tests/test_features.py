@@ -245,3 +245,46 @@ def test_a_cross_that_overflows_is_refused(tmp_path: Path) -> None:
         data_mod.load_csv(path, features=["a", "a^2"], standardize=False)
     assert info.value.field == "features"
     assert "'a^2' is not finite" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["edit x2", "switch"],  # the edited input kept, at a new row
+        ["edit x1", "switch"],  # the edited input dropped by the switch
+        ["switch", "edit x2"],
+        ["edit x2", "switch", "edit W1", "switch back"],  # edits between two switches
+        ["edit x2", "switch", "switch back"],
+    ],
+)
+def test_weight_edits_and_an_input_switch_at_one_boundary_replay_as_they_ran(
+    order: list[str],
+) -> None:
+    """A weight edit and an input switch at the same step boundary, in either
+    order: the step trains from the weights shown after them (an edit of an
+    input's weight follows that input to its new row; an edit of a dropped
+    input goes with it), and stepping back before them and replaying gives
+    the same weights, bit for bit."""
+    s = _session()
+    s.run_to_step(7)
+    for op in order:
+        if op == "switch":
+            s.set_hyper(features=["x2", "x1^2", "x1*x2"])
+        elif op == "switch back":
+            s.set_hyper(features=["x1", "x2"])
+        elif op == "edit W1":
+            s.edit_weight(1, 0, 0, -2.25)
+        else:  # edit the input x1 or x2 of layer 1's first unit
+            s.edit_weight(0, s.features.index(op.split()[1]), 0, 3.5)
+    shown = _params(s)  # what the screen shows at the boundary after these changes
+    s.advance("layer")  # the step begins: its forward pass uses exactly those weights
+    assert _same(_params(s), shown)
+    s.run_to_step(8)
+    after_one = _params(s)
+    s.run_to_step(15)
+    end = _params(s)
+    s.goto(5 * s.E)
+    s.goto(8 * s.E)
+    assert _same(_params(s), after_one)
+    s.goto(15 * s.E)
+    assert _same(_params(s), end)

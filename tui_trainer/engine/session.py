@@ -210,7 +210,8 @@ class Session:
         self._perm_cache: tuple[int, np.ndarray] | None = None
         self._hp_log: dict[int, dict[str, Any]] = {}
         # Weights set by hand: step boundary -> {(layer, row, col): value}.
-        self._edit_log: dict[int, dict[tuple[int, int, int], float]] = {}
+        # step -> {(layer, row, col): value}; the first layer's row is its input's name
+        self._edit_log: dict[int, dict[tuple[int, int | str, int], float]] = {}
         self.keyframes: dict[int, Keyframe] = {}
         # Parameters plus up to two optimizer buffers (Adam), whichever is in use.
         kf_bytes = sum(p.nbytes for p in self.net.params()) * 3
@@ -275,6 +276,9 @@ class Session:
         self.net.set_params(new_params)
         if opt_name == self.optimizer_name:
             self.opt.set_state(new_state)
+        # Edits at this boundary hold on top of the switch, whichever came first
+        # (as a replay applies them: the switch, then the edits).
+        self._apply_edits()
 
     def _make_opt(self, name: str) -> Optimizer:
         return make_optimizer(name, self.net.opt_shapes(), self.dtype)
@@ -901,6 +905,10 @@ class Session:
         if edits:
             layers = self.net.layers
             for (layer, row, col), value in edits.items():
+                if isinstance(row, str):  # the first layer's row of an input, by name
+                    if row not in self.features:
+                        continue  # that input was switched off after the edit
+                    row = self.features.index(row)
                 layers[layer].W[row, col] = value
                 layers[layer].delta_valid = False
 
@@ -932,7 +940,10 @@ class Session:
         at = self.step
         old = float(self.net.layers[layer].W[row, col])
         self._drop_future(at)
-        self._edit_log.setdefault(at, {})[(layer, row, col)] = float(self.dtype.type(v))
+        # The first layer's rows are the inputs: an edit there names its input, so
+        # an input switch at this boundary (before or after it) moves it along.
+        key = (layer, self.features[row] if layer == 0 else row, col)
+        self._edit_log.setdefault(at, {})[key] = float(self.dtype.type(v))
         self._apply_edits()
         if rewind:
             self.goto(here)
