@@ -224,6 +224,27 @@ MORE: list[tuple[str, list[Callable], tuple[str, ...]]] = [
     ("fingerprint_other", [with_meta(_set("data", value="0123456789abcdef"))], ("data",)),
     ("hp_log_key", [with_meta(_set("hp_log", " 7", value={"lr": 0.1}))], ("hp_log",)),
     ("hp_log_field", [with_meta(_set("hp_log", "25", value={"shell": 1}))], ("hp_log", "shell")),
+    ("edits_not_list", [with_meta(_set("edits", value={"0": 1}))], ("edits",)),
+    ("edits_entry_short", [with_meta(_set("edits", value=[[25, 1, 0]]))], ("edits[0]",)),
+    ("edits_before_step", [with_meta(_set("edits", value=[[3, 1, 0, 0, 1.0]]))], ("edits[0][0]",)),
+    ("edits_layer_huge", [with_meta(_set("edits", value=[[25, 9, 0, 0, 1.0]]))], ("edits[0][1]",)),
+    (
+        "edits_input_unknown",
+        [with_meta(_set("edits", value=[[25, 0, "__import__('os')", 0, 1.0]]))],
+        ("edits[0][2]",),
+    ),
+    ("edits_row_index", [with_meta(_set("edits", value=[[25, 0, 0, 0, 1.0]]))], ("edits[0][2]",)),
+    ("edits_col_outside", [with_meta(_set("edits", value=[[25, 1, 0, 7, 1.0]]))], ("edits[0][3]",)),
+    (
+        "edits_value_huge",
+        [with_meta(_set("edits", value=[[25, 1, 0, 0, 1e300]]))],
+        ("edits[0][4]",),
+    ),
+    (
+        "edits_too_many",
+        [with_meta(_set("edits", value=[[25, 1, 0, 0, 1.0]] * 100_001))],
+        ("edits", "100001"),
+    ),
     (
         "json_nesting",
         [lambda m: m.__setitem__("state.npy", _npy(np.array("[" * 100000 + "]" * 100000)))],

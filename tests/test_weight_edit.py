@@ -126,3 +126,26 @@ def test_bad_edits_are_refused_and_change_nothing(where, value):
         s.edit_weight(*where, value)
     assert_same(params(s), want)
     assert s._edit_log == {}
+
+
+def test_a_checkpoint_keeps_the_edits_ahead_of_it(tmp_path):
+    """Step back before two hand edits and save a checkpoint: resuming it and
+    running on sets both weights again at their steps, as the session would
+    (a checkpoint keeps the future's hyperparameter changes, and so its edits)."""
+    from tui_trainer.engine.checkpoint import load_checkpoint, save_checkpoint
+    from tui_trainer.engine.session import Session
+
+    s = make_session(optimizer="adam")
+    s.advance("step", 4)
+    s.edit_weight(0, 1, 0, 3.5)
+    s.advance("step", 2)
+    s.edit_weight(1, 0, 1, -1.25)
+    s.advance("step", 4)
+    end = params(s)
+    s.goto(2 * s.E)
+    path = save_checkpoint(s, tmp_path / "before-edits.npz")
+    t = Session(s.cfg, s.data0)
+    load_checkpoint(t, path)
+    assert t.step == 2
+    t.advance("step", 8)
+    assert_same(params(t), end)

@@ -378,6 +378,7 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
     f = _Fields(path)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: state: expected a JSON object, got {_describe(meta)}")
+    edits = meta.pop("edits", [])  # saved before weights could be edited: none
     f.obj(meta, "", STATE_KEYS)
     saved = f.obj(meta["config"], "config")
     mine = config_to_dict(session.cfg)
@@ -432,6 +433,7 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
         hp_log[key] = {k: f.hyper_value(k, v, f"hp_log.{key}.{k}") for k, v in entry.items()}
         if "features" in hp_log[key]:
             _check_inputs(f, hp_log[key]["features"], session, f"hp_log.{key}.features")
+    clean_edits = _check_edits(f, edits, session, step)
     acc = f.obj(meta["acc"], "acc", ("loss_sum", "count", "correct"))
     count = f.integer(
         acc["count"], "acc.count", cursor, cursor, f"{cursor}, the samples done this epoch"
@@ -448,8 +450,43 @@ def check_state(meta: Any, session: Any, path: Path) -> dict[str, Any]:
         "cursor": cursor,
         "hyper": hyper,
         "hp_log": hp_log,
+        "edits": clean_edits,
         "acc": clean_acc,
     }
+
+
+MAX_EDITS = 100_000  # weights set by hand; a person types each one
+
+
+def _check_edits(f: _Fields, edits: Any, session: Any, step: int) -> list[list[Any]]:
+    """``[[step, layer, row, col, value], ...]``: weights set by hand at a step
+    boundary at or after the checkpoint's step; the first layer's row is the
+    name of an input (an input switch may change which inputs exist)."""
+    from tui_trainer.engine.session import MAX_EDIT
+
+    if not isinstance(edits, list):
+        raise f.fail("edits", f"expected a list, got {_describe(edits)}")
+    if len(edits) > MAX_EDITS:
+        raise f.fail("edits", f"{len(edits)} entries", f"at most {MAX_EDITS}")
+    shapes = [ly.W.shape for ly in session.net.layers]
+    out: list[list[Any]] = []
+    for i, e in enumerate(edits):
+        field = f"edits[{i}]"
+        if not isinstance(e, list) or len(e) != 5:
+            raise f.fail(field, f"expected [step, layer, row, col, value], got {_describe(e)}")
+        at = f.integer(e[0], f"{field}[0]", step, MAX_INT, f"a step from {step} on")
+        layer = f.integer(e[1], f"{field}[1]", 0, len(shapes) - 1, "a layer index")
+        if layer == 0:
+            if not isinstance(e[2], str):
+                raise f.fail(f"{field}[2]", f"expected an input's name, got {_describe(e[2])}")
+            _check_inputs(f, [e[2]], session, f"{field}[2]")
+            row: int | str = e[2]
+        else:
+            row = f.integer(e[2], f"{field}[2]", 0, shapes[layer][0] - 1)
+        col = f.integer(e[3], f"{field}[3]", 0, shapes[layer][1] - 1)
+        value = f.number(e[4], f"{field}[4]", -MAX_EDIT, MAX_EDIT)
+        out.append([at, layer, row, col, value])
+    return out
 
 
 # ------------------------------------------------------------ members vs. the network

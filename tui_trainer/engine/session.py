@@ -969,6 +969,13 @@ class Session:
             "cursor": self.cursor,
             "hyper": self._hyper_dict(),
             "hp_log": {str(k): v for k, v in self._hp_log.items()},
+            # weights set by hand from this step on (a future kept after stepping back)
+            "edits": [
+                [k, layer, row, col, value]
+                for k, edits in sorted(self._edit_log.items())
+                if k >= self.step
+                for (layer, row, col), value in edits.items()
+            ],
             "acc": {k: self._acc[k] for k in ("loss_sum", "count", "correct")},
             "config": config_to_dict(self.cfg),
             "data": self.data_fingerprint(),
@@ -1016,6 +1023,10 @@ class Session:
         self.opt.set_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         self.step, self.epoch, self.cursor = meta["step"], meta["epoch"], meta["cursor"]
         self._hp_log = {int(k): v for k, v in meta["hp_log"].items()}
+        self._edit_log = {}
+        for k, layer, row, col, value in meta.get("edits", []):
+            self._edit_log.setdefault(int(k), {})[(layer, row, col)] = float(value)
+        self._apply_edits()
         self._acc = {
             **meta["acc"],
             "active": [arrays[f"acc/active{i}"].copy() for i in range(self.n_layers)],
