@@ -637,3 +637,32 @@ def test_lesson_4_rebuilds_the_network_and_says_so() -> None:
         assert app.session.epoch == 0
 
     run_app(app, body)
+
+
+def test_a_lesson_step_sets_l1_and_a_schedule_on_the_session(tmp_path: Path) -> None:
+    """``set = { l1 = ..., schedule = ... }`` reaches the session as the h dialog
+    would: from the next step, and the step after trains with them."""
+    path = tmp_path / "l1.toml"
+    path.write_text(
+        'name = "l1 lesson"\n[data]\nkind = "xor"\n[model]\nhidden = [4]\n'
+        '[[lesson]]\nsay = "Plain."\n\n'
+        '[[lesson]]\nsay = "Now with L1 and a step schedule."\n'
+        'set = { l1 = 0.002, schedule = "step", step_size = 1, gamma = 0.5 }\n'
+    )
+    sc, session = load(str(path))
+    app = TrainerApp(session, name=sc.name, lesson=Lesson(sc.name, sc.lesson, 1))
+
+    async def body(pilot: Pilot) -> None:
+        driver = app.lesson_driver
+        assert driver is not None
+        assert app.session.l1 == 0.0 and app.session.schedule.name == "constant"
+        driver.enter(1)
+        await pilot.pause()
+        hyper = app.session.hyperparameters()
+        assert hyper["l1"] == 0.002 and hyper["schedule"] == "step"
+        assert hyper["step_size"] == 1 and hyper["gamma"] == 0.5
+        app.session.advance("epoch")
+        app.session.advance("step")
+        assert app.session.current_lr == pytest.approx(0.5 * app.session.hyper.lr)
+
+    run_app(app, body)

@@ -94,12 +94,34 @@ def test_check_exits_2_on_each_broken_lesson() -> None:
         ('say = "x"\nuntil = "epoch >= "', "invalid condition"),
         ('do = "n"', "needs say"),
         ('say = "x"\nchoices = ["a"]', "expected 2 to 6"),
+        ('say = "x"\nset = { l1 = -0.1 }', "got -0.1"),
+        ('say = "x"\nset = { schedule = "warp" }', "unknown schedule"),
+        ('say = "x"\nset = { step_size = 0 }', "got 0"),
+        ('say = "x"\nset = { gamma = 0.0 }', "got 0.0"),
+        ('say = "x"\nset = { warmup_epochs = 2.5 }', "got 2.5"),
     ],
 )
 def test_other_step_mistakes(step: str, message: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(f"[[lesson]]\n{step}\n", "x.toml")
     assert any(message in p.message for p in info.value.problems), str(info.value)
+
+
+def test_set_of_l1_and_a_schedule_is_read() -> None:
+    sc = parse_scenario(
+        '[[lesson]]\nsay = "x"\nset = { l1 = 0.001, schedule = "step", step_size = 5, '
+        "gamma = 0.5, warmup_epochs = 2, min_lr = 0.001, t_max = 40 }\n",
+        "x.toml",
+    )
+    assert dict(sc.lesson[0].set) == {
+        "l1": 0.001,
+        "schedule": "step",
+        "step_size": 5,
+        "gamma": 0.5,
+        "warmup_epochs": 2,
+        "min_lr": 0.001,
+        "t_max": 40,
+    }
 
 
 def test_set_of_the_network_is_read() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from tui_trainer.engine.atomic import write_text_atomic
 from tui_trainer.engine.conditions import DEFAULT_NAMES, Condition, ConditionError, parse
-from tui_trainer.engine.config import ACTIVATIONS, LOSSES
+from tui_trainer.engine.config import ACTIVATIONS, LOSSES, SCHEDULES
 
 #: The panels a step may ``show`` (the app's main panels).
 LESSON_PANELS = ("matrix", "chart", "data", "debug")
@@ -33,7 +33,20 @@ STEP_KEYS = ("say", "ask", "choices", "answer", "why", "do", "until", "set", "sh
 #: the h dialog does; the network's shape and loss (REBUILD_KEYS) cannot change
 #: under trained weights, so they rebuild the session from the start, with the
 #: same seed and data (see :func:`rebuild`).
-HYPER_KEYS = ("lr", "momentum", "l2", "epochs", "optimizer")
+HYPER_KEYS = (
+    "lr",
+    "momentum",
+    "l2",
+    "l1",
+    "epochs",
+    "optimizer",
+    "schedule",
+    "warmup_epochs",
+    "step_size",
+    "gamma",
+    "min_lr",
+    "t_max",
+)
 REBUILD_KEYS = ("hidden", "loss", "activation", "data")
 #: What ``set = { data = {...} }`` may say: a generated data set (the lesson
 #: switches problems, e.g. from a regression to a classification). Files
@@ -284,12 +297,39 @@ def _set(ck: Any, item: Mapping[str, Any], path: str, task: str | None) -> dict[
             out[key] = float(v)
         elif key == "momentum" and number and 0 <= v < 1:
             out[key] = float(v)
-        elif key == "l2" and number and 0 <= v <= 10:
+        elif key in ("l2", "l1") and number and 0 <= v <= 10:
+            out[key] = float(v)
+        elif key == "schedule":
+            if v in SCHEDULES:
+                out[key] = v
+            else:
+                ck.add(where, f"unknown schedule {v!r:.40}", "one of " + ", ".join(SCHEDULES))
+        elif key in ("warmup_epochs", "t_max") and _whole(v) and 0 <= v <= 1_000_000:
+            out[key] = int(v)
+        elif key == "step_size" and _whole(v) and 1 <= v <= 1_000_000:
+            out[key] = int(v)
+        elif key == "gamma" and number and 0 < v <= 1:
+            out[key] = float(v)
+        elif key == "min_lr" and number and 0 <= v <= 100 and math.isfinite(v):
             out[key] = float(v)
         else:
-            rng = {"lr": "a number > 0 and <= 100", "momentum": "0 <= m < 1", "l2": "0..10"}
-            ck.add(where, f"got {v!r}", rng[key])
+            rng = {
+                "lr": "a number > 0 and <= 100",
+                "momentum": "0 <= m < 1",
+                "l2": "0..10",
+                "l1": "0..10",
+                "warmup_epochs": "a whole number 0..1000000",
+                "t_max": "a whole number 0..1000000",
+                "step_size": "a whole number 1..1000000",
+                "gamma": "0 < gamma <= 1",
+                "min_lr": "0..100",
+            }
+            ck.add(where, f"got {v!r:.40}", rng[key])
     return out
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _generator(kind: str) -> Any:
