@@ -10,11 +10,17 @@ the chart code and its axes (``chart_axes.apply_axes``, ``log_axis``) are the
 same for both, and draws them in plotext's layout (frame, ``┤`` and ``┬``
 ticks, labels, the x label centred below) in about a millisecond. When the
 run stops, the chart is drawn by plotext again.
+
+The drawing copies plotext's rounding (``get_matrix_data``, ``get_lines``,
+``hd_group``, ``correct_coord``), so the two are the same character for
+character (``tests/test_braille_chart.py``). One case differs by design:
+when two tick labels fall on one row, or x labels crowd, plotext keeps one
+in the order of a Python ``set`` of the labels (string hashing, so it can
+change from one run of the program to the next); this figure keeps the first.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,42 +110,84 @@ class BrailleFigure:
 
     # drawing
     def _limits(self) -> tuple[float, float, float, float]:
-        allx = [s[0] for s in self.series]
-        ally = [s[1] for s in self.series]
-        if self.x_lim is not None:
-            x0, x1 = self.x_lim
-        else:
-            v = np.concatenate(allx) if allx else np.array([0.0, 1.0])
-            x0, x1 = float(v.min()), float(v.max())
-        if self.y_lim is not None:
-            y0, y1 = self.y_lim
-        else:
-            v = np.concatenate(ally + [np.asarray(self.y_ticks[0], dtype=float)])
-            v = v[np.isfinite(v)] if len(v) else np.array([0.0, 1.0])
-            y0, y1 = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
-        if x1 <= x0:
-            x1 = x0 + 1.0
-        if y1 <= y0:
-            y1 = y0 + 1.0
-        return x0, x1, y0, y1
+        """The axes' ranges: as set, else the data's (plotext's ``get_lim``)."""
+
+        def lim(values: list[np.ndarray]) -> tuple[float, float]:
+            v = np.concatenate(values) if values else np.zeros(0)
+            if not len(v):
+                return -1.0, 1.0
+            lo, hi = float(v.min()), float(v.max())
+            if lo == hi:
+                return (0.5 * lo, 1.5 * lo) if lo != 0 else (-1.0, 1.0)
+            return lo, hi
+
+        x0, x1 = self.x_lim or lim([s[0] for s in self.series])
+        y0, y1 = self.y_lim or lim([s[1] for s in self.series])
+        return x0, x1 if x1 != x0 else x0 + 1.0, y0, y1 if y1 != y0 else y0 + 1.0
 
     def build(self, width: int, height: int, frame: Style | str = "") -> Text:
         """The chart as ``height`` lines of ``width`` cells, in plotext's layout and
         with plotext's rounding, so the chart does not move when plotext takes over.
 
-        ``frame`` styles the frame, ticks and labels (as plotext's ticks colour;
-        a span of their own also keeps them apart from the blank cells).
+        The cells are written in plotext's order (x tick labels, y tick labels,
+        the axes, the corners, the bottom axis, the x label, the data), so where
+        two land on one cell the same one wins. ``frame`` styles the frame,
+        ticks and labels (as plotext's ticks colour; a span of their own also
+        keeps them apart from the blank cells).
         """
-        y_labels = self.y_ticks[1]
-        margin = max((len(s) for s in y_labels), default=0)
+        margin = max((len(s) for s in self.y_ticks[1]), default=0)
         cols = width - margin - 2  # inside the frame
         rows = height - 4  # frame top and bottom, tick labels, x label
         if cols < 2 or rows < 1:
             return Text("")
         x0, x1, y0, y1 = self._limits()
+        codes = np.full((height, width), 0x20, dtype=np.int64)  # line 0 is the top line
+        ids = np.zeros((height, width), dtype=np.int64)  # 0 blank, 1 frame, 2 + k series k
 
+        def put(line: int, col: int, s: str) -> None:
+            if 0 <= line < height and s:
+                a, b = max(col, 0), min(col + len(s), width)
+                if a < b:
+                    codes[line, a:b] = [ord(ch) for ch in s[a - col : b - col]]
+                    ids[line, a:b] = 1
+
+        left, bottom = margin, height - 3  # the left axis' column, the bottom axis' line
+        # x tick labels where they fit: one that would touch another is left out
+        # (plotext decides which in an order of its own, see the module's doc)
+        ticked: set[int] = set()
+        for t, label in zip(*self.x_ticks, strict=False):
+            c = int(_cells(t, x0, x1, cols))
+            under = [chr(v) for v in codes[height - 2]]
+            first = _centred(under, label, left + 1 + c)
+            lo, hi = max(first - 1, 0), min(first + len(label) + 1, width)
+            if label and first >= 0 and first + len(label) <= width:
+                if all(ch == " " for ch in under[lo:hi]):
+                    put(height - 2, first, label)
+                    ticked.add(c)
+        put(0, left + 1, "─" * cols)
+        # y tick labels on the line of their row, even a frame's line (as plotext);
+        # of two on one row the first stays
+        rows_ticked: set[int] = set()
+        for t, label in zip(*self.y_ticks, strict=False):
+            r = int(_cells(t, y0, y1, rows))  # canvas row from the bottom
+            if r not in rows_ticked:
+                rows_ticked.add(r)
+                put(bottom - 1 - r, 0, label.rjust(margin))
+        for r in range(rows):
+            put(bottom - 1 - r, left, "┤" if r in rows_ticked else "│")
+            put(bottom - 1 - r, left + cols + 1, "│")
+        put(bottom, left, "└" + "".join("┬" if c in ticked else "─" for c in range(cols)) + "┘")
+        put(0, left, "┌")
+        put(0, left + cols + 1, "┐")
+        if self.x_label:
+            first = left + 1 + cols // 2 - len(self.x_label) // 2  # centred on the canvas
+            lo, hi = max(first - 1, 0), min(first + len(self.x_label) + 1, width)
+            if first >= 0 and first + len(self.x_label) <= width and not ids[-1, lo:hi].any():
+                put(height - 1, first, self.x_label)
+
+        # the data: braille dots, the series drawn last owning a cell
         bits = np.zeros((rows, cols), dtype=np.uint8)
-        owner = np.full((rows, cols), -1, dtype=np.int64)  # the series drawn last owns a cell
+        owner = np.full((rows, cols), -1, dtype=np.int64)
         for k, (xs, ys, _) in enumerate(self.series):
             # dot positions from the left and from the bottom, as plotext counts them
             px, py = _line_dots(_cells(xs, x0, x1, 2 * cols), _cells(ys, y0, y1, 4 * rows))
@@ -152,60 +200,22 @@ class BrailleFigure:
             hit = mine > 0
             bits[hit] = mine[hit]
             owner[hit] = k
-        styles = [Style(color=f"rgb({c[0]},{c[1]},{c[2]})") for _, _, c in self.series]
+        canvas = (slice(1, 1 + rows), slice(left + 1, left + 1 + cols))
+        dots = owner >= 0
+        codes[canvas] = np.where(dots, bits.astype(np.int64) + 0x2800, codes[canvas])
+        ids[canvas] = np.where(dots, owner + 2, ids[canvas])
+        ids[(codes == 0x20) & (ids == 1)] = 0  # blanks unstyled: labels in spans of their own
 
-        tick_row: dict[int, str] = {}  # canvas row from the top -> its y tick label
-        for t, label in zip(*self.y_ticks, strict=False):
-            r = rows - 1 - int(_cells(t, y0, y1, rows))
-            if 0 <= r < rows:
-                tick_row[r] = label
-
+        styles: list[Style | str | None] = [None, frame]
+        styles += [Style(color=f"rgb({c[0]},{c[1]},{c[2]})") for _, _, c in self.series]
         text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(" " * margin)
-        text.append("┌" + "─" * cols + "┐", style=frame)
-        text.append("\n")
-        chars = np.where(bits > 0, bits.astype(np.int64) + 0x2800, 0x20)
-        for r in range(rows):
-            label = tick_row.get(r)
-            if label is None:
-                text.append(" " * margin)
-                text.append("│", style=frame)
-            else:
-                text.append(label.rjust(margin) + "┤", style=frame)
-            line = "".join(map(chr, chars[r]))
-            who = owner[r]
+        for line in range(height):
+            s = "".join(map(chr, codes[line].tolist()))
+            row = ids[line]
             start = 0
-            # runs of cells of one series (or blank), each in its colour
-            for end in [*(np.flatnonzero(np.diff(who)) + 1).tolist(), cols]:
-                k = int(who[start])
-                text.append(line[start:end], style=styles[k] if k >= 0 else None)
+            for end in [*(np.flatnonzero(np.diff(row)) + 1).tolist(), width]:
+                text.append(s[start:end], style=styles[int(row[start])])
                 start = end
-            text.append("│", style=frame)
-            text.append("\n")
-
-        # x tick labels where they fit (plotext skips one that would touch
-        # another), and a ┬ on the bottom frame for each label written
-        ticks = ["─"] * cols
-        under = [" "] * width
-        for t, label in zip(*self.x_ticks, strict=False):
-            c = int(_cells(t, x0, x1, cols))
-            if not 0 <= c < cols or not label:
-                continue
-            first = _centred(under, label, margin + 1 + c)
-            lo, hi = max(first - 1, 0), min(first + len(label) + 1, width)
-            if first < 0 or first + len(label) > width or any(ch != " " for ch in under[lo:hi]):
-                continue
-            under[first : first + len(label)] = list(label)
-            ticks[c] = "┬"
-        text.append(" " * margin)
-        text.append("└" + "".join(ticks) + "┘", style=frame)
-        text.append("\n")
-        for part in re.split(r"( +)", "".join(under)):  # labels styled, blanks not
-            text.append(part, style=None if part.startswith(" ") else frame)
-        text.append("\n")
-        lead = max(0, margin + 1 + cols // 2 - len(self.x_label) // 2)  # centred on the canvas
-        label = self.x_label[: max(0, width - lead)]
-        text.append(" " * lead)
-        text.append(label, style=frame)
-        text.append(" " * (width - lead - len(label)))
+            if line < height - 1:
+                text.append("\n")
         return text
