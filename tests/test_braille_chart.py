@@ -169,3 +169,33 @@ def test_non_finite_points_are_left_out_and_an_empty_figure_draws_its_frame() ->
     assert lines[0].strip().startswith("┌") and lines[-3].strip().startswith("└")
     assert BrailleFigure().build(30, 8).plain.count("\n") == 7
     assert BrailleFigure().build(3, 3).plain == ""  # no room for a frame: nothing
+
+
+@pytest.mark.parametrize("height", range(8, 42, 3))
+@pytest.mark.parametrize(("lo", "hi"), [(0.0, 13.0), (0.05, 1.2), (0.6931, 0.7012), (-3.0, 2.0)])
+def test_y_ticks_fall_on_evenly_spaced_rows(height: int, lo: float, hi: float) -> None:
+    """Each y tick is drawn on the row nearest its value: 0, 5, 10, 15 on six
+    rows landed 2, 1 and 2 rows apart, and the scale looked uneven. With the
+    plot's rows known, the ticks drawn are evenly spaced on screen as in value,
+    with a blank row between labels, and the data still fill most of the axis."""
+    width = 70
+
+    def draw(p) -> None:
+        x = np.linspace(1, 100, 50)
+        p.plot(x.tolist(), np.linspace(lo, hi, 50).tolist(), color=STEP_TRAIN, marker="braille")
+        apply_axes(p, (1.0, 100.0), [lo, hi], rows=height, cols=width, canvas_rows=height - 4)
+        p.xlabel("step")
+
+    lines = plotext_lines(draw, width, height)
+    assert fast_lines(draw, width, height) == lines
+    marks = [i for i, line in enumerate(lines) if "┤" in line]
+    values = [float(line.split("┤")[0]) for line in lines if "┤" in line]
+    assert len(marks) >= 2
+    assert len({b - a for a, b in zip(marks, marks[1:], strict=False)}) == 1
+    assert marks[1] - marks[0] >= 2
+    assert len({round(a - b, 9) for a, b in zip(values, values[1:], strict=False)}) == 1
+    f = BrailleFigure()
+    draw(f)
+    assert f.y_lim is not None
+    axis = f.y_lim[1] - f.y_lim[0]
+    assert (hi - lo) >= 0.4 * axis  # the data fill a good part of the plot

@@ -113,6 +113,46 @@ def tick_label(v: float, step: float) -> str:
     return f"{v:.{decimals}f}"
 
 
+def even_rows(
+    lo: float, hi: float, count: int, canvas_rows: int | None, exact: bool = False
+) -> tuple[list[float], float, float]:
+    """(ticks, the axis' top, the tick step) for values ``lo..hi``, the ticks on
+    evenly spaced rows of a plot ``canvas_rows`` high with a blank row between
+    labels.
+
+    A tick is drawn on the row nearest its value, so 0, 5, 10, 15 from the
+    bottom to the top of 17 rows land 5, 6 and 5 rows apart, and on 6 rows
+    2, 1 and 2 apart: the scale looks uneven. Of ``even_ticks`` with ``count``
+    or fewer ticks, or every m-th of them (the ends kept), this takes the most
+    ticks whose gaps are the same whole number of rows when the axis reaches
+    at most half a gap past the last tick (``exact``: not past it, for
+    a 0-100% axis), then the lowest top.
+    """
+    full = even_ticks(lo, hi, count)
+    step = full[1] - full[0] if len(full) > 1 else 1.0
+    if canvas_rows is None or canvas_rows < 3 or len(full) < 2:
+        return full, full[-1], step
+    rows = canvas_rows - 1  # row gaps from the bottom row to the top row
+    best: tuple[int, float, list[float], float] | None = None
+    for c in range(count, 1, -1):
+        ticks = even_ticks(lo, hi, c)
+        k = len(ticks) - 1
+        for m in (m for m in range(1, k + 1) if k % m == 0):  # every m-th tick
+            n, kept = k // m, ticks[::m]
+            per = rows // n  # rows between two ticks
+            if per < 2:
+                continue
+            gap = kept[1] - kept[0]
+            top = kept[0] + gap * rows / per
+            if top - kept[-1] > (0 if exact else 0.5) * gap + 1e-12 * abs(gap):
+                continue
+            if best is None or (len(kept), -top) > (best[0], -best[1]):
+                best = (len(kept), top, kept, ticks[1] - ticks[0])
+    if best is None:
+        return [full[0], full[-1]], full[-1], step
+    return best[2], best[1], best[3]
+
+
 def apply_axes(
     plt: object,
     x_range: tuple[float, float],
@@ -122,13 +162,15 @@ def apply_axes(
     cols: int,
     log_ticks: bool = False,
     percent: bool = False,
+    canvas_rows: int | None = None,
 ) -> None:
     """Integer x ticks over ``x_range`` and evenly spaced y ticks over ``y_values``.
 
     ``rows`` and ``cols`` (the plot widget's size) bound the number of ticks
     so their labels never crowd. With ``log_ticks`` the y values are already
     ``log10`` and the caller labels them (``set_log_ticks``); only x is set.
-    ``percent`` fixes y to 0..1, labelled 0%..100% (accuracy).
+    ``percent`` fixes y to 0..1, labelled 0%..100% (accuracy). ``canvas_rows``
+    (the rows the data are drawn on) keeps the y ticks on evenly spaced rows.
     """
     p = plt  # plotext Figure: xticks, yticks, xlim, ylim
     x0, x1 = x_range
@@ -139,7 +181,7 @@ def apply_axes(
         return
     n_y = max(2, min(6, rows // 2))
     if percent:
-        yt = even_ticks(0.0, 1.0, n_y)
+        yt, _, _ = even_rows(0.0, 1.0, n_y, canvas_rows, exact=True)
         p.yticks(yt, [f"{t:.0%}" for t in yt])  # type: ignore[attr-defined]
         p.ylim(0.0, 1.0)  # type: ignore[attr-defined]
         return
@@ -147,7 +189,6 @@ def apply_axes(
     v = v[np.isfinite(v)]
     if not len(v):
         return
-    yt = even_ticks(float(v.min()), float(v.max()), n_y)
-    step = yt[1] - yt[0] if len(yt) > 1 else 1.0
+    yt, top, step = even_rows(float(v.min()), float(v.max()), n_y, canvas_rows)
     p.yticks(yt, [tick_label(t, step) for t in yt])  # type: ignore[attr-defined]
-    p.ylim(yt[0], yt[-1])  # type: ignore[attr-defined]
+    p.ylim(yt[0], top)  # type: ignore[attr-defined]

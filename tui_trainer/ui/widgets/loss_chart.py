@@ -236,7 +236,9 @@ class LossChart(RedrawOnResize, Container):
         if log and plotted:
             set_log_ticks(plt, log10_list(allv))
         if plotted:
-            apply_axes(plt, x_range, allv, rows=rows, cols=cols, log_ticks=log)
+            apply_axes(
+                plt, x_range, allv, rows=rows, cols=cols, log_ticks=log, canvas_rows=rows - 4
+            )
         plt.xlabel("step")
         self._set_legend(legend_line(entries, ", ".join(notes), cols - 2))
         plot.show_fast(plt if fast else None)
@@ -260,7 +262,7 @@ class LossChart(RedrawOnResize, Container):
             if ok.any():
                 plt.plot(epoch_steps[ok].tolist(), y[ok].tolist(), color=color, marker="braille")
                 entries.append(("━", color, label))
-        apply_axes(plt, x_range, [], rows=rows, cols=cols, percent=True)
+        apply_axes(plt, x_range, [], rows=rows, cols=cols, percent=True, canvas_rows=rows - 4)
         plt.xlabel("step")
         note = "" if entries else "accuracy appears after the first epoch"
         self._set_legend(legend_line(entries, note, cols - 2))
