@@ -24,6 +24,7 @@ from typing import Any
 from tui_trainer.engine.atomic import write_text_atomic
 from tui_trainer.engine.conditions import DEFAULT_NAMES, Condition, ConditionError, parse
 from tui_trainer.engine.config import ACTIVATIONS, LOSSES, SCHEDULES
+from tui_trainer.engine.session import SCHEDULE_FIELDS
 
 #: The panels a step may ``show`` (the app's main panels).
 LESSON_PANELS = ("matrix", "chart", "data", "debug")
@@ -33,20 +34,7 @@ STEP_KEYS = ("say", "ask", "choices", "answer", "why", "do", "until", "set", "sh
 #: the h dialog does; the network's shape and loss (REBUILD_KEYS) cannot change
 #: under trained weights, so they rebuild the session from the start, with the
 #: same seed and data (see :func:`rebuild`).
-HYPER_KEYS = (
-    "lr",
-    "momentum",
-    "l2",
-    "l1",
-    "epochs",
-    "optimizer",
-    "schedule",
-    "warmup_epochs",
-    "step_size",
-    "gamma",
-    "min_lr",
-    "t_max",
-)
+HYPER_KEYS = ("lr", "momentum", "l2", "l1", "epochs", "optimizer", *SCHEDULE_FIELDS)
 REBUILD_KEYS = ("hidden", "loss", "activation", "data")
 #: What ``set = { data = {...} }`` may say: a generated data set (the lesson
 #: switches problems, e.g. from a regression to a classification). Files
