@@ -122,7 +122,7 @@ class FastForward:
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
+                rec.correct = self._correct(rec.out, labels)
             if not math.isfinite(rec.loss):
                 self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
                 return None
@@ -138,7 +138,7 @@ class FastForward:
                     return self._after_update(plan)
             self.optimizer.step()
             self.deltas = {}
-            return Event(Phase.UPDATE, None, 2 * self.n_layers + 2)
+            return self._update_event
         except _Stop as s:  # the weights after the update: named already, as _body would
             return s.ev
         finally:

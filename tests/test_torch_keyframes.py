@@ -1,0 +1,57 @@
+"""Torch keyframes: copies that stay as they were while training goes on (the
+optimizer updates its state in place, a scheduler fills a tensor lr in place)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")  # CI installs torch (the test extra); users may not
+from torch import nn  # noqa: E402
+
+from tui_trainer.torch import TorchSession  # noqa: E402
+from tui_trainer.torch.tensors import clone_optim_state, clone_state  # noqa: E402
+
+
+def _bits(t: torch.Tensor) -> bytes:
+    return t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def test_a_keyframe_stays_as_it_was_while_training_goes_on():
+    """The model's weights and Adam's state change in place after a keyframe; the
+    keyframe, and what two loads from it hand the optimizer, do not."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(m.parameters(), lr=0.1)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    with TorchSession(m, nn.CrossEntropyLoss(), opt, (x, y), batch_size=8, epochs=3) as s:
+        s.keyframe_interval = 3
+        s.run(max_steps=4)  # Adam has state at the keyframe of step 3
+        kf = s.keyframes[3]
+        model_then = {k: v.clone() for k, v in kf.model.items()}
+        optim_then = clone_state(kf.optim)
+        assert optim_then["state"], "Adam's state is in the keyframe"
+        s.run(max_steps=5)
+        s.goto(3 * s.E)  # loaded: the optimizer takes copies over and updates them
+        s.run(max_steps=5)
+        for k, v in kf.model.items():
+            assert _bits(v) == _bits(model_then[k]), k
+        for idx, st in optim_then["state"].items():
+            for name, v in st.items():
+                assert _bits(kf.optim["state"][idx][name]) == _bits(v), (idx, name)
+        assert kf.optim["param_groups"] == optim_then["param_groups"]
+
+
+def test_the_optimizer_state_copy_is_a_deep_copy_of_tensors_and_containers():
+    m = nn.Linear(2, 2)
+    opt = torch.optim.SGD(m.parameters(), lr=torch.tensor(0.5), momentum=0.9)
+    m(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sd = opt.state_dict()
+    before = _bits(sd["state"][0]["momentum_buffer"])
+    copy = clone_optim_state(sd)
+    assert list(copy) == list(sd)
+    opt.param_groups[0]["lr"].fill_(0.1)  # a scheduler on a tensor lr does this
+    next(iter(opt.state.values()))["momentum_buffer"].add_(1.0)
+    assert float(copy["param_groups"][0]["lr"]) == 0.5
+    assert copy["param_groups"][0] is not sd["param_groups"][0]
+    assert _bits(copy["state"][0]["momentum_buffer"]) == before
