@@ -55,3 +55,23 @@ def test_the_optimizer_state_copy_is_a_deep_copy_of_tensors_and_containers():
     assert float(copy["param_groups"][0]["lr"]) == 0.5
     assert copy["param_groups"][0] is not sd["param_groups"][0]
     assert _bits(copy["state"][0]["momentum_buffer"]) == before
+
+
+@pytest.mark.parametrize("fill_before", [True, False])
+def test_an_open_session_is_deterministic_without_filling_empty_tensors(fill_before: bool):
+    """Deterministic algorithms on, NaN-filling of every torch.empty off (it costs
+    a small model's step 2%), both put back as they were by close()."""
+    fill = torch.utils.deterministic
+    was = fill.fill_uninitialized_memory
+    fill.fill_uninitialized_memory = fill_before
+    try:
+        m = nn.Linear(2, 2)
+        x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+        s = TorchSession(m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), (x, y))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert fill.fill_uninitialized_memory is False
+        s.close()
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert fill.fill_uninitialized_memory is fill_before
+    finally:
+        fill.fill_uninitialized_memory = was

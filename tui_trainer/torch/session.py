@@ -165,13 +165,21 @@ class TorchSession(FastForward):
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
         self.on_step: Callable[[TorchSession], None] | None = None
-        self._prev_deterministic: tuple[bool, bool] | None = None
+        self._prev_deterministic: tuple[bool, bool, bool] | None = None
         if deterministic:
+            fill = torch.utils.deterministic
             self._prev_deterministic = (
                 torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
+                fill.fill_uninitialized_memory,
             )
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # Deterministic mode also fills every torch.empty with NaN by default:
+            # a safety net for kernels that read memory they did not write, which
+            # costs 2% of a small model's step (torch's docs advise turning it off
+            # when no such kernel is used). Training ops write what they read; a
+            # replay that differs anyway is detected (replay_mismatch).
+            fill.fill_uninitialized_memory = False
         self.closed = False
         self._runner: StepRunner | None = None
         # The start: seeded generators and the user's initial weights, kept for restart().
@@ -282,8 +290,9 @@ class TorchSession(FastForward):
         """Abort a step in progress (its hooks come off) and restore global torch settings."""
         self._abort_step()
         if self._prev_deterministic is not None:
-            on, warn = self._prev_deterministic
+            on, warn, fill = self._prev_deterministic
             torch.use_deterministic_algorithms(on, warn_only=warn)
+            torch.utils.deterministic.fill_uninitialized_memory = fill
             self._prev_deterministic = None
         self.closed = True
 
