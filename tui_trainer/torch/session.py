@@ -83,6 +83,13 @@ from tui_trainer.torch.tensors import (
     tensors,
 )
 
+# At least this many steps between keyframes (the NumPy engine's 16, doubled): a
+# torch keyframe (state_dict and optimizer state copied tensor by tensor, three
+# generators' states) costs about half a small model's step, 3% of fast-forward
+# at every 16 steps; a rewind then replays at most 31 steps (30 ms on the MLP
+# example). A large model's interval is set by history_bytes anyway.
+TORCH_KEYFRAME_MIN_INTERVAL = 2 * KEYFRAME_MIN_INTERVAL
+
 HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
 
@@ -272,7 +279,7 @@ class TorchSession(FastForward):
         nbytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
         self.keyframe_bytes = 3 * nbytes
         self.keyframe_interval = max(
-            min(KEYFRAME_MIN_INTERVAL, self.history_steps),
+            min(TORCH_KEYFRAME_MIN_INTERVAL, self.history_steps),
             math.ceil(self.history_steps * self.keyframe_bytes / max(1, self.history_bytes)),
         )
         self._step_active: list[Any] = [None] * self.n_layers
