@@ -104,3 +104,45 @@ def test_a_small_model_keeps_a_keyframe_every_32_steps_and_replays_31_bit_identi
         gap = np.isnan(rows) | np.isnan(again)
         assert ((again == rows) | gap).all(), "the history differs"
         assert not gap[:, :4].any() or (np.isnan(rows[:, :4]) == np.isnan(again[:, :4])).all()
+
+
+def _tied_session(observe: bool) -> TorchSession:
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 5), nn.Hardtanh(-0.02, 0.02))
+    x, y = torch.randn(50, 4), torch.randint(0, 5, (50,))
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    s = TorchSession(m, nn.CrossEntropyLoss(), opt, (x, y), batch_size=7, epochs=5, val=(x, y))
+    s.keyframe_interval = 5
+    if observe:  # an observer: each step's accuracy counted at once
+        s.on_step = lambda t: None
+        s.on_step.metrics_read = []  # type: ignore[attr-defined]
+    return s
+
+
+def test_a_run_counts_the_train_accuracy_in_batches_exactly_as_step_by_step():
+    """A run that nothing observes counts the correct samples of many steps at once
+    (logits clipped to +-0.02: ties everywhere; batches of 7 and a last one of 1;
+    keyframes, epoch ends, a rewind and a checkpoint in between): every step's
+    accuracy, the epoch accuracy and the keyframes' sums are what counting at each
+    step gives."""
+    with _tied_session(observe=False) as a, _tied_session(observe=True) as b:
+        for s in (a, b):
+            s.run(max_steps=12)
+            s.run(max_steps=9)
+            s.goto(13 * s.E)  # back across a keyframe: the replay is compared with the run
+            s.run(max_steps=17)
+            assert s.replay_mismatch is None
+            state = s.state_arrays()
+            assert s.rec.counted
+        ra, rb = a.history.steps.rows(), b.history.steps.rows()
+        assert np.array_equal(ra[:, :4], rb[:, :4], equal_nan=True)
+        assert np.array_equal(a.history.epochs.rows(), b.history.epochs.rows(), equal_nan=True)
+        assert a._acc["correct"] == b._acc["correct"] and a.rec.correct == b.rec.correct
+        assert sorted(a.keyframes) == sorted(b.keyframes)
+        for k in a.keyframes:
+            for key in ("loss_sum", "count", "correct"):
+                assert a.keyframes[k].acc[key] == b.keyframes[k].acc[key], (k, key)
+        assert not np.isnan(ra[:, 1]).any()
+        assert a.history.epochs.n == 3 and state["history/steps"].shape == ra.shape
+        out = a.model(a.data.x).detach()
+        assert (out == out.max(1, keepdim=True).values).sum(1).gt(1).any(), "no tie tested"

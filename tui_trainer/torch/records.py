@@ -49,6 +49,7 @@ class StepRecord:
     per_sample: torch.Tensor | None = None  # single-stepping only
     lr: float = math.nan
     correct: int = 0
+    counted: bool = True  # False: ``correct`` is counted later (FastForward._count_pending)
     n: int = 0
     nonfinite: TorchNonFinite | None = None
 

@@ -154,6 +154,7 @@ class TorchSession(FastForward):
         # per-module checks) or "every module" (every module's output and input
         # gradient each step, as single-stepping does; slower).
         self.check_every_module = False
+        self._defer_correct = False  # a run counts the train accuracy in batches
         self._lean_bad: TorchNonFinite | None = None
         self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
         self._lean_buffers: list[torch.Tensor] = []
@@ -264,6 +265,7 @@ class TorchSession(FastForward):
         self.cursor = 0
         self.last_event: Event | None = None
         self.rec = StepRecord()
+        self._pending_correct: list[tuple[int, Any, Any, int]] = []
         self._step_batch = (1, 1)
         self.nonfinite: TorchNonFinite | None = None
         self.history = History(self.n_layers)
@@ -503,6 +505,7 @@ class TorchSession(FastForward):
         if changes:
             self._apply_hyper(changes)
         if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
+            self._count_pending()
             self.keyframes[self.step] = self._keyframe()
             self._prune_keyframes()
         rec = self.rec = StepRecord(step=self.step, epoch=self.epoch)
@@ -689,15 +692,15 @@ class TorchSession(FastForward):
         acc = self._acc
         acc["loss_sum"] += rec.loss * n
         acc["count"] += n
-        acc["correct"] += rec.correct
         h = self.history
         row = h.steps.new_row()
-        row[:4] = (
-            rec.loss,
-            rec.correct / n if rec.labels is not None else math.nan,
-            rec.lr,
-            self.epoch,
-        )
+        if rec.counted:
+            acc["correct"] += rec.correct
+            accuracy = rec.correct / n if rec.labels is not None else math.nan
+        else:  # counted later, before anything reads it (_count_pending)
+            self._pending_correct.append((h.steps.n - 1, rec.out, rec.labels, n))
+            accuracy = math.nan
+        row[:4] = (rec.loss, accuracy, rec.lr, self.epoch)
         L = self.n_layers
         sqrt = math.sqrt
         needs = self._step_needs
@@ -733,6 +736,7 @@ class TorchSession(FastForward):
         self.pos = 0
         self.cursor = self._cursor_after
         if self.data.epoch_done(self.cursor):
+            self._count_pending()
             self._end_epoch()
         if self.on_step is not None:
             self.on_step(self)
@@ -897,10 +901,16 @@ class TorchSession(FastForward):
         """
         was = self._run_needs
         self._run_needs = self._needs(until)
+        # Nothing reads a step's accuracy before the run ends: count it in batches.
+        self._defer_correct = (
+            until is None and self.on_step is None and self.hook is None and event_check is None
+        )
         try:
             reason = self._run(until, max_steps, should_stop, event_check)
         finally:
             self._run_needs = was
+            self._defer_correct = False
+            self._count_pending()
         if reason.kind in ("predicate", "cancelled"):
             self._fill_last_step()
         return reason
@@ -976,6 +986,7 @@ class TorchSession(FastForward):
                 break
 
     def _load_keyframe(self, kf: TorchKeyframe) -> None:
+        self._count_pending()
         with torch.no_grad():
             self.model.load_state_dict(kf.model)
         # A copy: load_state_dict keeps tensors it need not cast, and the
@@ -1005,6 +1016,7 @@ class TorchSession(FastForward):
         self._goto(position)
 
     def _goto(self, position: int, replay_only: bool = False) -> None:
+        self._count_pending()
         position = max(0, position)
         if not replay_only and position >= self.position and self.nonfinite is None:
             self._forward_to(position)
@@ -1070,6 +1082,8 @@ class TorchSession(FastForward):
     def _forward_to(self, position: int) -> None:
         was_replaying, self._replaying = self._replaying, True
         was_needs = self._run_needs
+        # A replay's rows are compared with the first run's (_compare_replay): counted now.
+        was_defer, self._defer_correct = self._defer_correct, False
         if not was_replaying:  # a replay records what the watches read at every step
             self._run_needs = self._needs(None)
         try:
@@ -1088,6 +1102,7 @@ class TorchSession(FastForward):
         finally:
             self._replaying = was_replaying
             self._run_needs = was_needs
+            self._defer_correct = was_defer
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""
