@@ -146,3 +146,21 @@ def test_a_run_counts_the_train_accuracy_in_batches_exactly_as_step_by_step():
         assert a.history.epochs.n == 3 and state["history/steps"].shape == ra.shape
         out = a.model(a.data.x).detach()
         assert (out == out.max(1, keepdim=True).values).sum(1).gt(1).any(), "no tie tested"
+
+
+def test_tensor_data_batch_counters_follow_the_batch_size():
+    """The counters are worked out once per batch size: a change (set_hyper) moves them."""
+    from tui_trainer.torch.data import TensorData
+
+    d = TensorData(
+        torch.zeros(50, 2), torch.zeros(50), batch_size=7, seed=0,
+        float_dtype=torch.float32, device=torch.device("cpu"),
+    )  # fmt: skip
+    assert (d.effective_batch(), d.batches_per_epoch(), d.batch_number(49)) == (7, 8, 8)
+    d.batch_size = 10
+    assert (d.effective_batch(), d.batches_per_epoch(), d.batch_number(20)) == (10, 5, 3)
+    assert len(d.batch(0, 40)[0]) == 10 and d.batch(0, 40)[3] == 50
+    d.batch_size = 0  # the whole set
+    assert (d.effective_batch(), d.batches_per_epoch(), d.batch_number(0)) == (50, 1, 1)
+    d.batch_size = 80
+    assert (d.effective_batch(), d.batches_per_epoch()) == (50, 1)

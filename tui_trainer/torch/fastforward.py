@@ -175,23 +175,23 @@ class FastForward:
             return
         self._pending_correct = []
         data = self.history.steps.data
-        acc = self._acc
         i = 0
         while i < len(pend):
             shape = pend[i][1].shape
             j = i + 1
             while j < len(pend) and pend[j][1].shape == shape:
                 j += 1
+            group = pend[i:j]
             with torch.no_grad():
-                outs = torch.cat([p[1] for p in pend[i:j]])
-                hits = torch.eq(outs.argmax(1), torch.cat([p[2] for p in pend[i:j]]))
+                outs = torch.cat([p[1] for p in group])
+                hits = torch.eq(outs.argmax(1), torch.cat([p[2] for p in group]))
                 counts = hits.view(j - i, -1).count_nonzero(1).tolist()
-            for (row, out, _, n), c in zip(pend[i:j], counts, strict=True):
-                data[row, 1] = c / n
-                acc["correct"] += c
-                if out is self.rec.out:
-                    self.rec.correct, self.rec.counted = c, True
+            # int / int rounds as Python's c / n does
+            data[[p[0] for p in group], 1] = np.divide(counts, [p[3] for p in group])
+            self._acc["correct"] += sum(counts)
             i = j
+        if pend[-1][1] is self.rec.out:  # the current step's own count
+            self.rec.correct, self.rec.counted = counts[-1], True
 
     def _lean_outputs(self, st: _StepState) -> bool:
         """Every module's output finite (one fused norm); else ``_lean_bad`` names the first."""
