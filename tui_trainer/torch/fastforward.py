@@ -69,8 +69,8 @@ class FastForward:
                 return
             st.out_seen[i] = True
             t = first_tensor(output)
-            if t is not None and t.is_floating_point():
-                st.fwd_out.append((i, min(len(st.fwd_out) + 1, self.n_layers), t.detach()))
+            if t is not None and t.is_floating_point():  # checked under no_grad: not detached
+                st.fwd_out.append((i, min(len(st.fwd_out) + 1, self.n_layers), t))
             if self._relu_like[i] and t is not None and len(t) > 0:
                 st.active[i] = alive_units(t)
 
@@ -195,7 +195,8 @@ class FastForward:
 
     def _lean_outputs(self, st: _StepState) -> bool:
         """Every module's output finite (one fused norm); else ``_lean_bad`` names the first."""
-        values = norms([t for _, _, t in st.fwd_out])
+        with torch.no_grad():
+            values = norms([t for _, _, t in st.fwd_out])
         for (i, _, t), v in zip(st.fwd_out, values, strict=True):
             if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
                 name = self.module_names[i]

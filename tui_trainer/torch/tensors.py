@@ -95,4 +95,5 @@ def alive_units(t: torch.Tensor) -> torch.Tensor:
     """Which units of a ReLU-like output are positive for some sample of the batch
     (a flat bool tensor): one reduction over the batch, then a compare on one sample's
     worth of values (much cheaper than comparing the whole output first)."""
-    return torch.amax(t.detach(), 0).reshape(-1) > 0
+    a = torch.amax(t.detach(), 0)
+    return (a if a.ndim == 1 else a.reshape(-1)) > 0

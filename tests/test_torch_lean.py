@@ -1,5 +1,8 @@
-"""Torch keyframes: copies that stay as they were while training goes on (the
-optimizer updates its state in place, a scheduler fills a tensor lr in place)."""
+"""What makes the torch fast-forward cheaper keeps its results: keyframes that
+stay as they were (the optimizer updates its state in place, a scheduler fills
+a tensor lr in place) at a 32-step interval, the train accuracy counted in
+batches, deterministic mode without NaN-filling, a scheduled step's forward
+hooks (gone after it, whatever happens)."""
 
 from __future__ import annotations
 
@@ -164,3 +167,40 @@ def test_tensor_data_batch_counters_follow_the_batch_size():
     assert (d.effective_batch(), d.batches_per_epoch(), d.batch_number(0)) == (50, 1, 1)
     d.batch_size = 80
     assert (d.effective_batch(), d.batches_per_epoch()) == (50, 1)
+
+
+class Boom(nn.Module):
+    """Raises in forward at one call; runs another model inside its forward."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.calls, self.at = 0, at
+        self.other = nn.Linear(3, 3)  # a module of its own, called in forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            raise RuntimeError("user code")
+        self.other(torch.zeros(1, 3))
+        return x
+
+
+def test_the_forward_hooks_of_a_scheduled_step_come_off_when_user_code_raises():
+    from torch.nn.modules import module as torch_module
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), Boom(at=3), nn.Linear(8, 3))
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    with TorchSession(
+        m, nn.CrossEntropyLoss(), torch.optim.SGD(m.parameters(), lr=0.1), (x, y)
+    ) as s:
+        s.run(max_steps=1)
+        assert not torch_module._global_forward_hooks
+        assert not any(q._forward_hooks for q in m.modules())
+        row = s.history.steps.rows()[0]
+        assert not np.isnan(row[4:]).all(), "a scheduled step records its module metrics"
+        with pytest.raises(Exception, match="user code"):
+            s.run(max_steps=2)  # step 2 is scheduled: its forward raises under the hooks
+        assert not torch_module._global_forward_hooks
+        assert not any(q._forward_hooks for q in m.modules())
+        assert s.step == 2
