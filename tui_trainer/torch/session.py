@@ -532,7 +532,7 @@ class TorchSession(FastForward):
                 self._check_forward(st)
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
-            rec.loss = float(loss.detach())
+            rec.loss = loss.item()  # a Python float (no detach: one dispatch fewer)
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
