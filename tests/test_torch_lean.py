@@ -204,3 +204,71 @@ def test_the_forward_hooks_of_a_scheduled_step_come_off_when_user_code_raises():
         assert not torch_module._global_forward_hooks
         assert not any(q._forward_hooks for q in m.modules())
         assert s.step == 2
+
+
+def _flat(seed: int = 0, inf_at: int | None = None) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2)]
+    if inf_at is not None:
+        from tests.test_torch_session import InfFrom
+
+        layers += [InfFrom(inf_at), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(8, 3))
+
+
+def _flat_session(model: nn.Module, **kw: object) -> TorchSession:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 4, generator=g)
+    y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    return TorchSession(model, nn.CrossEntropyLoss(), opt, (x, y), batch_size=8, seed=1, **kw)  # type: ignore[arg-type]
+
+
+def test_a_flat_sequential_scheduled_step_records_what_the_hooks_record():
+    """A plain nn.Sequential of the pause modules runs its children itself at a
+    scheduled step (no hooks): the same history, bit for bit, as the same model
+    called through hooks (a user's no-op hook on it makes the session call it as
+    it is)."""
+    results = []
+    for hook in (False, True):  # one after the other: dropout draws from torch's generator
+        model = _flat()
+        if hook:
+            model.register_forward_pre_hook(lambda m, args: None)
+        with _flat_session(model, epochs=8) as s:
+            assert s._flat_sequential() is not hook
+            s.run(max_steps=30)  # scheduled steps (the first 5, every 20th, epoch ends)
+            s.run()
+            state = {k: _bits(v) for k, v in s.model.state_dict().items()}
+            results.append((s.history.steps.rows(), s.history.epochs.rows(), state))
+    (a, ea, sa), (b, eb, sb) = results
+    n_mod = 5  # Linear, BatchNorm1d, ReLU, Dropout, Linear
+    assert a.shape == b.shape and not np.isnan(a[:5, 4 : 4 + n_mod]).any()  # grad norms
+    assert not np.isnan(a[:5, 4 + 3 * n_mod + 2]).any()  # the ReLU's dead fraction
+    assert np.array_equal(a, b, equal_nan=True)
+    assert np.array_equal(ea, eb, equal_nan=True)
+    assert sa == sb
+
+
+@pytest.mark.parametrize("schedule", [True, False])
+def test_a_flat_sequential_sees_an_inf_that_is_finite_again_before_the_loss(schedule: bool):
+    """An Inf that a sigmoid makes finite again: the loss and every gradient stay
+    finite, only the output check of a scheduled step sees it; located at its module
+    and step, as single-stepping stops there."""
+    from tui_trainer.engine.session_api import Diverged
+    from tui_trainer.engine.stepper import Phase
+
+    at = 37  # not a scheduled step nor the last of an epoch (6 batches of 8)
+    with _flat_session(_flat(inf_at=at)) as ref:
+        with pytest.raises(Diverged):
+            while True:
+                ref.advance("step")
+        ref_nf, ref_pos = ref.nonfinite, ref.position
+    assert (ref_nf.step, ref_nf.module, ref_nf.phase) == (at, "4", Phase.FORWARD)
+    with _flat_session(_flat(inf_at=at)) as s:
+        assert s._flat_sequential()
+        if not schedule:
+            s.metric_schedule = None
+        assert s.run().kind == "diverged"
+        nf = s.nonfinite
+        assert (nf.step, nf.module, nf.phase, nf.what) == (at, "4", Phase.FORWARD, "output")
+        assert s.position == ref_pos and s.replay_mismatch is None
