@@ -126,8 +126,8 @@ def test_a_run_counts_the_train_accuracy_in_batches_exactly_as_step_by_step():
     """A run that nothing observes counts the correct samples of many steps at once
     (logits clipped to +-0.02: ties everywhere; batches of 7 and a last one of 1;
     keyframes, epoch ends, a rewind and a checkpoint in between): every step's
-    accuracy, the epoch accuracy and the keyframes' sums are what counting at each
-    step gives."""
+    accuracy, the epoch accuracy and the sums after a rewind to each keyframe (which
+    holds the steps not counted yet) are what counting at each step gives."""
     with _tied_session(observe=False) as a, _tied_session(observe=True) as b:
         for s in (a, b):
             s.run(max_steps=12)
@@ -141,14 +141,19 @@ def test_a_run_counts_the_train_accuracy_in_batches_exactly_as_step_by_step():
         assert np.array_equal(ra[:, :4], rb[:, :4], equal_nan=True)
         assert np.array_equal(a.history.epochs.rows(), b.history.epochs.rows(), equal_nan=True)
         assert a._acc["correct"] == b._acc["correct"] and a.rec.correct == b.rec.correct
-        assert sorted(a.keyframes) == sorted(b.keyframes)
-        for k in a.keyframes:
-            for key in ("loss_sum", "count", "correct"):
-                assert a.keyframes[k].acc[key] == b.keyframes[k].acc[key], (k, key)
         assert not np.isnan(ra[:, 1]).any()
         assert a.history.epochs.n == 3 and state["history/steps"].shape == ra.shape
         out = a.model(a.data.x).detach()
         assert (out == out.max(1, keepdim=True).values).sum(1).gt(1).any(), "no tie tested"
+        assert sorted(a.keyframes) == sorted(b.keyframes)
+        assert any(kf.pending for kf in a.keyframes.values()), "no keyframe held a pending count"
+        for k in sorted(a.keyframes, reverse=True):  # rewound to each: the same sums
+            for s in (a, b):
+                s.goto(k * s.E)
+                s._count_pending()
+            for key in ("loss_sum", "count", "correct"):
+                assert a._acc[key] == b._acc[key], (k, key)
+            assert np.array_equal(a.history.steps.rows(), b.history.steps.rows(), equal_nan=True), k
 
 
 def test_tensor_data_batch_counters_follow_the_batch_size():

@@ -211,8 +211,9 @@ class FastForward:
         A run that nothing reads between steps (no predicate, observer or hook)
         defers the train accuracy: one argmax and compare over the logits of many
         steps cost what a single step's four torch dispatches did. Counted before
-        anything reads the count: a keyframe, the epoch's end, a rewind and the
-        end of the run (``run``'s ``finally``).
+        anything reads the count: the epoch's end, a rewind, a checkpoint and the
+        end of the run (``run``'s ``finally``); a keyframe holds the steps not
+        counted yet (``TorchKeyframe.pending``), counted after it is loaded.
         """
         pend = self._pending_correct
         if not pend:

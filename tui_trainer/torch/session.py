@@ -505,7 +505,6 @@ class TorchSession(FastForward):
         if changes:
             self._apply_hyper(changes)
         if self.step % self.keyframe_interval == 0 and self.step not in self.keyframes:
-            self._count_pending()
             self.keyframes[self.step] = self._keyframe()
             self._prune_keyframes()
         rec = self.rec = StepRecord(step=self.step, epoch=self.epoch)
@@ -970,6 +969,8 @@ class TorchSession(FastForward):
             batch_size=int(self.data.batch_size),
             epochs=self.epochs,
             acc={**acc, "active": [None if a is None else a.clone() for a in acc["active"]]},
+            # steps whose accuracy is not counted yet (in neither acc nor their rows)
+            pending=tuple(self._pending_correct),
             n_step_rows=self.history.steps.n,
             n_epoch_rows=self.history.epochs.n,
         )
@@ -1006,6 +1007,7 @@ class TorchSession(FastForward):
             **kf.acc,
             "active": [None if a is None else a.clone() for a in kf.acc["active"]],
         }
+        self._pending_correct = list(kf.pending)  # counted into acc at the next count
         self.history.steps.truncate(kf.n_step_rows)
         self.history.epochs.truncate(kf.n_epoch_rows)
         self.rec = StepRecord()
