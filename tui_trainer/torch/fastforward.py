@@ -26,11 +26,14 @@ from tui_trainer.torch.schedule import ALL, Needs, run_needs
 from tui_trainer.torch.tensors import alive_units, finite, first_tensor, norms
 
 # torch's global module hooks: a model called with any of them set is called as it is.
-_GLOBAL_HOOKS = (
-    _torch_module._global_forward_hooks,
-    _torch_module._global_forward_pre_hooks,
-    _torch_module._global_backward_hooks,
-    _torch_module._global_backward_pre_hooks,
+_GLOBAL_HOOKS = tuple(
+    getattr(_torch_module, name, {})
+    for name in (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    )
 )
 
 
@@ -96,9 +99,10 @@ class FastForward:
         compiled, not traced)? Then ``model(x)`` is exactly its loop over the
         children, which ``_sequential_forward`` runs itself."""
         m = self.model
-        if type(m) is not nn.Sequential or m._compiled_call_impl is not None:
+        if type(m) is not nn.Sequential or getattr(m, "_compiled_call_impl", None) is not None:
             return False
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks:
+        hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+        if any(getattr(m, h, None) for h in hooks):
             return False
         if any(_GLOBAL_HOOKS) or torch._C._get_tracing_state():
             return False

@@ -94,6 +94,17 @@ HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
 
 
+def _fill_setting() -> Any:
+    """``torch.utils.deterministic`` (its ``fill_uninitialized_memory``), or None
+    in a torch without it."""
+    import importlib
+
+    try:
+        return importlib.import_module("torch.utils.deterministic")
+    except ImportError:
+        return None
+
+
 class UserCodeError(SessionError):
     """The model, loss, optimizer or data raised during a step; the session
     went back to the start of that step. The original exception is chained."""
@@ -173,13 +184,13 @@ class TorchSession(FastForward):
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
         self.on_step: Callable[[TorchSession], None] | None = None
-        self._prev_deterministic: tuple[bool, bool, bool] | None = None
+        self._prev_deterministic: tuple[bool, bool, bool | None] | None = None
         if deterministic:
-            fill = torch.utils.deterministic
+            fill = _fill_setting()
             self._prev_deterministic = (
                 torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
-                fill.fill_uninitialized_memory,
+                None if fill is None else fill.fill_uninitialized_memory,
             )
             torch.use_deterministic_algorithms(True, warn_only=True)
             # Deterministic mode also fills every torch.empty with NaN by default:
@@ -187,7 +198,8 @@ class TorchSession(FastForward):
             # costs 2% of a small model's step (torch's docs advise turning it off
             # when no such kernel is used). Training ops write what they read; a
             # replay that differs anyway is detected (replay_mismatch).
-            fill.fill_uninitialized_memory = False
+            if fill is not None:
+                fill.fill_uninitialized_memory = False
         self.closed = False
         self._runner: StepRunner | None = None
         # The start: seeded generators and the user's initial weights, kept for restart().
@@ -299,9 +311,11 @@ class TorchSession(FastForward):
         """Abort a step in progress (its hooks come off) and restore global torch settings."""
         self._abort_step()
         if self._prev_deterministic is not None:
-            on, warn, fill = self._prev_deterministic
+            on, warn, filled = self._prev_deterministic
             torch.use_deterministic_algorithms(on, warn_only=warn)
-            torch.utils.deterministic.fill_uninitialized_memory = fill
+            fill = _fill_setting()
+            if fill is not None and filled is not None:
+                fill.fill_uninitialized_memory = filled
             self._prev_deterministic = None
         self.closed = True
 
