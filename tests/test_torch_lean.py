@@ -277,3 +277,29 @@ def test_a_flat_sequential_sees_an_inf_that_is_finite_again_before_the_loss(sche
         nf = s.nonfinite
         assert (nf.step, nf.module, nf.phase, nf.what) == (at, "4", Phase.FORWARD, "output")
         assert s.position == ref_pos and s.replay_mismatch is None
+
+
+def test_a_flat_sequential_reads_a_watched_dead_fraction_at_every_step_without_hooks():
+    """A predicate that reads the ReLU's dead fraction has it recorded at every step:
+    through the session's own loop over a plain nn.Sequential, the same history as
+    through a hook on the ReLU."""
+
+    def never(s: TorchSession) -> bool:
+        return False
+
+    never.metrics_read = ["dead_fraction[2] > 2"]  # type: ignore[attr-defined]
+    results = []
+    for hook in (False, True):
+        model = _flat()
+        if hook:
+            model.register_forward_pre_hook(lambda m, args: None)
+        with _flat_session(model, epochs=3) as s:
+            assert s._flat_sequential() is not hook
+            s.run(never)
+            results.append(s.history.steps.rows())
+    a, b = results
+    n_mod = 5
+    dead = a[:, 4 + 3 * n_mod + 2]
+    assert not np.isnan(dead).any(), "the watched dead fraction at every step"
+    assert np.isnan(a[6:11, 4]).all(), "the rest on the schedule (epoch ends: 5, 11, 17)"
+    assert np.array_equal(a, b, equal_nan=True)

@@ -114,11 +114,21 @@ class FastForward:
 
     def _sequential_forward(self, x: Any, st: _StepState) -> Any:
         """``nn.Sequential.forward`` (each child called, its own hooks included),
-        reading each child's output as it comes: a scheduled step's outputs without
-        a hook on every module (the hooks' calls are half of such a step's cost)."""
+        reading each child's output as it comes: a scheduled step's outputs, or the
+        alive units of the modules whose dead fraction is read at every step,
+        without a hook on every module (the hooks' calls are half of a scheduled
+        step's cost)."""
+        needs = self._step_needs
+        dead = needs.dead
         for i, (_, m) in enumerate(self.modules):
             x = m(x)
-            self._collect_output(i, x, st)
+            if needs.all:
+                self._collect_output(i, x, st)
+            elif i in dead and not st.fwd_seen[i]:  # as _active_hook
+                st.fwd_seen[i] = True
+                t = first_tensor(x)
+                if t is not None and len(t) > 0:
+                    st.active[i] = alive_units(t)
         return x
 
     def _lean_body(self, needs: Needs) -> Event | None:
@@ -149,7 +159,7 @@ class FastForward:
         flat = False
         if st is not None:
             st.lean = True
-            flat = full and self._flat_sequential()
+            flat = self._flat_sequential()
             if not flat:
                 handles = self._attach_lean(needs)
         if full and self._last_checked == rec.step - 1:
