@@ -10,7 +10,10 @@ number of steps three ways:
 
 1. ``plain``: the loop a user writes (batches drawn from the same data or
    DataLoader, zero_grad, forward, loss, backward, step, ``float(loss)`` for
-   the log), no validation;
+   the log), no validation (the goal's reference);
+   ``plain + validation``: the same plus the validation pass a user writes at
+   each epoch's end (eval mode, no_grad, loss and accuracy on the validation
+   data), as the session makes it: for reference, not the goal's row;
 2. ``session.run``: ``TorchSession.run(max_steps=N)`` as the app's continue
    does it (fast-forward, no pausing): the step metrics every step, the
    per-module metrics on the metric schedule (``tui_trainer/torch/schedule.py``),
@@ -65,8 +68,9 @@ def spec(example: str) -> dict[str, Any]:
     return normalise(ns["make"](seed=0))
 
 
-def plain(example: str, n: int) -> float:
-    """The loop a user writes, batches drawn inside it as they would be."""
+def plain(example: str, n: int, validate: bool = False) -> float:
+    """The loop a user writes, batches drawn inside it as they would be (and,
+    with ``validate``, a validation pass at each epoch's end)."""
     s = spec(example)
     model, loss_fn, opt, train = s["model"], s["loss_fn"], s["optimizer"], s["train"]
     model.train()
@@ -91,7 +95,29 @@ def plain(example: str, n: int) -> float:
             done += 1
             if done == n:
                 break
+        else:
+            if validate:
+                _validate(model, loss_fn, s["val"])
     return _clock() - t0
+
+
+def _validate(model: Any, loss_fn: Any, val: Any) -> tuple[float, float]:
+    """Mean loss and accuracy on the validation data, in eval mode, as a user writes it."""
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    batches = val if isinstance(val, torch.utils.data.DataLoader) else [val]
+    with torch.no_grad():
+        for x, y in batches:
+            out = model(x)
+            total += float(loss_fn(out, y)) * len(x)
+            correct += int((out.argmax(1) == y).sum())
+            count += len(x)
+    model.train()
+    return total / count, correct / count
+
+
+def plain_validation(example: str, n: int) -> float:
+    return plain(example, n, validate=True)
 
 
 def session_run(example: str, n: int) -> float:
@@ -125,6 +151,7 @@ def single_step(example: str, n: int) -> float:
 
 METHODS = {
     "plain": plain,
+    "plain + validation": plain_validation,
     "session.run": session_run,
     "session.run all": session_run_all,
     "single-step": single_step,

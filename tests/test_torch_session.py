@@ -58,7 +58,10 @@ def make(loader: bool = False, epochs: int = 4, adam: bool = True, **kw: object)
 
 
 def hooks_attached(s: TorchSession) -> int:
-    n = 0
+    """The session's hooks left on the model, and global module hooks (fast-forward's)."""
+    from torch.nn.modules import module as torch_module
+
+    n = len(torch_module._global_forward_hooks)
     for m in s.model.modules():
         n += len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
     for p in s.model.parameters():

@@ -52,7 +52,11 @@ def example_session(name: str, **changes: Any) -> TorchSession:
 
 
 def no_hooks(model: nn.Module) -> bool:
-    """No forward hook on any module and no gradient hook on any parameter."""
+    """No forward hook on any module (nor a global one) and no gradient hook on any parameter."""
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks:
+        return False
     for m in model.modules():
         if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks:
             return False

@@ -82,14 +82,25 @@ class TensorData:
         self.seed = seed
         self._perm: tuple[int, torch.Tensor] | None = None
 
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        # The counters a step reads, worked out once per batch size.
+        self._batch_size = value
+        self._eb = self.n if value <= 0 else min(value, self.n)
+        self._bpe = max(1, math.ceil(self.n / self._eb))
+
     def effective_batch(self) -> int:
-        return self.n if self.batch_size <= 0 else min(self.batch_size, self.n)
+        return self._eb
 
     def batches_per_epoch(self) -> int:
-        return max(1, math.ceil(self.n / self.effective_batch()))
+        return self._bpe
 
     def batch_number(self, cursor: int) -> int:
-        return min(self.batches_per_epoch(), cursor // self.effective_batch() + 1)
+        return min(self._bpe, cursor // self._eb + 1)
 
     def _order(self, epoch: int) -> torch.Tensor:
         if self._perm is None or self._perm[0] != epoch:
@@ -99,7 +110,7 @@ class TensorData:
 
     def batch(self, epoch: int, cursor: int) -> tuple[torch.Tensor, torch.Tensor, Any, int]:
         """(x, y, labels, cursor after it) of the batch at ``cursor`` in ``epoch``."""
-        bs = self.effective_batch()
+        bs = self._eb
         if bs >= self.n and cursor == 0:
             return self.x, self.y, self.labels, self.n
         idx = self._order(epoch)[cursor : cursor + bs]

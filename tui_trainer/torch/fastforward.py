@@ -17,12 +17,24 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as _torch_module
 
 from tui_trainer.engine.session import SessionError
 from tui_trainer.engine.stepper import Event, Phase
 from tui_trainer.torch.records import StepRecord, TorchNonFinite, _ParamPlan, _StepState, _Stop
 from tui_trainer.torch.schedule import ALL, Needs, run_needs
 from tui_trainer.torch.tensors import alive_units, finite, first_tensor, norms
+
+# torch's global module hooks: a model called with any of them set is called as it is.
+_GLOBAL_HOOKS = tuple(
+    getattr(_torch_module, name, {})
+    for name in (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    )
+)
 
 
 class FastForward:
@@ -31,6 +43,8 @@ class FastForward:
     # The session's attributes these methods use (set in TorchSession.__init__).
     _st: Any
     rec: StepRecord
+    _pending_correct: list[tuple[int, Any, Any, int]]
+    _defer_correct: bool
 
     def _attach_lean(self, needs: Needs) -> list[Any]:
         """A lean step's hooks: every module's output at a step that records (and
@@ -63,16 +77,59 @@ class FastForward:
 
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             st = self._st
-            if st is None or not st.lean or st.out_seen[i]:
-                return
-            st.out_seen[i] = True
-            t = first_tensor(output)
-            if t is not None and t.is_floating_point():
-                st.fwd_out.append((i, min(len(st.fwd_out) + 1, self.n_layers), t.detach()))
-            if self._relu_like[i] and t is not None and len(t) > 0:
-                st.active[i] = alive_units(t)
+            if st is not None and st.lean:
+                self._collect_output(i, output, st)
 
         return hook
+
+    def _collect_output(self, i: int, output: Any, st: _StepState) -> None:
+        """Pause module ``i``'s output at a scheduled step (its first call only)."""
+        if st.out_seen[i]:
+            return
+        st.out_seen[i] = True
+        t = first_tensor(output)
+        if t is not None and t.is_floating_point():  # checked under no_grad: not detached
+            st.fwd_out.append((i, min(len(st.fwd_out) + 1, self.n_layers), t))
+        if self._relu_like[i] and t is not None and len(t) > 0:
+            st.active[i] = alive_units(t)
+
+    def _flat_sequential(self) -> bool:
+        """Is the model a plain ``nn.Sequential`` whose children are the pause
+        modules, in order, called as it is (no hooks of its own or global ones, not
+        compiled, not traced)? Then ``model(x)`` is exactly its loop over the
+        children, which ``_sequential_forward`` runs itself."""
+        m = self.model
+        if type(m) is not nn.Sequential or getattr(m, "_compiled_call_impl", None) is not None:
+            return False
+        hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+        if any(getattr(m, h, None) for h in hooks):
+            return False
+        if any(_GLOBAL_HOOKS) or torch._C._get_tracing_state():
+            return False
+        children = list(m._modules.values())
+        mods = self.modules
+        return len(children) == len(mods) and all(
+            c is p for c, (_, p) in zip(children, mods, strict=True)
+        )
+
+    def _sequential_forward(self, x: Any, st: _StepState) -> Any:
+        """``nn.Sequential.forward`` (each child called, its own hooks included),
+        reading each child's output as it comes: a scheduled step's outputs, or the
+        alive units of the modules whose dead fraction is read at every step,
+        without a hook on every module (the hooks' calls are half of a scheduled
+        step's cost)."""
+        needs = self._step_needs
+        dead = needs.dead
+        for i, (_, m) in enumerate(self.modules):
+            x = m(x)
+            if needs.all:
+                self._collect_output(i, x, st)
+            elif i in dead and not st.fwd_seen[i]:  # as _active_hook
+                st.fwd_seen[i] = True
+                t = first_tensor(x)
+                if t is not None and len(t) > 0:
+                    st.active[i] = alive_units(t)
+        return x
 
     def _lean_body(self, needs: Needs) -> Event | None:
         """Fast-forward one step with the cheapest checks that still see, at the
@@ -99,9 +156,12 @@ class FastForward:
         hooked = full or bool(needs.dead)
         st = self._st = _StepState(self.n_layers, []) if hooked else None
         handles: list[Any] = []
+        flat = False
         if st is not None:
             st.lean = True
-            handles = self._attach_lean(needs)
+            flat = self._flat_sequential()
+            if not flat:
+                handles = self._attach_lean(needs)
         if full and self._last_checked == rec.step - 1:
             # What forward changes besides the graph (dropout's generator, batch
             # norm's statistics): kept so that a NaN can be located by re-running
@@ -113,16 +173,26 @@ class FastForward:
             self._lean_saved = rec.step
         try:
             self.optimizer.zero_grad(set_to_none=True)
-            out = self.model(rec.x)
+            out = self._sequential_forward(rec.x, st) if flat else self.model(rec.x)  # type: ignore[arg-type]
             if st is not None and full and not self._lean_outputs(st):
                 return None
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
-            rec.loss = float(loss.detach())
+            rec.loss = loss.item()  # a Python float (no detach: one dispatch fewer)
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
+                out = rec.out
+                if (
+                    self._defer_correct
+                    and out.ndim == 2
+                    and labels.ndim == 1
+                    and len(labels) == len(out)
+                    and not self._bce
+                ):
+                    rec.counted = False  # counted with the next steps' (_count_pending)
+                else:
+                    rec.correct = self._correct(rec.out, labels)
             if not math.isfinite(rec.loss):
                 self._lean_bad = TorchNonFinite(rec.step, Phase.LOSS, None, "", "loss")
                 return None
@@ -138,7 +208,7 @@ class FastForward:
                     return self._after_update(plan)
             self.optimizer.step()
             self.deltas = {}
-            return Event(Phase.UPDATE, None, 2 * self.n_layers + 2)
+            return self._update_event
         except _Stop as s:  # the weights after the update: named already, as _body would
             return s.ev
         finally:
@@ -148,9 +218,44 @@ class FastForward:
             self._step_outputs = self._no_outputs
             self._st = None
 
+    def _count_pending(self) -> None:
+        """Count the correct samples of the steps whose count was deferred: their
+        accuracy column and the epoch's sum, exactly as counted at each step.
+
+        A run that nothing reads between steps (no predicate, observer or hook)
+        defers the train accuracy: one argmax and compare over the logits of many
+        steps cost what a single step's four torch dispatches did. Counted before
+        anything reads the count: the epoch's end, a rewind, a checkpoint and the
+        end of the run (``run``'s ``finally``); a keyframe holds the steps not
+        counted yet (``TorchKeyframe.pending``), counted after it is loaded.
+        """
+        pend = self._pending_correct
+        if not pend:
+            return
+        self._pending_correct = []
+        data = self.history.steps.data
+        i = 0
+        while i < len(pend):
+            shape = pend[i][1].shape
+            j = i + 1
+            while j < len(pend) and pend[j][1].shape == shape:
+                j += 1
+            group = pend[i:j]
+            with torch.no_grad():
+                outs = torch.cat([p[1] for p in group])
+                hits = torch.eq(outs.argmax(1), torch.cat([p[2] for p in group]))
+                counts = hits.view(j - i, -1).count_nonzero(1).tolist()
+            # int / int rounds as Python's c / n does
+            data[[p[0] for p in group], 1] = np.divide(counts, [p[3] for p in group])
+            self._acc["correct"] += sum(counts)
+            i = j
+        if pend[-1][1] is self.rec.out:  # the current step's own count
+            self.rec.correct, self.rec.counted = counts[-1], True
+
     def _lean_outputs(self, st: _StepState) -> bool:
         """Every module's output finite (one fused norm); else ``_lean_bad`` names the first."""
-        values = norms([t for _, _, t in st.fwd_out])
+        with torch.no_grad():
+            values = norms([t for _, _, t in st.fwd_out])
         for (i, _, t), v in zip(st.fwd_out, values, strict=True):
             if not math.isfinite(v) and not bool(torch.isfinite(t).all()):
                 name = self.module_names[i]

@@ -49,6 +49,7 @@ class StepRecord:
     per_sample: torch.Tensor | None = None  # single-stepping only
     lr: float = math.nan
     correct: int = 0
+    counted: bool = True  # False: ``correct`` is counted later (FastForward._count_pending)
     n: int = 0
     nonfinite: TorchNonFinite | None = None
 
@@ -67,6 +68,9 @@ class TorchKeyframe:
     acc: dict[str, Any]
     n_step_rows: int
     n_epoch_rows: int
+    # Steps before the keyframe whose train accuracy a run had not counted yet:
+    # (row, logits, labels, n), counted into ``acc`` after a load (FastForward._count_pending).
+    pending: tuple[tuple[int, Any, Any, int], ...] = ()
 
 
 class _StepState:

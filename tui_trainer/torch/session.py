@@ -74,15 +74,35 @@ from tui_trainer.torch.schedule import ALL, NONE, MetricSchedule, Needs
 from tui_trainer.torch.state import load_state_arrays, state_arrays
 from tui_trainer.torch.tensors import (
     alive_units,
+    clone_optim_state,
     clone_state,
+    clone_tensors,
     finite,
     first_tensor,
     norms,
     tensors,
 )
 
+# At least this many steps between keyframes (the NumPy engine's 16, doubled): a
+# torch keyframe (state_dict and optimizer state copied tensor by tensor, three
+# generators' states) costs about half a small model's step, 3% of fast-forward
+# at every 16 steps; a rewind then replays at most 31 steps (30 ms on the MLP
+# example). A large model's interval is set by history_bytes anyway.
+TORCH_KEYFRAME_MIN_INTERVAL = 2 * KEYFRAME_MIN_INTERVAL
+
 HYPER_FIELDS = ("lr", "momentum", "beta1", "beta2", "eps", "l2", "batch_size", "epochs")
 NO_DECAY = "tui_no_decay"  # a param-group key: l2 changes leave this group's weight_decay at 0
+
+
+def _fill_setting() -> Any:
+    """``torch.utils.deterministic`` (its ``fill_uninitialized_memory``), or None
+    in a torch without it."""
+    import importlib
+
+    try:
+        return importlib.import_module("torch.utils.deterministic")
+    except ImportError:
+        return None
 
 
 class UserCodeError(SessionError):
@@ -114,6 +134,7 @@ class TorchSession(FastForward):
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
+        self._bce = isinstance(loss_fn, nn.BCEWithLogitsLoss)
         self.optimizer = optimizer
         self.seed = seed
         p0 = next(iter(model.parameters()), None)
@@ -125,6 +146,7 @@ class TorchSession(FastForward):
         self.module_names = [n for n, _ in self.modules]
         self.n_layers = len(self.modules)
         self.E = 2 * self.n_layers + 2
+        self._update_event = Event(Phase.UPDATE, None, self.E)  # a step's end (frozen)
         self._relu_like = [is_relu_like(m) for _, m in self.modules]
         self._trainable = [trainable(m) for _, m in self.modules]
         # Every parameter of each pause module: which ones train is read at each
@@ -143,6 +165,7 @@ class TorchSession(FastForward):
         # per-module checks) or "every module" (every module's output and input
         # gradient each step, as single-stepping does; slower).
         self.check_every_module = False
+        self._defer_correct = False  # a run counts the train accuracy in batches
         self._lean_bad: TorchNonFinite | None = None
         self._lean_start: tuple[Any, Any, list[torch.Tensor]] = (None, None, [])
         self._lean_buffers: list[torch.Tensor] = []
@@ -161,13 +184,22 @@ class TorchSession(FastForward):
         self.history_bytes = history_bytes
         self.hook: Callable[[TorchSession, Event], None] | None = None
         self.on_step: Callable[[TorchSession], None] | None = None
-        self._prev_deterministic: tuple[bool, bool] | None = None
+        self._prev_deterministic: tuple[bool, bool, bool | None] | None = None
         if deterministic:
+            fill = _fill_setting()
             self._prev_deterministic = (
                 torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
+                None if fill is None else fill.fill_uninitialized_memory,
             )
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # Deterministic mode also fills every torch.empty with NaN by default:
+            # a safety net for kernels that read memory they did not write, which
+            # costs 2% of a small model's step (torch's docs advise turning it off
+            # when no such kernel is used). Training ops write what they read; a
+            # replay that differs anyway is detected (replay_mismatch).
+            if fill is not None:
+                fill.fill_uninitialized_memory = False
         self.closed = False
         self._runner: StepRunner | None = None
         # The start: seeded generators and the user's initial weights, kept for restart().
@@ -223,6 +255,15 @@ class TorchSession(FastForward):
             return (y.reshape(len(y), -1)[:, 0] > 0.5).long()
         return None
 
+    def _correct(self, out: torch.Tensor, labels: torch.Tensor) -> int:
+        """How many samples of a batch ``out`` classifies as ``labels`` (every step:
+        the epoch accuracy sums them). Torch ops, not NumPy: on a (32, 10) batch
+        NumPy's argmax is cheaper alone, but slower inside a training step, whose
+        torch dispatch code is hot in the cache and NumPy's is not."""
+        if out.ndim == 2 and not self._bce:
+            return int(torch.eq(out.argmax(1), labels).count_nonzero())
+        return int(torch.eq(self._classes(out), labels).count_nonzero())
+
     def _classes(self, out: torch.Tensor) -> torch.Tensor:
         if isinstance(self.loss_fn, nn.BCEWithLogitsLoss):
             return (out.reshape(len(out), -1)[:, 0] > 0).long()
@@ -236,6 +277,7 @@ class TorchSession(FastForward):
         self.cursor = 0
         self.last_event: Event | None = None
         self.rec = StepRecord()
+        self._pending_correct: list[tuple[int, Any, Any, int]] = []
         self._step_batch = (1, 1)
         self.nonfinite: TorchNonFinite | None = None
         self.history = History(self.n_layers)
@@ -251,7 +293,7 @@ class TorchSession(FastForward):
         nbytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
         self.keyframe_bytes = 3 * nbytes
         self.keyframe_interval = max(
-            min(KEYFRAME_MIN_INTERVAL, self.history_steps),
+            min(TORCH_KEYFRAME_MIN_INTERVAL, self.history_steps),
             math.ceil(self.history_steps * self.keyframe_bytes / max(1, self.history_bytes)),
         )
         self._step_active: list[Any] = [None] * self.n_layers
@@ -269,8 +311,11 @@ class TorchSession(FastForward):
         """Abort a step in progress (its hooks come off) and restore global torch settings."""
         self._abort_step()
         if self._prev_deterministic is not None:
-            on, warn = self._prev_deterministic
+            on, warn, filled = self._prev_deterministic
             torch.use_deterministic_algorithms(on, warn_only=warn)
+            fill = _fill_setting()
+            if fill is not None and filled is not None:
+                fill.fill_uninitialized_memory = filled
             self._prev_deterministic = None
         self.closed = True
 
@@ -477,8 +522,9 @@ class TorchSession(FastForward):
             self.keyframes[self.step] = self._keyframe()
             self._prune_keyframes()
         rec = self.rec = StepRecord(step=self.step, epoch=self.epoch)
-        self._step_batch = (self.batch_in_epoch, self.batches_per_epoch)
-        x, y, labels, after = self.data.batch(self.epoch, self.cursor)
+        data = self.data
+        self._step_batch = (data.batch_number(self.cursor), data.batches_per_epoch())
+        x, y, labels, after = data.batch(self.epoch, self.cursor)
         rec.x, rec.y, rec.labels = x, y, labels
         rec.n = int(len(x))
         self._cursor_after = after
@@ -499,11 +545,11 @@ class TorchSession(FastForward):
                 self._check_forward(st)
             loss = self.loss_fn(out, rec.y)
             rec.out = out.detach()
-            rec.loss = float(loss.detach())
+            rec.loss = loss.item()  # a Python float (no detach: one dispatch fewer)
             labels = self._labels(rec.out, rec.y, rec.labels)  # type: ignore[arg-type]
             rec.labels = labels
             if labels is not None:
-                rec.correct = int(torch.eq(self._classes(rec.out), labels).count_nonzero())
+                rec.correct = self._correct(rec.out, labels)
             if pause is not None:  # single-stepping: which sample contributes most
                 rec.per_sample = self._per_sample(rec.out, rec.y)
             n = self.n_layers
@@ -651,7 +697,7 @@ class TorchSession(FastForward):
             for k in ts:
                 if not math.isfinite(p_norm[k]) and not bool(torch.isfinite(params[k]).all()):
                     self._stop(Phase.UPDATE, i, "weights after the update", 2 * n + 2)
-        return Event(Phase.UPDATE, None, 2 * n + 2)
+        return self._update_event
 
     def _end_step(self) -> None:
         rec = self.rec
@@ -659,15 +705,15 @@ class TorchSession(FastForward):
         acc = self._acc
         acc["loss_sum"] += rec.loss * n
         acc["count"] += n
-        acc["correct"] += rec.correct
         h = self.history
         row = h.steps.new_row()
-        row[:4] = (
-            rec.loss,
-            rec.correct / n if rec.labels is not None else math.nan,
-            rec.lr,
-            self.epoch,
-        )
+        if rec.counted:
+            acc["correct"] += rec.correct
+            accuracy = rec.correct / n if rec.labels is not None else math.nan
+        else:  # counted later, before anything reads it (_count_pending)
+            self._pending_correct.append((h.steps.n - 1, rec.out, rec.labels, n))
+            accuracy = math.nan
+        row[:4] = (rec.loss, accuracy, rec.lr, self.epoch)
         L = self.n_layers
         sqrt = math.sqrt
         needs = self._step_needs
@@ -703,6 +749,7 @@ class TorchSession(FastForward):
         self.pos = 0
         self.cursor = self._cursor_after
         if self.data.epoch_done(self.cursor):
+            self._count_pending()
             self._end_epoch()
         if self.on_step is not None:
             self.on_step(self)
@@ -867,10 +914,16 @@ class TorchSession(FastForward):
         """
         was = self._run_needs
         self._run_needs = self._needs(until)
+        # Nothing reads a step's accuracy before the run ends: count it in batches.
+        self._defer_correct = (
+            until is None and self.on_step is None and self.hook is None and event_check is None
+        )
         try:
             reason = self._run(until, max_steps, should_stop, event_check)
         finally:
             self._run_needs = was
+            self._defer_correct = False
+            self._count_pending()
         if reason.kind in ("predicate", "cancelled"):
             self._fill_last_step()
         return reason
@@ -923,13 +976,15 @@ class TorchSession(FastForward):
             step=self.step,
             epoch=self.epoch,
             cursor=self.cursor,
-            model={k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            optim=clone_state(self.optimizer.state_dict()),
+            model=clone_tensors(self.model.state_dict()),
+            optim=clone_optim_state(self.optimizer.state_dict()),
             rng=get_rng(),
             epoch_rng=getattr(self.data, "epoch_rng", None),
             batch_size=int(self.data.batch_size),
             epochs=self.epochs,
             acc={**acc, "active": [None if a is None else a.clone() for a in acc["active"]]},
+            # steps whose accuracy is not counted yet (in neither acc nor their rows)
+            pending=tuple(self._pending_correct),
             n_step_rows=self.history.steps.n,
             n_epoch_rows=self.history.epochs.n,
         )
@@ -946,6 +1001,7 @@ class TorchSession(FastForward):
                 break
 
     def _load_keyframe(self, kf: TorchKeyframe) -> None:
+        self._count_pending()
         with torch.no_grad():
             self.model.load_state_dict(kf.model)
         # A copy: load_state_dict keeps tensors it need not cast, and the
@@ -965,6 +1021,7 @@ class TorchSession(FastForward):
             **kf.acc,
             "active": [None if a is None else a.clone() for a in kf.acc["active"]],
         }
+        self._pending_correct = list(kf.pending)  # counted into acc at the next count
         self.history.steps.truncate(kf.n_step_rows)
         self.history.epochs.truncate(kf.n_epoch_rows)
         self.rec = StepRecord()
@@ -975,6 +1032,7 @@ class TorchSession(FastForward):
         self._goto(position)
 
     def _goto(self, position: int, replay_only: bool = False) -> None:
+        self._count_pending()
         position = max(0, position)
         if not replay_only and position >= self.position and self.nonfinite is None:
             self._forward_to(position)
@@ -1040,6 +1098,8 @@ class TorchSession(FastForward):
     def _forward_to(self, position: int) -> None:
         was_replaying, self._replaying = self._replaying, True
         was_needs = self._run_needs
+        # A replay's rows are compared with the first run's (_compare_replay): counted now.
+        was_defer, self._defer_correct = self._defer_correct, False
         if not was_replaying:  # a replay records what the watches read at every step
             self._run_needs = self._needs(None)
         try:
@@ -1058,6 +1118,7 @@ class TorchSession(FastForward):
         finally:
             self._replaying = was_replaying
             self._run_needs = was_needs
+            self._defer_correct = was_defer
 
     def back(self, granularity: str = "phase") -> None:
         """Step back one layer (module), phase or step."""

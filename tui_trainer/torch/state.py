@@ -25,6 +25,7 @@ def state_arrays(session: TorchSession) -> dict[str, np.ndarray]:
     """The complete state at the current step boundary as plain arrays plus JSON (no pickle)."""
     if session.pos != 0 or session.nonfinite is not None:
         raise SessionError("state is taken at a step boundary")
+    session._count_pending()
     out: dict[str, np.ndarray] = {}
     for k, v in session.model.state_dict().items():
         out[f"model/{k}"] = v.detach().cpu().numpy().copy()

@@ -47,6 +47,33 @@ def clone_state(v: Any) -> Any:
     return copy.copy(v) if isinstance(v, (set, bytearray)) else v
 
 
+def clone_tensors(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a (model) state dict of tensors (``state_dict`` gives them detached;
+    under ``no_grad`` a clone is one dispatch, not two with ``detach``)."""
+    with torch.no_grad():
+        return {k: v.clone() for k, v in sd.items()}
+
+
+def clone_optim_state(sd: dict[str, Any]) -> dict[str, Any]:
+    """``clone_state`` of an optimizer's ``state_dict``, with a fast path for its
+    per-parameter state (a dict of dicts of tensors and numbers, in every
+    ``torch.optim`` optimizer): a keyframe copies it every few steps."""
+    state = sd.get("state")
+    if not isinstance(state, dict):
+        return clone_state(sd)  # type: ignore[no-any-return]
+    copied: dict[Any, Any] = {}
+    tensor = torch.Tensor
+    with torch.no_grad():
+        for idx, st in state.items():
+            if type(st) is dict:
+                copied[idx] = {
+                    k: v.clone() if isinstance(v, tensor) else clone_state(v) for k, v in st.items()
+                }
+            else:
+                copied[idx] = clone_state(st)
+    return {k: copied if k == "state" else clone_state(v) for k, v in sd.items()}
+
+
 def norms(ts: list[torch.Tensor]) -> list[float]:
     """2-norms of many tensors with one fused call and one transfer."""
     if not ts:
@@ -68,4 +95,5 @@ def alive_units(t: torch.Tensor) -> torch.Tensor:
     """Which units of a ReLU-like output are positive for some sample of the batch
     (a flat bool tensor): one reduction over the batch, then a compare on one sample's
     worth of values (much cheaper than comparing the whole output first)."""
-    return torch.amax(t.detach(), 0).reshape(-1) > 0
+    a = torch.amax(t.detach(), 0)
+    return (a if a.ndim == 1 else a.reshape(-1)) > 0
