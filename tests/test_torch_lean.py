@@ -116,9 +116,9 @@ def _tied_session(observe: bool) -> TorchSession:
     opt = torch.optim.SGD(m.parameters(), lr=0.5)
     s = TorchSession(m, nn.CrossEntropyLoss(), opt, (x, y), batch_size=7, epochs=5, val=(x, y))
     s.keyframe_interval = 5
-    if observe:  # an observer: each step's accuracy counted at once
+    if observe:  # an observer of the step's accuracy: each step's counted at once
         s.on_step = lambda t: None
-        s.on_step.metrics_read = []  # type: ignore[attr-defined]
+        s.on_step.metrics_read = ["batch_accuracy"]  # type: ignore[attr-defined]
     return s
 
 
@@ -303,3 +303,76 @@ def test_a_flat_sequential_reads_a_watched_dead_fraction_at_every_step_without_h
     assert not np.isnan(dead).any(), "the watched dead fraction at every step"
     assert np.isnan(a[6:11, 4]).all(), "the rest on the schedule (epoch ends: 5, 11, 17)"
     assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_what_reads_a_steps_accuracy_is_told_from_its_conditions():
+    from tui_trainer.engine.breakpoints import BreakpointSet, Trap
+    from tui_trainer.engine.watches import WatchList
+    from tui_trainer.torch.schedule import reads_step_accuracy
+
+    with _tied_session(observe=False) as s:
+
+        def target(t: object) -> bool:
+            return False
+
+        def trap(*conditions: str, declared: bool = True) -> object:
+            bps = BreakpointSet()
+            for c in conditions:
+                bps.add(c)
+            if declared:
+                target.metrics_read = ()  # type: ignore[attr-defined]
+            elif hasattr(target, "metrics_read"):
+                del target.metrics_read  # type: ignore[attr-defined]
+            return Trap(bps, s, target).until
+
+        watches = WatchList()
+        watches.bind(s)
+        assert not reads_step_accuracy(trap(), watches.record)  # the app's continue
+        assert not reads_step_accuracy(trap("batch_loss > 9", "train_accuracy > 0.99"), None)
+        assert reads_step_accuracy(trap("batch_accuracy > 0.5"), None)
+        assert reads_step_accuracy(trap("accuracy rising for 3 steps"), None)  # the old name
+        assert reads_step_accuracy(trap(declared=False), None)  # may read anything
+        assert reads_step_accuracy(lambda t: False, None)
+        watches.add("accuracy")
+        assert reads_step_accuracy(None, watches.record)
+
+
+def test_the_apps_continue_counts_the_accuracy_in_batches_and_a_breakpoint_on_it_sees_each_step():
+    """The app continues through a Trap (its breakpoints, the run-to target) with the
+    watches bound: the accuracy is counted in batches unless a breakpoint or watch
+    reads a step's accuracy, and a breakpoint that does fires at the step where
+    single-stepping finds it true."""
+    from tui_trainer.engine.breakpoints import BreakpointSet, Trap
+    from tui_trainer.engine.watches import WatchList
+
+    deferred: list[bool] = []
+
+    def target(t: TorchSession) -> bool:
+        deferred.append(t._defer_correct)
+        return False
+
+    target.metrics_read = ()  # type: ignore[attr-defined]
+    with _tied_session(observe=False) as a, _tied_session(observe=True) as b:
+        watches = WatchList()
+        watches.add("batch_loss")
+        watches.bind(a)
+        trap = Trap(BreakpointSet(), a, target)
+        while a.step < 30:
+            trap.run(a, max_steps=min(7, 30 - a.step), should_stop=lambda: False)
+        b.run(max_steps=30)
+        assert deferred and all(deferred)
+        ra, rb = a.history.steps.rows(), b.history.steps.rows()
+        assert np.array_equal(ra[:, :4], rb[:, :4], equal_nan=True)
+        assert a._acc["correct"] == b._acc["correct"]
+
+    with _tied_session(observe=False) as c, _tied_session(observe=False) as d:
+        while True:  # single-stepping: the first step whose accuracy passes 0.4
+            d.advance("step")
+            if d.history.steps.last("accuracy") > 0.4:
+                break
+        bps = BreakpointSet()
+        bps.add("batch_accuracy > 0.4")
+        deferred.clear()
+        r = Trap(bps, c, target).run(c, max_steps=200, should_stop=lambda: False)
+        assert r.kind == "predicate" and c.step == d.step
+        assert deferred and not any(deferred)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_trainer.engine.breakpoints import Trap
-from tui_trainer.engine.conditions import Condition, Indexed, parse
+from tui_trainer.engine.conditions import Condition, Indexed, Name, parse
 from tui_trainer.engine.watches import WatchList
 
 GRAD = "grad_norm"
@@ -135,3 +135,50 @@ def run_needs(
             return ALL
         conds += declared
     return needs_of(conds, n_layers)
+
+
+#: The names that read a step's train accuracy (``accuracy`` is the old name
+#: of ``batch_accuracy``); ``train_accuracy`` reads the last epoch's.
+STEP_ACCURACY = frozenset({"accuracy", "batch_accuracy"})
+
+
+def reads_step_accuracy(
+    until: Callable[..., Any] | None,
+    on_step: Callable[..., Any] | None,
+    names: list[str] | None = None,
+) -> bool:
+    """Whether a run's predicate or step observer may read a step's train accuracy
+    while the run goes on (the session otherwise counts it in batches, written
+    before the run returns).
+
+    A ``Trap`` reads its enabled breakpoints' conditions and what its
+    ``stop_also`` declares in ``metrics_read``; a bound ``WatchList`` its
+    watches; anything else what it declares, or everything.
+    """
+    conds: list[Condition] = []
+    for fn, kind in ((until, Trap), (on_step, WatchList)):
+        if fn is None:
+            continue
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, Trap) and kind is Trap:
+            conds += [b.condition for b in owner.bps.active()]
+            if owner.stop_also is not None:
+                declared = _declared(owner.stop_also, names)
+                if declared is None:
+                    return True
+                conds += declared
+            continue
+        if isinstance(owner, WatchList) and kind is WatchList:
+            conds += [w.condition for w in owner.items]
+            continue
+        declared = _declared(fn, names)
+        if declared is None:
+            return True
+        conds += declared
+    stack: list[Any] = [c.root for c in conds]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children())
+        if isinstance(node, (Name, Indexed)) and node.name in STEP_ACCURACY:
+            return True
+    return False

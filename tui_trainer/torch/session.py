@@ -70,7 +70,7 @@ from tui_trainer.torch.records import (
     _Stop,
 )
 from tui_trainer.torch.runner import Pause, StepRunner
-from tui_trainer.torch.schedule import ALL, NONE, MetricSchedule, Needs
+from tui_trainer.torch.schedule import ALL, NONE, MetricSchedule, Needs, reads_step_accuracy
 from tui_trainer.torch.state import load_state_arrays, state_arrays
 from tui_trainer.torch.tensors import (
     alive_units,
@@ -914,9 +914,12 @@ class TorchSession(FastForward):
         """
         was = self._run_needs
         self._run_needs = self._needs(until)
-        # Nothing reads a step's accuracy before the run ends: count it in batches.
+        # Nothing reads a step's accuracy before the run ends (the app's breakpoints
+        # and watches unless they name it): count it in batches.
         self._defer_correct = (
-            until is None and self.on_step is None and self.hook is None and event_check is None
+            self.hook is None
+            and event_check is None
+            and not reads_step_accuracy(until, self.on_step, self.module_names)
         )
         try:
             reason = self._run(until, max_steps, should_stop, event_check)

@@ -1155,6 +1155,9 @@ class TrainerApp(App[None]):
                 return True
             return kind == "step" and sess.step >= (target or 0)
 
+        if lesson is None:  # reads only the step and epoch counters
+            target_reached.metrics_read = ()  # type: ignore[attr-defined]
+
         def stop() -> bool:
             return worker.is_cancelled or self._stop.is_set()
 
