@@ -14,15 +14,17 @@ number of steps three ways:
    ``plain + validation``: the same plus the validation pass a user writes at
    each epoch's end (eval mode, no_grad, loss and accuracy on the validation
    data), as the session makes it: for reference, not the goal's row;
-2. ``session.run``: ``TorchSession.run(max_steps=N)`` as the app's continue
-   does it (fast-forward, no pausing): the step metrics every step, the
+2. ``session.run``: ``TorchSession.run(max_steps=N)`` (fast-forward, no
+   pausing, as a notebook runs it): the step metrics every step, the
    per-module metrics on the metric schedule (``tui_trainer/torch/schedule.py``),
    the finiteness checks, keyframes for step-back, and the validation pass at
    each epoch's end;
-3. ``session.run all``: the same with every per-module metric at every step
+3. ``app's continue``: the same through ``Trap.run`` in ~10 ms chunks with the
+   run-to target and an empty watch list bound, as the app's worker runs it;
+4. ``session.run all``: the same with every per-module metric at every step
    (``metric_schedule = None``: what a breakpoint or watch on each of them
    would cost);
-4. ``single-step``: ``advance("step")`` N times (a worker thread, paused at
+5. ``single-step``: ``advance("step")`` N times (a worker thread, paused at
    every module and resumed at once): what stepping costs, for reference.
 
 Times are the process's CPU time by default (``--clock wall`` for wall
@@ -129,6 +131,33 @@ def session_run(example: str, n: int) -> float:
         return _clock() - t0
 
 
+def app_continue(example: str, n: int) -> float:
+    """The app's continue (ui/app.py ``_train``): ``Trap.run`` in chunks of about
+    10 ms with the enabled breakpoints (none), the run-to target and the watch
+    list bound as ``on_step`` (empty), as the worker thread runs it."""
+    from tui_trainer.engine.breakpoints import BreakpointSet, Trap
+    from tui_trainer.engine.watches import WatchList
+
+    s = spec(example)
+    s["epochs"] = 10_000
+    with session_from_make(s) as sess:
+        WatchList().bind(sess)
+
+        def target(t: Any) -> bool:
+            return t.step >= n
+
+        target.metrics_read = ()  # type: ignore[attr-defined]
+        trap = Trap(BreakpointSet(), sess, target)
+        chunk = 1
+        t0 = _clock()
+        while sess.step < n:
+            c0 = time.perf_counter()
+            trap.run(sess, max_steps=chunk, should_stop=lambda: False)
+            dt = time.perf_counter() - c0
+            chunk = max(1, min(chunk * 2, int(chunk * 0.01 / dt) if dt > 0 else chunk * 2))
+        return _clock() - t0
+
+
 def session_run_all(example: str, n: int) -> float:
     s = spec(example)
     s["epochs"] = 10_000
@@ -153,6 +182,7 @@ METHODS = {
     "plain": plain,
     "plain + validation": plain_validation,
     "session.run": session_run,
+    "app's continue": app_continue,
     "session.run all": session_run_all,
     "single-step": single_step,
 }
