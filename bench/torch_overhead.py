@@ -20,7 +20,10 @@ number of steps three ways:
    the finiteness checks, keyframes for step-back, and the validation pass at
    each epoch's end;
 3. ``app's continue``: the same through ``Trap.run`` in ~10 ms chunks with the
-   run-to target and an empty watch list bound, as the app's worker runs it;
+   run-to target and an empty watch list bound, as the app's worker runs it
+   (without the stop: a continue that stops, at a breakpoint, a target or the
+   user's pause, then replays that one step from its keyframe to fill its
+   row, once per continue);
 4. ``session.run all``: the same with every per-module metric at every step
    (``metric_schedule = None``: what a breakpoint or watch on each of them
    would cost);
@@ -143,8 +146,8 @@ def app_continue(example: str, n: int) -> float:
     with session_from_make(s) as sess:
         WatchList().bind(sess)
 
-        def target(t: Any) -> bool:
-            return t.step >= n
+        def target(t: Any) -> bool:  # a run-to target further than these steps
+            return False
 
         target.metrics_read = ()  # type: ignore[attr-defined]
         trap = Trap(BreakpointSet(), sess, target)
@@ -152,7 +155,7 @@ def app_continue(example: str, n: int) -> float:
         t0 = _clock()
         while sess.step < n:
             c0 = time.perf_counter()
-            trap.run(sess, max_steps=chunk, should_stop=lambda: False)
+            trap.run(sess, max_steps=min(chunk, n - sess.step), should_stop=lambda: False)
             dt = time.perf_counter() - c0
             chunk = max(1, min(chunk * 2, int(chunk * 0.01 / dt) if dt > 0 else chunk * 2))
         return _clock() - t0
