@@ -23,7 +23,7 @@ Single-stepping always records everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,15 +75,21 @@ ALL = Needs(all=True)
 NONE = Needs()
 
 
+def _nodes(conditions: Iterable[Condition]) -> Iterator[Any]:
+    """Every node of these conditions' trees (a trend's target is its child)."""
+    stack: list[Any] = [c.root for c in conditions]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children())
+        yield node
+
+
 def needs_of(conditions: Iterable[Condition], n_layers: int) -> Needs:
     """The per-module metrics these conditions read (their ``name[layer]`` leaves,
     trend targets included; a negative layer counts from the end)."""
     grad = update = False
     dead: set[int] = set()
-    stack: list[Any] = [c.root for c in conditions]
-    while stack:
-        node = stack.pop()
-        stack.extend(node.children())  # a trend's target is its child
+    for node in _nodes(conditions):
         if not isinstance(node, Indexed) or n_layers == 0:
             continue
         if node.name == GRAD:
@@ -105,18 +111,18 @@ def _declared(fn: Any, names: list[str] | None) -> list[Condition] | None:
     return [parse(resolve_module_names(t, names)) for t in texts]
 
 
-def run_needs(
+def _conditions_read(
     until: Callable[..., Any] | None,
     on_step: Callable[..., Any] | None,
-    n_layers: int,
-    names: list[str] | None = None,
-) -> Needs:
-    """What a run must record at every step for its predicate and its step observer.
+    names: list[str] | None,
+) -> list[Condition] | None:
+    """The conditions a run's predicate and step observer read between steps, or
+    None when one of them may read anything.
 
     A ``Trap`` (the app's and the CLI's breakpoints) reads its enabled
-    breakpoints' conditions (its ``stop_also`` is the caller's step/epoch
-    target); a bound ``WatchList`` reads its watches. Anything else reads
-    what it declares in ``metrics_read``, or everything.
+    breakpoints' conditions and what its ``stop_also`` (the caller's target)
+    declares in ``metrics_read``; a bound ``WatchList`` reads its watches.
+    Anything else reads what it declares, or everything.
     """
     conds: list[Condition] = []
     for fn, kind in ((until, Trap), (on_step, WatchList)):
@@ -125,16 +131,29 @@ def run_needs(
         owner = getattr(fn, "__self__", None)
         if isinstance(owner, Trap) and kind is Trap:
             conds += [b.condition for b in owner.bps.active()]
-            conds += _declared(owner.stop_also, names) or []
-            continue
-        if isinstance(owner, WatchList) and kind is WatchList:
+            fn = owner.stop_also
+            if fn is None:
+                continue
+        elif isinstance(owner, WatchList) and kind is WatchList:
             conds += [w.condition for w in owner.items]
             continue
         declared = _declared(fn, names)
         if declared is None:
-            return ALL
+            return None
         conds += declared
-    return needs_of(conds, n_layers)
+    return conds
+
+
+def run_needs(
+    until: Callable[..., Any] | None,
+    on_step: Callable[..., Any] | None,
+    n_layers: int,
+    names: list[str] | None = None,
+) -> Needs:
+    """What a run must record at every step for its predicate and its step
+    observer (``_conditions_read``): everything if they may read anything."""
+    conds = _conditions_read(until, on_step, names)
+    return ALL if conds is None else needs_of(conds, n_layers)
 
 
 #: The names that read a step's train accuracy (``accuracy`` is the old name
@@ -149,36 +168,8 @@ def reads_step_accuracy(
 ) -> bool:
     """Whether a run's predicate or step observer may read a step's train accuracy
     while the run goes on (the session otherwise counts it in batches, written
-    before the run returns).
-
-    A ``Trap`` reads its enabled breakpoints' conditions and what its
-    ``stop_also`` declares in ``metrics_read``; a bound ``WatchList`` its
-    watches; anything else what it declares, or everything.
-    """
-    conds: list[Condition] = []
-    for fn, kind in ((until, Trap), (on_step, WatchList)):
-        if fn is None:
-            continue
-        owner = getattr(fn, "__self__", None)
-        if isinstance(owner, Trap) and kind is Trap:
-            conds += [b.condition for b in owner.bps.active()]
-            if owner.stop_also is not None:
-                declared = _declared(owner.stop_also, names)
-                if declared is None:
-                    return True
-                conds += declared
-            continue
-        if isinstance(owner, WatchList) and kind is WatchList:
-            conds += [w.condition for w in owner.items]
-            continue
-        declared = _declared(fn, names)
-        if declared is None:
-            return True
-        conds += declared
-    stack: list[Any] = [c.root for c in conds]
-    while stack:
-        node = stack.pop()
-        stack.extend(node.children())
-        if isinstance(node, (Name, Indexed)) and node.name in STEP_ACCURACY:
-            return True
-    return False
+    before the run returns); what they read as ``_conditions_read`` says."""
+    conds = _conditions_read(until, on_step, names)
+    return conds is None or any(
+        isinstance(node, (Name, Indexed)) and node.name in STEP_ACCURACY for node in _nodes(conds)
+    )
