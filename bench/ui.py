@@ -499,24 +499,32 @@ def item_throughput(scenarios: list[str], quick: bool) -> None:
     say()
 
 
-async def _profile_ui(name: str, cols: int, rows: int, seconds: float) -> None:
-    from pyinstrument import Profiler
-
-    app, s = make_app(name)
+@contextlib.asynccontextmanager
+async def running_app(name: str, cols: int, rows: int, warmup: float) -> Any:
+    """The real app in Pilot at ``cols x rows`` (frames turned into escape codes),
+    running (``c``) for ``warmup`` seconds; paused (``p``) and stopped on exit."""
+    app, _ = make_app(name)
     probe_frames(app)
     async with app.run_test(size=(cols, rows)) as pilot:
         await pilot.pause()
         press(app, "c")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(warmup)
+        yield app
+        press(app, "p")
+        while app.running:
+            await asyncio.sleep(0.01)
+
+
+async def _profile_ui(name: str, cols: int, rows: int, seconds: float) -> None:
+    from pyinstrument import Profiler
+
+    async with running_app(name, cols, rows, 0.3):
         prof = Profiler(interval=0.001, async_mode="disabled")
         c0, t0 = time.thread_time(), time.perf_counter()
         prof.start()
         await asyncio.sleep(seconds)
         prof.stop()
         c1, t1 = time.thread_time(), time.perf_counter()
-        press(app, "p")
-        while app.running:
-            await asyncio.sleep(0.01)
     say(
         f"UI thread of {name} at {cols}x{rows} while running: {100 * (c1 - c0) / (t1 - t0):.0f}% "
         f"CPU. Wall-clock call tree, entries >= {PROFILE_MIN:.0%} of the time "
@@ -581,20 +589,12 @@ async def _cpu_ui(name: str, cols: int, rows: int, seconds: float) -> None:
     wrap(app_mod.TrainerApp, "refresh_heavy", "TrainerApp.refresh_heavy")
     wrap(app_mod, "diagnose", "diagnose (in refresh_heavy)")
     try:
-        app, s = make_app(name)
-        probe_frames(app)
-        async with app.run_test(size=(cols, rows)) as pilot:
-            await pilot.pause()
-            press(app, "c")
-            await asyncio.sleep(0.5)
+        async with running_app(name, cols, rows, 0.5):
             on[0] = True
             c0, t0 = time.thread_time(), time.perf_counter()
             await asyncio.sleep(seconds)
             c1, t1 = time.thread_time(), time.perf_counter()
             on[0] = False
-            press(app, "p")
-            while app.running:
-                await asyncio.sleep(0.01)
     finally:
         for owner, attr, orig in undo:
             setattr(owner, attr, orig)
