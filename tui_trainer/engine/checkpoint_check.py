@@ -470,6 +470,7 @@ def _check_edits(f: _Fields, edits: Any, session: Any, step: int) -> list[list[A
         raise f.fail("edits", f"{len(edits)} entries", f"at most {MAX_EDITS}")
     shapes = [ly.W.shape for ly in session.net.layers]
     out: list[list[Any]] = []
+    inputs_checked: set[str] = set()  # an input's name is parsed once, however many edits
     for i, e in enumerate(edits):
         field = f"edits[{i}]"
         if not isinstance(e, list) or len(e) != 5:
@@ -479,7 +480,9 @@ def _check_edits(f: _Fields, edits: Any, session: Any, step: int) -> list[list[A
         if layer == 0:
             if not isinstance(e[2], str):
                 raise f.fail(f"{field}[2]", f"expected an input's name, got {_describe(e[2])}")
-            _check_inputs(f, [e[2]], session, f"{field}[2]")
+            if e[2] not in inputs_checked:
+                _check_inputs(f, [e[2]], session, f"{field}[2]")
+                inputs_checked.add(e[2])
             row: int | str = e[2]
         else:
             row = f.integer(e[2], f"{field}[2]", 0, shapes[layer][0] - 1)
