@@ -61,14 +61,19 @@ class FastForward:
 
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             st = self._st
-            if st is None or not st.lean or st.fwd_seen[i]:
-                return
-            st.fwd_seen[i] = True
-            t = first_tensor(output)
-            if t is not None and len(t) > 0:
-                st.active[i] = alive_units(t)
+            if st is not None and st.lean:
+                self._collect_active(i, output, st)
 
         return hook
+
+    def _collect_active(self, i: int, output: Any, st: _StepState) -> None:
+        """Which units of ReLU-like module ``i`` are alive (its first call only)."""
+        if st.fwd_seen[i]:
+            return
+        st.fwd_seen[i] = True
+        t = first_tensor(output)
+        if t is not None and len(t) > 0:
+            st.active[i] = alive_units(t)
 
     def _output_hook(self, i: int) -> Callable[..., None]:
         """Lean fast-forward, a scheduled step: the module's output, checked for
@@ -124,11 +129,8 @@ class FastForward:
             x = m(x)
             if needs.all:
                 self._collect_output(i, x, st)
-            elif i in dead and not st.fwd_seen[i]:  # as _active_hook
-                st.fwd_seen[i] = True
-                t = first_tensor(x)
-                if t is not None and len(t) > 0:
-                    st.active[i] = alive_units(t)
+            elif i in dead:
+                self._collect_active(i, x, st)
         return x
 
     def _lean_body(self, needs: Needs) -> Event | None:
@@ -222,8 +224,8 @@ class FastForward:
         """Count the correct samples of the steps whose count was deferred: their
         accuracy column and the epoch's sum, exactly as counted at each step.
 
-        A run that nothing reads between steps (no predicate, observer or hook)
-        defers the train accuracy: one argmax and compare over the logits of many
+        A run whose predicate and observer do not read a step's accuracy
+        (``schedule.reads_step_accuracy``; no hook) defers the train accuracy: one argmax and compare over the logits of many
         steps cost what a single step's four torch dispatches did. Counted before
         anything reads the count: the epoch's end, a rewind, a checkpoint and the
         end of the run (``run``'s ``finally``); a keyframe holds the steps not
