@@ -341,7 +341,7 @@ def test_the_apps_continue_counts_the_accuracy_in_batches_and_a_breakpoint_on_it
     """The app continues through a Trap (its breakpoints, the run-to target) with the
     watches bound: the accuracy is counted in batches unless a breakpoint or watch
     reads a step's accuracy, and a breakpoint that does fires at the step where
-    single-stepping finds it true."""
+    single-stepping finds it first true."""
     from tui_trainer.engine.breakpoints import BreakpointSet, Trap
     from tui_trainer.engine.watches import WatchList
 
@@ -366,13 +366,16 @@ def test_the_apps_continue_counts_the_accuracy_in_batches_and_a_breakpoint_on_it
         assert a._acc["correct"] == b._acc["correct"]
 
     with _tied_session(observe=False) as c, _tied_session(observe=False) as d:
-        while True:  # single-stepping: the first step whose accuracy passes 0.4
+        while not d.finished:  # single-stepped to the end: every step's accuracy
             d.advance("step")
-            if d.history.steps.last("accuracy") > 0.4:
-                break
+        accs = d.history.steps.rows()[:, 1]
+        assert accs.max() > accs.min()
+        # a threshold from this machine's own run (no rounding-dependent constant)
+        level = float(accs.min() + accs.max()) / 2
+        first = int(np.argmax(accs > level)) + 1  # the session's step after it
         bps = BreakpointSet()
-        bps.add("batch_accuracy > 0.4")
+        bps.add(f"batch_accuracy > {level!r}")
         deferred.clear()
         r = Trap(bps, c, target).run(c, max_steps=200, should_stop=lambda: False)
-        assert r.kind == "predicate" and c.step == d.step
+        assert r.kind == "predicate" and c.step == first
         assert deferred and not any(deferred)
